@@ -1,0 +1,408 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""CPU frequency policies under ``<root>/devices/system/cpu/cpufreq``.
+
+Pure helpers shared by the ``cpufreq`` module (and usable by a fact module):
+reading policies, validating a request against what each policy offers,
+predicting and applying changes, and summarising them for ``--diff``.
+
+A policy is a dict built by :func:`read_policy`; its ``state`` sub-dict
+(``governor``, ``epp``, ``min_freq_khz``) is what the module sets and reports.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+
+from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
+    HostFileError,
+    numbered_entries,
+    read_int,
+    read_optional,
+    read_text,
+    under,
+    write_text,
+)
+from ansible_collections.ktune.inference.plugins.module_utils.cpulist import (
+    CpulistError,
+    format_cpulist,
+    parse_cpulist,
+)
+
+CPUFREQ_DIR = "devices/system/cpu/cpufreq"
+
+# Drivers that run their own algorithm ("active mode") and only offer the
+# performance and powersave governors; with ``performance`` they hold EPP at
+# ``performance`` and answer EBUSY to any other EPP.
+ACTIVE_MODE_DRIVERS = frozenset(["intel_pstate", "amd-pstate-epp"])
+
+# State keys, the file each one lives in, in the order they must be written:
+# the governor first (an active-mode driver resets EPP when it changes), then
+# EPP, then the minimum frequency.
+STATE_FILES = (
+    ("governor", "scaling_governor"),
+    ("epp", "energy_performance_preference"),
+    ("min_freq_khz", "scaling_min_freq"),
+)
+STATE_KEYS = tuple(key for key, dummy in STATE_FILES)
+FILE_OF = dict(STATE_FILES)
+
+
+class CpufreqError(Exception):
+    """A request that cannot be applied; the message names policies and files."""
+
+
+class ApplyError(Exception):
+    """A write failed part-way; ``changed`` lists the policies already changed."""
+
+    def __init__(self, cause, changed, boost_changed=False):
+        self.cause = cause
+        self.changed = list(changed)
+        self.boost_changed = boost_changed
+        if self.changed:
+            done = "policies already changed: %s" % policy_label(self.changed)
+        else:
+            done = "no policy had been changed"
+        if boost_changed:
+            done += "; boost had been changed"
+        super(ApplyError, self).__init__("%s (%s)" % (cause, done))
+
+
+def cpufreq_dir(root):
+    """Return the cpufreq directory below a sysfs root."""
+    return under(root, CPUFREQ_DIR)
+
+
+def policy_numbers(root):
+    """Return the sorted policy numbers (sparse on many hosts); [] without cpufreq."""
+    return numbered_entries(cpufreq_dir(root), "policy")
+
+
+def policy_label(numbers):
+    """Name a group of policies: ``policy3`` or ``policy0-383 (384 policies)``."""
+    numbers = sorted(set(numbers))
+    label = "policy%s" % format_cpulist(numbers)
+    if len(numbers) > 1:
+        label += " (%d policies)" % len(numbers)
+    return label
+
+
+def _read_words(path, optional=False):
+    text = read_optional(path) if optional else read_text(path)
+    if text is None:
+        return None
+    return text.split()
+
+
+def _read_cpus(path):
+    """Read affected_cpus/related_cpus (space separated ids) as sorted ids."""
+    text = read_optional(path)
+    if text is None:
+        return None
+    try:
+        return parse_cpulist(",".join(text.split()))
+    except CpulistError as exc:
+        raise HostFileError(path, "expected CPU ids, found %r (%s)" % (text[:80], exc))
+
+
+def _read_governor(path):
+    """Return scaling_governor, or None when the kernel answers EBUSY.
+
+    The kernel answers EBUSY to every read of an inactive policy (all of its
+    CPUs offline, e.g. SMT switched off at run time).  HostFileError does not
+    carry the errno, so this one read is done here.
+    """
+    try:
+        with open(path, "r") as handle:
+            return handle.read().strip()
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.EBUSY:
+            return None
+        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc))
+    except UnicodeDecodeError:
+        raise HostFileError(path, "content is not text")
+
+
+def read_state(path):
+    """Read the settable state of the policy directory ``path``."""
+    return {
+        "governor": read_text(os.path.join(path, "scaling_governor")),
+        "epp": read_optional(os.path.join(path, "energy_performance_preference")),
+        "min_freq_khz": read_int(os.path.join(path, "scaling_min_freq"), optional=True),
+    }
+
+
+def read_policy(root, number):
+    """Return one policy as a dict; raise HostFileError naming a bad file.
+
+    Keys: ``number``, ``path``, ``active`` (False when the kernel refuses to
+    show an inactive policy; the other values are then None/empty), ``driver``,
+    ``cpus`` (ids), ``governors``, ``epp_choices`` (None without EPP),
+    ``cpuinfo_min_khz``/``cpuinfo_max_khz`` (None when absent) and ``state``.
+    """
+    path = under(cpufreq_dir(root), "policy%d" % number)
+    join = os.path.join
+    policy = {
+        "number": number,
+        "path": path,
+        "active": True,
+        "driver": None,
+        "cpus": [],
+        "governors": [],
+        "epp_choices": None,
+        "cpuinfo_min_khz": None,
+        "cpuinfo_max_khz": None,
+        "state": dict((key, None) for key in STATE_KEYS),
+    }
+    governor = _read_governor(join(path, "scaling_governor"))
+    if governor is None:
+        policy["active"] = False
+        return policy
+    cpus = _read_cpus(join(path, "affected_cpus"))
+    if cpus is None:
+        cpus = _read_cpus(join(path, "related_cpus"))
+    policy.update(
+        driver=read_text(join(path, "scaling_driver")),
+        cpus=cpus or [],
+        governors=_read_words(join(path, "scaling_available_governors")),
+        epp_choices=_read_words(join(path, "energy_performance_available_preferences"), optional=True),
+        cpuinfo_min_khz=read_int(join(path, "cpuinfo_min_freq"), optional=True),
+        cpuinfo_max_khz=read_int(join(path, "cpuinfo_max_freq"), optional=True),
+    )
+    policy["state"] = {
+        "governor": governor,
+        "epp": read_optional(join(path, "energy_performance_preference")),
+        "min_freq_khz": read_int(join(path, "scaling_min_freq"), optional=True),
+    }
+    return policy
+
+
+def read_policies(root):
+    """Return every policy below root, in policy-number order."""
+    return [read_policy(root, number) for number in policy_numbers(root)]
+
+
+def read_boost(root):
+    """Return the global boost switch as a bool, or None when absent."""
+    path = under(cpufreq_dir(root), "boost")
+    text = read_optional(path)
+    if text is None:
+        return None
+    if text not in ("0", "1"):
+        raise HostFileError(path, "expected 0 or 1, found %r" % text[:80])
+    return text == "1"
+
+
+def is_active_mode(policy):
+    return policy["driver"] in ACTIVE_MODE_DRIVERS
+
+
+def policy_problems(policy, request):
+    """Return why ``request`` cannot be applied to ``policy`` ([] when it can).
+
+    ``request`` has the keys ``governor``, ``epp`` and ``min_freq_khz`` (None
+    means "leave alone").  The messages leave out the policy name so that
+    identical problems of many policies can be grouped.
+    """
+    problems = []
+    driver = policy["driver"]
+    governor = request.get("governor")
+    epp = request.get("epp")
+    min_freq = request.get("min_freq_khz")
+    if governor is not None and governor not in policy["governors"]:
+        problems.append(
+            "driver %s does not offer governor %r (scaling_available_governors: %s)"
+            % (driver, governor, " ".join(policy["governors"]) or "empty"))
+    if epp is not None:
+        if policy["state"]["epp"] is None:
+            problems.append(
+                "driver %s has no energy_performance_preference, cannot set EPP %r" % (driver, epp))
+        elif policy["epp_choices"] is not None and epp not in policy["epp_choices"]:
+            problems.append(
+                "driver %s does not offer EPP %r (energy_performance_available_preferences: %s)"
+                % (driver, epp, " ".join(policy["epp_choices"])))
+        elif is_active_mode(policy) and governor == "performance" and epp != "performance":
+            problems.append(
+                "driver %s is in active mode: with governor 'performance' the only valid EPP is "
+                "'performance' (the kernel answers EBUSY to %r); use governor 'powersave' "
+                "with that EPP, or drop energy_performance_preference" % (driver, epp))
+    if min_freq is not None:
+        low, high = policy["cpuinfo_min_khz"], policy["cpuinfo_max_khz"]
+        if policy["state"]["min_freq_khz"] is None:
+            problems.append("driver %s has no scaling_min_freq, cannot set min_freq_khz" % driver)
+        elif low is None or high is None:
+            problems.append(
+                "has no cpuinfo_min_freq/cpuinfo_max_freq to check min_freq_khz %d against" % min_freq)
+        elif not low <= min_freq <= high:
+            problems.append(
+                "min_freq_khz %d is outside cpuinfo_min_freq..cpuinfo_max_freq (%d..%d)"
+                % (min_freq, low, high))
+    return problems
+
+
+def validate(policies, request):
+    """Raise CpufreqError listing every problem, grouped by identical text.
+
+    Inactive policies are skipped: the kernel refuses to show or change them.
+    """
+    grouped = {}
+    order = []
+    for policy in policies:
+        if not policy["active"]:
+            continue
+        for problem in policy_problems(policy, request):
+            if problem not in grouped:
+                grouped[problem] = []
+                order.append(problem)
+            grouped[problem].append(policy["number"])
+    if order:
+        where = os.path.dirname(policies[0]["path"]) if policies else CPUFREQ_DIR
+        raise CpufreqError("cannot apply to %s, nothing was written: %s" % (
+            where, "; ".join("%s: %s" % (policy_label(grouped[p]), p) for p in order)))
+
+
+def predict_state(policy, request):
+    """Return the state expected after applying ``request`` (for check mode).
+
+    An active-mode driver switched to ``performance`` sets EPP to
+    ``performance`` itself, so the prediction shows that even unrequested.
+    Other kernel side effects (such as the EPP an active-mode driver restores
+    when leaving ``performance``) cannot be known beforehand.
+    """
+    before = policy["state"]
+    state = dict(before)
+    if not policy["active"]:
+        return state
+    for key in STATE_KEYS:
+        if request.get(key) is not None:
+            state[key] = request[key]
+    if (is_active_mode(policy) and state["epp"] is not None
+            and state["governor"] == "performance" != before["governor"]):
+        state["epp"] = "performance"
+    return state
+
+
+def readback_mismatches(policies, after, request):
+    """Return grouped lines for requested values the kernel did not keep.
+
+    ``after`` maps written policy numbers to their re-read state.  The kernel
+    may adjust a value (for example clamp scaling_min_freq to scaling_max_freq).
+    """
+    groups = {}
+    for policy in policies:
+        state = after.get(policy["number"])
+        if state is None:
+            continue
+        for key, name in STATE_FILES:
+            wanted = request.get(key)
+            if wanted is not None and state[key] != wanted:
+                groups.setdefault((name, str(wanted), _shown(state[key])), []).append(policy["number"])
+    return ["%s: %s reads %s after writing %s" % (policy_label(numbers), name, found, wanted)
+            for (name, wanted, found), numbers in sorted(groups.items(), key=lambda i: min(i[1]))]
+
+
+def apply_policy(policy, request):
+    """Write what differs from ``request`` in order; return the files written.
+
+    Each file is read again just before its write, because writing the
+    governor can change EPP; identical content is never written.  Raises
+    HostFileError naming the file and value when a write fails.
+    """
+    written = []
+    for key, name in STATE_FILES:
+        wanted = request.get(key)
+        if wanted is None:
+            continue
+        path = os.path.join(policy["path"], name)
+        wanted = str(wanted)
+        if read_text(path) == wanted:
+            continue
+        write_text(path, wanted)
+        written.append(name)
+    return written
+
+
+def apply_all(policies, request):
+    """Apply ``request`` to every active policy; return {number: after state}.
+
+    Only policies that were written appear in the result.  On a failed write
+    raise ApplyError carrying the policies changed so far.
+    """
+    after = {}
+    for policy in policies:
+        if not policy["active"]:
+            continue
+        try:
+            written = apply_policy(policy, request)
+        except HostFileError as exc:
+            raise ApplyError(exc, sorted(after))
+        if written:
+            after[policy["number"]] = read_state(policy["path"])
+    return after
+
+
+def write_boost(root, value):
+    write_text(under(cpufreq_dir(root), "boost"), "1" if value else "0")
+
+
+def _shown(value):
+    return "-" if value is None else str(value)
+
+
+def transitions(entries):
+    """Group identical changes: return [(numbers, file, before, after)].
+
+    ``entries`` is an iterable of (policy number, before state, after state).
+    Groups are ordered by their first policy, then by write order.
+    """
+    groups = {}
+    for number, before, after in entries:
+        for key, name in STATE_FILES:
+            if before.get(key) != after.get(key):
+                groups.setdefault((name, _shown(before.get(key)), _shown(after.get(key))), []).append(number)
+    rank = dict((name, index) for index, (dummy, name) in enumerate(STATE_FILES))
+    ordered = sorted(groups.items(), key=lambda item: (min(item[1]), rank[item[0][0]]))
+    return [(sorted(numbers), name, old, new) for (name, old, new), numbers in ordered]
+
+
+def summarise(entries, boost=None):
+    """Return one line per group of identical changes, e.g.
+    ``policy0-383 (384 policies): scaling_governor: schedutil -> performance``.
+
+    ``boost`` is None or a (before, after) pair of bools.
+    """
+    lines = ["%s: %s: %s -> %s" % (policy_label(numbers), name, old, new)
+             for numbers, name, old, new in transitions(entries)]
+    if boost is not None and boost[0] != boost[1]:
+        lines.append("boost: %d -> %d" % (int(boost[0]), int(boost[1])))
+    return lines
+
+
+def diff_texts(entries, boost=None, header="cpufreq"):
+    """Return an Ansible ``diff`` dict whose before/after hold the grouped lines."""
+    before, after = [], []
+    for numbers, name, old, new in transitions(entries):
+        label = "%s: %s: " % (policy_label(numbers), name)
+        before.append(label + old + "\n")
+        after.append(label + new + "\n")
+    if boost is not None and boost[0] != boost[1]:
+        before.append("boost: %d\n" % int(boost[0]))
+        after.append("boost: %d\n" % int(boost[1]))
+    return {
+        "before_header": header,
+        "after_header": header,
+        "before": "".join(before),
+        "after": "".join(after),
+    }
+
+
+def driver_summary(policies):
+    """Return the driver name, a sorted list when mixed, None when unknown."""
+    drivers = sorted(set(p["driver"] for p in policies if p["driver"] is not None))
+    if not drivers:
+        return None
+    return drivers[0] if len(drivers) == 1 else drivers

@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Readers for the procfs files ktune decides from."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+
+from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
+    HostFileError,
+    read_int,
+    under,
+)
+
+
+def parse_meminfo(text, path="meminfo"):
+    """Parse /proc/meminfo or a node's meminfo into {field: kB}.
+
+    Node files prefix each line with ``Node N``; that prefix is dropped.
+    Fields without a unit (HugePages_Total) keep their raw count.
+    """
+    fields = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, colon, rest = line.partition(":")
+        if not colon:
+            raise HostFileError(path, "line without ':' %r" % line[:80])
+        words = key.split()
+        if len(words) == 3 and words[0] == "Node":
+            words = words[2:]
+        if len(words) != 1:
+            raise HostFileError(path, "unexpected field name %r" % key[:80])
+        value = rest.split()
+        if not value or not value[0].isdigit():
+            raise HostFileError(path, "field %s has no numeric value" % words[0])
+        fields[words[0]] = int(value[0])
+    return fields
+
+
+def read_cpu_identity(procfs_root):
+    """Return (vendor, model_name) of the first CPU in /proc/cpuinfo.
+
+    Only the first processor block is read: on large hosts the kernel builds
+    every block on demand and reading all of them is slow.
+    """
+    path = under(procfs_root, "cpuinfo")
+    found = {}
+    try:
+        with open(path, "r") as handle:
+            for line in handle:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                found.setdefault(key.strip(), value.strip())
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None, None
+        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc))
+    return found.get("vendor_id"), found.get("model name")
+
+
+def read_numa_balancing(procfs_root):
+    """Return kernel.numa_balancing as int, or None when the kernel lacks it."""
+    return read_int(under(procfs_root, "sys/kernel/numa_balancing"), optional=True)
