@@ -8,6 +8,7 @@ kernel uses, so the modules read it exactly as they read /sys and /proc.
 Real hosts come from the `numactl --hardware` outputs in shared/fixtures.
 
 Command line:  python tests/topologies.py NAME OUTDIR   (writes OUTDIR/sys, OUTDIR/proc)
+               python tests/topologies.py --many OUTROOT NAME...   (OUTROOT/NAME/{sys,proc}, fresh)
                python tests/topologies.py --list
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,15 +339,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("name", nargs="?")
     parser.add_argument("out", nargs="?")
+    parser.add_argument("more", nargs="*")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--many", action="store_true", help="first argument is a root, the rest topology names")
     args = parser.parse_args(argv)
     tops = catalog()
     if args.list or not args.name:
         print("\n".join(sorted(tops)))
         return 0
-    if args.name not in tops:
-        parser.error("unknown topology %s (try --list)" % args.name)
-    write_tree(tops[args.name], args.out)
+    targets = ([(name, Path(args.name) / name) for name in [args.out] + args.more] if args.many
+               else [(args.name, Path(args.out))])
+    for name, out in targets:
+        if name not in tops:
+            parser.error("unknown topology %s (try --list)" % name)
+        # A fresh tree: tests write into these (governors, EPP) and must start clean.
+        shutil.rmtree(out, ignore_errors=True)
+        write_tree(tops[name], out)
     return 0
 
 

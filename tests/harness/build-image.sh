@@ -4,15 +4,19 @@
 # No container registry is reachable, so the image is made locally: debootstrap a
 # bookworm root, trim and configure it for running systemd as PID 1 in a container,
 # then `tar | podman import` it. The image carries a label with a hash of the recipe
-# (suite, variant, package list, rootfs customisation); when an image with the same
-# hash exists the build is skipped.
+# (suite, variant, package list, masked units, rootfs customisation); when an image
+# with the same hash exists the build is skipped. The customised rootfs is also kept
+# as a tarball per recipe hash, so a lost image is re-imported without debootstrap.
+#
+# Usage: build-image.sh [--print-mirror]
 #
 # Environment:
-#   KTUNE_IMAGE            image name           (default localhost/ktune-debian12:latest)
-#   KTUNE_DEBIAN_MIRROR    Debian mirror URL    (default: derived from the host's apt sources)
-#   KTUNE_DEBOOTSTRAP_CACHE  .deb cache folder  (default /var/cache/ktune/debootstrap)
-#   KTUNE_BUILD_DIR        scratch folder       (default /var/tmp)
-#   KTUNE_FORCE_REBUILD=1  rebuild even when the recipe hash matches
+#   KTUNE_IMAGE              image name        (default localhost/ktune-debian12:latest)
+#   KTUNE_DEBIAN_MIRROR      Debian mirror URL (default: derived from the host's apt sources)
+#   KTUNE_DEBOOTSTRAP_CACHE  .deb cache folder (default /var/cache/ktune/debootstrap)
+#   KTUNE_ROOTFS_CACHE       rootfs tarballs   (default /var/cache/ktune/rootfs)
+#   KTUNE_BUILD_DIR          scratch folder    (default /var/tmp)
+#   KTUNE_FORCE_REBUILD=1    debootstrap again even when the recipe hash matches
 set -euo pipefail
 
 log() { printf '[build-image] %s\n' "$*"; }
@@ -21,7 +25,9 @@ die() { printf '[build-image] ERROR: %s\n' "$*" >&2; exit 1; }
 IMAGE=${KTUNE_IMAGE:-localhost/ktune-debian12:latest}
 SUITE=bookworm
 VARIANT=minbase
-CACHE_DIR=${KTUNE_DEBOOTSTRAP_CACHE:-/var/cache/ktune/debootstrap}
+CACHE_ROOT=/var/cache/ktune
+CACHE_DIR=${KTUNE_DEBOOTSTRAP_CACHE:-${CACHE_ROOT}/debootstrap}
+ROOTFS_CACHE=${KTUNE_ROOTFS_CACHE:-${CACHE_ROOT}/rootfs}
 BUILD_DIR=${KTUNE_BUILD_DIR:-/var/tmp}
 LABEL=io.ktune.recipe-hash
 
@@ -232,6 +238,7 @@ if [[ ${1:-} == --print-mirror ]]; then
   fi
   exit 0
 fi
+[[ $# -eq 0 ]] || die "usage: $0 [--print-mirror]"
 
 [[ ${EUID} -eq 0 ]] || die "must run as root (debootstrap and rootful podman)"
 command -v podman >/dev/null 2>&1 || die "podman missing: run tests/harness/setup-podman.sh first"
@@ -239,9 +246,21 @@ command -v debootstrap >/dev/null 2>&1 || die "debootstrap missing: run tests/ha
 
 HASH=$(recipe_hash)
 
+# One build at a time on this host; whoever waited re-checks the image below.
+mkdir -p "${CACHE_ROOT}"
+exec 9>"${CACHE_ROOT}/build-image.lock"
+if ! flock -n 9; then
+  log "another build-image.sh is running; waiting for it"
+  flock 9
+fi
+
+image_label() {
+  podman image inspect --format "{{ index .Labels \"${LABEL}\" }}" "${IMAGE}" 2>/dev/null || true
+}
+
 # --- reuse ---------------------------------------------------------------------
 if [[ ${KTUNE_FORCE_REBUILD:-0} != 1 ]] && podman image exists "${IMAGE}"; then
-  have=$(podman image inspect --format "{{ index .Labels \"${LABEL}\" }}" "${IMAGE}" 2>/dev/null || true)
+  have=$(image_label)
   if [[ ${have} == "${HASH}" ]]; then
     log "image ${IMAGE} is up to date (recipe ${HASH}); nothing to do"
     exit 0
@@ -249,18 +268,13 @@ if [[ ${KTUNE_FORCE_REBUILD:-0} != 1 ]] && podman image exists "${IMAGE}"; then
   log "image ${IMAGE} has recipe '${have:-none}', want ${HASH}: rebuilding"
 fi
 
-# --- build ---------------------------------------------------------------------
 old_id=$(podman image inspect --format '{{.Id}}' "${IMAGE}" 2>/dev/null || true)
-MIRROR=${KTUNE_DEBIAN_MIRROR:-}
-if [[ -z ${MIRROR} ]]; then
-  MIRROR=$(derive_debian_mirror) || die "no Debian ${SUITE}/main source found in the host's apt sources; set KTUNE_DEBIAN_MIRROR"
-fi
-log "mirror: ${MIRROR}"
-
-mkdir -p "${CACHE_DIR}" "${BUILD_DIR}"
+start=${SECONDS}
+mkdir -p "${CACHE_DIR}" "${ROOTFS_CACHE}" "${BUILD_DIR}"
+TARBALL=${ROOTFS_CACHE}/ktune-debian12-${HASH}.tar
 WORK=$(mktemp -d "${BUILD_DIR}/ktune-rootfs.XXXXXX")
 cleanup() {
-  # Never leave mounts behind in the scratch root before deleting it.
+  # Never delete through a mount left in the scratch root.
   local m
   for m in proc sys dev/pts dev; do
     if mountpoint -q "${WORK}/rootfs/${m}" 2>/dev/null; then
@@ -272,30 +286,49 @@ cleanup() {
 trap cleanup EXIT
 ROOTFS=${WORK}/rootfs
 
-include=$(IFS=,; printf '%s' "${PACKAGES[*]}")
-log "debootstrap ${SUITE} (${VARIANT}) into ${ROOTFS} (cache ${CACHE_DIR})"
-start=${SECONDS}
-if ! debootstrap --variant="${VARIANT}" --include="${include}" \
-  --cache-dir="${CACHE_DIR}" \
-  --keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
-  "${SUITE}" "${ROOTFS}" "${MIRROR}" >"${WORK}/debootstrap.log" 2>&1; then
-  tail -n 30 "${WORK}/debootstrap.log" >&2
-  [[ -f ${ROOTFS}/debootstrap/debootstrap.log ]] && tail -n 30 "${ROOTFS}/debootstrap/debootstrap.log" >&2
-  die "debootstrap failed"
+# --- rootfs tarball (cached per recipe hash) -------------------------------------
+if [[ -f ${TARBALL} && ${KTUNE_FORCE_REBUILD:-0} != 1 ]]; then
+  log "reusing cached rootfs ${TARBALL}"
+else
+  MIRROR=${KTUNE_DEBIAN_MIRROR:-}
+  if [[ -z ${MIRROR} ]]; then
+    MIRROR=$(derive_debian_mirror) \
+      || die "no Debian ${SUITE}/main source found in the host's apt sources; set KTUNE_DEBIAN_MIRROR"
+  fi
+  log "mirror: ${MIRROR}"
+  include=$(IFS=,; printf '%s' "${PACKAGES[*]}")
+  log "debootstrap ${SUITE} (${VARIANT}) into ${ROOTFS} (.deb cache ${CACHE_DIR}); takes 1-2 minutes"
+  if ! debootstrap --variant="${VARIANT}" --include="${include}" \
+    --cache-dir="${CACHE_DIR}" \
+    --keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
+    "${SUITE}" "${ROOTFS}" "${MIRROR}" >"${WORK}/debootstrap.log" 2>&1; then
+    tail -n 30 "${WORK}/debootstrap.log" >&2
+    if [[ -f ${ROOTFS}/debootstrap/debootstrap.log ]]; then
+      tail -n 30 "${ROOTFS}/debootstrap/debootstrap.log" >&2
+    fi
+    die "debootstrap failed (full log above; mirror ${MIRROR})"
+  fi
+  log "debootstrap done in $((SECONDS - start))s"
+
+  customize_rootfs "${ROOTFS}"
+
+  # Keep one rootfs tarball per recipe so a lost image is re-imported in seconds.
+  rm -f "${ROOTFS_CACHE}"/ktune-debian12-*.tar
+  tar --numeric-owner --xattrs --acls -C "${ROOTFS}" -cf "${TARBALL}.tmp" .
+  mv -f "${TARBALL}.tmp" "${TARBALL}"
+  rm -rf --one-file-system "${ROOTFS}"
 fi
-log "debootstrap done in $((SECONDS - start))s"
 
-customize_rootfs "${ROOTFS}"
-
+# --- import ----------------------------------------------------------------------
 log "importing into podman as ${IMAGE}"
-tar --numeric-owner --xattrs --acls -C "${ROOTFS}" -c . \
-  | podman import \
-    --change 'CMD ["/sbin/init"]' \
-    --change 'STOPSIGNAL SIGRTMIN+3' \
-    --change 'ENV container=podman' \
-    --change "LABEL ${LABEL}=${HASH}" \
-    --message "ktune debian ${SUITE} systemd image, recipe ${HASH}" \
-    - "${IMAGE}" >/dev/null
+podman import --quiet \
+  --change 'CMD ["/sbin/init"]' \
+  --change 'STOPSIGNAL SIGRTMIN+3' \
+  --change 'ENV container=podman' \
+  --change "LABEL ${LABEL}=${HASH}" \
+  --message "ktune debian ${SUITE} systemd image, recipe ${HASH}" \
+  "${TARBALL}" "${IMAGE}" >/dev/null
+[[ "$(image_label)" == "${HASH}" ]] || die "imported image lacks label ${LABEL}=${HASH}"
 # Drop the previous build (now untagged), but only if nothing else uses it.
 if [[ -n ${old_id} && ${old_id} != "$(podman image inspect --format '{{.Id}}' "${IMAGE}")" ]]; then
   podman image rm "${old_id}" >/dev/null 2>&1 || true
