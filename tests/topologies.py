@@ -8,7 +8,7 @@ kernel uses, so the modules read it exactly as they read /sys and /proc.
 Real hosts come from the `numactl --hardware` outputs in shared/fixtures.
 
 Command line:  python tests/topologies.py NAME OUTDIR   (writes OUTDIR/sys, OUTDIR/proc)
-               python tests/topologies.py --many OUTROOT NAME...   (OUTROOT/NAME/{sys,proc}, fresh)
+               python tests/topologies.py --many OUTROOT NAME...   (OUTROOT/NAME/{sys,proc})
                python tests/topologies.py --list
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -352,8 +351,8 @@ def main(argv=None):
     for name, out in targets:
         if name not in tops:
             parser.error("unknown topology %s (try --list)" % name)
-        # A fresh tree: tests write into these (governors, EPP) and must start clean.
-        shutil.rmtree(out, ignore_errors=True)
+        # Rewritten in place, never removed: running containers hold bind mounts
+        # of these folders, and every file is set back to the fixture's value.
         write_tree(tops[name], out)
     return 0
 

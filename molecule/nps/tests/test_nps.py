@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,18 +67,17 @@ def test_the_container_sees_the_fixture_not_the_host(host):
 @pytest.fixture(scope="module")
 def tune_run():
     inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run(
         ["ansible-playbook", str(PROJECT / "playbooks/tune.yml"), "-i", inventory, "--check"],
         cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600)
 
 
 def recap(output):
+    """PLAY RECAP rows as {host: {"ok": "3", "changed": "0", "failed": "1", ...}}."""
     rows = {}
-    for line in output.splitlines():
-        parts = line.split()
-        if len(parts) > 2 and parts[1] == ":" and parts[2].startswith("ok="):
-            rows[parts[0]] = dict(field.split("=") for field in parts[2:])
+    for match in re.finditer(r"^(\S+)\s+:\s+(ok=\d+.*)$", re.sub(r"\x1b\[[0-9;]*m", "", output), re.M):
+        rows[match.group(1)] = dict(field.split("=") for field in match.group(2).split())
     return rows
 
 
