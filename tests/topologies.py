@@ -202,6 +202,8 @@ def _write_proc(topology, proc_dir):
            % (total_kb, total_kb // 2, total_kb // 2))
     if topology.numa_balancing is not None:
         _write(proc_dir / "sys/kernel/numa_balancing", "%d\n" % topology.numa_balancing)
+    _write(proc_dir / "sys/vm/zone_reclaim_mode", "1\n")
+    _write(proc_dir / "sys/vm/drop_caches", "0\n")
 
 
 # --- building topologies --------------------------------------------------------
