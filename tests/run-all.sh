@@ -56,8 +56,9 @@ done
 stage "ansible-galaxy collection build"
 build_dir=$(mktemp -d)
 ansible-galaxy collection build --output-path "${build_dir}" --force .
-tar -tzf "${build_dir}"/ktune-inference-*.tar.gz | grep -q '^plugins/modules/numa_facts.py$'
-if tar -tzf "${build_dir}"/ktune-inference-*.tar.gz | grep -qE '^(tests|molecule|collections)/'; then
+contents=$(tar -tzf "${build_dir}"/ktune-inference-*.tar.gz)
+grep -qx 'plugins/modules/numa_facts.py' <<<"${contents}"
+if grep -qE '^(tests|molecule|collections)/' <<<"${contents}"; then
   echo "the built collection carries test doubles or the dev symlink" >&2; exit 1
 fi
 rm -rf "${build_dir}"
