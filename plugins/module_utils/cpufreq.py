@@ -113,18 +113,14 @@ def _read_governor(path):
     """Return scaling_governor, or None when the kernel answers EBUSY.
 
     The kernel answers EBUSY to every read of an inactive policy (all of its
-    CPUs offline, e.g. SMT switched off at run time).  HostFileError does not
-    carry the errno, so this one read is done here.
+    CPUs offline, e.g. SMT switched off at run time).
     """
     try:
-        with open(path, "r") as handle:
-            return handle.read().strip()
-    except (IOError, OSError) as exc:
+        return read_text(path)
+    except HostFileError as exc:
         if exc.errno == errno.EBUSY:
             return None
-        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc))
-    except UnicodeDecodeError:
-        raise HostFileError(path, "content is not text")
+        raise
 
 
 def read_state(path):
@@ -173,11 +169,7 @@ def read_policy(root, number):
         cpuinfo_min_khz=read_int(join(path, "cpuinfo_min_freq"), optional=True),
         cpuinfo_max_khz=read_int(join(path, "cpuinfo_max_freq"), optional=True),
     )
-    policy["state"] = {
-        "governor": governor,
-        "epp": read_optional(join(path, "energy_performance_preference")),
-        "min_freq_khz": read_int(join(path, "scaling_min_freq"), optional=True),
-    }
+    policy["state"] = read_state(path)
     return policy
 
 

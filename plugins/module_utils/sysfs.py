@@ -17,9 +17,10 @@ class HostFileError(Exception):
     The message always names the file, so a module can hand it to ``fail_json``.
     """
 
-    def __init__(self, path, problem):
+    def __init__(self, path, problem, errno=None):
         self.path = path
         self.problem = problem
+        self.errno = errno
         super(HostFileError, self).__init__("%s: %s" % (path, problem))
 
 
@@ -34,7 +35,7 @@ def read_text(path):
         with open(path, "r") as handle:
             return handle.read().strip()
     except (IOError, OSError) as exc:
-        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc))
+        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc), exc.errno)
     except UnicodeDecodeError:
         raise HostFileError(path, "content is not text")
 
@@ -47,7 +48,7 @@ def read_optional(path):
     except (IOError, OSError) as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             return None
-        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc))
+        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc), exc.errno)
     except UnicodeDecodeError:
         raise HostFileError(path, "content is not text")
 
@@ -69,7 +70,7 @@ def write_text(path, value):
         with open(path, "w") as handle:
             handle.write(value)
     except (IOError, OSError) as exc:
-        raise HostFileError(path, "cannot write %r (%s)" % (value, exc.strerror or exc))
+        raise HostFileError(path, "cannot write %r (%s)" % (value, exc.strerror or exc), exc.errno)
 
 
 def numbered_entries(directory, prefix):
