@@ -1,0 +1,235 @@
+"""Verify the service scenario: two ktransformers instances (legacy and SGLang) on a fixture NPS2 host.
+
+Flags are checked against the fixture topology itself (tests/topologies.py), not against what
+the role computed, so a wrong derivation cannot agree with itself.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(PROJECT / "tests"))
+import topologies  # noqa: E402
+
+TOPOLOGY = topologies.catalog()["epyc-2s-nps2"]
+PHYSICAL_CORES = len(set(TOPOLOGY.core_key(cpu) for cpu in TOPOLOGY.online))
+CPU_NODES = [node.id for node in TOPOLOGY.nodes if node.cpus]
+HOME = "/var/lib/ktransformers"
+LEGACY_KEY = "legacy-test-key-0123"
+SGLANG_KEY = "sglang-test-key-4567"
+
+EXPECTED_ARGV = {
+    "r1": ["--model_path", "/srv/models/DeepSeek-R1", "--gguf_path", "/srv/models/DeepSeek-R1-GGUF",
+           "--host", "0.0.0.0", "--port", "10002", "--cpu_infer", str(PHYSICAL_CORES - 2),
+           "--max_new_tokens", "1024", "--cache_lens", "32768", "--max_batch_size", "4",
+           "--backend_type", "balance_serve", "--chunk_size", "256",
+           "--optimize_config_path", "/srv/models/rules/DeepSeek-V3-Chat.yaml", "--force_think"],
+    "kimi": ["--model-path", "/srv/models/Kimi-K2", "--kt-weight-path", "/srv/models/Kimi-K2-CPU",
+             "--kt-cpuinfer", str(PHYSICAL_CORES), "--kt-threadpool-count", str(len(CPU_NODES)),
+             "--kt-numa-nodes"] + [str(node) for node in CPU_NODES] + [
+             "--kt-method", "AMXINT4", "--host", "0.0.0.0", "--port", "30000", "--trust-remote-code",
+             "--config", "/run/ktransformers-kimi/sglang-secrets.yaml"],
+}
+PORT = {"r1": 10002, "kimi": 30000}
+MODE = {"r1": "legacy", "kimi": "sglang"}
+KEY = {"r1": LEGACY_KEY, "kimi": SGLANG_KEY}
+
+
+def record(host, name):
+    return json.loads(host.file("/var/lib/ktune-test/%s.json" % name).content_string)
+
+
+def started(host, name):
+    return json.loads(host.file("%s/fake-argv-%d.json" % (HOME, PORT[name])).content_string)
+
+
+def show(text):
+    return dict(line.split("=", 1) for line in text.strip().splitlines())
+
+
+def unit_show(host, name, *props):
+    args = " ".join("-p %s" % prop for prop in props)
+    return show(host.check_output("systemctl show %s ktransformers@%s.service" % (args, name)))
+
+
+def curl(host, url, *extra):
+    return host.run("curl -s -m 10 -w '\\n%%{http_code}' %s %s" % (" ".join(extra), url))
+
+
+def chat(host, name, key, stream=True):
+    body = json.dumps({"model": "m", "stream": stream, "messages": [{"role": "user", "content": "hello there"}]})
+    auth = "-H 'Authorization: Bearer %s'" % key if key else ""
+    result = curl(host, "http://127.0.0.1:%d/v1/chat/completions" % PORT[name], "-N", "-X POST",
+                  "-H 'Content-Type: application/json'", auth, "-d '%s'" % body)
+    text, _, status = result.stdout.rpartition("\n")
+    return int(status), text
+
+
+@pytest.mark.parametrize("name", ["r1", "kimi"])
+def test_two_instances_active_and_listening_side_by_side(host, name):
+    assert host.service("ktransformers@%s" % name).is_running
+    assert host.service("ktransformers@%s" % name).is_enabled
+    assert host.socket("tcp://0.0.0.0:%d" % PORT[name]).is_listening
+
+
+@pytest.mark.parametrize("name", ["r1", "kimi"])
+def test_flags_match_the_facts(host, name):
+    start = started(host, name)
+    assert start["mode"] == MODE[name]
+    assert start["argv"] == EXPECTED_ARGV[name]
+    # The unit's main process is the server itself (the launcher and wrappers exec).
+    pid = int(unit_show(host, name, "MainPID")["MainPID"])
+    assert start["pid"] == pid
+    cmdline = host.file("/proc/%d/cmdline" % pid).content_string.split("\0")
+    assert cmdline[-len(EXPECTED_ARGV[name]) - 1:-1] == EXPECTED_ARGV[name]
+
+
+def test_fixture_is_what_the_container_sees(host):
+    assert PHYSICAL_CORES == 32 and CPU_NODES == [0, 1, 2, 3]
+    assert host.file("/sys/devices/system/node/online").content_string.strip() == "0-3"
+
+
+@pytest.mark.parametrize("name", ["r1", "kimi"])
+def test_runs_as_the_dedicated_user_with_its_home(host, name):
+    start = started(host, name)
+    assert start["user"] == "ktransformers"
+    assert start["home"] == HOME
+    user = host.user("ktransformers")
+    assert user.home == HOME and user.uid < 1000 and user.shell == "/usr/sbin/nologin"
+    assert host.file(HOME + "/.ktransformers").is_directory
+    assert host.file(HOME + "/.ktransformers").user == "ktransformers"
+
+
+def test_legacy_config_seeded_under_home(host):
+    config = host.file(HOME + "/.ktransformers/config.yaml")
+    assert config.user == "ktransformers" and config.mode == 0o600
+    text = config.content_string
+    assert 'dir: "%s/.ktransformers/logs"' % HOME in text
+    assert 'host: "%s/.ktransformers"' % HOME in text
+    assert 'api_key: "%s"' % LEGACY_KEY in text
+
+
+def test_unit_hardening_and_limits(host):
+    unit = host.file("/etc/systemd/system/ktransformers@.service").content_string
+    for line in ("Restart=on-failure", "LimitMEMLOCK=infinity", "LimitNOFILE=1048576", "NoNewPrivileges=yes",
+                 "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=read-only", "ReadWritePaths=%s" % HOME,
+                 "StandardOutput=journal", "EnvironmentFile=/etc/ktransformers/%i.env",
+                 "EnvironmentFile=-/etc/ktransformers/%i.credentials", "User=ktransformers",
+                 "Environment=HOME=%s" % HOME):
+        assert line in unit.splitlines(), line
+    props = unit_show(host, "r1", "User", "LimitMEMLOCK", "LimitNOFILE", "NoNewPrivileges", "ProtectSystem",
+                      "PrivateTmp", "Restart")
+    assert props == {"User": "ktransformers", "LimitMEMLOCK": "infinity", "LimitNOFILE": "1048576",
+                     "NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
+                     "Restart": "on-failure"}
+
+
+@pytest.mark.parametrize("name", ["r1", "kimi"])
+def test_model_paths_are_read_only_to_the_service(host, name):
+    # The model directories are mode 0777: only ProtectSystem=strict keeps the service out.
+    assert host.file("/srv/models/DeepSeek-R1").mode == 0o777
+    assert started(host, name)["model_path_writable"] is False
+
+
+@pytest.mark.parametrize("name", ["r1", "kimi"])
+def test_api_key_never_on_the_command_line(host, name):
+    pid = int(unit_show(host, name, "MainPID")["MainPID"])
+    assert KEY[name] not in host.file("/proc/%d/cmdline" % pid).content_string
+    assert KEY[name] not in host.check_output("ps -eo args")
+    credentials = host.file("/etc/ktransformers/%s.credentials" % name)
+    assert (credentials.user, credentials.group, credentials.mode) == ("root", "root", 0o600)
+    assert "KTUNE_API_KEY=%s" % KEY[name] in credentials.content_string.splitlines()
+    env = host.file("/etc/ktransformers/%s.env" % name)
+    assert env.mode == 0o644 and KEY[name] not in env.content_string
+    assert started(host, name)["api_key_set"] is True
+    assert KEY[name] not in host.check_output("journalctl -u ktransformers@%s --no-pager" % name)
+
+
+@pytest.mark.parametrize("name", ["r1", "kimi"])
+def test_streamed_chat_completions(host, name):
+    status, _ = chat(host, name, None)
+    assert status == 401
+    status, text = chat(host, name, KEY[name])
+    assert status == 200
+    events = [line[len("data: "):] for line in text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(event) for event in events[:-1]]
+    assert all(chunk["object"] == "chat.completion.chunk" for chunk in chunks)
+    assert "".join(chunk["choices"][0]["delta"].get("content", "") for chunk in chunks).endswith("hello there")
+
+
+def test_health_endpoints(host):
+    body, _, status = curl(host, "http://127.0.0.1:10002/v1/models").stdout.rpartition("\n")
+    assert status == "200" and json.loads(body)[0]["id"] == "DeepSeek-R1"
+    assert curl(host, "http://127.0.0.1:10002/health").stdout.endswith("404")  # the legacy server has none
+    assert curl(host, "http://127.0.0.1:30000/health").stdout.endswith("200")
+
+
+def test_journald_logging(host):
+    journal = host.check_output("journalctl -u ktransformers@r1 --no-pager")
+    assert "ktransformers-exec: r1 (legacy, API key set)" in journal
+    assert "fake legacy: serving DeepSeek-R1 on 0.0.0.0:10002" in journal
+
+
+def test_a_rerun_restarts_nothing(host):
+    converged = record(host, "after-converge")
+    before = record(host, "before-side-effect")
+    assert converged == before
+    for text in converged.values():
+        assert int(show(text)["MainPID"]) > 0
+
+
+def test_invalid_settings_are_refused_before_any_change(host):
+    outcome = record(host, "invalid-settings")
+    assert outcome["failed"] is True
+    assert outcome["msg"].startswith(
+        "svc-nps2: ktune_service_instances[0] (r1): cache_lens = 4096 must be greater than max_batch_size * "
+        "max_new_tokens = 4 * 2048 = 8192 (ktransformers' rule for its KV cache). Fix: raise cache_lens above "
+        "8192, or lower max_batch_size or max_new_tokens")
+    assert outcome["msg"].endswith("Nothing was changed.")
+
+
+def test_a_port_in_use_is_refused(host):
+    outcome = record(host, "port-in-use")
+    assert outcome["failed"] is True
+    assert "svc-nps2: ktune_service_instances[2] (r1-copy): port = 10010 is already in use by pid " in outcome["msg"]
+    assert "(squatter.service): expected a free port, or one held by ktransformers@r1-copy.service itself" \
+        in outcome["msg"]
+    assert not host.file("/etc/ktransformers/r1-copy.env").exists
+    # the instances' own ports, held by their own units, were not refused
+    assert "port = 10002" not in outcome["msg"] and "port = 30000" not in outcome["msg"]
+
+
+def test_a_broken_change_rolls_back_and_the_old_config_still_answers(host):
+    outcome = record(host, "rollback")
+    assert outcome["failed"] is True
+    msg = outcome["msg"]
+    assert msg.startswith("svc-nps2: ktransformers@r1.service did not come up with the new configuration: "
+                          "expected HTTP 200 from GET http://127.0.0.1:10002/v1/models within 8 s")
+    assert "Rolled back: put back /etc/ktransformers/r1.env and restarted; the previous configuration answers " \
+           "again at http://127.0.0.1:10002/v1/models" in msg
+    assert "Last 30 journal lines of ktransformers@r1.service:" in msg
+    assert "FAKE_FAIL_AT_START is set" in msg
+    # the old configuration is back on disk, kept as the previous copy too, and serving
+    env = host.file("/etc/ktransformers/r1.env").content_string
+    assert "FAKE_FAIL_AT_START" not in env and "--max_new_tokens 1024" in env
+    previous = host.file("/etc/ktransformers/r1.env.ktune-previous")
+    assert previous.exists and previous.content_string == env
+    assert started(host, "r1")["argv"] == EXPECTED_ARGV["r1"]
+    assert host.service("ktransformers@r1").is_running
+    status, _ = chat(host, "r1", LEGACY_KEY)
+    assert status == 200
+
+
+def test_the_rollback_restarted_only_the_broken_instance(host):
+    before = record(host, "before-side-effect")
+    after = record(host, "after-side-effect")
+    r1_before, r1_after = show(before["ktransformers@r1.service"]), show(after["ktransformers@r1.service"])
+    kimi_before, kimi_after = show(before["ktransformers@kimi.service"]), show(after["ktransformers@kimi.service"])
+    assert r1_after["MainPID"] != r1_before["MainPID"]
+    assert kimi_after == kimi_before
+    assert show(host.check_output("systemctl show -p MainPID ktransformers@r1.service")) == {
+        "MainPID": r1_after["MainPID"]}

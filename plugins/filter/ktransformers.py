@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters ktransformers_instances, ktransformers_command and ktransformers_problems."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
+    InstanceError,
+    host_problems,
+    instance_problems,
+    parse_listeners,
+    resolve_instances,
+)
+
+
+def _require_facts(numa, name):
+    if not isinstance(numa, dict) or "available" not in numa:
+        raise AnsibleFilterError("%s: expected the ktune_numa fact from ktune.inference.numa_facts, got %r"
+                                 % (name, type(numa).__name__))
+
+
+def _settings(settings, name):
+    if settings is not None and not isinstance(settings, dict):
+        raise AnsibleFilterError("%s: settings must be a dictionary, got %r" % (name, type(settings).__name__))
+    return settings
+
+
+def ktransformers_instances(instances, numa, settings=None):
+    _require_facts(numa, "ktransformers_instances")
+    try:
+        return resolve_instances(instances, numa, _settings(settings, "ktransformers_instances"))
+    except InstanceError as exc:
+        raise AnsibleFilterError("ktransformers_instances: %s" % exc)
+
+
+def ktransformers_command(instance, numa, settings=None):
+    _require_facts(numa, "ktransformers_command")
+    if not isinstance(instance, dict):
+        raise AnsibleFilterError("ktransformers_command: expected one instance (a dictionary), got %r"
+                                 % type(instance).__name__)
+    raw = dict(instance)
+    raw.pop("state", None)
+    try:
+        return resolve_instances([raw], numa, _settings(settings, "ktransformers_command"))[0]["argv"]
+    except InstanceError as exc:
+        raise AnsibleFilterError("ktransformers_command: %s" % exc)
+
+
+def ktransformers_problems(instances, numa, settings=None, stats=None, listeners=None):
+    _require_facts(numa, "ktransformers_problems")
+    settings = _settings(settings, "ktransformers_problems")
+    problems = instance_problems(instances, numa, settings)
+    if problems or (stats is None and listeners is None):
+        return problems
+    if isinstance(listeners, str):
+        listeners = parse_listeners(listeners)
+    if stats is not None and not isinstance(stats, dict):
+        raise AnsibleFilterError("ktransformers_problems: stats must map paths to stat results, got %r"
+                                 % type(stats).__name__)
+    return host_problems(resolve_instances(instances, numa, settings), settings, stats, listeners)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "ktransformers_instances": ktransformers_instances,
+            "ktransformers_command": ktransformers_command,
+            "ktransformers_problems": ktransformers_problems,
+        }

@@ -1,0 +1,701 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ktransformers service instances: defaults from the NUMA facts, command lines, and checks.
+
+Used by the ktransformers_service role through the filters ktransformers_instances,
+ktransformers_command and ktransformers_problems, so the role, its tests and a fleet audit
+derive the same flags and refuse the same input in the same words.
+
+Facts behind it (domain notes, section 3):
+
+- legacy server: ``ktransformers --model_path DIR --gguf_path DIR --port 10002 --cpu_infer N
+  --max_new_tokens N --cache_lens N --max_batch_size N --backend_type balance_serve
+  --optimize_config_path FILE [--force_think]``; no /health, probe GET /v1/models;
+  --cpu_infer guidance: physical cores minus 2; rule: cache_lens > max_batch_size * max_new_tokens.
+- kt-kernel through SGLang: ``python -m sglang.launch_server --kt-cpuinfer <physical cores>
+  --kt-threadpool-count <NUMA nodes> --kt-numa-nodes 0 1 ...``; port 30000, GET /health.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
+
+BACKENDS = ("legacy", "sglang")
+NUMACTL_MODES = ("none", "bind", "interleave")
+STATES = ("present", "absent")
+LEGACY_BACKEND_TYPES = ("balance_serve", "ktransformers", "transformers")
+UNIT_TEMPLATE = "ktransformers@.service"
+CONFIG_DIR = "/etc/ktransformers"
+PORT_MIN = 1024  # the service runs as an unprivileged user
+PORT_MAX = 65535
+WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+
+COMMON_FIELDS = ("name", "state", "backend", "model_path", "port", "host", "numactl", "numa_node",
+                 "extra_args", "environment", "api_key", "health_timeout_s")
+LEGACY_FIELDS = ("executable", "gguf_path", "cpu_infer", "max_new_tokens", "cache_lens", "max_batch_size",
+                 "backend_type", "optimize_config_path", "chunk_size", "force_think")
+SGLANG_FIELDS = ("python", "kt_weight_path", "kt_cpuinfer", "kt_threadpool_count", "kt_numa_nodes",
+                 "kt_method", "kt_num_gpu_experts")
+FIELDS = COMMON_FIELDS + LEGACY_FIELDS + SGLANG_FIELDS
+BACKEND_FIELDS = {"legacy": LEGACY_FIELDS, "sglang": SGLANG_FIELDS}
+
+DEFAULT_SETTINGS = {
+    "backend": "legacy",
+    "executable": "/usr/local/bin/ktransformers",
+    "python": "/usr/bin/python3",
+    "numactl": "none",
+    "numactl_path": "/usr/bin/numactl",
+    "numa_node": None,
+    "api_key": None,
+    "health_timeout_s": 1800,
+    "health_interval_s": 10,
+    "home": "/var/lib/ktransformers",
+    "read_write_paths": [],
+    "legacy_defaults": {
+        "port": 10002, "host": "0.0.0.0", "max_new_tokens": 1024, "cache_lens": 32768, "max_batch_size": 4,
+        "backend_type": "balance_serve", "chunk_size": 256, "force_think": False,
+    },
+    "sglang_defaults": {"port": 30000, "host": "0.0.0.0", "kt_method": "AMXINT4"},
+}
+
+# Instance names become unit instance names and file names under /etc/ktransformers:
+# no escaping needed in either, and no name that looks like an option or a hidden file.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Words of the command line reach the unit through an EnvironmentFile= value that systemd
+# splits at whitespace ($KTUNE_COMMAND): no whitespace, quotes, backslashes or $ in them.
+UNSAFE_WORD = re.compile(r"[\s\"'\\$`]|[\x00-\x1f\x7f]")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_ENV = ("HOME", "USE_NUMA", "CREDENTIALS_DIRECTORY", "RUNTIME_DIRECTORY")
+API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=:-]{8,256}$")
+KT_METHOD_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
+API_KEY_FLAGS = ("--api_key", "--api-key")
+
+
+class InstanceError(ValueError):
+    """Settings that cannot be turned into a command line; the message names the variable."""
+
+
+def merged_settings(settings):
+    """Role settings over DEFAULT_SETTINGS (one level deep for the per-backend defaults)."""
+    result = dict(DEFAULT_SETTINGS)
+    for key, value in (settings or {}).items():
+        if key in ("legacy_defaults", "sglang_defaults") and isinstance(value, dict):
+            merged = dict(DEFAULT_SETTINGS[key])
+            merged.update(dict((k, v) for k, v in value.items() if v is not None))
+            result[key] = merged
+        elif value is not None or key in ("numa_node", "api_key"):
+            result[key] = value
+    return result
+
+
+def _label(index, raw):
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return "ktune_service_instances[%d]%s" % (index, " (%s)" % name if isinstance(name, str) and name else "")
+
+
+def _is_int(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*$", value) is not None
+
+
+def _to_bool(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
+        return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(value)
+
+
+def threads_per_core(numa):
+    cores = numa.get("physical_cores") or 0
+    cpus = numa.get("cpus_online") or 0
+    return max(1, int(round(float(cpus) / cores))) if cores else 1
+
+
+def node_physical_cores(numa, node):
+    """Physical cores of one node: its online CPUs over the host's threads per core."""
+    return max(1, len(node.get("cpus") or []) // threads_per_core(numa))
+
+
+def _node(numa, node_id):
+    for node in numa.get("nodes") or []:
+        if node.get("id") == node_id:
+            return node
+    return None
+
+
+def default_bind_node(numa):
+    """The first node with CPUs and memory (numactl --membind fails on a memoryless node)."""
+    memoryless = set(numa.get("memoryless_cpu_nodes") or [])
+    for node_id in numa.get("cpu_node_ids") or []:
+        if node_id not in memoryless:
+            return node_id
+    return None
+
+
+def interleave_nodes(numa):
+    """Nodes with CPUs and memory: memory-only nodes (CXL, HBM) are slow or far for the weights."""
+    memoryless = set(numa.get("memoryless_cpu_nodes") or [])
+    return [node_id for node_id in numa.get("cpu_node_ids") or [] if node_id not in memoryless]
+
+
+class _Checker(object):
+    """Collects problems for one instance; each names the variable, what is expected, what was found."""
+
+    def __init__(self, label, raw, problems):
+        self.label = label
+        self.raw = raw
+        self.problems = problems
+
+    def add(self, field, message):
+        self.problems.append("%s: %s%s" % (self.label, "%s " % field if field else "", message))
+
+    def integer(self, field, value, minimum, maximum=None, fix=None):
+        if not _is_int(value):
+            self.add(field, "= %r is not a whole number: expected an integer >= %d%s"
+                     % (value, minimum, "" if fix is None else ". Fix: %s" % fix))
+            return None
+        number = int(value)
+        if number < minimum or (maximum is not None and number > maximum):
+            expected = ">= %d" % minimum if maximum is None else "in %d-%d" % (minimum, maximum)
+            self.add(field, "= %d is out of range: expected an integer %s%s"
+                     % (number, expected, "" if fix is None else ". Fix: %s" % fix))
+            return None
+        return number
+
+    def path(self, field, value, required):
+        if value is None or value == "":
+            if required:
+                self.add(field, "is missing: expected an absolute path. Fix: set %s for this instance" % field)
+            return None
+        if not isinstance(value, str) or not value.startswith("/"):
+            self.add(field, "= %r is not an absolute path. Fix: give the full path, starting with /" % (value,))
+            return None
+        if UNSAFE_WORD.search(value):
+            self.add(field, "= %r contains whitespace, a quote, a backslash or $: the command line reaches "
+                            "systemd through an environment file, split at whitespace. Fix: move or link the "
+                            "files to a path without them" % value)
+            return None
+        return value.rstrip("/") or "/"
+
+
+def _normalise(raw, index, settings, numa):
+    """Return (instance with every field resolved, problems). The instance is None when unusable."""
+    problems = []
+    if not isinstance(raw, dict):
+        problems.append("ktune_service_instances[%d] = %r is not a dictionary: expected one with at least "
+                        "name and model_path" % (index, raw))
+        return None, problems
+    check = _Checker(_label(index, raw), raw, problems)
+    unknown = sorted(str(key) for key in raw if key not in FIELDS)
+    if unknown:
+        check.add(None, "unknown setting%s %s: expected some of %s. Fix: check the spelling"
+                  % ("s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(FIELDS)))
+
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        check.add("name", "= %r is not safe as a systemd instance and file name: expected 1-64 letters, digits, "
+                          "'_', '.' or '-', starting with a letter or digit, such as deepseek-r1. Fix: rename "
+                          "the instance" % (name,))
+        name = None
+
+    state = raw.get("state", "present")
+    if state not in STATES:
+        check.add("state", "= %r is not a state: expected present or absent" % (state,))
+        return None, problems
+
+    backend = raw.get("backend", settings["backend"])
+    if backend not in BACKENDS:
+        check.add("backend", "= %r is not a known backend: expected legacy (the ktransformers server) or "
+                             "sglang (kt-kernel through python -m sglang.launch_server)" % (backend,))
+        return None, problems
+    other = "sglang" if backend == "legacy" else "legacy"
+    foreign = [field for field in BACKEND_FIELDS[other] if field in raw]
+    if foreign:
+        check.add(None, "%s %s only for backend %s, and this instance uses %s. Fix: remove %s, or set "
+                        "backend: %s" % (", ".join(foreign), "is" if len(foreign) == 1 else "are", other, backend,
+                                         "it" if len(foreign) == 1 else "them", other))
+
+    instance = {"name": name, "index": index, "label": check.label, "state": state, "backend": backend}
+    if state == "absent":
+        return (instance if name else None), problems
+
+    defaults = settings["%s_defaults" % backend]
+
+    def pick(field):
+        value = raw.get(field)
+        return defaults.get(field) if value is None else value
+
+    instance["model_path"] = check.path("model_path", raw.get("model_path"), True)
+    instance["port"] = check.integer("port", pick("port"), PORT_MIN, PORT_MAX,
+                                     "pick a free port in %d-%d (the service runs unprivileged)"
+                                     % (PORT_MIN, PORT_MAX))
+    host = pick("host")
+    if not isinstance(host, str) or not re.match(r"^[A-Za-z0-9.:\[\]-]+$", host or ""):
+        check.add("host", "= %r is not an address to listen on: expected 0.0.0.0, 127.0.0.1 or another "
+                          "address of the host" % (host,))
+        host = None
+    instance["host"] = host
+    instance["health_timeout_s"] = check.integer(
+        "health_timeout_s", raw.get("health_timeout_s", settings["health_timeout_s"]), 1,
+        fix="give the seconds a model load may take (loading can take many minutes)")
+
+    numactl = raw.get("numactl", settings["numactl"])
+    if numactl is None or numactl is False:
+        numactl = "none"
+    if numactl not in NUMACTL_MODES:
+        check.add("numactl", "= %r is not a numactl mode: expected none, bind (one node, for development "
+                             "hosts) or interleave" % (numactl,))
+        numactl = None
+    instance["numactl"] = numactl
+    instance["numa_node"] = _bind_node(check, raw.get("numa_node", settings["numa_node"]), numactl, numa)
+
+    extra_args = raw.get("extra_args") or []
+    if not isinstance(extra_args, list) or not all(isinstance(arg, (str, int, float)) and not isinstance(arg, bool)
+                                                   for arg in extra_args):
+        check.add("extra_args", "= %r is not a list of words: expected a list such as "
+                                "[\"--attention-backend\", \"flashinfer\"]" % (extra_args,))
+        extra_args = []
+    extra_args = [str(arg) for arg in extra_args]
+    for arg in extra_args:
+        if UNSAFE_WORD.search(arg) or arg == "":
+            check.add("extra_args", "word %r is empty or contains whitespace, a quote, a backslash or $: give "
+                                    "each word as its own list item, without quoting" % arg)
+        if arg.split("=", 1)[0] in API_KEY_FLAGS:
+            check.add("extra_args", "contains %s: the API key must never be on the command line, where every "
+                                    "user sees it in ps. Fix: set api_key for the instance (or "
+                                    "ktune_service_api_key); it goes to a root-only credentials file" % arg)
+    instance["extra_args"] = extra_args
+
+    instance["environment"] = _environment(check, raw.get("environment"))
+    instance["api_key"] = _api_key(check, raw.get("api_key", settings["api_key"]))
+    if backend == "sglang" and instance["api_key"] and "--config" in extra_args:
+        check.add("extra_args", "contains --config, and sglang takes one config file only: the role passes the "
+                                "API key through --config. Fix: move those settings into extra_args")
+
+    if backend == "legacy":
+        _legacy(check, raw, pick, instance, settings, numa)
+    else:
+        _sglang(check, raw, pick, instance, settings, numa)
+    return instance, problems
+
+
+def _bind_node(check, value, numactl, numa):
+    if numactl != "bind":
+        if value not in (None, ""):
+            check.add("numa_node", "= %r is only used with numactl: bind. Fix: remove it or set numactl: bind"
+                      % (value,))
+        return None
+    cpu_nodes = numa.get("cpu_node_ids") or []
+    if value in (None, ""):
+        node = default_bind_node(numa)
+        if node is None:
+            check.add("numactl", "= bind needs a NUMA node with CPUs and memory, and the host has none "
+                                 "(CPU nodes: %s). Fix: set numactl: none" % (format_cpulist(cpu_nodes) or "none"))
+        return node
+    if not _is_int(value):
+        check.add("numa_node", "= %r is not a node id: expected one of the nodes with CPUs, %s"
+                  % (value, format_cpulist(cpu_nodes) or "none"))
+        return None
+    node = int(value)
+    if node not in cpu_nodes:
+        check.add("numa_node", "= %d is not a NUMA node with CPUs: expected one of %s (memory-only nodes "
+                               "have no CPUs to run on)" % (node, format_cpulist(cpu_nodes) or "none"))
+        return None
+    if node in (numa.get("memoryless_cpu_nodes") or []):
+        check.add("numa_node", "= %d has no memory (0 MB): numactl --membind=%d would fail. Fix: bind to a node "
+                               "with memory, such as %s" % (node, node, default_bind_node(numa)))
+        return None
+    return node
+
+
+def _environment(check, value):
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        check.add("environment", "= %r is not a dictionary of variable names to values" % (value,))
+        return {}
+    result = {}
+    for key in sorted(value, key=str):
+        item = value[key]
+        if not isinstance(key, str) or not ENV_NAME.match(key):
+            check.add("environment", "name %r is not a variable name: expected letters, digits and _" % (key,))
+            continue
+        if key in RESERVED_ENV or key.startswith("KTUNE_"):
+            check.add("environment", "sets %s, which the role or systemd manages (HOME, USE_NUMA, KTUNE_*, "
+                                     "CREDENTIALS_DIRECTORY, RUNTIME_DIRECTORY). Fix: remove it" % key)
+            continue
+        if isinstance(item, bool):
+            item = "1" if item else "0"
+        if item is None or not isinstance(item, (str, int, float)):
+            check.add("environment", "%s = %r is not a string or a number" % (key, item))
+            continue
+        item = str(item)
+        if re.search(r"[\"\\$`]|[\x00-\x1f\x7f]", item):
+            check.add("environment", "%s = %r contains a quote, a backslash, $ or a control character, which "
+                                     "an environment file would change" % (key, item))
+            continue
+        result[key] = item
+    return result
+
+
+def _api_key(check, value):
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not API_KEY_PATTERN.match(value):
+        # Never echo the key itself.
+        check.add("api_key", "is not usable: expected 8-256 characters from letters, digits and ._~+/=:- (it is "
+                             "written into a YAML file and an environment file unquoted-safe). Fix: generate one "
+                             "with openssl rand -hex 32")
+        return None
+    return value
+
+
+def _legacy(check, raw, pick, instance, settings, numa):
+    instance["executable"] = check.path("executable", raw.get("executable", settings["executable"]), True)
+    instance["gguf_path"] = check.path("gguf_path", raw.get("gguf_path"), True)
+    instance["optimize_config_path"] = check.path("optimize_config_path", raw.get("optimize_config_path"), False)
+    for field in ("max_new_tokens", "cache_lens", "max_batch_size", "chunk_size"):
+        instance[field] = check.integer(field, pick(field), 1)
+    backend_type = pick("backend_type")
+    if backend_type not in LEGACY_BACKEND_TYPES:
+        check.add("backend_type", "= %r is not a ktransformers backend: expected one of %s"
+                  % (backend_type, ", ".join(LEGACY_BACKEND_TYPES)))
+        backend_type = None
+    instance["backend_type"] = backend_type
+    try:
+        instance["force_think"] = _to_bool(pick("force_think"))
+    except ValueError:
+        check.add("force_think", "= %r is not a boolean: expected true or false" % (pick("force_think"),))
+        instance["force_think"] = False
+
+    cpus = _cpus_available(instance, numa)
+    default_cpu_infer = max(1, _cores_available(instance, numa) - 2)
+    if raw.get("cpu_infer") is None:
+        instance["cpu_infer"] = default_cpu_infer
+    else:
+        instance["cpu_infer"] = check.integer("cpu_infer", raw.get("cpu_infer"), 1, cpus or None,
+                                              "use at most the %d CPUs %s; guidance: physical cores minus 2 = %d"
+                                              % (cpus, _where(instance), default_cpu_infer))
+    if None not in (instance["cache_lens"], instance["max_batch_size"], instance["max_new_tokens"]):
+        product = instance["max_batch_size"] * instance["max_new_tokens"]
+        if instance["cache_lens"] <= product:
+            check.add("cache_lens", "= %d must be greater than max_batch_size * max_new_tokens = %d * %d = %d "
+                                    "(ktransformers' rule for its KV cache). Fix: raise cache_lens above %d, or "
+                                    "lower max_batch_size or max_new_tokens"
+                      % (instance["cache_lens"], instance["max_batch_size"], instance["max_new_tokens"], product,
+                         product))
+
+
+def _sglang(check, raw, pick, instance, settings, numa):
+    instance["python"] = check.path("python", raw.get("python", settings["python"]), True)
+    instance["kt_weight_path"] = check.path("kt_weight_path", raw.get("kt_weight_path"), True)
+    method = pick("kt_method")
+    if not isinstance(method, str) or not KT_METHOD_PATTERN.match(method):
+        check.add("kt_method", "= %r is not a kt-kernel method: expected a name such as AMXINT4, AMXINT8 or "
+                               "LLAMAFILE" % (method,))
+        method = None
+    instance["kt_method"] = method
+    gpu_experts = pick("kt_num_gpu_experts")
+    instance["kt_num_gpu_experts"] = None if gpu_experts is None else check.integer(
+        "kt_num_gpu_experts", gpu_experts, 0)
+
+    cpus = _cpus_available(instance, numa)
+    cores = _cores_available(instance, numa)
+    if raw.get("kt_cpuinfer") is None:
+        instance["kt_cpuinfer"] = cores
+    else:
+        instance["kt_cpuinfer"] = check.integer("kt_cpuinfer", raw.get("kt_cpuinfer"), 1, cpus or None,
+                                                "use at most the %d CPUs %s; guidance: the %d physical cores"
+                                                % (cpus, _where(instance), cores))
+
+    if instance["numactl"] == "bind":
+        allowed = [] if instance["numa_node"] is None else [instance["numa_node"]]
+    else:
+        allowed = list(numa.get("cpu_node_ids") or [])
+    nodes = raw.get("kt_numa_nodes")
+    count = raw.get("kt_threadpool_count")
+    if nodes is not None:
+        if isinstance(nodes, (int, str)) and not isinstance(nodes, bool):
+            nodes = [nodes]
+        if not isinstance(nodes, list) or not nodes or not all(_is_int(node) for node in nodes):
+            check.add("kt_numa_nodes", "= %r is not a list of NUMA node ids: expected some of %s"
+                      % (raw.get("kt_numa_nodes"), format_cpulist(allowed) or "none"))
+            nodes = None
+        else:
+            nodes = [int(node) for node in nodes]
+            wrong = [node for node in nodes if node not in allowed]
+            if wrong or len(set(nodes)) != len(nodes):
+                check.add("kt_numa_nodes", "= %s: expected distinct nodes with CPUs%s, from %s"
+                          % (" ".join(str(node) for node in nodes),
+                             " (numactl binds the instance to one node)" if instance["numactl"] == "bind" else "",
+                             format_cpulist(allowed) or "none"))
+                nodes = None
+    if count is not None:
+        count = check.integer("kt_threadpool_count", count, 1, max(1, len(allowed)) if allowed else None,
+                              "use at most one thread pool per NUMA node with CPUs (%d)" % len(allowed))
+    if nodes is None and raw.get("kt_numa_nodes") is None:
+        nodes = allowed[:count] if count else allowed
+    if count is None and raw.get("kt_threadpool_count") is None:
+        count = len(nodes) if nodes else max(1, len(allowed))
+    if nodes and count is not None and count != len(nodes):
+        check.add("kt_threadpool_count", "= %d does not match kt_numa_nodes (%s, %d node%s): expected one thread "
+                                         "pool per listed node. Fix: set both, or only one of them"
+                  % (count, " ".join(str(node) for node in nodes), len(nodes), "" if len(nodes) == 1 else "s"))
+    instance["kt_numa_nodes"] = nodes or []
+    instance["kt_threadpool_count"] = count
+
+
+def _where(instance):
+    return "of NUMA node %s" % instance["numa_node"] if instance.get("numactl") == "bind" else "online"
+
+
+def _cpus_available(instance, numa):
+    if instance.get("numactl") == "bind" and instance.get("numa_node") is not None:
+        node = _node(numa, instance["numa_node"]) or {}
+        return len(node.get("cpus") or [])
+    return numa.get("cpus_online") or 0
+
+
+def _cores_available(instance, numa):
+    if instance.get("numactl") == "bind" and instance.get("numa_node") is not None:
+        node = _node(numa, instance["numa_node"]) or {}
+        return node_physical_cores(numa, node)
+    return max(1, numa.get("physical_cores") or 1)
+
+
+def numactl_argv(instance, numa, numactl_path):
+    """The numactl prefix for an instance: [] or the numactl words, built from the facts."""
+    mode = instance.get("numactl") or "none"
+    if mode == "bind":
+        node = _node(numa, instance["numa_node"]) or {}
+        return [numactl_path, "--physcpubind=%s" % node.get("cpulist", ""), "--membind=%d" % instance["numa_node"]]
+    if mode == "interleave":
+        return [numactl_path, "--interleave=%s" % format_cpulist(interleave_nodes(numa))]
+    return []
+
+
+def server_argv(instance):
+    """The server's own command line (without numactl)."""
+    if instance["backend"] == "legacy":
+        argv = [instance["executable"],
+                "--model_path", instance["model_path"],
+                "--gguf_path", instance["gguf_path"],
+                "--host", instance["host"],
+                "--port", str(instance["port"]),
+                "--cpu_infer", str(instance["cpu_infer"]),
+                "--max_new_tokens", str(instance["max_new_tokens"]),
+                "--cache_lens", str(instance["cache_lens"]),
+                "--max_batch_size", str(instance["max_batch_size"]),
+                "--backend_type", instance["backend_type"],
+                "--chunk_size", str(instance["chunk_size"])]
+        if instance.get("optimize_config_path"):
+            argv += ["--optimize_config_path", instance["optimize_config_path"]]
+        if instance.get("force_think"):
+            argv.append("--force_think")
+    else:
+        argv = [instance["python"], "-m", "sglang.launch_server",
+                "--model-path", instance["model_path"],
+                "--kt-weight-path", instance["kt_weight_path"],
+                "--kt-cpuinfer", str(instance["kt_cpuinfer"]),
+                "--kt-threadpool-count", str(instance["kt_threadpool_count"])]
+        if instance["kt_numa_nodes"]:
+            argv += ["--kt-numa-nodes"] + [str(node) for node in instance["kt_numa_nodes"]]
+        argv += ["--kt-method", instance["kt_method"]]
+        if instance.get("kt_num_gpu_experts") is not None:
+            argv += ["--kt-num-gpu-experts", str(instance["kt_num_gpu_experts"])]
+        argv += ["--host", instance["host"], "--port", str(instance["port"])]
+    return argv + list(instance.get("extra_args") or [])
+
+
+def _health(instance, settings):
+    host = instance["host"]
+    if host in WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = "[%s]" % host
+    path = "/v1/models" if instance["backend"] == "legacy" else "/health"
+    interval = max(1, int(settings.get("health_interval_s") or 1))
+    retries = max(1, -(-int(instance["health_timeout_s"]) // interval))
+    return {"health_path": path, "health_url": "http://%s:%d%s" % (host, instance["port"], path),
+            "health_interval_s": interval, "health_retries": retries}
+
+
+def _finish(instance, settings, numa):
+    name = instance["name"]
+    instance["unit"] = "ktransformers@%s.service" % name
+    instance["env_file"] = "%s/%s.env" % (CONFIG_DIR, name)
+    instance["credentials_file"] = "%s/%s.credentials" % (CONFIG_DIR, name)
+    if instance["state"] == "absent":
+        return instance
+    prefix = numactl_argv(instance, numa, settings["numactl_path"])
+    instance["numactl_argv"] = prefix
+    instance["argv"] = prefix + server_argv(instance)
+    instance["command"] = " ".join(instance["argv"])
+    instance.update(_health(instance, settings))
+    paths = [("model_path", instance["model_path"], "dir")]
+    if instance["backend"] == "legacy":
+        paths += [("gguf_path", instance["gguf_path"], "any"), ("executable", instance["executable"], "exec")]
+        if instance.get("optimize_config_path"):
+            paths.append(("optimize_config_path", instance["optimize_config_path"], "file"))
+    else:
+        paths += [("kt_weight_path", instance["kt_weight_path"], "any"), ("python", instance["python"], "exec")]
+    if prefix:
+        paths.append(("numactl", prefix[0], "exec"))
+    instance["paths"] = [{"field": field, "path": path, "kind": kind} for field, path, kind in paths]
+    return instance
+
+
+def instance_problems(instances, numa, settings=None):
+    """Problems with the settings alone (no look at the host's files or ports)."""
+    settings = merged_settings(settings)
+    if instances in (None, ""):
+        return []
+    if not isinstance(instances, list):
+        return ["ktune_service_instances = %r is not a list: expected a list of instances, each a dictionary "
+                "with at least name and model_path ([] runs none)" % (instances,)]
+    problems = _settings_problems(settings)
+    seen_names = {}
+    seen_ports = {}
+    legacy_keys = {}
+    for index, raw in enumerate(instances):
+        instance, found = _normalise(raw, index, settings, numa)
+        problems += found
+        if instance is None or not instance.get("name"):
+            continue
+        name = instance["name"]
+        if name in seen_names:
+            problems.append("%s: name = %r is also the name of ktune_service_instances[%d]: expected unique names "
+                            "(one unit per instance)" % (instance["label"], name, seen_names[name]))
+        seen_names.setdefault(name, index)
+        if instance["state"] != "present":
+            continue
+        port = instance.get("port")
+        if port is not None:
+            if port in seen_ports:
+                problems.append("%s: port = %d is also the port of ktune_service_instances[%d]: expected a "
+                                "different port per instance. Fix: give this instance another port"
+                                % (instance["label"], port, seen_ports[port]))
+            seen_ports.setdefault(port, index)
+        if instance["backend"] == "legacy":
+            legacy_keys.setdefault(instance.get("api_key"), []).append(instance["label"])
+    if len(legacy_keys) > 1:
+        problems.append("legacy instances %s have different api_key values: the legacy server reads its key from "
+                        "the service user's one ~/.ktransformers/config.yaml, so they share it. Fix: give every "
+                        "legacy instance the same api_key (or run them as sglang instances)"
+                        % "; ".join(label for labels in legacy_keys.values() for label in labels))
+    return problems
+
+
+def _settings_problems(settings):
+    problems = []
+    if not _is_int(settings.get("health_interval_s")) or int(settings["health_interval_s"]) < 1:
+        problems.append("ktune_service_health_interval_s = %r: expected whole seconds >= 1"
+                        % (settings.get("health_interval_s"),))
+    home = settings.get("home")
+    if not isinstance(home, str) or not home.startswith("/") or UNSAFE_WORD.search(home) or home.rstrip("/") == "":
+        problems.append("ktune_service_home = %r: expected an absolute path without whitespace, such as "
+                        "/var/lib/ktransformers" % (home,))
+    paths = settings.get("read_write_paths")
+    if not isinstance(paths, list) or not all(isinstance(path, str) and path.startswith("/")
+                                              and not UNSAFE_WORD.search(path) for path in paths):
+        problems.append("ktune_service_read_write_paths = %r: expected a list of absolute paths without "
+                        "whitespace" % (paths,))
+    return problems
+
+
+def resolve_instances(instances, numa, settings=None):
+    """Every instance with all fields resolved and its command line; raises InstanceError on bad input."""
+    problems = instance_problems(instances, numa, settings)
+    if problems:
+        raise InstanceError(" || ".join(problems))
+    settings = merged_settings(settings)
+    return [_finish(_normalise(raw, index, settings, numa)[0], settings, numa)
+            for index, raw in enumerate(instances or [])]
+
+
+def _inside(path, parent):
+    parent = parent.rstrip("/") or "/"
+    return path == parent or path.startswith(parent + "/") or parent == "/"
+
+
+def host_problems(resolved, settings=None, stats=None, listeners=None):
+    """Problems found on the host: missing paths, models inside writable paths, ports in use.
+
+    stats: {path: {exists, isdir, isreg, executable}} (the stat module's answers);
+    listeners: [{port, pid, unit}] from parse_listeners.
+    """
+    settings = merged_settings(settings)
+    stats = stats or {}
+    problems = []
+    writable = [settings["home"]] + list(settings.get("read_write_paths") or [])
+    # A port held by an instance this run removes is free by the time the others start.
+    leaving = set(instance["unit"] for instance in resolved if instance["state"] == "absent")
+    for instance in resolved:
+        if instance["state"] != "present":
+            continue
+        for entry in instance["paths"]:
+            field, path, kind = entry["field"], entry["path"], entry["kind"]
+            stat = stats.get(path)
+            if stat is None:
+                continue
+            problems += _path_problem(instance, field, path, kind, stat)
+            if field in ("model_path", "gguf_path", "kt_weight_path", "optimize_config_path"):
+                for parent in writable:
+                    if _inside(path, parent):
+                        problems.append("%s: %s = %s is inside %s, which the service may write: expected the "
+                                        "model read-only to the service. Fix: keep models outside %s"
+                                        % (instance["label"], field, path, parent, ", ".join(writable)))
+                        break
+        for listener in listeners or []:
+            if listener.get("port") != instance["port"] or listener.get("unit") in leaving | {instance["unit"]}:
+                continue
+            owner = listener.get("unit") or "no systemd service"
+            problems.append("%s: port = %d is already in use by pid %s (%s): expected a free port, or one held "
+                            "by %s itself. Fix: pick another port, or stop what listens on %d"
+                            % (instance["label"], instance["port"], listener.get("pid") or "unknown", owner,
+                               instance["unit"], instance["port"]))
+            break
+    return problems
+
+
+def _path_problem(instance, field, path, kind, stat):
+    label = instance["label"]
+    if not stat.get("exists"):
+        return ["%s: %s = %s does not exist on the host: expected %s. Fix: copy it there or correct the path"
+                % (label, field, path, {"dir": "a directory", "file": "a file", "exec": "an executable",
+                                        "any": "a file or directory"}[kind])]
+    if kind == "dir" and not stat.get("isdir"):
+        return ["%s: %s = %s is not a directory: expected the model's directory (config.json, tokenizer)"
+                % (label, field, path)]
+    if kind == "file" and not stat.get("isreg"):
+        return ["%s: %s = %s is not a file: expected a YAML file" % (label, field, path)]
+    if kind == "exec" and not (stat.get("isreg") and stat.get("executable")):
+        return ["%s: %s = %s is not an executable file. Fix: install it (ktune_service_build: true builds "
+                "ktransformers) or correct the path" % (label, field, path)]
+    return []
+
+
+def parse_listeners(text):
+    """Lines "PORT PID UNIT" (PID and UNIT may be "-") into [{port, pid, unit}]."""
+    result = []
+    for line in (text or "").splitlines():
+        words = line.split()
+        if not words or not words[0].isdigit():
+            continue
+        pid = words[1] if len(words) > 1 and words[1].isdigit() else None
+        unit = words[2] if len(words) > 2 and words[2] != "-" else None
+        result.append({"port": int(words[0]), "pid": int(pid) if pid else None, "unit": unit})
+    return result
