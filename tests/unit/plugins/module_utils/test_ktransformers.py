@@ -1,7 +1,6 @@
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-import topologies
 from ansible.errors import AnsibleFilterError
 from ansible_collections.ktune.inference.plugins.filter.ktransformers import FilterModule
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
@@ -14,21 +13,6 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 
 FILTERS = FilterModule().filters()
-_FACTS = {}
-
-
-def facts(name, tmp_path_factory):
-    if name not in _FACTS:
-        tree = topologies.write_tree(topologies.catalog()[name], tmp_path_factory.mktemp(name))
-        _FACTS[name] = gather_numa_facts(str(tree / "sys"), str(tree / "proc"))
-    return _FACTS[name]
-
-
-@pytest.fixture
-def numa(tmp_path_factory):
-    return lambda name: facts(name, tmp_path_factory)
-
-
 def legacy(**extra):
     instance = {"name": "r1", "model_path": "/srv/models/r1", "gguf_path": "/srv/models/r1-gguf"}
     instance.update(extra)
@@ -384,7 +368,7 @@ def test_filters(numa):
 @hsettings(max_examples=60, deadline=None)
 @given(batch=st.integers(1, 64), new_tokens=st.integers(1, 65536), cache=st.integers(1, 2 ** 22))
 def test_cache_lens_rule(batch, new_tokens, cache):
-    facts = _FACTS.get("epyc-2s-nps2") or gather_numa_facts("/nonexistent", "/nonexistent")
+    facts = gather_numa_facts("/nonexistent", "/nonexistent")
     problems = instance_problems([legacy(max_batch_size=batch, max_new_tokens=new_tokens, cache_lens=cache)], facts)
     assert (cache > batch * new_tokens) == (problems == []), problems
 

@@ -1,31 +1,14 @@
 import pytest
 from hypothesis import given, strategies as st
 
-import topologies
 from ansible.errors import AnsibleFilterError
 from ansible_collections.ktune.inference.plugins.filter.use_numa import use_numa_decision
-from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 from ansible_collections.ktune.inference.plugins.module_utils.use_numa import (
     UseNumaInputError,
     decide,
     parse_mode,
     parse_model_size_gb,
 )
-
-_FACTS = {}
-
-
-def facts(name, tmp_path_factory):
-    if name not in _FACTS:
-        tree = topologies.write_tree(topologies.catalog()[name], tmp_path_factory.mktemp(name))
-        _FACTS[name] = gather_numa_facts(str(tree / "sys"), str(tree / "proc"))
-    return _FACTS[name]
-
-
-@pytest.fixture
-def numa(tmp_path_factory):
-    return lambda name: facts(name, tmp_path_factory)
-
 
 # --- the four hosts of the tune scenario ------------------------------------------
 
