@@ -35,6 +35,17 @@ fi
 export PATH=${VENV}/bin:${PATH}
 export ANSIBLE_CONFIG=${ROOT}/ansible.cfg
 
+stage "promtool (from Debian's prometheus package, unpacked, no service started)"
+if ! command -v promtool >/dev/null; then
+  promtool_dir=$(mktemp -d)
+  (cd "${promtool_dir}" && apt-get download -qq prometheus 2>/dev/null ||
+    { apt-get update -qq && apt-get download -qq prometheus; })
+  dpkg-deb -x "${promtool_dir}"/prometheus_*.deb "${promtool_dir}/root"
+  install -m 0755 "${promtool_dir}/root/usr/bin/promtool" "${VENV}/bin/promtool"
+  rm -rf "${promtool_dir}"
+fi
+promtool --version | head -1
+
 stage "yamllint"
 yamllint --strict .
 
@@ -65,6 +76,9 @@ rm -rf "${build_dir}"
 
 stage "unit tests"
 python -m pytest -q tests/unit
+
+stage "integration tests (playbooks on localhost against test servers)"
+python -m pytest -q tests/integration
 
 if ((SKIP_MOLECULE)); then
   echo "molecule skipped (--skip-molecule)"
