@@ -1,0 +1,230 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: managed_state
+short_description: Read the files, systemd units and kernel parameters a role manages, in one call
+version_added: 0.1.0
+description:
+  - Returns, in one remote round trip, what a set of files looks like (existence, type, mode,
+    owner, group, SHA-1 checksum and optionally the lines matching a pattern), the load, active
+    and enablement state of a set of systemd units, and the running values of a set of kernel
+    parameters.
+  - The tuning roles call it first and compare the result with what they would write, on the
+    controller. When everything already matches they skip their change tasks, so a run that
+    changes nothing costs one round trip per role instead of one per file and unit. When
+    something differs the usual modules (template, copy, systemd_service) run and report it,
+    in check mode and with C(--diff) as well.
+  - Never changes anything.
+author:
+  - ktune contributors
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads only; the same result as without check mode.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+options:
+  files:
+    description:
+      - Paths and glob patterns of files to describe. A plain path is reported even when it does
+        not exist (RV(files.exists=false)); a glob contributes the files it matches.
+      - Links are described, not followed.
+    type: list
+    elements: path
+    default: []
+  line_pattern:
+    description:
+      - A Python regular expression. Each regular file's lines that it matches (C(re.search)) are
+        returned in RV(files.matching_lines), so a role can check a setting inside a file it
+        shares with others (such as C(/etc/environment)) without the whole content leaving the
+        host.
+    type: str
+  units:
+    description:
+      - Systemd unit names, read with a single C(systemctl show).
+    type: list
+    elements: str
+    default: []
+  sysctls:
+    description:
+      - Dotted kernel parameter names whose running values to read under C(<procfs_root>/sys).
+    type: list
+    elements: str
+    default: []
+  procfs_root:
+    description:
+      - Where procfs is mounted. Change it only to read a copy of the tree, for example in tests
+        and containers.
+    type: path
+    default: /proc
+notes:
+  - Checksums are SHA-1 of the file content, as M(ansible.builtin.stat) computes them.
+seealso:
+  - module: ansible.builtin.stat
+  - module: ansible.builtin.systemd_service
+"""
+
+EXAMPLES = r"""
+- name: Read what the page cache role manages
+  ktune.inference.managed_state:
+    files:
+      - /usr/local/sbin/ktune-drop-caches
+      - /etc/cron.d/ktune-drop-caches
+    units: [cron.service]
+  register: page_cache_state
+
+- name: Find every USE_NUMA definition in the environment files
+  ktune.inference.managed_state:
+    files: [/etc/environment, /etc/ktransformers/*.env]
+    line_pattern: '^\s*(export\s+)?USE_NUMA\b'
+    sysctls: [kernel.numa_balancing, vm.zone_reclaim_mode]
+  register: numa_env_state
+"""
+
+RETURN = r"""
+files:
+  description: One entry per path given or matched by a glob, keyed by path.
+  returned: always
+  type: dict
+  contains:
+    exists:
+      description: Whether the path exists.
+      type: bool
+      sample: true
+    type:
+      description: V(file), V(directory), V(link) or V(other).
+      returned: when it exists
+      type: str
+      sample: file
+    mode:
+      description: Permission bits as four octal digits.
+      returned: when it exists
+      type: str
+      sample: "0644"
+    owner:
+      description: Owner name (the uid when it has no name).
+      returned: when it exists
+      type: str
+      sample: root
+    group:
+      description: Group name (the gid when it has no name).
+      returned: when it exists
+      type: str
+      sample: root
+    checksum:
+      description: SHA-1 of the content.
+      returned: for regular files
+      type: str
+      sample: 2aae6c35c94fcfb415dbe95f408b9ce91ee846ed
+    matching_lines:
+      description: The lines O(line_pattern) matches.
+      returned: for regular files, when O(line_pattern) is set
+      type: list
+      elements: str
+      sample: ["USE_NUMA=1"]
+  sample:
+    /etc/cron.d/ktune-drop-caches: {exists: true, type: file, mode: "0644", owner: root, group: root,
+                                    checksum: 2aae6c35c94fcfb415dbe95f408b9ce91ee846ed}
+systemd:
+  description: Whether systemctl answered; when false RV(units) is empty and RV(systemd_reason) says why.
+  returned: always
+  type: bool
+  sample: true
+systemd_reason:
+  description: Why the units could not be read.
+  returned: when RV(systemd) is false
+  type: str
+  sample: "systemctl not found"
+units:
+  description: One entry per unit asked for, keyed by the name given.
+  returned: always
+  type: dict
+  contains:
+    load_state:
+      description: C(LoadState), for example V(loaded) or V(not-found).
+      type: str
+    active_state:
+      description: C(ActiveState), for example V(active), V(inactive) or V(failed).
+      type: str
+    unit_file_state:
+      description: C(UnitFileState), for example V(enabled) or V(disabled); null when the unit has no file.
+      type: str
+  sample:
+    cron.service: {load_state: loaded, active_state: active, unit_file_state: enabled}
+sysctls:
+  description: Running value of each parameter, null when the running kernel lacks it.
+  returned: always
+  type: dict
+  sample: {kernel.numa_balancing: 0, vm.zone_reclaim_mode: 0}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ktune.inference.plugins.module_utils import managed_state as ms
+from ansible_collections.ktune.inference.plugins.module_utils import sysctl
+from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
+
+
+def read_units(module, units):
+    """(systemd answered, units dict, reason)."""
+    if not units:
+        return True, {}, None
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl is None:
+        return False, {}, "systemctl not found"
+    rc, out, err = module.run_command(ms.systemctl_show_command(systemctl, units))
+    if rc != 0:
+        return False, {}, "systemctl show failed (rc %d): %s" % (rc, (err or out).strip())
+    try:
+        return True, ms.parse_systemctl_show(out, units), None
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+
+
+def read_sysctls(names, procfs_root):
+    values = {}
+    for name in names:
+        sysctl.validate_name(name)
+        values[name] = sysctl.display_value(sysctl.read_runtime(procfs_root, name)[1])
+    return values
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            files=dict(type="list", elements="path", default=[]),
+            line_pattern=dict(type="str"),
+            units=dict(type="list", elements="str", default=[]),
+            sysctls=dict(type="list", elements="str", default=[]),
+            procfs_root=dict(type="path", default="/proc"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        pattern = ms.compile_line_pattern(params["line_pattern"])
+        files = dict((path, ms.file_state(path, pattern)) for path in ms.expand_paths(params["files"]))
+        sysctls = read_sysctls(params["sysctls"], params["procfs_root"])
+    except (ValueError, HostFileError, sysctl.SysctlError) as exc:
+        module.fail_json(msg=str(exc))
+    systemd, units, reason = read_units(module, params["units"])
+    result = dict(changed=False, files=files, systemd=systemd, units=units, sysctls=sysctls)
+    if reason:
+        result["systemd_reason"] = reason
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+import os
+import stat
+
+import pytest
+
+from module_runner import run_module
+from ansible_collections.ktune.inference.plugins.modules import managed_state
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+# Answers `systemctl show --property=... -- UNIT...` like systemd: one block per unit.
+shift 3
+first=1
+for unit in "$@"; do
+  [ $first = 1 ] || echo
+  first=0
+  case $unit in
+    cron.service) printf 'LoadState=loaded\\nActiveState=active\\nUnitFileState=enabled\\n' ;;
+    *) printf 'LoadState=not-found\\nActiveState=inactive\\nUnitFileState=\\n' ;;
+  esac
+done
+"""
+
+
+@pytest.fixture
+def fake_systemctl(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "systemctl"
+    script.write_text(FAKE_SYSTEMCTL)
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+    return script
+
+
+def test_reads_files_units_and_sysctls_in_one_call(tmp_path, fake_systemctl):
+    etc = tmp_path / "etc"
+    (etc / "ktransformers").mkdir(parents=True)
+    (etc / "environment").write_text("LANG=C\nUSE_NUMA=0\n")
+    (etc / "ktransformers/a.env").write_text("HOME=/var/lib/kt\n")
+    (tmp_path / "proc/sys/kernel").mkdir(parents=True)
+    (tmp_path / "proc/sys/kernel/numa_balancing").write_text("1\n")
+    result, failed = run_module(managed_state, {
+        "files": [str(etc / "environment"), str(etc / "ktransformers/*.env"), str(etc / "sysctl.d/90.conf")],
+        "line_pattern": r"^\s*(export\s+)?USE_NUMA",
+        "units": ["cron.service", "tuned.service"],
+        "sysctls": ["kernel.numa_balancing", "vm.zone_reclaim_mode"],
+        "procfs_root": str(tmp_path / "proc"),
+    })
+    assert not failed and result["changed"] is False
+    files = result["files"]
+    assert list(files) == [str(etc / "environment"), str(etc / "ktransformers/a.env"), str(etc / "sysctl.d/90.conf")]
+    assert files[str(etc / "environment")]["matching_lines"] == ["USE_NUMA=0"]
+    assert files[str(etc / "ktransformers/a.env")]["matching_lines"] == []
+    assert files[str(etc / "sysctl.d/90.conf")] == {"path": str(etc / "sysctl.d/90.conf"), "exists": False}
+    assert result["systemd"] is True
+    assert result["units"]["cron.service"]["unit_file_state"] == "enabled"
+    assert result["units"]["tuned.service"]["load_state"] == "not-found"
+    assert result["sysctls"] == {"kernel.numa_balancing": 1, "vm.zone_reclaim_mode": None}
+
+
+def test_check_mode_reads_the_same(tmp_path, fake_systemctl):
+    (tmp_path / "f").write_text("x\n")
+    args = {"files": [str(tmp_path / "f")], "units": ["cron.service"]}
+    assert run_module(managed_state, args, check_mode=True) == run_module(managed_state, args)
+
+
+def test_without_systemctl_units_are_reported_unreadable(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(managed_state.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
+    result, failed = run_module(managed_state, {"units": ["cron.service"]})
+    assert not failed
+    assert result["systemd"] is False and result["units"] == {}
+    assert result["systemd_reason"] == "systemctl not found"
+
+
+def test_a_failing_systemctl_is_reported_with_its_message(tmp_path, monkeypatch):
+    script = tmp_path / "systemctl"
+    script.write_text("#!/bin/sh\necho 'System has not been booted with systemd as init system (PID 1).' >&2\nexit 1\n")
+    script.chmod(stat.S_IRWXU)
+    monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ["PATH"]))
+    result, failed = run_module(managed_state, {"units": ["cron.service"]})
+    assert not failed and result["systemd"] is False
+    assert "not been booted with systemd" in result["systemd_reason"]
+
+
+def test_bad_input_fails_naming_it(tmp_path):
+    result, failed = run_module(managed_state, {"files": [str(tmp_path)], "line_pattern": "("})
+    assert failed and "line_pattern" in result["msg"]
+    result, failed = run_module(managed_state, {"sysctls": ["../../etc/passwd"], "procfs_root": str(tmp_path)})
+    assert failed and "../../etc/passwd" in result["msg"]
