@@ -6,6 +6,9 @@ runs on the test image's bare python3.
 
     server.py legacy ARGS...   accepts the flags of `ktransformers` (the legacy server)
     server.py sglang ARGS...   accepts the flags of `python -m sglang.launch_server` (kt-kernel)
+    server.py bench ARGS...    a streaming server with a programmable token rate, per-request
+                               degradation, noise and faults, for the inference_benchmark tests
+                               (server.py bench --help); no model paths needed
 
 Unknown flags fail like argparse does (exit 2), so a wrong flag is caught. Like the real
 servers it refuses a model path that does not exist, serves GET /v1/models (both) and
@@ -20,13 +23,23 @@ Environment:
   FAKE_START_DELAY_S=N  wait N seconds before listening, like a slow model load
   FAKE_LOADING_S=N      listen at once but answer 503 for N seconds (sglang's loading state)
   FAKE_ARGV_FILE=PATH   where to record the start (default $HOME/fake-argv-PORT.json)
+  FAKE_TOKENS_PER_S=N   legacy/sglang: pace streamed answers at N tokens/s (unset: as fast as possible)
+  FAKE_DEGRADATION=SPEC legacy/sglang: per-request rate factors, as bench --degradation
+
+Streams answer stream_options.include_usage with a last chunk carrying usage.completion_tokens,
+like OpenAI, SGLang and vLLM. In bench mode the answer has max_tokens tokens (one chunk each).
+Bench mode logs requests only with FAKE_LOG=1, and serves POST /fake/reset (the request count starts again at 0, like a restart)
+and GET /fake/stats ({"requests": N}).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pwd
+import random
 import sys
+import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -167,12 +180,161 @@ def record(args, mode, argv, api_key):
         json.dump(data, handle, indent=1)
     os.replace(tmp, path)
 
+FAULTS = ("none", "http500", "cut", "stall", "malformed")
+WORDS = ("the", "keeper", "climbed", "to", "lamp", "and", "watched", "sea", "for", "a", "ship", "that")
 
-def make_handler(mode, model_name, api_key, ready_at):
+
+def parse_degradation(spec):
+    """Rate factor per request index from a SPEC.
+
+    "1,0.7@5,0.65@10": factor 1 from the first request, 0.7 from the 6th (after 5), 0.65 from
+    the 11th. Without any @: one factor per request, the last repeated ("1,1,0.9,0.8").
+    """
+    items = [item.strip() for item in str(spec).split(",") if item.strip()]
+    if not items:
+        raise ValueError("empty degradation spec")
+    if any("@" in item for item in items):
+        steps = []
+        for item in items:
+            factor, _, start = item.partition("@")
+            steps.append((int(start or 0), float(factor)))
+        steps.sort()
+        if steps[0][0] != 0:
+            steps.insert(0, (0, 1.0))
+
+        def factor_at(index):
+            return [factor for start, factor in steps if start <= index][-1]
+    else:
+        factors = [float(item) for item in items]
+
+        def factor_at(index):
+            return factors[min(index, len(factors) - 1)]
+    for index in range(0, 64):
+        if factor_at(index) <= 0:
+            raise ValueError("rate factors must be > 0: %r" % spec)
+    return factor_at
+
+
+class StreamPlan(object):
+    """How streamed answers are paced and broken; one per server, counting the chat requests."""
+
+    def __init__(self, tokens_per_s=None, degradation="1", noise=0.0, seed=0, ttft_s=0.0, fault="none",
+                 fault_from=0, fault_after_tokens=3, stall_s=30.0, fixed_length=False):
+        if fault not in FAULTS:
+            raise ValueError("fault %r: expected one of %s" % (fault, ", ".join(FAULTS)))
+        self.tokens_per_s = tokens_per_s
+        self.factor_at = parse_degradation(degradation)
+        self.noise = noise
+        self.seed = seed
+        self.ttft_s = ttft_s
+        self.fault = fault
+        self.fault_from = fault_from
+        self.fault_after_tokens = fault_after_tokens
+        self.stall_s = stall_s
+        self.fixed_length = fixed_length
+        self.count = 0
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def next_index(self):
+        with self.lock:
+            index = self.count
+            self.count += 1
+            return index
+
+    def reset(self):
+        with self.lock:
+            self.count = 0
+
+    def rate(self, index):
+        """Tokens/s of request `index`: the base rate, its degradation factor and seeded noise."""
+        if not self.tokens_per_s:
+            return None
+        factor = self.factor_at(index)
+        if self.noise:
+            factor *= 1 + random.Random("%s:%d" % (self.seed, index)).uniform(-self.noise, self.noise)
+        return self.tokens_per_s * factor
+
+    def fault_for(self, index):
+        return self.fault if index >= self.fault_from else "none"
+
+    def wait_until(self, deadline):
+        delay = deadline - time.monotonic()
+        if delay > 0:
+            self.stopping.wait(delay)
+
+
+def plan_from_environment():
+    rate = os.environ.get("FAKE_TOKENS_PER_S")
+    return StreamPlan(tokens_per_s=float(rate) if rate else None,
+                      degradation=os.environ.get("FAKE_DEGRADATION") or "1")
+
+
+def stream_answer(handler, plan, request, words, ident, created, model_name):
+    """Write the server-sent events of one streamed answer, paced and broken as the plan says."""
+    index = plan.next_index()
+    fault = plan.fault_for(index)
+    if fault == "http500":
+        handler.send_json(500, {"error": {"message": "fake internal error on request %d" % (index + 1),
+                                          "type": "server_error"}})
+        return
+    rate = plan.rate(index)
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.send_header("Cache-Control", "no-cache")
+    handler.end_headers()
+
+    def chunk(delta, finish=None):
+        body = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model_name,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        handler.wfile.write(b"data: " + json.dumps(body).encode() + b"\n\n")
+        handler.wfile.flush()
+
+    start = time.monotonic()
+    chunk({"role": "assistant", "content": ""})
+    for position, word in enumerate(words):
+        if fault != "none" and position == plan.fault_after_tokens:
+            if fault == "cut":
+                handler.close_connection = True
+                return
+            if fault == "malformed":
+                handler.wfile.write(b"data: {\"choices\": [{\"delta\": {\"content\": \"broken\n\n")
+                handler.wfile.flush()
+                handler.close_connection = True
+                return
+            if fault == "stall":
+                plan.wait_until(time.monotonic() + plan.stall_s)
+        if rate:
+            # An absolute schedule: a late wake-up does not slow the tokens after it.
+            plan.wait_until(start + plan.ttft_s + position / rate)
+        chunk({"content": (" " if position else "") + word})
+    chunk({}, "stop")
+    if (request.get("stream_options") or {}).get("include_usage"):
+        handler.wfile.write(b"data: " + json.dumps({
+            "id": ident, "object": "chat.completion.chunk", "created": created, "model": model_name, "choices": [],
+            "usage": {"prompt_tokens": 1, "completion_tokens": len(words), "total_tokens": 1 + len(words)}}).encode()
+            + b"\n\n")
+    handler.wfile.write(b"data: [DONE]\n\n")
+    handler.wfile.flush()
+    handler.close_connection = True
+
+
+def answer_words(plan, request, messages):
+    if plan.fixed_length:
+        count = max(1, int(request.get("max_tokens") or 16))
+        return [WORDS[position % len(WORDS)] for position in range(count)]
+    return ["fake", "answer", "to:"] + str(messages[-1].get("content", "")).split()[:8]
+
+
+def make_handler(mode, model_name, api_key, ready_at, plan=None):
+    plan = plan or plan_from_environment()
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "fake-ktransformers/1"
 
         def log_message(self, fmt, *args):
+            if mode == "bench" and not os.environ.get("FAKE_LOG"):
+                return  # hundreds of requests per test run
             sys.stderr.write("fake %s: %s %s\n" % (mode, self.address_string(), fmt % args))
 
         def send_json(self, status, body):
@@ -190,13 +352,15 @@ def make_handler(mode, model_name, api_key, ready_at):
             return False
 
         def do_GET(self):
-            if self.path == "/health" and mode == "sglang":
+            if self.path == "/fake/stats" and mode == "bench":
+                self.send_json(200, {"requests": plan.count})
+            elif self.path == "/health" and mode in ("sglang", "bench"):
                 if not self.loading():
                     self.send_json(200, {})
             elif self.path == "/v1/models":
                 if self.loading():
                     return
-                if mode == "legacy":
+                if mode in ("legacy", "bench"):
                     self.send_json(200, [{"id": model_name, "name": model_name}])
                 else:
                     self.send_json(200, {"object": "list", "data": [
@@ -205,6 +369,10 @@ def make_handler(mode, model_name, api_key, ready_at):
                 self.send_json(404, {"detail": "Not Found"})
 
         def do_POST(self):
+            if self.path == "/fake/reset" and mode == "bench":
+                plan.reset()
+                self.send_json(200, {"requests": 0})
+                return
             if self.path != "/v1/chat/completions":
                 self.send_json(404, {"detail": "Not Found"})
                 return
@@ -220,7 +388,7 @@ def make_handler(mode, model_name, api_key, ready_at):
             except (ValueError, KeyError, TypeError):
                 self.send_json(400, {"error": {"message": "expected a JSON body with messages"}})
                 return
-            words = ["fake", "answer", "to:"] + str(messages[-1].get("content", "")).split()[:8]
+            words = answer_words(plan, request, messages)
             ident = "chatcmpl-%s" % uuid.uuid4().hex[:12]
             created = int(time.time())
             if not request.get("stream"):
@@ -230,32 +398,97 @@ def make_handler(mode, model_name, api_key, ready_at):
                                  "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 1, "completion_tokens": len(words), "total_tokens": 1 + len(words)}})
                 return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.end_headers()
-
-            def chunk(delta, finish=None):
-                body = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model_name,
-                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-                self.wfile.write(b"data: " + json.dumps(body).encode() + b"\n\n")
-                self.wfile.flush()
-
-            chunk({"role": "assistant", "content": ""})
-            for index, word in enumerate(words):
-                chunk({"content": (" " if index else "") + word})
-            chunk({}, "stop")
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
-            self.close_connection = True
+            try:
+                stream_answer(self, plan, request, words, ident, created, model_name)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (a timeout test): nothing to answer
 
     return Handler
 
 
+def bench_parser():
+    parser = argparse.ArgumentParser(prog="server.py bench", description="streaming test server for inference_benchmark")
+    parser.add_argument("--host", type=str, default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed, and written to --port-file)")
+    parser.add_argument("--port-file", type=str, help="write the port here once listening")
+    parser.add_argument("--model", type=str, default="fake-bench-model")
+    parser.add_argument("--api-key", type=str, default="")
+    parser.add_argument("--tokens-per-s", type=float, default=15.0, help="decode rate of the first request")
+    parser.add_argument("--ttft-s", type=float, default=0.05, help="delay before the first token")
+    parser.add_argument("--degradation", type=str, default="1",
+                        help='rate factor per request: "1,0.7@5,0.65@10" (steps) or "1,0.9,0.8" (one per request)')
+    parser.add_argument("--noise", type=float, default=0.0, help="random rate factor 1 +- NOISE per request")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise (the same seed, the same curve)")
+    parser.add_argument("--fault", choices=FAULTS, default="none",
+                        help="http500, cut (close the stream), stall (wait --stall-s), malformed (a non-JSON chunk)")
+    parser.add_argument("--fault-from", type=int, default=0, help="first request (0-based) that gets the fault")
+    parser.add_argument("--fault-after-tokens", type=int, default=3, help="tokens sent before a stream fault")
+    parser.add_argument("--stall-s", type=float, default=30.0)
+    return parser
+
+
+def plan_from_bench_args(args):
+    return StreamPlan(tokens_per_s=args.tokens_per_s, degradation=args.degradation, noise=args.noise, seed=args.seed,
+                      ttft_s=args.ttft_s, fault=args.fault, fault_from=args.fault_from,
+                      fault_after_tokens=args.fault_after_tokens, stall_s=args.stall_s, fixed_length=True)
+
+
+def bench_server(plan, host="127.0.0.1", port=0, model="fake-bench-model", api_key=""):
+    """A listening bench server (not yet serving): run serve_forever() in a thread, then shutdown()."""
+    server = ThreadingHTTPServer((host, port), make_handler("bench", model, api_key, 0, plan))
+    server.daemon_threads = True
+    return server
+
+
+def stop_bench_server(server, plan):
+    plan.stopping.set()
+    server.shutdown()
+    server.server_close()
+
+
+@contextlib.contextmanager
+def running_bench_server(model="fake-bench-model", api_key="", **plan_settings):
+    """For tests: a bench server on a free loopback port, served by a thread; yields (url, plan)."""
+    plan_settings.setdefault("fixed_length", True)
+    plan = StreamPlan(**plan_settings)
+    server = bench_server(plan, "127.0.0.1", 0, model, api_key)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-bench-server", daemon=True)
+    thread.start()
+    try:
+        yield "http://127.0.0.1:%d" % server.server_address[1], plan
+    finally:
+        stop_bench_server(server, plan)
+        thread.join(10)
+
+
+def bench_main(args_in):
+    args = bench_parser().parse_args(args_in)
+    try:
+        plan = plan_from_bench_args(args)
+    except ValueError as exc:
+        sys.exit("server.py bench: error: %s" % exc)
+    server = bench_server(plan, args.host, args.port, args.model, args.api_key)
+    port = server.server_address[1]
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w") as handle:
+            handle.write("%d\n" % port)
+        os.replace(args.port_file + ".tmp", args.port_file)
+    sys.stderr.write("fake bench: serving %s on %s:%d at %g tokens/s, degradation %s, noise %g, fault %s\n" % (
+        args.model, args.host, port, args.tokens_per_s, args.degradation, args.noise, args.fault))
+    sys.stderr.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        return bench_main(argv[1:])
     if not argv or argv[0] not in ("legacy", "sglang"):
-        sys.exit("usage: server.py legacy|sglang ARGS...")
+        sys.exit("usage: server.py legacy|sglang|bench ARGS...")
     mode, args_in = argv[0], argv[1:]
     if mode == "legacy":
         args = legacy_parser().parse_args(args_in)

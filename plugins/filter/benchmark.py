@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters tokens_chart_svg and baseline_compare over inference_benchmark results and baselines."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ktune.inference.plugins.module_utils.benchmark import compare_to_baseline
+from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import tokens_chart
+
+
+def _series(value, name, what):
+    """The tokens/s list of a run: a list, or a dict with tokens_per_s (module result, baseline.json)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, dict):
+        value = value.get("tokens_per_s")
+    if not isinstance(value, (list, tuple)):
+        raise AnsibleFilterError("%s: %s must be a list of tokens/s or a dictionary with tokens_per_s, got %r"
+                                 % (name, what, type(value).__name__))
+    return list(value)
+
+
+def _number(value, name, what):
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError("%s: %s = %r is not a number" % (name, what, value))
+
+
+def tokens_chart_svg(latest, baseline=None, title=None, threshold=None):
+    curves = [("baseline", _series(baseline, "tokens_chart_svg", "baseline")),
+              ("latest", _series(latest, "tokens_chart_svg", "the input"))]
+    if not any(values for _, values in curves):
+        raise AnsibleFilterError("tokens_chart_svg: no tokens/s to draw (empty input and baseline)")
+    try:
+        return tokens_chart(curves, title or "tokens/s per request",
+                            _number(threshold, "tokens_chart_svg", "threshold"))
+    except ValueError as exc:
+        raise AnsibleFilterError("tokens_chart_svg: %s" % exc)
+
+
+def baseline_compare(current, baseline, max_regression_pct, host=None):
+    for value, what in ((current, "the input"), (baseline, "baseline")):
+        if not isinstance(value, dict):
+            raise AnsibleFilterError("baseline_compare: %s must be a dictionary (a benchmark result or baseline.json), "
+                                     "got %r" % (what, type(value).__name__))
+    tolerance = _number(max_regression_pct, "baseline_compare", "max_regression_pct")
+    if tolerance is None or tolerance < 0:
+        raise AnsibleFilterError("baseline_compare: max_regression_pct = %r: expected a percentage >= 0"
+                                 % (max_regression_pct,))
+    try:
+        return compare_to_baseline(current, baseline, tolerance, host or current.get("host") or "this host")
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("baseline_compare: %s" % exc)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"tokens_chart_svg": tokens_chart_svg, "baseline_compare": baseline_compare}

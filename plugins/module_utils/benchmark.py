@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Judging a tokens/s curve: percentiles, degradation within a run, regression against a baseline.
+
+Used by the inference_benchmark module (one run) and by the baseline_compare filter (a run
+against the host's recorded baseline), so both judge with the same robust averages and say
+it in the same words.
+
+The symptom behind it (domain notes): about 15 tokens/s on the first request, 30% slower
+after 5, about 65% of the start after 10. Single requests are noisy, so a run is judged on
+the median of its first `window` requests against the median of its last `window`, never
+on one point.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+SERIES = ("tokens_per_s", "ttft_s", "latency_s")
+PERCENTILES = (50, 95, 99)
+# Facts of the host that explain a slower curve, in the order a reader should check them.
+KEY_FACTS = (("layout", "layout"), ("governor", "governor"), ("use_numa", "USE_NUMA"),
+             ("cpus_online", "CPUs online"))
+
+
+def percentile(values, pct):
+    """Linear interpolation between closest ranks (numpy's default); None for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = (len(ordered) - 1) * pct / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median(values):
+    return percentile(values, 50)
+
+
+def default_window(count):
+    """Requests averaged at each end: a quarter of the run, at least 1, at most 5."""
+    return max(1, min(5, count // 4))
+
+
+def series_stats(values):
+    """p50/p95/p99, min, max and mean of one series, rounded for reading."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "min": None, "max": None, "mean": None}
+    stats = dict(("p%d" % pct, _round(percentile(values, pct))) for pct in PERCENTILES)
+    stats.update({"min": _round(min(values)), "max": _round(max(values)),
+                  "mean": _round(sum(values) / float(len(values)))})
+    return stats
+
+
+def _round(value):
+    return None if value is None else round(value, 4)
+
+
+def ends(values, window):
+    """Robust averages (medians) of the first and the last `window` values."""
+    window = max(1, min(int(window), len(values)))
+    return median(values[:window]), median(values[-window:])
+
+
+def drop_pct(before, after):
+    """How far `after` is below `before`, in percent of `before` (negative: faster)."""
+    if not before:
+        return None
+    return round((before - after) * 100.0 / before, 2)
+
+
+def degradation_pct(values, window=None):
+    """How far the last requests fall below the first ones, from the medians of each end."""
+    if len(values) < 2:
+        return None
+    first, last = ends(values, default_window(len(values)) if window is None else window)
+    return drop_pct(first, last)
+
+
+def judge_run(tokens_per_s, max_degradation_pct=None, min_tokens_per_s=None, window=None):
+    """Return a dict: passed, problems, degradation_pct, first/last robust averages, window."""
+    window = default_window(len(tokens_per_s)) if window is None else max(1, min(window, len(tokens_per_s)))
+    first, last = ends(tokens_per_s, window) if tokens_per_s else (None, None)
+    degradation = degradation_pct(tokens_per_s, window)
+    problems = []
+    if max_degradation_pct is not None and degradation is not None and degradation > max_degradation_pct:
+        problems.append(
+            "tokens/s fell %.1f%% from the first %s to the last %s (median %.2f -> %.2f tokens/s), more than "
+            "the %.1f%% allowed" % (degradation, _requests(window), _requests(window), first, last,
+                                    max_degradation_pct))
+    if min_tokens_per_s is not None and tokens_per_s:
+        slowest_end = min(first, last)
+        if slowest_end < min_tokens_per_s:
+            problems.append("median tokens/s of the %s %s is %.2f, below the %.2f required" % (
+                "first" if first <= last else "last", _requests(window), slowest_end, min_tokens_per_s))
+    return {"passed": not problems, "problems": problems, "degradation_pct": degradation,
+            "first_tokens_per_s": _round(first), "last_tokens_per_s": _round(last), "window": window}
+
+
+def _requests(count):
+    return "request" if count == 1 else "%d requests" % count
+
+
+def run_message(judgement, count, url):
+    """One readable line about a run, for the module's msg."""
+    if not count:
+        return "no request measured against %s" % url
+    head = "%s over %s to %s: median %.2f tokens/s at the start, %.2f at the end (%s%.1f%%)" % (
+        "passed" if judgement["passed"] else "FAILED", _requests(count), url,
+        judgement["first_tokens_per_s"], judgement["last_tokens_per_s"],
+        "-" if (judgement["degradation_pct"] or 0) >= 0 else "+", abs(judgement["degradation_pct"] or 0))
+    if judgement["problems"]:
+        return head + ". " + "; ".join(judgement["problems"]) + ". Fix: " + DEGRADATION_HINT
+    return head
+
+
+DEGRADATION_HINT = ("compare a fresh restart of the service with this curve (a curve restored by a restart "
+                    "points at NUMA placement, the page cache or the CPU governor: run playbooks/tune.yml "
+                    "--check --diff on the host)")
+
+
+def fact_changes(baseline_facts, current_facts):
+    """['layout changed NPS2 -> NPS4', ...] for the key facts that differ."""
+    changes = []
+    baseline_facts = baseline_facts or {}
+    current_facts = current_facts or {}
+    for key, label in KEY_FACTS:
+        before, after = baseline_facts.get(key), current_facts.get(key)
+        if before != after:
+            changes.append("%s changed %s -> %s" % (label, _show(before), _show(after)))
+    return changes
+
+
+def _show(value):
+    if value is None or value == "":
+        return "unset"
+    return str(value)
+
+
+SETTINGS_COMPARED = ("url", "model", "max_tokens", "requests", "concurrency")
+
+
+def settings_changes(baseline_settings, current_settings):
+    changes = []
+    for key in SETTINGS_COMPARED:
+        before, after = (baseline_settings or {}).get(key), (current_settings or {}).get(key)
+        if before != after:
+            changes.append("%s %s -> %s" % (key, _show(before), _show(after)))
+    return changes
+
+
+def compare_to_baseline(current, baseline, max_regression_pct, host="this host"):
+    """Judge a run (module result or last.json) against the host's baseline.json.
+
+    Compares the medians of the first and of the last window of requests with the
+    baseline's (the same window for both); the regression is the worse of the two, so a
+    host that starts slower and one that degrades faster both fail.
+    """
+    now = list(current.get("tokens_per_s") or [])
+    then = list(baseline.get("tokens_per_s") or [])
+    if not now or not then:
+        return {"passed": False, "regression_pct": None, "fact_changes": [], "settings_changes": [],
+                "msg": "%s: cannot compare: the %s has no tokens/s series" % (host, "run" if not now else "baseline")}
+    window = default_window(min(len(now), len(then)))
+    then_first, then_last = ends(then, window)
+    now_first, now_last = ends(now, window)
+    start_drop, end_drop = drop_pct(then_first, now_first), drop_pct(then_last, now_last)
+    regression = max(start_drop, end_drop)
+    facts = fact_changes(baseline.get("facts"), current.get("facts"))
+    settings = settings_changes(baseline.get("settings"), current.get("settings"))
+    passed = regression <= max_regression_pct
+    numbers = "start %.2f -> %.2f tokens/s (%s), end %.2f -> %.2f tokens/s (%s), medians of %s" % (
+        then_first, now_first, _signed(start_drop), then_last, now_last, _signed(end_drop), _requests(window))
+    if passed:
+        msg = "%s: within %.1f%% of its baseline (%s)" % (host, max_regression_pct, numbers)
+    else:
+        msg = "%s: %.1f%% slower than its baseline recorded %s, more than the %.1f%% allowed: %s. %s" % (
+            host, regression, baseline.get("recorded_at") or "earlier", max_regression_pct, numbers,
+            _cause(facts, current.get("facts")))
+    if settings:
+        msg += ". The benchmark settings differ from the baseline's (%s): the curves may not be comparable; " \
+               "re-record with ktune_baseline_mode=record" % ", ".join(settings)
+    return {"passed": passed, "regression_pct": regression, "start_drop_pct": start_drop, "end_drop_pct": end_drop,
+            "window": window, "fact_changes": facts, "settings_changes": settings, "msg": msg}
+
+
+def _signed(drop):
+    return "%s%.1f%%" % ("-" if drop >= 0 else "+", abs(drop))
+
+
+def _cause(facts, current_facts):
+    if facts:
+        return "Likely cause: %s. Fix: restore it (playbooks/tune.yml), or re-record the baseline with " \
+               "ktune_baseline_mode=record if the change is intended" % "; ".join(facts)
+    current_facts = current_facts or {}
+    return "Key facts unchanged (layout %s, governor %s, USE_NUMA %s): restart the service and run again; " \
+           "if a restart restores the curve, the slowdown builds up while serving (page cache, NUMA placement)" % (
+               _show(current_facts.get("layout")), _show(current_facts.get("governor")),
+               _show(current_facts.get("use_numa")))

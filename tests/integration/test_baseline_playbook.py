@@ -1,0 +1,228 @@
+"""playbooks/baseline.yml end to end: real ansible-playbook runs against the streaming test server.
+
+Two local hosts (ansible_connection: local) read fixture sysfs/procfs trees; each has its own
+test server on 127.0.0.1 (the server counts requests, so a shared one would mix the curves).
+gpu-a measures from the host, gpu-b from the controller (delegated). The working directory is
+a temporary folder, so the default ktune_baseline_dir (ktune-baselines) lands there.
+The curve is the users' one (15 -> 10.5 after 5 requests -> 9.75 after 10) at 20 times the rate.
+"""
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import topologies
+from fake_ktransformers.server import StreamPlan, bench_server, stop_bench_server
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = ROOT / "playbooks" / "baseline.yml"
+HOSTS = ("gpu-a", "gpu-b")
+FLAT = dict(tokens_per_s=300, ttft_s=0.01, fixed_length=True)
+DEGRADING = dict(FLAT, degradation="1,0.7@5,0.65@10")
+SVG = {"svg": "http://www.w3.org/2000/svg"}
+API_KEYS = {"gpu-b": "gpu-b-key-0123"}
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def servers(ports, **plan_settings):
+    """One bench server per host on its fixed port (the URL stays the baseline's)."""
+    running = []
+    try:
+        for host, port in ports.items():
+            plan = StreamPlan(**plan_settings)
+            server = bench_server(plan, "127.0.0.1", port, api_key=API_KEYS.get(host, ""))
+            thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+            thread.start()
+            running.append((server, plan, thread))
+        yield dict(zip(ports, [plan for _, plan, _ in running]))
+    finally:
+        for server, plan, thread in running:
+            stop_bench_server(server, plan)
+            thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Fixture trees, an environment file and an inventory; returns a playbook runner."""
+    base = tmp_path_factory.mktemp("baseline")
+    catalog = topologies.catalog()
+    for name in ("epyc-2s-nps2", "epyc-2s-nps4"):
+        topologies.write_tree(catalog[name], base / "fixtures" / name)
+    for host in HOSTS:
+        (base / "hosts").mkdir(exist_ok=True)
+        (base / "hosts" / host).symlink_to(base / "fixtures/epyc-2s-nps2")
+    (base / "environment").write_text('PATH="/usr/bin:/bin"\nUSE_NUMA=1\n')
+    ports = dict((host, free_port()) for host in HOSTS)
+    inventory = {"all": {
+        "vars": {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            "ktune_baseline_max_tokens": 24,
+            "ktune_baseline_requests": 12,
+            "ktune_baseline_timeout_s": 10,
+            "ktune_baseline_environment_file": str(base / "environment"),
+        },
+        "hosts": dict((host, {
+            "ktune_baseline_run_on": "host" if host == "gpu-a" else "controller",
+            "ktune_sysfs_root": str(base / "hosts" / host / "sys"),
+            "ktune_procfs_root": str(base / "hosts" / host / "proc"),
+        }) for host in HOSTS),
+    }}
+    # gpu-a names its URL; gpu-b's comes from its first ktransformers instance (a wildcard
+    # address, measured from the controller: ansible_host), with the instance's API key.
+    inventory["all"]["hosts"]["gpu-a"]["ktune_baseline_url"] = "http://127.0.0.1:%d" % ports["gpu-a"]
+    inventory["all"]["hosts"]["gpu-b"].update(ansible_host="127.0.0.1", ktune_service_instances=[
+        {"name": "retired", "state": "absent", "model_path": "/srv/models/old", "port": free_port()},
+        {"name": "r1", "model_path": "/srv/models/DeepSeek-R1", "port": ports["gpu-b"], "api_key": API_KEYS["gpu-b"]}])
+    (base / "hosts.yml").write_text(json.dumps(inventory, indent=1))
+    work = base / "work"
+    work.mkdir()
+
+    def run(*extra):
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
+                   PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+        command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(base / "hosts.yml"),
+                   str(PLAYBOOK)] + list(extra)
+        done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stdout + done.stderr
+
+    run.base, run.work, run.ports = base, work, ports
+    run.dir = work / "ktune-baselines"
+    return run
+
+
+def load(site, host, name):
+    return json.loads((site.dir / host / name).read_text())
+
+
+def chart_series(site, host):
+    root = ET.parse(site.dir / host / "curve.svg").getroot()
+    return dict((group.get("data-label"), [float(c.get("data-value")) for c in group.findall("svg:circle", SVG)])
+                for group in root.iterfind(".//svg:g[@class='series']", SVG))
+
+
+@pytest.fixture(scope="module")
+def recorded(site):
+    with servers(site.ports, **FLAT) as plans:
+        rc, output = site()
+    assert rc == 0, output
+    assert all(plan.count == 12 for plan in plans.values())
+    return output
+
+
+def test_first_run_records_a_baseline_per_host(site, recorded):
+    for host in HOSTS:
+        baseline = load(site, host, "baseline.json")
+        assert baseline["host"] == host
+        assert baseline["run_on"] == ("host" if host == "gpu-a" else "controller")
+        assert baseline["facts"]["layout"] == "NPS2"
+        assert baseline["facts"]["governor"] == "powersave"  # the fixture's amd-pstate-epp policies
+        assert baseline["facts"]["use_numa"] == "1"
+        assert baseline["facts"]["cpus_online"] == 64
+        assert baseline["settings"]["url"] == "http://127.0.0.1:%d" % site.ports[host]
+        assert len(baseline["tokens_per_s"]) == 12
+        assert 270 < sorted(baseline["tokens_per_s"])[6] < 330, baseline["tokens_per_s"]
+        assert set(baseline["percentiles"]) == {"tokens_per_s", "ttft_s", "latency_s"}
+        assert load(site, host, "last.json") == baseline
+        assert chart_series(site, host) == {"baseline": baseline["tokens_per_s"]}
+        assert "%s: recorded as the baseline in %s" % (host, site.dir / host / "baseline.json") in recorded
+
+
+@contextlib.contextmanager
+def host_tree(site, host, name):
+    """Point the host's fixture tree at another topology for a while (a BIOS change)."""
+    link = site.base / "hosts" / host
+    link.unlink()
+    link.symlink_to(site.base / "fixtures" / name)
+    try:
+        yield
+    finally:
+        link.unlink()
+        link.symlink_to(site.base / "fixtures/epyc-2s-nps2")
+
+
+def failure(output, host):
+    """The one-line failure message of a host (the assert's msg, unfolded)."""
+    flat = " ".join(output.split())
+    start = flat.index("%s: " % host, flat.index("fatal: [%s]" % host))
+    return flat[start:flat.index("Curve: ", start)]
+
+
+def test_degrading_server_fails_each_host_naming_the_cause(site, recorded):
+    before = dict((host, (site.dir / host / "baseline.json").read_text()) for host in HOSTS)
+    with servers(site.ports, **DEGRADING), host_tree(site, "gpu-a", "epyc-2s-nps4"):
+        rc, output = site()
+    assert rc == 2, output
+    gpu_a, gpu_b = failure(output, "gpu-a"), failure(output, "gpu-b")
+    assert "% slower than its baseline recorded" in gpu_a and "more than the 15.0% allowed" in gpu_a
+    assert "Likely cause: layout changed NPS2 -> NPS4" in gpu_a
+    assert "% slower than its baseline recorded" in gpu_b
+    assert "Key facts unchanged (layout NPS2, governor powersave, USE_NUMA 1)" in gpu_b
+    assert "Within this run: tokens/s fell 3" in gpu_b
+    for host in HOSTS:
+        last = load(site, host, "last.json")
+        speeds = last["tokens_per_s"]
+        assert sorted(speeds[:3])[1] == pytest.approx(300, rel=0.1), speeds
+        assert sorted(speeds[5:8])[1] == pytest.approx(210, rel=0.1), speeds
+        assert sum(speeds[-2:]) / 2 == pytest.approx(195, rel=0.1), speeds
+        assert last["degradation_pct"] == pytest.approx(35, abs=6)
+        assert (site.dir / host / "baseline.json").read_text() == before[host]
+        series = chart_series(site, host)
+        assert series["latest"] == speeds and series["baseline"] == load(site, host, "baseline.json")["tokens_per_s"]
+
+
+def test_flat_server_passes_the_comparison(site, recorded):
+    with servers(site.ports, **FLAT):
+        rc, output = site()
+    assert rc == 0, output
+    for host in HOSTS:
+        assert "%s: within 15.0%% of its baseline" % host in output
+        assert load(site, host, "last.json")["passed"] is True
+
+
+def test_check_mode_compares_without_writing_and_a_missing_baseline_fails_first(site, recorded):
+    """--check: gpu-b measures, compares and fails, nothing is written; gpu-a has no baseline and
+    fails before sending a request."""
+    moved = site.base / "gpu-a-baseline.json"
+    (site.dir / "gpu-a" / "baseline.json").rename(moved)
+    files = dict((path, path.read_bytes()) for path in site.dir.glob("*/*"))
+    try:
+        with servers(site.ports, **DEGRADING) as plans:
+            rc, output = site("--check", "-e", "ktune_baseline_mode=compare")
+        after = dict((path, path.read_bytes()) for path in site.dir.glob("*/*"))
+    finally:
+        moved.rename(site.dir / "gpu-a" / "baseline.json")
+    assert rc == 2, output
+    assert plans["gpu-b"].count == 12 and plans["gpu-a"].count == 0
+    assert "% slower than its baseline recorded" in failure(output, "gpu-b")
+    assert ("gpu-a: ktune_baseline_mode is compare, but there is no baseline at %s/gpu-a/baseline.json"
+            % site.dir) in " ".join(output.split())
+    assert after == files
+
+
+def test_bad_input_fails_before_any_request(site):
+    with servers(site.ports, **FLAT) as plans:
+        rc, output = site("-l", "gpu-a", "-e", "ktune_baseline_requests=0", "-e", "ktune_baseline_max_regression_pct=150",
+                          "-e", "ktune_baseline_url=gpu-a:10002")
+    flat = " ".join(output.split())
+    assert rc == 2, output
+    # Extra vars arrive as strings, hence the quotes.
+    assert "gpu-a: ktune_baseline_max_regression_pct = '150': expected a percentage from 0 to 100" in flat
+    assert "ktune_baseline_requests = '0': expected at least 1" in flat
+    assert "ktune_baseline_url = 'gpu-a:10002': expected an http(s) base URL" in flat
+    assert plans["gpu-a"].count == 0

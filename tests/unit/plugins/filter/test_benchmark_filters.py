@@ -1,0 +1,49 @@
+"""Filters tokens_chart_svg and baseline_compare."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ktune.inference.plugins.filter.benchmark import baseline_compare, tokens_chart_svg
+
+NS = {"svg": "http://www.w3.org/2000/svg"}
+
+
+def labels(svg):
+    return [g.get("data-label") for g in ET.fromstring(svg).iterfind(".//svg:g[@class='series']", NS)]
+
+
+def test_chart_from_results_lists_and_none():
+    assert labels(tokens_chart_svg({"tokens_per_s": [3.0, 2.0]}, {"tokens_per_s": [3.0, 3.0]})) == ["baseline",
+                                                                                                    "latest"]
+    assert labels(tokens_chart_svg([3.0, 2.0])) == ["latest"]
+    assert labels(tokens_chart_svg([], [3.0, 3.0], "only the baseline")) == ["baseline"]
+
+
+def test_chart_errors():
+    with pytest.raises(AnsibleFilterError, match="no tokens/s to draw"):
+        tokens_chart_svg([], None)
+    with pytest.raises(AnsibleFilterError, match="must be a list of tokens/s"):
+        tokens_chart_svg("fast")
+    with pytest.raises(AnsibleFilterError, match="threshold = 'x' is not a number"):
+        tokens_chart_svg([1.0, 2.0], threshold="x")
+
+
+def test_compare_takes_strings_from_extra_vars():
+    baseline = {"tokens_per_s": [10.0] * 8, "facts": {"layout": "NPS2"}}
+    current = {"host": "h9", "tokens_per_s": [7.0] * 8, "facts": {"layout": "NPS4"}}
+    result = baseline_compare(current, baseline, "15")
+    assert result["passed"] is False and result["msg"].startswith("h9: 30.0% slower")
+    assert "layout changed NPS2 -> NPS4" in result["msg"]
+
+
+@pytest.mark.parametrize("current, baseline, pct, match", [
+    ([1.0], {}, 10, "the input must be a dictionary"),
+    ({}, None, 10, "baseline must be a dictionary"),
+    ({}, {}, -1, "expected a percentage >= 0"),
+    ({}, {}, "lots", "is not a number"),
+])
+def test_compare_errors(current, baseline, pct, match):
+    with pytest.raises(AnsibleFilterError, match=match):
+        baseline_compare(current, baseline, pct)
