@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Counters and gauges that explain a slow inference host, read from sysfs.
+
+Per-node numastat counters, current CPU frequencies per node, thermal throttle
+counters and the cpufreq governors in force. Used by the ``thermal_facts`` module and
+by the monitoring role's collector, which the role installs next to this file on the
+host: hence no Ansible imports, and a fallback import of the cpulist parser.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import re
+
+try:
+    from ansible_collections.ktune.inference.plugins.module_utils.cpulist import parse_cpulist
+except ImportError:  # installed on a host next to the collector, outside the collection
+    from cpulist import parse_cpulist
+
+NUMASTAT_COUNTERS = ("numa_hit", "numa_miss", "numa_foreign", "interleave_hit", "local_node", "other_node")
+NUMBERED = re.compile(r"^(node|cpu|policy)(\d+)$")
+
+
+class TelemetryError(Exception):
+    """A file that exists but does not read or parse; the message names it."""
+
+
+def _read(path):
+    """Stripped content, or None when the file does not exist."""
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except (IOError, OSError) as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise TelemetryError("%s: cannot read (%s)" % (path, exc.strerror or exc))
+
+
+def _read_int(path):
+    text = _read(path)
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise TelemetryError("%s: expected an integer, found %r" % (path, text[:80]))
+
+
+def _numbered(directory, prefix):
+    """Sorted N of the entries <prefix>N in directory ([] when it does not exist)."""
+    try:
+        names = os.listdir(directory)
+    except (IOError, OSError):
+        return []
+    found = []
+    for name in names:
+        match = NUMBERED.match(name)
+        if match and match.group(1) == prefix:
+            found.append(int(match.group(2)))
+    return sorted(found)
+
+
+def node_dir(sysfs_root):
+    return os.path.join(sysfs_root, "devices/system/node")
+
+
+def cpu_dir(sysfs_root):
+    return os.path.join(sysfs_root, "devices/system/cpu")
+
+
+def node_cpus(sysfs_root):
+    """{node id: [cpu, ...]}; a kernel without NUMA is one node 0 with every online CPU."""
+    nodes = {}
+    for node in _numbered(node_dir(sysfs_root), "node"):
+        path = os.path.join(node_dir(sysfs_root), "node%d" % node, "cpulist")
+        text = _read(path)
+        try:
+            nodes[node] = parse_cpulist(text or "")
+        except ValueError as exc:
+            raise TelemetryError("%s: %s" % (path, exc))
+    if nodes:
+        return nodes
+    online = _read(os.path.join(cpu_dir(sysfs_root), "online"))
+    return {0: parse_cpulist(online or "")}
+
+
+def numastat(sysfs_root):
+    """{node id: {counter: pages}} from node*/numastat; {} without NUMA."""
+    result = {}
+    for node in _numbered(node_dir(sysfs_root), "node"):
+        path = os.path.join(node_dir(sysfs_root), "node%d" % node, "numastat")
+        text = _read(path)
+        if text is None:
+            continue
+        counters = {}
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise TelemetryError("%s: expected 'counter value' lines, found %r" % (path, line))
+            counters[parts[0]] = int(parts[1])
+        result[node] = counters
+    return result
+
+
+def _policy_cpus(policy_path):
+    for name in ("affected_cpus", "related_cpus"):
+        text = _read(os.path.join(policy_path, name))
+        if text:
+            # These two files separate CPUs with spaces, not commas.
+            return [int(cpu) for cpu in text.split()]
+    return []
+
+
+def cpufreq_policies(sysfs_root):
+    """[{policy, cpus, governor, driver, cur_khz}] for every cpufreq policy ([] without cpufreq)."""
+    base = os.path.join(cpu_dir(sysfs_root), "cpufreq")
+    policies = []
+    for number in _numbered(base, "policy"):
+        path = os.path.join(base, "policy%d" % number)
+        policies.append({
+            "policy": number,
+            "cpus": _policy_cpus(path) or [number],
+            "governor": _read(os.path.join(path, "scaling_governor")),
+            "driver": _read(os.path.join(path, "scaling_driver")),
+            "cur_khz": _read_int(os.path.join(path, "scaling_cur_freq")),
+        })
+    return policies
+
+
+def governor_counts(policies):
+    """{(governor, driver): number of policies}."""
+    counts = {}
+    for policy in policies:
+        key = (policy["governor"] or "unknown", policy["driver"] or "unknown")
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2.0
+
+
+def frequency_summary(policies, nodes):
+    """{node id: {min, median, max} in Hz} of the current frequency of the node's CPUs."""
+    khz_of_cpu = {}
+    for policy in policies:
+        if policy["cur_khz"] is not None:
+            for cpu in policy["cpus"]:
+                khz_of_cpu[cpu] = policy["cur_khz"]
+    summary = {}
+    for node, cpus in sorted(nodes.items()):
+        hertz = [khz_of_cpu[cpu] * 1000 for cpu in cpus if cpu in khz_of_cpu]
+        if hertz:
+            summary[node] = {"min": min(hertz), "median": median(hertz), "max": max(hertz)}
+    return summary
+
+
+def throttle_counters(sysfs_root, nodes):
+    """{node id: {counter: value}} from cpu*/thermal_throttle/*_count and *_total_time_ms.
+
+    Core counters are summed over the node's CPUs. Package counters are the same in
+    every CPU of a package, so the node gets their maximum instead of a multiple.
+    """
+    result = {}
+    for node, cpus in sorted(nodes.items()):
+        counters = {}
+        for cpu in cpus:
+            directory = os.path.join(cpu_dir(sysfs_root), "cpu%d" % cpu, "thermal_throttle")
+            try:
+                names = sorted(os.listdir(directory))
+            except (IOError, OSError):
+                continue
+            for name in names:
+                if not (name.endswith("_count") or name.endswith("_total_time_ms")):
+                    continue
+                value = _read_int(os.path.join(directory, name))
+                if value is None:
+                    continue
+                if name.startswith("package_"):
+                    counters[name] = max(counters.get(name, 0), value)
+                else:
+                    counters[name] = counters.get(name, 0) + value
+        if counters:
+            result[node] = counters
+    return result
+
+
+def read_all(sysfs_root):
+    """Everything above in one dict, keyed as the thermal_facts module returns it."""
+    nodes = node_cpus(sysfs_root)
+    policies = cpufreq_policies(sysfs_root)
+    return {
+        "numastat": numastat(sysfs_root),
+        "frequency_hz": frequency_summary(policies, nodes),
+        "throttle": throttle_counters(sysfs_root, nodes),
+        "governors": [{"governor": governor, "driver": driver, "policies": count}
+                      for (governor, driver), count in sorted(governor_counts(policies).items())],
+    }

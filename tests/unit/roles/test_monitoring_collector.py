@@ -1,0 +1,184 @@
+"""The monitoring role's collector (roles/monitoring/files/ktune_metrics.py) on fixture trees.
+
+Its output is parsed with prometheus_client's text parser, as node_exporter would read it.
+"""
+
+import http.server
+import importlib.util
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import topologies
+
+ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = Path(os.environ.get("KTUNE_SHARED_FIXTURES", ROOT.parent / "shared" / "fixtures")) / "ipmitool"
+
+
+def load_collector():
+    spec = importlib.util.spec_from_file_location("ktune_metrics", ROOT / "roles/monitoring/files/ktune_metrics.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+collector = load_collector()
+
+
+def samples(text):
+    """{(sample name, frozenset(labels)): value} from the exposition text."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+def families(text):
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def fake_ipmitool(tmp_path, fixture):
+    script = tmp_path / "ipmitool"
+    script.write_text('#!/bin/sh\ncat "%s"\n' % fixture)
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = topologies.write_tree(topologies.catalog()["epyc-2s-nps2"], tmp_path / "tree")
+    cpus = root / "sys/devices/system/cpu"
+    for cpu in (0, 1):
+        throttle = cpus / ("cpu%d" % cpu) / "thermal_throttle"
+        throttle.mkdir()
+        (throttle / "core_throttle_count").write_text("3\n")
+        (throttle / "package_throttle_count").write_text("9\n")
+        (throttle / "package_throttle_total_time_ms").write_text("2500\n")
+    (cpus / "cpufreq/policy0/scaling_cur_freq").write_text("1500000\n")
+    (cpus / "cpufreq/policy0/scaling_governor").write_text("performance\n")
+    return root / "sys"
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 503)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health_server():
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def config(tree, tmp_path, **extra):
+    settings = dict(collector.DEFAULTS, sysfs_root=str(tree), textfile_dir=str(tmp_path),
+                    ipmitool=str(tmp_path / "absent-ipmitool"))
+    settings.update(extra)
+    return settings
+
+
+def test_full_run_parses_and_names_follow_conventions(tree, tmp_path, health_server):
+    ipmitool = fake_ipmitool(tmp_path, FIXTURES / "supermicro-dual-sensor-list-1.txt")
+    instances = [{"name": "ds", "url": health_server + "/health"},
+                 {"name": "sick", "url": health_server + "/v1/models"},
+                 {"name": "gone", "url": "http://127.0.0.1:9/health"}]
+    text = collector.render(collector.collect(config(tree, tmp_path, ipmitool=ipmitool, instances=instances)))
+    found = samples(text)
+    assert found[("ktune_ipmi_up", frozenset())] == 1
+    assert found[("ktune_dimm_temperature_celsius", frozenset({("sensor", "P1-DIMMA1 Temp")}))] == 27
+    assert found[("ktune_dimm_upper_critical_celsius", frozenset({("sensor", "P2-DIMMF1 Temp")}))] == 85
+    assert found[("ktune_dimm_temperature_max_celsius", frozenset())] == 30
+    assert found[("ktune_dimm_temperature_max_upper_critical_celsius", frozenset())] == 85
+    assert found[("ktune_dimm_sensors_without_reading", frozenset())] == 12
+    # empty slots give no temperature sample at all
+    assert ("ktune_dimm_temperature_celsius", frozenset({("sensor", "P1-DIMMA2 Temp")})) not in found
+    assert found[("ktune_numa_hit_total", frozenset({("node", "1")}))] == 1000
+    assert found[("ktune_numa_other_node_total", frozenset({("node", "0")}))] == 10
+    assert found[("ktune_cpu_frequency_min_hertz", frozenset({("node", "0")}))] == 1.5e9
+    assert found[("ktune_cpu_frequency_median_hertz", frozenset({("node", "0")}))] == 2.4e9
+    assert found[("ktune_cpu_thermal_throttle_events_total",
+                  frozenset({("node", "0"), ("counter", "core_throttle")}))] == 6
+    assert found[("ktune_cpu_thermal_throttle_events_total",
+                  frozenset({("node", "0"), ("counter", "package_throttle")}))] == 9
+    assert found[("ktune_cpu_thermal_throttle_seconds_total",
+                  frozenset({("node", "0"), ("counter", "package_throttle")}))] == 2.5
+    assert found[("ktune_cpu_governor_policies",
+                  frozenset({("governor", "performance"), ("driver", "amd-pstate-epp")}))] == 1
+    assert found[("ktune_instance_up", frozenset({("name", "ds"), ("url", health_server + "/health")}))] == 1
+    assert found[("ktune_instance_up", frozenset({("name", "sick"), ("url", health_server + "/v1/models")}))] == 0
+    assert found[("ktune_instance_http_status", frozenset({("name", "sick")}))] == 503
+    assert found[("ktune_instance_http_status", frozenset({("name", "gone")}))] == 0
+    assert {value for (name, labels), value in found.items() if name == "ktune_collector_success"} == {1}
+    kinds = {name: family.type for name, family in families(text).items()}
+    for name, kind in kinds.items():
+        assert name.startswith("ktune_")
+        # prometheus_client strips _total from counter family names
+        assert (kind == "counter") == (name + "_total" in text), name
+    assert kinds["ktune_numa_miss"] == "counter"
+
+
+def test_host_without_ipmitool_keeps_numa_and_cpu_metrics(tree, tmp_path):
+    text = collector.render(collector.collect(config(tree, tmp_path)))
+    names = set(families(text))
+    assert not [name for name in names if name.startswith("ktune_dimm_")]
+    assert samples(text)[("ktune_ipmi_up", frozenset())] == 0
+    assert {"ktune_numa_hit", "ktune_numa_miss", "ktune_cpu_frequency_max_hertz",
+            "ktune_cpu_thermal_throttle_events", "ktune_cpu_governor_policies"} <= names
+
+
+def test_unreadable_section_is_marked_and_others_survive(tree, tmp_path):
+    (tree / "devices/system/node/node0/numastat").write_text("numa_hit many\n")
+    found = samples(collector.render(collector.collect(config(tree, tmp_path))))
+    assert found[("ktune_collector_success", frozenset({("section", "numastat")}))] == 0
+    assert found[("ktune_collector_success", frozenset({("section", "cpu")}))] == 1
+    assert not [name for name, labels in found if name == "ktune_numa_hit_total"]
+
+
+def test_duplicate_sensor_names_get_distinct_labels(tree, tmp_path):
+    ipmitool = fake_ipmitool(tmp_path, tmp_path / "elist.txt")
+    (tmp_path / "elist.txt").write_text("Temp | 0Ah | ok | 8.1 | 40 degrees C\nTemp | 0Bh | ok | 8.2 | 44 degrees C\n")
+    found = samples(collector.render(collector.collect(config(tree, tmp_path, ipmitool=ipmitool))))
+    assert found[("ktune_dimm_temperature_celsius", frozenset({("sensor", "Temp")}))] == 40
+    assert found[("ktune_dimm_temperature_celsius", frozenset({("sensor", "Temp #2")}))] == 44
+
+
+def test_label_values_are_escaped():
+    family = collector.Family("ktune_test", "gauge", "test").add(1, sensor='a "b" \\ c\nd')
+    parsed = list(text_string_to_metric_families(collector.render([family])))
+    assert parsed[0].samples[0].labels == {"sensor": 'a "b" \\ c\nd'}
+
+
+def test_main_replaces_the_file_atomically(tree, tmp_path):
+    out = tmp_path / "textfile"
+    out.mkdir()
+    (out / "ktune.prom").write_text("old\n")
+    assert collector.main(["--textfile-dir", str(out), "--sysfs-root", str(tree)]) == 0
+    assert sorted(os.listdir(out)) == ["ktune.prom"]  # no temporary file left behind
+    text = (out / "ktune.prom").read_text()
+    assert oct((out / "ktune.prom").stat().st_mode & 0o777) == "0o644"
+    assert "ktune_numa_hit_total" in text
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    (tmp_path / "ktune.prom").write_text("old\n")
+
+    def broken_replace(source, target):
+        raise OSError("disk full")
+    monkeypatch.setattr(collector.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        collector.write_atomically(str(tmp_path), "new\n")
+    assert os.listdir(tmp_path) == ["ktune.prom"]
+    assert (tmp_path / "ktune.prom").read_text() == "old\n"
