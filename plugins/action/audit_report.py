@@ -1,0 +1,125 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action ktune.inference.audit_report: grade every host on the controller and write the report.
+
+Runs once (run_once, delegated to localhost); reads each host's registered host_facts result and
+variables through hostvars, so hosts that returned nothing (unreachable, failed) are still listed,
+as unknown. The settings come from the inventory over the roles' own defaults files, the same
+layering tune.yml gets from its roles.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import os
+
+import yaml
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.ktune.inference.plugins.module_utils.audit_controls import (
+    evaluate,
+    host_settings,
+    load_role_defaults,
+)
+from ansible_collections.ktune.inference.plugins.module_utils.audit_report import (
+    build_report,
+    to_html,
+    to_json,
+    to_junit,
+    to_table,
+)
+
+COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def primary_group(host_vars):
+    names = [name for name in (host_vars.get("group_names") or []) if name not in ("all", "ungrouped")]
+    return sorted(names)[0] if names else "ungrouped"
+
+
+def not_graded_reason(result):
+    """Why a host's registered result cannot be graded, or None when it can."""
+    if not isinstance(result, dict):
+        return "no facts returned (the host did not run the fact task)"
+    if result.get("unreachable"):
+        return "unreachable: %s" % to_text(result.get("msg", "")).strip()
+    if result.get("failed"):
+        return "fact gathering failed: %s" % to_text(result.get("msg", "")).strip()
+    if result.get("skipped"):
+        return "skipped: %s" % to_text(result.get("skip_reason", "")).strip()
+    if "ktune_host_state" not in (result.get("ansible_facts") or {}):
+        return "no ktune_host_state in the registered result"
+    return None
+
+
+def read_baselines(baseline_dir, hosts):
+    found = {}
+    if not baseline_dir:
+        return found
+    for host in hosts:
+        path = os.path.join(baseline_dir, host, "curve.svg")
+        if os.path.isfile(path):
+            with open(path, "r") as handle:
+                found[host] = handle.read()
+    return found
+
+
+def write_report(report_dir, report, baselines):
+    os.makedirs(report_dir, exist_ok=True)
+    files = {}
+    for name, text in (("audit.json", to_json(report)), ("audit.xml", to_junit(report)),
+                       ("audit.html", to_html(report, baselines))):
+        path = os.path.join(report_dir, name)
+        with open(path, "w") as handle:
+            handle.write(text)
+        files[name.split(".")[1]] = os.path.abspath(path)
+    return files
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("hosts", "facts", "report_dir", "baseline_dir"))
+
+    def run(self, tmp=None, task_vars=None):
+        super(ActionModule, self).run(tmp, task_vars)
+        self._supports_check_mode = True
+        args = self._task.args
+        hosts = args.get("hosts")
+        if not isinstance(hosts, list) or not all(isinstance(host, str) for host in hosts):
+            raise AnsibleActionFail("audit_report: hosts must be a list of inventory hostnames, got %r" % (hosts,))
+        facts_var = args.get("facts", "ktune_audit_facts")
+        hostvars = task_vars["hostvars"]
+        defaults = load_role_defaults(COLLECTION_ROOT, yaml.safe_load)
+        results, unknown, groups = {}, {}, {}
+        for host in hosts:
+            host_vars = hostvars[host]
+            groups[host] = primary_group(host_vars)
+            result = host_vars.get(facts_var)
+            reason = not_graded_reason(result)
+            if reason:
+                unknown[host] = reason
+                continue
+            results[host] = evaluate(result["ansible_facts"], host_settings(defaults, host_vars))
+        generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        report = build_report(results, groups, generated, unknown)
+        files = {}
+        if args.get("report_dir"):
+            files = write_report(args["report_dir"], report, read_baselines(args.get("baseline_dir"), hosts))
+        summary = report["summary"]
+        return {
+            "changed": False,
+            "report": report,
+            "summary": summary,
+            "table": to_table(report),
+            "files": files,
+            "failed_hosts": summary["failed_hosts"],
+            "unknown_hosts": sorted(summary["unknown_hosts"]),
+            "msg": "%d hosts: %d pass, %d fail, %d unknown" % (summary["hosts"], summary["pass"], summary["fail"],
+                                                               summary["unknown"]),
+        }

@@ -1,0 +1,464 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet audit's controls: one host's facts and settings in, graded controls out.
+
+Pure functions, run on the controller. ``evaluate(facts, settings)`` takes what
+``ktune.inference.host_facts`` returned (``ktune_numa`` and ``ktune_host_state``) and the
+host's variables (role defaults under the inventory) and returns one dict per control:
+``{"id", "status": pass|fail|skip, "severity": error|warning, "finding", "fix"}``.
+The judgements reuse the roles' own code (layout.layout_problems, use_numa.decide), so the
+audit and the roles say the same thing in the same words.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import os
+
+from ansible_collections.ktune.inference.plugins.module_utils.layout import count, layout_problems
+from ansible_collections.ktune.inference.plugins.module_utils.use_numa import (
+    UseNumaInputError,
+    decide,
+    memory_needed_mib,
+    parse_bool,
+    parse_model_size_gb,
+)
+
+ERROR = "error"
+WARNING = "warning"
+
+CONTROL_IDS = (
+    "numa.layout", "numa.memory_balance", "numa.memory_only_nodes", "numa.balancing",
+    "cpufreq.governor", "cpufreq.epp", "page_cache.cron", "use_numa.policy", "use_numa.memory",
+    "service.active", "service.healthy",
+)
+
+# The variables the controls read; the playbooks take them from the inventory over the roles'
+# defaults (roles/*/defaults/main.yml), so "as configured" means what tune.yml would apply.
+SETTING_NAMES = (
+    "ktune_expected_nodes_per_socket", "ktune_expected_sockets", "ktune_allow_memory_only_nodes",
+    "ktune_require_balanced_memory", "ktune_cpu_governor", "ktune_cpu_epp", "ktune_drop_caches_state",
+    "ktune_drop_caches_level", "ktune_drop_caches_minute", "ktune_drop_caches_hour", "ktune_drop_caches_day",
+    "ktune_drop_caches_month", "ktune_drop_caches_weekday", "ktune_drop_caches_skip_unit",
+    "ktune_drop_caches_skip_state", "ktune_procfs_root", "ktune_use_numa", "ktune_model_size_gb",
+    "ktune_numa_balancing", "ktune_zone_reclaim_mode", "ktune_service_instances",
+)
+
+DROP_SCRIPT = "/usr/local/sbin/ktune-drop-caches"
+SCHEDULE_FIELDS = ("minute", "hour", "day", "month", "weekday")
+TUNE = "ansible-playbook playbooks/tune.yml -i INVENTORY --limit HOST"
+
+
+def load_role_defaults(collection_root, loader):
+    """The audited variables' defaults from <collection_root>/roles/*/defaults/main.yml.
+
+    loader reads one YAML file (yaml.safe_load on the controller); the roles' defaults are the
+    single source of "as configured" when the inventory sets nothing.
+    """
+    merged = {}
+    for path in sorted(glob.glob(os.path.join(collection_root, "roles", "*", "defaults", "main.yml"))):
+        with open(path) as handle:
+            merged.update(loader(handle) or {})
+    return dict((name, merged.get(name)) for name in SETTING_NAMES)
+
+
+def host_settings(defaults, host_vars):
+    """Role defaults overlaid with the host's variables (any mapping, hostvars included)."""
+    settings = dict(defaults)
+    for name in SETTING_NAMES:
+        if name in host_vars:
+            settings[name] = host_vars[name]
+    return settings
+
+
+def control(control_id, status, severity, finding, fix=""):
+    return {"id": control_id, "status": status, "severity": severity, "finding": finding, "fix": fix}
+
+
+def split_problem(problem):
+    """'expected X, found Y. Fix: Z' -> ('expected X, found Y', 'Z')."""
+    finding, marker, fix = problem.partition(". Fix: ")
+    return (finding, fix) if marker else (problem, "")
+
+
+def _int_or_none(value):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return int(value)
+
+
+def _section_error(section):
+    return section.get("error") if isinstance(section, dict) else "not returned by host_facts"
+
+
+def _unreadable(control_id, severity, what, error):
+    return control(control_id, "fail", severity, "cannot read %s: %s" % (what, error),
+                   "make the file readable by the audit's user (become: true), then audit again")
+
+
+# --- NUMA --------------------------------------------------------------------------
+
+
+def numa_layout(numa, settings):
+    try:
+        expected = _int_or_none(settings.get("ktune_expected_nodes_per_socket"))
+        sockets = _int_or_none(settings.get("ktune_expected_sockets"))
+    except (TypeError, ValueError):
+        return control("numa.layout", "fail", ERROR, "ktune_expected_nodes_per_socket = %r / ktune_expected_sockets "
+                       "= %r are not numbers" % (settings.get("ktune_expected_nodes_per_socket"),
+                                                 settings.get("ktune_expected_sockets")),
+                       "set whole numbers (or null) in the inventory")
+    if not numa.get("available") and expected is None and sockets is None:
+        return control("numa.layout", "pass", ERROR, "no NUMA nodes exposed; no layout expected "
+                       "(ktune_expected_nodes_per_socket is null)")
+    problems = layout_problems(numa, expected, sockets, allow_memory_only_nodes=True, require_balanced_memory=False)
+    if problems:
+        findings, fixes = zip(*[split_problem(problem) for problem in problems])
+        return control("numa.layout", "fail", ERROR, "; ".join(findings), "; ".join(fix for fix in fixes if fix))
+    found = "%s, %s with CPUs on %s" % (numa.get("layout"), count(numa.get("cpu_node_count", 0), "NUMA node"),
+                                        count(numa.get("sockets", 0), "socket"))
+    if expected is None:
+        return control("numa.layout", "pass", ERROR, found + " (not asserted: ktune_expected_nodes_per_socket is null)")
+    return control("numa.layout", "pass", ERROR, found + ", as expected")
+
+
+def numa_memory_balance(numa, settings):
+    required = _bool(settings.get("ktune_require_balanced_memory", True), True)
+    severity = ERROR if required else WARNING
+    if not numa.get("available"):
+        return control("numa.memory_balance", "skip", severity, "no NUMA nodes: nothing to balance")
+    if numa.get("memory_balanced"):
+        return control("numa.memory_balance", "pass", severity, "memory per CPU node within 10%% (%.1f%% apart)"
+                       % numa.get("memory_imbalance_pct", 0.0))
+    problem = layout_problems(numa, None, None, allow_memory_only_nodes=True, require_balanced_memory=True)[0]
+    finding, fix = split_problem(problem)
+    return control("numa.memory_balance", "fail", severity, finding, fix)
+
+
+def numa_memory_only_nodes(numa, settings, numa_on):
+    allow = _bool(settings.get("ktune_allow_memory_only_nodes", False), False)
+    nodes = numa.get("memory_only_nodes") or []
+    if not nodes:
+        return control("numa.memory_only_nodes", "pass", ERROR, "no memory-only NUMA nodes")
+    ids = ", ".join(str(node) for node in nodes)
+    if allow:
+        return control("numa.memory_only_nodes", "pass", ERROR, "memory-only nodes %s allowed "
+                       "(ktune_allow_memory_only_nodes: true)" % ids)
+    if not numa_on:
+        return control("numa.memory_only_nodes", "skip", ERROR, "memory-only nodes %s, but NUMA support is off "
+                       "(USE_NUMA absent), so no thread is bound to them" % ids)
+    return control("numa.memory_only_nodes", "fail", ERROR,
+                   "expected no memory-only NUMA nodes with NUMA on, found nodes %s with memory and no CPUs "
+                   "(CXL, HBM or PMEM): a NUMA build binds threads to every node and fails with "
+                   "numa_sched_setaffinity_v2_int() failed: Invalid argument" % ids,
+                   "take the devices offline, or turn NUMA off (ktune_use_numa: false, then %s --tags numa_env), "
+                   "or set ktune_allow_memory_only_nodes: true" % TUNE)
+
+
+def numa_balancing(sysctl, settings):
+    if _section_error(sysctl):
+        return _unreadable("numa.balancing", WARNING, "the kernel settings", _section_error(sysctl))
+    wanted = {"kernel.numa_balancing": settings.get("ktune_numa_balancing", 0),
+              "vm.zone_reclaim_mode": settings.get("ktune_zone_reclaim_mode", 0)}
+    wrong, missing_kernel = [], []
+    for name in sorted(wanted):
+        try:
+            want = int(wanted[name])
+        except (TypeError, ValueError):
+            return control("numa.balancing", "fail", WARNING, "%s = %r is not an integer"
+                           % ("ktune_" + name.split(".")[1], wanted[name]), "set an integer >= 0 in the inventory")
+        live = sysctl.get("live", {}).get(name)
+        persisted = sysctl.get("persisted", {}).get(name)
+        if live is None:
+            missing_kernel.append(name)
+        elif live != want:
+            wrong.append("%s = %s live, expected %d" % (name, live, want))
+        if persisted != want:
+            wrong.append("%s %s in %s, expected %d" % (
+                name, "not persisted" if persisted is None else "= %s persisted" % persisted,
+                sysctl.get("file"), want))
+    if wrong:
+        return control("numa.balancing", "fail", WARNING, "; ".join(wrong),
+                       "%s --tags numa_env (sets them now and in %s)" % (TUNE, sysctl.get("file")))
+    note = " (kernel lacks %s)" % ", ".join(missing_kernel) if missing_kernel else ""
+    return control("numa.balancing", "pass", WARNING, "kernel.numa_balancing and vm.zone_reclaim_mode as "
+                   "configured, live and persisted%s" % note)
+
+
+# --- cpufreq -----------------------------------------------------------------------
+
+
+def _others(groups, wanted):
+    return ["policy%s: %s" % (cpus, value) for value, cpus in sorted(groups.items()) if value != wanted]
+
+
+def cpufreq_governor(cpufreq, settings):
+    if _section_error(cpufreq):
+        return _unreadable("cpufreq.governor", ERROR, "cpufreq", _section_error(cpufreq))
+    wanted = settings.get("ktune_cpu_governor", "performance")
+    if not cpufreq.get("applicable"):
+        return control("cpufreq.governor", "skip", ERROR, "no cpufreq policies (VM, container or no driver): "
+                       "not applicable")
+    others = _others(cpufreq.get("governors") or {}, wanted)
+    if not others:
+        return control("cpufreq.governor", "pass", ERROR, "%s on all %d policies (%s)"
+                       % (wanted, cpufreq["policy_count"], _driver(cpufreq)))
+    fix = "%s --tags cpu_governor (or cpupower frequency-set -g %s)" % (TUNE, wanted)
+    if wanted not in (cpufreq.get("available_governors") or []):
+        fix = ("driver %s does not offer %s (available: %s): set ktune_cpu_governor to one of them or change the "
+               "driver" % (_driver(cpufreq), wanted, " ".join(cpufreq.get("available_governors") or []) or "none"))
+    return control("cpufreq.governor", "fail", ERROR, "expected governor %s, found %s"
+                   % (wanted, "; ".join(others)), fix)
+
+
+def _driver(cpufreq):
+    driver = cpufreq.get("driver")
+    return "/".join(driver) if isinstance(driver, list) else str(driver)
+
+
+def cpufreq_epp(cpufreq, settings):
+    if _section_error(cpufreq):
+        return _unreadable("cpufreq.epp", WARNING, "cpufreq", _section_error(cpufreq))
+    if not cpufreq.get("applicable"):
+        return control("cpufreq.epp", "skip", WARNING, "no cpufreq policies: not applicable")
+    if cpufreq.get("epp") is None:
+        return control("cpufreq.epp", "skip", WARNING, "driver %s has no energy_performance_preference: not "
+                       "applicable" % _driver(cpufreq))
+    wanted = settings.get("ktune_cpu_epp")
+    if wanted is None:
+        if cpufreq.get("active_mode") and settings.get("ktune_cpu_governor", "performance") == "performance":
+            # Active-mode drivers hold EPP at performance under the performance governor.
+            wanted = "performance"
+        else:
+            return control("cpufreq.epp", "skip", WARNING, "not managed (ktune_cpu_epp is null)")
+    others = _others(cpufreq["epp"], wanted)
+    if not others:
+        return control("cpufreq.epp", "pass", WARNING, "EPP %s on all %d policies" % (wanted, cpufreq["policy_count"]))
+    return control("cpufreq.epp", "fail", WARNING, "expected EPP %s, found %s" % (wanted, "; ".join(others)),
+                   "%s --tags cpu_governor" % TUNE)
+
+
+# --- page cache --------------------------------------------------------------------
+
+
+def expected_cron_argv(settings):
+    argv = [DROP_SCRIPT, "--level", str(settings.get("ktune_drop_caches_level", 3)),
+            "--procfs-root", str(settings.get("ktune_procfs_root") or "/proc")]
+    if settings.get("ktune_drop_caches_skip_unit"):
+        argv += ["--skip-unit", str(settings["ktune_drop_caches_skip_unit"]),
+                 "--skip-state", str(settings.get("ktune_drop_caches_skip_state") or "activating")]
+    return argv
+
+
+def expected_schedule(settings):
+    defaults = {"minute": "43", "hour": "*", "day": "*", "month": "*", "weekday": "*"}
+    return [str(settings.get("ktune_drop_caches_" + field, defaults[field])) for field in SCHEDULE_FIELDS]
+
+
+def page_cache_cron(page_cache, settings):
+    if _section_error(page_cache):
+        return _unreadable("page_cache.cron", ERROR, "the cron job", _section_error(page_cache))
+    state = settings.get("ktune_drop_caches_state", "present")
+    path = page_cache.get("path")
+    fix = "%s --tags page_cache" % TUNE
+    if state == "absent":
+        if page_cache.get("present"):
+            return control("page_cache.cron", "fail", ERROR, "expected no page-cache job (ktune_drop_caches_state: "
+                           "absent), found %s" % path, fix)
+        return control("page_cache.cron", "pass", ERROR, "no page-cache job, as configured (absent)")
+    if not page_cache.get("present"):
+        return control("page_cache.cron", "fail", ERROR, "expected the page-cache job %s, found none" % path, fix)
+    jobs = [job for job in page_cache.get("jobs", []) if not job.get("malformed")]
+    want_line = "%s root %s" % (" ".join(expected_schedule(settings)), " ".join(expected_cron_argv(settings)))
+    if len(jobs) != 1:
+        return control("page_cache.cron", "fail", ERROR, "expected one job (%s) in %s, found %d"
+                       % (want_line, path, len(jobs)), fix)
+    job = jobs[0]
+    found_line = "%s %s %s" % (" ".join(job["schedule"]), job["user"], " ".join(job["argv"]))
+    if found_line != want_line:
+        return control("page_cache.cron", "fail", ERROR, "expected '%s' in %s, found '%s'"
+                       % (want_line, path, found_line), fix)
+    if not job.get("script_executable"):
+        return control("page_cache.cron", "fail", ERROR, "the job in %s runs %s, which is missing or not "
+                       "executable" % (path, job.get("script")), fix)
+    found = "'%s' in %s, as configured" % (" ".join(job["schedule"]), path)
+    daemon = page_cache.get("daemon") or {}
+    if daemon.get("units") is None:
+        note = " (cron daemon not checked: %s)" % daemon["unknown"] if daemon.get("unknown") else ""
+        return control("page_cache.cron", "pass", ERROR, found + note)
+    running = sorted(unit for unit, state in daemon["units"].items() if state.get("active_state") == "active")
+    if not running:
+        states = ", ".join("%s %s" % (unit, state.get("active_state"))
+                           for unit, state in sorted(daemon["units"].items()))
+        return control("page_cache.cron", "fail", ERROR, "%s, but no cron daemon runs it (%s)"
+                       % (found, states or "no cron unit installed"), fix)
+    return control("page_cache.cron", "pass", ERROR, "%s, run by %s" % (found, ", ".join(running)))
+
+
+# --- USE_NUMA ----------------------------------------------------------------------
+
+
+def _where(definition):
+    return "%s in %s:%d" % (definition["line"], definition["file"], definition["line_number"])
+
+
+def use_numa_effective(use_numa):
+    """NUMA support is on for a build when USE_NUMA is defined anywhere, whatever its value."""
+    return bool((use_numa or {}).get("definitions"))
+
+
+def use_numa_policy(use_numa, decision):
+    if _section_error(use_numa):
+        return _unreadable("use_numa.policy", ERROR, "the environment files", _section_error(use_numa))
+    definitions = use_numa.get("definitions", [])
+    fix = "%s --tags numa_env, then rebuild ktransformers (delete its earlier build output first)" % TUNE
+    if decision["problems"]:
+        findings, fixes = zip(*[split_problem(problem) for problem in decision["problems"]])
+        return control("use_numa.policy", "fail", ERROR, "; ".join(findings), "; ".join(f for f in fixes if f))
+    if decision["enabled"]:
+        environment = use_numa["files"][0]["file"] if use_numa.get("files") else "/etc/environment"
+        wrong = [d for d in definitions if d["value"] != "1" or d["line"] != "USE_NUMA=1"]
+        in_environment = [d for d in definitions if d["file"] == environment and d["line"] == "USE_NUMA=1"]
+        if wrong or not in_environment:
+            found = "; ".join(_where(d) for d in definitions) or "USE_NUMA not defined"
+            return control("use_numa.policy", "fail", ERROR, "expected USE_NUMA=1 (NUMA on: %s), found %s"
+                           % (decision["reason"], found), fix)
+        return control("use_numa.policy", "pass", ERROR, "USE_NUMA=1, NUMA on as decided (%s)" % decision["reason"])
+    if definitions:
+        zero = [d for d in definitions if d["value"] == "0"]
+        note = ("; USE_NUMA=0 is NUMA effectively ON: the build tests only whether USE_NUMA is defined"
+                if zero else "")
+        return control("use_numa.policy", "fail", ERROR, "expected USE_NUMA absent (NUMA off: %s), found %s%s"
+                       % (decision["reason"], "; ".join(_where(d) for d in definitions), note), fix)
+    return control("use_numa.policy", "pass", ERROR, "USE_NUMA absent, NUMA off as decided (%s)" % decision["reason"])
+
+
+def use_numa_memory(numa, settings, numa_on):
+    try:
+        size = parse_model_size_gb(settings.get("ktune_model_size_gb"))
+    except UseNumaInputError as exc:
+        return control("use_numa.memory", "fail", ERROR, str(exc), "correct ktune_model_size_gb in the inventory")
+    if not numa_on:
+        return control("use_numa.memory", "skip", ERROR, "NUMA support off: one copy of the model, nothing to check")
+    if size is None:
+        return control("use_numa.memory", "skip", ERROR, "ktune_model_size_gb is not set: memory for one copy per "
+                       "NUMA node not checked")
+    nodes = numa.get("memory_node_count") or 0
+    ram = numa.get("memory_total_mb") or 0
+    needed = memory_needed_mib(size, nodes)
+    text = "%g GiB x %d NUMA nodes with memory = %.1f GiB needed, %.1f GiB RAM" % (size, nodes, needed / 1024.0,
+                                                                                  ram / 1024.0)
+    if ram < needed:
+        return control("use_numa.memory", "fail", ERROR, "expected RAM >= model size x NUMA nodes with NUMA on: "
+                       + text, "set the BIOS to fewer NUMA nodes per socket (NPS1, SNC off), or turn NUMA off "
+                       "(ktune_use_numa: false, then %s --tags numa_env and rebuild)" % TUNE)
+    return control("use_numa.memory", "pass", ERROR, text)
+
+
+# --- services ----------------------------------------------------------------------
+
+
+def _present_instances(settings):
+    instances = settings.get("ktune_service_instances") or []
+    return [item for item in instances if isinstance(item, dict) and item.get("state", "present") == "present"]
+
+
+def service_controls(services, settings):
+    configured = settings.get("ktune_service_instances") or []
+    if not configured:
+        reason = "no ktune_service_instances configured"
+        return [control("service.active", "skip", ERROR, reason), control("service.healthy", "skip", ERROR, reason)]
+    if _section_error(services):
+        error = _section_error(services)
+        return [_unreadable("service.active", ERROR, "the service state", error),
+                _unreadable("service.healthy", ERROR, "the service state", error)]
+    fix = "%s --tags service; journalctl -u UNIT shows why a unit is down" % TUNE
+    if services.get("instances_error"):
+        return [control("service.active", "fail", ERROR, services["instances_error"], fix),
+                control("service.healthy", "fail", ERROR, services["instances_error"], fix)]
+    units = services.get("units", [])
+    inactive, healthy_problems, absent_running, active = [], [], [], []
+    for unit in units:
+        if unit.get("state", "present") != "present":
+            if unit.get("active_state") == "active":
+                absent_running.append("%s active, expected removed (state: absent)" % unit["unit"])
+            continue
+        if unit.get("active_state") == "active":
+            active.append(unit["unit"])
+        else:
+            inactive.append("%s %s" % (unit["unit"], unit.get("active_state") or "unknown (%s)"
+                                       % (services.get("systemd_error") or "not loaded")))
+        if unit.get("health_status") != 200:
+            healthy_problems.append("%s answers %s" % (unit.get("health_url"), unit.get("health_message")
+                                                        or "nothing"))
+    problems = inactive + absent_running
+    if problems:
+        active_control = control("service.active", "fail", ERROR, "expected active: " + "; ".join(problems), fix)
+    else:
+        active_control = control("service.active", "pass", ERROR, "active: %s" % (", ".join(active) or "none"))
+    if healthy_problems:
+        healthy_control = control("service.healthy", "fail", ERROR, "expected HTTP 200: " + "; ".join(healthy_problems),
+                                  fix)
+    else:
+        urls = [unit["health_url"] for unit in units
+                if unit.get("health_url") and unit.get("state", "present") == "present"]
+        healthy_control = control("service.healthy", "pass", ERROR, "HTTP 200 from %s" % (", ".join(urls) or "none"))
+    return [active_control, healthy_control]
+
+
+# --- everything --------------------------------------------------------------------
+
+
+def _bool(value, default):
+    try:
+        return parse_bool(value, "setting")
+    except UseNumaInputError:
+        return default
+
+
+def numa_is_on(decision, state):
+    """On when decided, when ktune_use_numa is true (even if the host cannot take it), or when
+    USE_NUMA is defined on the host whatever the decision."""
+    return bool(decision["enabled"] or decision.get("mode") == "true" or use_numa_effective(state.get("use_numa")))
+
+
+def evaluate(facts, settings):
+    """Every control for one host, in CONTROL_IDS order."""
+    settings = settings or {}
+    numa = facts.get("ktune_numa") or {"error": "not returned by host_facts"}
+    state = facts.get("ktune_host_state") or {}
+    numa_error = _section_error(numa)
+    if numa_error:
+        numa_controls = [_unreadable(cid, ERROR, "the NUMA layout", numa_error)
+                         for cid in ("numa.layout", "numa.memory_balance", "numa.memory_only_nodes")]
+        decision = {"enabled": False, "problems": [], "reason": "NUMA layout unreadable"}
+    else:
+        try:
+            decision = decide(numa, settings.get("ktune_use_numa", "auto"), settings.get("ktune_model_size_gb"),
+                              settings.get("ktune_allow_memory_only_nodes", False))
+        except UseNumaInputError as exc:
+            decision = {"enabled": False, "problems": ["%s. Fix: correct it in the inventory" % exc],
+                        "reason": str(exc)}
+        numa_on = numa_is_on(decision, state)
+        numa_controls = [numa_layout(numa, settings), numa_memory_balance(numa, settings),
+                         numa_memory_only_nodes(numa, settings, numa_on)]
+    numa_on = numa_is_on(decision, state)
+    controls = numa_controls + [
+        numa_balancing(state.get("sysctl"), settings),
+        cpufreq_governor(state.get("cpufreq"), settings),
+        cpufreq_epp(state.get("cpufreq"), settings),
+        page_cache_cron(state.get("page_cache"), settings),
+        use_numa_policy(state.get("use_numa"), decision),
+        use_numa_memory(numa if not numa_error else {}, settings, numa_on),
+    ] + service_controls(state.get("services"), settings)
+    return controls
+
+
+def host_status(controls):
+    """fail when an error-severity control fails; pass otherwise (warnings are shown, not fatal)."""
+    return "fail" if any(c["status"] == "fail" and c["severity"] == ERROR for c in controls) else "pass"

@@ -1,0 +1,255 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet audit's report: the JSON document, JUnit XML, a self-contained HTML page and a
+compact text table, all rendered on the controller from graded controls.
+
+``build_report`` makes the document every renderer reads:
+``{"hosts": {name: {"status": pass|fail|unknown, "controls": [...]}}, "summary": {...}}``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import re
+from xml.sax.saxutils import escape as xml_escape, quoteattr
+
+from ansible_collections.ktune.inference.plugins.module_utils.audit_controls import CONTROL_IDS, host_status
+
+STATUSES = ("pass", "fail", "unknown")
+
+
+def build_report(results, groups, generated_at, unknown_reasons=None):
+    """results: {host: [controls]} for graded hosts; unknown_reasons: {host: why it was not graded}.
+
+    groups: {host: inventory group shown in the matrix}. Hosts keep the order they come in
+    (graded then unknown), sorted by group then name.
+    """
+    unknown_reasons = dict((host, " ".join(str(why).split())) for host, why in (unknown_reasons or {}).items())
+    names = sorted(set(results) | set(unknown_reasons), key=lambda host: (groups.get(host, ""), host))
+    hosts = {}
+    per_control = dict((cid, {"pass": 0, "fail": 0, "skip": 0, "unknown": 0}) for cid in CONTROL_IDS)
+    error_failures = warning_failures = 0
+    for host in names:
+        if host in unknown_reasons or host not in results:
+            hosts[host] = {"status": "unknown", "controls": []}
+            for counts in per_control.values():
+                counts["unknown"] += 1
+            continue
+        controls = results[host]
+        hosts[host] = {"status": host_status(controls), "controls": controls}
+        for item in controls:
+            per_control.setdefault(item["id"], {"pass": 0, "fail": 0, "skip": 0, "unknown": 0})[item["status"]] += 1
+            if item["status"] == "fail":
+                if item["severity"] == "error":
+                    error_failures += 1
+                else:
+                    warning_failures += 1
+    by_group = {}
+    for host in names:
+        by_group.setdefault(groups.get(host, "ungrouped"), []).append(host)
+    summary = {
+        "generated_at": generated_at,
+        "hosts": len(names),
+        "pass": sum(1 for h in hosts.values() if h["status"] == "pass"),
+        "fail": sum(1 for h in hosts.values() if h["status"] == "fail"),
+        "unknown": sum(1 for h in hosts.values() if h["status"] == "unknown"),
+        "failed_hosts": [host for host in names if hosts[host]["status"] == "fail"],
+        "unknown_hosts": dict((host, unknown_reasons.get(host, "no facts returned"))
+                              for host in names if hosts[host]["status"] == "unknown"),
+        "error_failures": error_failures,
+        "warning_failures": warning_failures,
+        "controls": per_control,
+        "groups": by_group,
+    }
+    return {"hosts": hosts, "summary": summary}
+
+
+def to_json(report):
+    return json.dumps(report, indent=2, sort_keys=False) + "\n"
+
+
+# --- JUnit -------------------------------------------------------------------------
+
+
+def to_junit(report):
+    """One <testsuite> per inventory group, one <testcase> per host and control."""
+    hosts = report["hosts"]
+    suites = []
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for group, names in report["summary"]["groups"].items():
+        cases = []
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        for host in names:
+            entry = hosts[host]
+            if entry["status"] == "unknown":
+                reason = report["summary"]["unknown_hosts"].get(host, "")
+                for cid in CONTROL_IDS:
+                    counts["tests"] += 1
+                    counts["errors"] += 1
+                    cases.append('    <testcase classname=%s name=%s><error message=%s type="unknown"/></testcase>'
+                                 % (quoteattr(host), quoteattr(cid), quoteattr("host not audited: " + reason)))
+                continue
+            for item in entry["controls"]:
+                counts["tests"] += 1
+                head = '    <testcase classname=%s name=%s>' % (quoteattr(host), quoteattr(item["id"]))
+                if item["status"] == "fail":
+                    counts["failures"] += 1
+                    body = '<failure message=%s type=%s>%s</failure>' % (
+                        quoteattr(item["finding"]), quoteattr(item["severity"]), xml_escape("Fix: " + item["fix"]))
+                elif item["status"] == "skip":
+                    counts["skipped"] += 1
+                    body = '<skipped message=%s/>' % quoteattr(item["finding"])
+                else:
+                    body = '<system-out>%s</system-out>' % xml_escape(item["finding"])
+                cases.append(head + body + '</testcase>')
+        for key in totals:
+            totals[key] += counts[key]
+        suites.append('  <testsuite name=%s tests="%d" failures="%d" errors="%d" skipped="%d">\n%s\n  </testsuite>'
+                      % (quoteattr("ktune audit: " + group), counts["tests"], counts["failures"], counts["errors"],
+                         counts["skipped"], "\n".join(cases)))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ktune audit" tests="%d" failures="%d" '
+            'errors="%d" skipped="%d">\n%s\n</testsuites>\n'
+            % (totals["tests"], totals["failures"], totals["errors"], totals["skipped"], "\n".join(suites)))
+
+
+# --- text table --------------------------------------------------------------------
+
+
+def to_table(report):
+    """One line per host: group, status, failed error controls, failed warnings; then totals."""
+    hosts = report["hosts"]
+    summary = report["summary"]
+    rows = [("HOST", "GROUP", "STATUS", "FAILED", "WARNINGS")]
+    for group, names in summary["groups"].items():
+        for host in names:
+            entry = hosts[host]
+            if entry["status"] == "unknown":
+                rows.append((host, group, "unknown", summary["unknown_hosts"].get(host, "")[:60], "-"))
+                continue
+            errors = [c["id"] for c in entry["controls"] if c["status"] == "fail" and c["severity"] == "error"]
+            warnings = [c["id"] for c in entry["controls"] if c["status"] == "fail" and c["severity"] != "error"]
+            rows.append((host, group, entry["status"], ",".join(errors) or "-", ",".join(warnings) or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip()
+             for row in rows]
+    lines.append("%d hosts: %d pass, %d fail, %d unknown; %d error and %d warning controls failed"
+                 % (summary["hosts"], summary["pass"], summary["fail"], summary["unknown"],
+                    summary["error_failures"], summary["warning_failures"]))
+    return "\n".join(lines)
+
+
+# --- HTML --------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1f2328;background:#fff}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}.muted{color:#59636e}
+.cards{display:flex;gap:12px;margin:16px 0}.card{border:1px solid #d1d9e0;border-radius:8px;padding:10px 16px;
+min-width:90px}.card b{display:block;font-size:24px}
+table{border-collapse:collapse}th,td{border:1px solid #d1d9e0;padding:4px 6px;text-align:left;vertical-align:top}
+.matrix th.c{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:600;font-size:12px;padding:6px 2px}
+.matrix td.s{width:22px;text-align:center;font-weight:700;font-size:12px}.matrix td.s a{color:inherit;
+text-decoration:none;display:block}
+.group td{background:#eef1f4;font-weight:700}
+.pass{background:#d1f4d9;color:#116329}.fail-error{background:#ffd7d5;color:#a40e26}
+.fail-warning{background:#fff1c2;color:#7d4e00}.skip{background:#f0f1f3;color:#59636e}
+.unknown{background:#e4dcf6;color:#5a32a3}
+.badge{border-radius:10px;padding:1px 8px;font-size:12px;font-weight:700}
+details{border:1px solid #d1d9e0;border-radius:8px;margin:8px 0;padding:6px 12px}
+summary{cursor:pointer;font-weight:600}.detail td{font-size:13px}.fix{color:#0550ae}
+.legend span{margin-right:10px}.curve svg{max-width:640px;height:auto;border:1px solid #d1d9e0;margin-top:8px}
+"""
+
+_SHORT = {"pass": "\u2713", "fail": "\u2717", "skip": "\u2013", "unknown": "?"}
+
+
+def _esc(text):
+    return xml_escape(str(text), {'"': "&quot;"})
+
+
+def _css_class(item):
+    if item["status"] == "fail":
+        return "fail-" + ("error" if item["severity"] == "error" else "warning")
+    return item["status"]
+
+
+def _anchor(host):
+    return "host-" + re.sub(r"[^A-Za-z0-9_.-]", "_", host)
+
+
+def safe_svg(text):
+    """An SVG file's markup for inline use: no XML prolog, doctype, scripts or event handlers."""
+    text = re.sub(r"<\?xml[^>]*\?>|<!DOCTYPE[^>]*>", "", text, flags=re.I)
+    text = re.sub(r"<script\b.*?</script\s*>", "", text, flags=re.I | re.S)
+    text = re.sub(r"\son[a-z]+\s*=\s*(\"[^\"]*\"|'[^']*')", "", text, flags=re.I)
+    start = text.find("<svg")
+    return text[start:].strip() if start >= 0 else ""
+
+
+def to_html(report, baselines=None, title="ktune fleet audit"):
+    """A self-contained page: summary cards, the hosts x controls matrix grouped by inventory
+    group, and each host's controls (with its performance curve when a baseline SVG exists)."""
+    baselines = baselines or {}
+    hosts = report["hosts"]
+    summary = report["summary"]
+    out = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s</title><style>%s</style>"
+           "</head><body>" % (_esc(title), _CSS)]
+    out.append("<h1>%s</h1><div class=\"muted\">generated %s &middot; %d hosts &middot; %d controls</div>"
+               % (_esc(title), _esc(summary["generated_at"]), summary["hosts"], len(CONTROL_IDS)))
+    out.append("<div class=\"cards\">%s</div>" % "".join(
+        "<div class=\"card %s\"><b>%d</b>%s</div>" % (cls, value, label) for cls, value, label in (
+            ("pass", summary["pass"], "pass"), ("fail-error", summary["fail"], "fail"),
+            ("unknown", summary["unknown"], "unknown"), ("fail-warning", summary["warning_failures"],
+                                                         "warnings"))))
+    out.append("<div class=\"legend\"><span class=\"badge pass\">\u2713 pass</span><span class=\"badge fail-error\">"
+               "\u2717 error</span><span class=\"badge fail-warning\">\u2717 warning</span><span class=\"badge skip\">"
+               "\u2013 not applicable</span><span class=\"badge unknown\">? unreachable</span></div>")
+    out.append("<h2>Fleet matrix</h2><table class=\"matrix\"><thead><tr><th>host</th><th>status</th>%s</tr></thead>"
+               "<tbody>" % "".join("<th class=\"c\">%s</th>" % _esc(cid) for cid in CONTROL_IDS))
+    for group, names in summary["groups"].items():
+        out.append("<tr class=\"group\"><td colspan=\"%d\">%s (%d)</td></tr>" % (len(CONTROL_IDS) + 2, _esc(group),
+                                                                                  len(names)))
+        for host in names:
+            out.append(_matrix_row(host, hosts[host]))
+    out.append("</tbody></table><h2>Hosts</h2>")
+    for group, names in summary["groups"].items():
+        for host in names:
+            out.append(_host_detail(host, group, hosts[host], summary, baselines.get(host)))
+    out.append("</body></html>\n")
+    return "".join(out)
+
+
+def _matrix_row(host, entry):
+    by_id = dict((item["id"], item) for item in entry["controls"])
+    cells = []
+    for cid in CONTROL_IDS:
+        item = by_id.get(cid)
+        if item is None:
+            cells.append("<td class=\"s unknown\" title=\"not audited\">?</td>")
+            continue
+        cells.append("<td class=\"s %s\" title=\"%s\"><a href=\"#%s\">%s</a></td>" % (
+            _css_class(item), _esc("%s: %s" % (cid, item["finding"])), _anchor(host), _SHORT[item["status"]]))
+    status = entry["status"]
+    return "<tr><td><a href=\"#%s\">%s</a></td><td class=\"%s\">%s</td>%s</tr>" % (
+        _anchor(host), _esc(host), "fail-error" if status == "fail" else status, status, "".join(cells))
+
+
+def _host_detail(host, group, entry, summary, svg):
+    status = entry["status"]
+    head = "<details id=\"%s\"%s><summary>%s <span class=\"badge %s\">%s</span> <span class=\"muted\">%s</span>" \
+           "</summary>" % (_anchor(host), " open" if status != "pass" else "", _esc(host),
+                           "fail-error" if status == "fail" else status, status, _esc(group))
+    if status == "unknown":
+        body = "<p>Not audited: %s</p>" % _esc(summary["unknown_hosts"].get(host, ""))
+    else:
+        rows = "".join("<tr><td class=\"%s\">%s</td><td>%s</td><td>%s</td><td>%s<div class=\"fix\">%s</div></td></tr>"
+                       % (_css_class(item), item["status"], _esc(item["id"]), item["severity"], _esc(item["finding"]),
+                          ("Fix: " + _esc(item["fix"])) if item["fix"] and item["status"] == "fail" else "")
+                       for item in entry["controls"])
+        body = "<table class=\"detail\"><tr><th>status</th><th>control</th><th>severity</th><th>finding</th></tr>" \
+               "%s</table>" % rows
+    if svg:
+        body += "<div class=\"curve\"><div class=\"muted\">performance baseline</div>%s</div>" % safe_svg(svg)
+    return head + body + "</details>"

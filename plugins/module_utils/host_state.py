@@ -1,0 +1,309 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only snapshot of what the tuning roles manage on a host, for the fleet audit.
+
+Every reader here only opens files for reading (or runs ``systemctl show``/an HTTP GET,
+through callables the module passes in): the audit must never change a host. Each
+section is read on its own, so one unreadable file does not hide the rest; a section
+that fails is reported as ``{"error": "<file>: <problem>"}``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import os
+import re
+import shlex
+
+from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
+    driver_summary,
+    is_active_mode,
+    read_policies,
+)
+from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
+from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
+    InstanceError,
+    resolve_instances,
+)
+from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
+from ansible_collections.ktune.inference.plugins.module_utils.sysctl import display_value, read_runtime
+from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
+
+CRON_FILE = "/etc/cron.d/ktune-drop-caches"
+SYSCTL_FILE = "/etc/sysctl.d/90-ktune-numa.conf"
+ENVIRONMENT_FILE = "/etc/environment"
+ENV_DIR = "/etc/ktransformers"
+MANAGED_SYSCTLS = ("kernel.numa_balancing", "vm.zone_reclaim_mode")
+
+# The same definitions the numa_env role removes: "USE_NUMA", "USE_NUMA=x", "export USE_NUMA=x".
+USE_NUMA_LINE = re.compile(r"^\s*(?:export\s+)?USE_NUMA(?:\s*=(.*))?\s*$")
+ENV_ASSIGNMENT = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
+SYSCTL_LINE = re.compile(r"^\s*(-?)\s*([A-Za-z0-9_.\-/]+)\s*=\s*(.*?)\s*$")
+
+
+def section(reader, *args):
+    """Run one reader; turn a HostFileError (or a missing file) into {"error": ...}."""
+    try:
+        return reader(*args)
+    except HostFileError as exc:
+        return {"error": str(exc)}
+    except (IOError, OSError) as exc:
+        return {"error": "%s: cannot read (%s)" % (getattr(exc, "filename", None) or "?", exc.strerror or exc)}
+
+
+def read_file_or_none(path):
+    try:
+        with open(path, "r") as handle:
+            return handle.read()
+    except (IOError, OSError) as exc:
+        if not os.path.exists(path):
+            return None
+        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc), exc.errno)
+    except UnicodeDecodeError:
+        raise HostFileError(path, "content is not text")
+
+
+# --- cpufreq ---------------------------------------------------------------------
+
+
+def _group(policies, key):
+    """{value: "policy cpulist"} for the policies' state[key], skipping None values."""
+    groups = {}
+    for policy in policies:
+        value = policy["state"][key]
+        if value is not None:
+            groups.setdefault(value, []).append(policy["number"])
+    return dict((value, format_cpulist(numbers)) for value, numbers in groups.items())
+
+
+def _common(policies, key):
+    """Values every active policy offers (available governors or EPP choices)."""
+    sets = [set(policy[key] or []) for policy in policies]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def read_cpufreq(sysfs_root):
+    """Governor and EPP per group of policies; applicable False without cpufreq."""
+    policies = [policy for policy in read_policies(sysfs_root) if policy["active"]]
+    if not policies:
+        return {"applicable": False, "policy_count": 0}
+    has_epp = any(policy["state"]["epp"] is not None for policy in policies)
+    return {
+        "applicable": True,
+        "policy_count": len(policies),
+        "driver": driver_summary(policies),
+        "active_mode": all(is_active_mode(policy) for policy in policies),
+        "governors": _group(policies, "governor"),
+        "available_governors": _common(policies, "governors"),
+        "epp": _group(policies, "epp") if has_epp else None,
+        "epp_choices": _common(policies, "epp_choices") if has_epp else None,
+    }
+
+
+# --- page-cache cron job -----------------------------------------------------------
+
+
+def parse_cron_file(text):
+    """The job lines of an /etc/cron.d file: schedule, user, command and its argv."""
+    jobs = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or ENV_ASSIGNMENT.match(stripped):
+            continue
+        words = stripped.split(None, 6)
+        if len(words) < 7:
+            jobs.append({"line": stripped, "malformed": True})
+            continue
+        try:
+            argv = shlex.split(words[6])
+        except ValueError:
+            argv = words[6].split()
+        jobs.append({"line": stripped, "malformed": False, "schedule": words[:5], "user": words[5],
+                     "command": words[6], "argv": argv})
+    return jobs
+
+
+def read_cron_job(cron_file):
+    """Whether the job file exists, its jobs, and whether each job's script is executable."""
+    text = read_file_or_none(cron_file)
+    if text is None:
+        return {"path": cron_file, "present": False, "jobs": []}
+    jobs = parse_cron_file(text)
+    for job in jobs:
+        if job.get("argv"):
+            script = job["argv"][0]
+            job["script"] = script
+            job["script_executable"] = os.path.isfile(script) and os.access(script, os.X_OK)
+    return {"path": cron_file, "present": True, "jobs": jobs}
+
+
+def read_cron_daemon(units, show_units):
+    """ActiveState and UnitFileState of the cron daemon units that exist; None when systemd
+    cannot be asked (the job's content is still graded)."""
+    try:
+        states = show_units(list(units))
+    except OSError as exc:
+        return {"units": None, "unknown": str(exc)}
+    return {"units": dict((unit, {"active_state": state.get("ActiveState"),
+                                  "unit_file_state": state.get("UnitFileState")})
+                          for unit, state in states.items() if state.get("LoadState") == "loaded")}
+
+
+# --- USE_NUMA ----------------------------------------------------------------------
+
+
+def _unquote(value):
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def find_use_numa(path, text):
+    """Every USE_NUMA definition in one environment file: {file, line_number, line, value}."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        match = USE_NUMA_LINE.match(line)
+        if match:
+            value = match.group(1)
+            found.append({"file": path, "line_number": number, "line": line.strip(),
+                          "value": None if value is None else _unquote(value)})
+    return found
+
+
+def env_file_list(environment_file, env_dir, extra_files):
+    """/etc/environment plus the listed files, or the existing <env_dir>/*.env (as the numa_env role)."""
+    if extra_files is None:
+        extra = sorted(glob.glob(os.path.join(env_dir, "*.env")))
+    else:
+        extra = list(extra_files)
+    files = [environment_file]
+    for path in extra:
+        if path not in files:
+            files.append(path)
+    return files
+
+
+def read_use_numa(files):
+    """Which files exist, and every USE_NUMA definition in them."""
+    checked, definitions = [], []
+    for path in files:
+        text = read_file_or_none(path)
+        checked.append({"file": path, "exists": text is not None})
+        if text is not None:
+            definitions += find_use_numa(path, text)
+    return {"files": checked, "definitions": definitions}
+
+
+# --- sysctls -----------------------------------------------------------------------
+
+
+def parse_sysctl_file(text):
+    """{name: value} of a sysctl.d file; a leading '-' (ignore if missing) is dropped."""
+    values = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        match = SYSCTL_LINE.match(stripped)
+        if match:
+            values[match.group(2).replace("/", ".")] = display_value(" ".join(match.group(3).split()))
+    return values
+
+
+def read_sysctls(procfs_root, sysctl_file, names):
+    """Live values (None where the kernel lacks the key) and what the persisted file says."""
+    live = {}
+    for name in names:
+        live[name] = display_value(read_runtime(procfs_root, name)[1])
+    text = read_file_or_none(sysctl_file)
+    return {"file": sysctl_file, "file_present": text is not None,
+            "persisted": parse_sysctl_file(text) if text is not None else {}, "live": live}
+
+
+# --- ktransformers services --------------------------------------------------------
+
+
+def expected_instances(instances, numa, settings):
+    """Units and health URLs of the configured instances (as the service role derives them).
+
+    Returns (instances, error): when the settings do not resolve (the role would refuse them),
+    the units still come from the names and the error says why.
+    """
+    if not instances:
+        return [], None
+    try:
+        resolved = resolve_instances(instances, numa or {}, settings)
+        return [dict((key, item.get(key)) for key in ("name", "state", "unit", "health_url", "backend"))
+                for item in resolved], None
+    except (InstanceError, KeyError, TypeError, ValueError) as exc:
+        named = [raw for raw in instances if isinstance(raw, dict) and raw.get("name")]
+        return ([{"name": raw["name"], "state": raw.get("state", "present"), "backend": raw.get("backend"),
+                  "unit": "ktransformers@%s.service" % raw["name"], "health_url": None} for raw in named],
+                "the ktransformers_service settings do not resolve: %s" % exc)
+
+
+def parse_systemctl_show(text):
+    """`systemctl show -p Id,LoadState,ActiveState,SubState,UnitFileState U...` into {Id: {...}}."""
+    units = {}
+    for block in re.split(r"\n\s*\n", text.strip()):
+        fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if fields.get("Id"):
+            units[fields["Id"]] = fields
+    return units
+
+
+def read_services(instances, show_units, probe):
+    """Each configured unit's systemd state and, for present instances, its health answer.
+
+    show_units(units) -> {unit: {LoadState, ActiveState, SubState, UnitFileState}} or raises
+    OSError when systemd cannot be asked; probe(url) -> (status code or None, message).
+    """
+    if not instances:
+        return {"units": []}
+    try:
+        states = show_units([item["unit"] for item in instances])
+        systemd_error = None
+    except OSError as exc:
+        states, systemd_error = {}, str(exc)
+    units = []
+    for item in instances:
+        state = states.get(item["unit"], {})
+        entry = dict(item, load_state=state.get("LoadState"), active_state=state.get("ActiveState"),
+                     sub_state=state.get("SubState"), unit_file_state=state.get("UnitFileState"),
+                     health_status=None, health_message=None)
+        if item.get("state", "present") == "present" and item.get("health_url"):
+            entry["health_status"], entry["health_message"] = probe(item["health_url"])
+        units.append(entry)
+    result = {"units": units}
+    if systemd_error:
+        result["systemd_error"] = systemd_error
+    return result
+
+
+# --- everything --------------------------------------------------------------------
+
+
+def gather_host_state(params, show_units, probe):
+    """The whole snapshot; params are the host_facts module's options."""
+    numa = section(gather_numa_facts, params["sysfs_root"], params["procfs_root"])
+    env_files = env_file_list(params["environment_file"], params["env_dir"], params["extra_env_files"])
+    instances, instances_error = expected_instances(params["instances"], numa if "error" not in numa else {},
+                                                    params["service_settings"])
+    services = section(read_services, instances, show_units, probe)
+    page_cache = section(read_cron_job, params["cron_file"])
+    if page_cache.get("present") and params.get("cron_units"):
+        page_cache["daemon"] = read_cron_daemon(params["cron_units"], show_units)
+    if instances_error:
+        services["instances_error"] = instances_error
+    return {
+        "numa": numa,
+        "cpufreq": section(read_cpufreq, params["sysfs_root"]),
+        "page_cache": page_cache,
+        "use_numa": section(read_use_numa, env_files),
+        "sysctl": section(read_sysctls, params["procfs_root"], params["sysctl_file"], params["sysctls"]),
+        "services": services,
+    }

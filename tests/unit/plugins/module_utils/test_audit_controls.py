@@ -1,0 +1,291 @@
+"""audit_controls: each control's verdict, finding and fix from host facts and settings."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.ktune.inference.plugins.module_utils import audit_controls as ac
+
+ROOT = Path(__file__).resolve().parents[4]
+DEFAULTS = ac.load_role_defaults(str(ROOT), yaml.safe_load)
+SCRIPT = ac.DROP_SCRIPT
+
+
+def cpufreq(governor="performance", epp="performance", driver="amd-pstate-epp", active=True):
+    return {"applicable": True, "policy_count": 64, "driver": driver, "active_mode": active,
+            "governors": {governor: "0-63"}, "available_governors": ["performance", "powersave"],
+            "epp": None if epp is None else {epp: "0-63"}, "epp_choices": None if epp is None else ["performance"]}
+
+
+def cron_job(schedule=("43", "*", "*", "*", "*"), args=("--level", "3", "--procfs-root", "/proc"), executable=True):
+    return {"path": "/etc/cron.d/ktune-drop-caches", "present": True, "jobs": [
+        {"malformed": False, "schedule": list(schedule), "user": "root", "argv": [SCRIPT] + list(args),
+         "script": SCRIPT, "script_executable": executable}]}
+
+
+def use_numa(*definitions):
+    return {"files": [{"file": "/etc/environment", "exists": True}],
+            "definitions": [{"file": path, "line_number": 1, "line": "USE_NUMA=%s" % value, "value": value}
+                            for path, value in definitions]}
+
+
+def sysctl(balancing=0, reclaim=0, persisted=True):
+    live = {"kernel.numa_balancing": balancing, "vm.zone_reclaim_mode": reclaim}
+    return {"file": "/etc/sysctl.d/90-ktune-numa.conf", "file_present": persisted,
+            "persisted": {"kernel.numa_balancing": 0, "vm.zone_reclaim_mode": 0} if persisted else {}, "live": live}
+
+
+def tuned_state(**overrides):
+    state = {"cpufreq": cpufreq(), "page_cache": cron_job(), "use_numa": use_numa(("/etc/environment", "1")),
+             "sysctl": sysctl(), "services": {"units": []}}
+    state.update(overrides)
+    return state
+
+
+def settings(**overrides):
+    merged = dict(DEFAULTS)
+    merged.update(overrides)
+    return merged
+
+
+def grade(numa, state, **overrides):
+    controls = ac.evaluate({"ktune_numa": numa, "ktune_host_state": state}, settings(**overrides))
+    return dict((c["id"], c) for c in controls)
+
+
+def test_role_defaults_are_read_from_the_roles():
+    assert DEFAULTS["ktune_cpu_governor"] == "performance"
+    assert DEFAULTS["ktune_drop_caches_minute"] == "43"
+    assert DEFAULTS["ktune_use_numa"] == "auto"
+    assert DEFAULTS["ktune_service_instances"] == []
+    assert set(DEFAULTS) == set(ac.SETTING_NAMES)
+
+
+def test_host_settings_overlay_the_defaults_with_host_vars_only_for_audited_names():
+    merged = ac.host_settings(DEFAULTS, {"ktune_cpu_governor": "schedutil", "unrelated": 1})
+    assert merged["ktune_cpu_governor"] == "schedutil"
+    assert "unrelated" not in merged
+    assert merged["ktune_drop_caches_level"] == 3
+
+
+def test_a_tuned_nps2_host_passes_every_control_and_shape_is_exact(numa):
+    controls = ac.evaluate({"ktune_numa": numa("epyc-2s-nps2"), "ktune_host_state": tuned_state()},
+                           settings(ktune_expected_nodes_per_socket=2, ktune_use_numa=True))
+    assert [c["id"] for c in controls] == list(ac.CONTROL_IDS)
+    assert all(set(c) == {"id", "status", "severity", "finding", "fix"} for c in controls)
+    assert {c["id"]: c["status"] for c in controls} == dict(
+        (cid, "skip" if cid.startswith("service.") or cid == "use_numa.memory" else "pass") for cid in ac.CONTROL_IDS)
+    assert ac.host_status(controls) == "pass"
+
+
+def test_layout_fails_with_bios_fix_when_nps4_expected_nps2(numa):
+    layout = grade(numa("epyc-2s-nps4"), tuned_state(), ktune_expected_nodes_per_socket=2)["numa.layout"]
+    assert layout["status"] == "fail" and layout["severity"] == "error"
+    assert layout["finding"] == "expected NPS2 (4 nodes on 2 sockets), found NPS4 (8 nodes with CPUs on 2 sockets)"
+    assert layout["fix"].startswith("set the BIOS option NUMA nodes per socket to NPS2")
+    assert "NumaNodesPerSocket" in layout["fix"]
+
+
+def test_layout_is_only_reported_when_nothing_is_expected(numa):
+    layout = grade(numa("epyc-2s-nps4"), tuned_state())["numa.layout"]
+    assert layout["status"] == "pass"
+    assert "not asserted" in layout["finding"]
+
+
+def test_layout_names_snc_on_intel(numa):
+    layout = grade(numa("xeon-2s-snc2-interleaved"), tuned_state(), ktune_expected_nodes_per_socket=2)["numa.layout"]
+    assert layout["status"] == "pass"
+    assert layout["finding"].startswith("SNC2, 4 NUMA nodes with CPUs on 2 sockets")
+
+
+@pytest.mark.parametrize("required, severity", [(True, "error"), (False, "warning")])
+def test_unbalanced_memory_fails_with_the_configured_severity(numa, required, severity):
+    control = grade(numa("epyc-2s-nps1-unbalanced"), tuned_state(),
+                    ktune_require_balanced_memory=required)["numa.memory_balance"]
+    assert (control["status"], control["severity"]) == ("fail", severity)
+    assert "node0 393216 MiB, node1 327680 MiB" in control["finding"]
+    assert "DIMMs" in control["fix"]
+
+
+def test_memory_only_nodes_fail_only_with_numa_on(numa):
+    cxl = numa("xeon-2s-cxl-memory-only")
+    on = grade(cxl, tuned_state(), ktune_use_numa="auto")["numa.memory_only_nodes"]
+    assert on["status"] == "fail" and "Invalid argument" in on["finding"]
+    off = grade(cxl, tuned_state(use_numa=use_numa()), ktune_use_numa=False)["numa.memory_only_nodes"]
+    assert off["status"] == "skip"
+    allowed = grade(cxl, tuned_state(), ktune_allow_memory_only_nodes=True)["numa.memory_only_nodes"]
+    assert allowed["status"] == "pass"
+
+
+def test_numa_balancing_live_and_persisted(numa):
+    control = grade(numa("epyc-2s-nps2"), tuned_state(sysctl=sysctl(balancing=1, persisted=False)))["numa.balancing"]
+    assert control["status"] == "fail" and control["severity"] == "warning"
+    assert "kernel.numa_balancing = 1 live, expected 0" in control["finding"]
+    assert "vm.zone_reclaim_mode not persisted in /etc/sysctl.d/90-ktune-numa.conf" in control["finding"]
+    assert "--tags numa_env" in control["fix"]
+
+
+def test_kernel_without_numa_balancing_passes_with_a_note(numa):
+    state = sysctl()
+    state["live"]["kernel.numa_balancing"] = None
+    control = grade(numa("vm-1node-no-cpufreq"), tuned_state(sysctl=state))["numa.balancing"]
+    assert control["status"] == "pass"
+    assert "kernel lacks kernel.numa_balancing" in control["finding"]
+
+
+def test_governor_fails_listing_policies_and_skips_without_cpufreq(numa):
+    nps2 = numa("epyc-2s-nps2")
+    control = grade(nps2, tuned_state(cpufreq=cpufreq(governor="powersave")))["cpufreq.governor"]
+    assert control["status"] == "fail"
+    assert control["finding"] == "expected governor performance, found policy0-63: powersave"
+    assert "--tags cpu_governor" in control["fix"]
+    unavailable = grade(nps2, tuned_state(cpufreq=cpufreq(governor="powersave")),
+                        ktune_cpu_governor="schedutil")["cpufreq.governor"]
+    assert "does not offer schedutil" in unavailable["fix"]
+    none = grade(numa("vm-1node-no-cpufreq"), tuned_state(cpufreq={"applicable": False, "policy_count": 0}))
+    assert none["cpufreq.governor"]["status"] == "skip"
+    assert none["cpufreq.epp"]["status"] == "skip"
+
+
+def test_epp_follows_the_active_mode_rule_or_the_setting(numa):
+    nps2 = numa("epyc-2s-nps2")
+    held = grade(nps2, tuned_state(cpufreq=cpufreq(epp="balance_performance")))["cpufreq.epp"]
+    assert held["status"] == "fail" and held["severity"] == "warning"
+    assert "expected EPP performance" in held["finding"]
+    unmanaged = grade(nps2, tuned_state(cpufreq=cpufreq(governor="performance", epp="power", driver="amd-pstate",
+                                                        active=False)))["cpufreq.epp"]
+    assert unmanaged["status"] == "skip"
+    set_ = grade(nps2, tuned_state(cpufreq=cpufreq(governor="powersave", epp="power")),
+                 ktune_cpu_governor="powersave", ktune_cpu_epp="power")["cpufreq.epp"]
+    assert set_["status"] == "pass"
+    no_epp = grade(nps2, tuned_state(cpufreq=cpufreq(epp=None, driver="acpi-cpufreq", active=False)))["cpufreq.epp"]
+    assert no_epp["status"] == "skip" and "acpi-cpufreq" in no_epp["finding"]
+
+
+def test_cron_job_as_configured_and_drift(numa):
+    nps2 = numa("epyc-2s-nps2")
+    assert grade(nps2, tuned_state())["page_cache.cron"]["status"] == "pass"
+    moved = grade(nps2, tuned_state(page_cache=cron_job(schedule=("0", "*", "*", "*", "*"))))["page_cache.cron"]
+    assert moved["status"] == "fail"
+    assert "expected '43 * * * * root %s --level 3 --procfs-root /proc'" % SCRIPT in moved["finding"]
+    assert "found '0 * * * * root" in moved["finding"]
+    fixture_proc = grade(nps2, tuned_state(), ktune_procfs_root="/opt/p")["page_cache.cron"]
+    assert fixture_proc["status"] == "fail"
+    skip_unit = grade(nps2, tuned_state(page_cache=cron_job(args=(
+        "--level", "1", "--procfs-root", "/proc", "--skip-unit", "ktransformers@r1.service", "--skip-state",
+        "activating"))), ktune_drop_caches_level=1, ktune_drop_caches_skip_unit="ktransformers@r1.service")
+    assert skip_unit["page_cache.cron"]["status"] == "pass"
+    no_script = grade(nps2, tuned_state(page_cache=cron_job(executable=False)))["page_cache.cron"]
+    assert no_script["status"] == "fail" and "not executable" in no_script["finding"]
+
+
+def test_cron_job_absent_when_configured_absent(numa):
+    nps2 = numa("epyc-2s-nps2")
+    present = grade(nps2, tuned_state(), ktune_drop_caches_state="absent")["page_cache.cron"]
+    assert present["status"] == "fail" and "absent" in present["finding"]
+    gone = {"path": "/etc/cron.d/ktune-drop-caches", "present": False, "jobs": []}
+    absent = grade(nps2, tuned_state(page_cache=gone), ktune_drop_caches_state="absent")
+    assert absent["page_cache.cron"]["status"] == "pass"
+    missing = grade(nps2, tuned_state(page_cache=gone))["page_cache.cron"]
+    assert missing["status"] == "fail" and "found none" in missing["finding"]
+
+
+def test_use_numa_zero_is_reported_as_numa_effectively_on(numa):
+    control = grade(numa("epyc-2s-nps1"), tuned_state(use_numa=use_numa(("/etc/environment", "0"))),
+                    ktune_use_numa=False)["use_numa.policy"]
+    assert control["status"] == "fail"
+    assert "USE_NUMA=0 in /etc/environment:1" in control["finding"]
+    assert "NUMA effectively ON" in control["finding"]
+    assert "rebuild" in control["fix"]
+
+
+def test_use_numa_policy_on_and_off(numa):
+    nps2 = numa("epyc-2s-nps2")
+    assert grade(nps2, tuned_state(), ktune_use_numa=True)["use_numa.policy"]["status"] == "pass"
+    missing = grade(nps2, tuned_state(use_numa=use_numa()), ktune_use_numa=True)["use_numa.policy"]
+    assert missing["status"] == "fail" and "USE_NUMA not defined" in missing["finding"]
+    env_only = grade(nps2, tuned_state(use_numa=use_numa(("/etc/ktransformers/r1.env", "1"))),
+                     ktune_use_numa=True)["use_numa.policy"]
+    assert env_only["status"] == "fail"
+    single = grade(numa("vm-1node-no-cpufreq"), tuned_state(use_numa=use_numa()))["use_numa.policy"]
+    assert single["status"] == "pass" and "gains nothing" in single["finding"]
+
+
+def test_use_numa_true_where_it_cannot_work_fails_with_the_reason(numa):
+    control = grade(numa("epyc-2s-nps4"), tuned_state(use_numa=use_numa()), ktune_use_numa=True,
+                    ktune_model_size_gb=100)
+    assert control["use_numa.policy"]["status"] == "fail"
+    assert "100 GiB x 8 nodes = 800.0 GiB needed" in control["use_numa.policy"]["finding"]
+    assert control["use_numa.memory"]["status"] == "fail"
+    assert control["use_numa.memory"]["finding"].endswith("800.0 GiB needed, 512.0 GiB RAM")
+
+
+def test_use_numa_memory_skips_when_off_or_size_unknown(numa):
+    nps2 = numa("epyc-2s-nps2")
+    assert grade(nps2, tuned_state(use_numa=use_numa()), ktune_use_numa=False,
+                 ktune_model_size_gb=400)["use_numa.memory"]["status"] == "skip"
+    assert grade(nps2, tuned_state(), ktune_use_numa=True)["use_numa.memory"]["status"] == "skip"
+    fits = grade(nps2, tuned_state(), ktune_use_numa=True, ktune_model_size_gb=60)["use_numa.memory"]
+    assert fits["status"] == "pass"
+    bad = grade(nps2, tuned_state(), ktune_model_size_gb="-5")["use_numa.memory"]
+    assert bad["status"] == "fail" and "ktune_model_size_gb" in bad["finding"]
+
+
+def _unit(name, active="active", health=200, state="present"):
+    return {"name": name, "state": state, "unit": "ktransformers@%s.service" % name, "backend": "legacy",
+            "health_url": "http://127.0.0.1:10002/v1/models", "active_state": active, "health_status": health,
+            "health_message": "HTTP %s" % health if health else "Connection refused"}
+
+
+def test_services_skip_without_instances_and_grade_units(numa):
+    nps2 = numa("epyc-2s-nps2")
+    none = grade(nps2, tuned_state())
+    assert none["service.active"]["status"] == none["service.healthy"]["status"] == "skip"
+    instances = [{"name": "r1", "model_path": "/m"}]
+    good = grade(nps2, tuned_state(services={"units": [_unit("r1")]}), ktune_service_instances=instances)
+    assert good["service.active"]["status"] == good["service.healthy"]["status"] == "pass"
+    down = grade(nps2, tuned_state(services={"units": [_unit("r1", active="failed", health=None)]}),
+                 ktune_service_instances=instances)
+    assert down["service.active"]["finding"] == "expected active: ktransformers@r1.service failed"
+    assert down["service.healthy"]["status"] == "fail"
+    assert "Connection refused" in down["service.healthy"]["finding"]
+    sick = grade(nps2, tuned_state(services={"units": [_unit("r1", health=503)]}), ktune_service_instances=instances)
+    assert sick["service.active"]["status"] == "pass" and sick["service.healthy"]["status"] == "fail"
+    leftover = grade(nps2, tuned_state(services={"units": [_unit("r1", state="absent")]}),
+                     ktune_service_instances=[{"name": "r1", "state": "absent"}])
+    assert leftover["service.active"]["status"] == "fail"
+
+
+def test_unreadable_sections_fail_naming_the_file(numa):
+    controls = grade(numa("epyc-2s-nps2"), tuned_state(cpufreq={"error": "/sys/x/scaling_driver: cannot read"}))
+    assert controls["cpufreq.governor"]["status"] == "fail"
+    assert "/sys/x/scaling_driver" in controls["cpufreq.governor"]["finding"]
+    missing_numa = dict((c["id"], c) for c in ac.evaluate({"ktune_host_state": tuned_state()}, settings()))
+    assert missing_numa["numa.layout"]["status"] == "fail"
+
+
+def test_warnings_alone_do_not_fail_a_host():
+    assert ac.host_status([ac.control("cpufreq.epp", "fail", "warning", "x")]) == "pass"
+    assert ac.host_status([ac.control("numa.layout", "fail", "error", "x")]) == "fail"
+    assert ac.host_status([ac.control("numa.layout", "skip", "error", "x")]) == "pass"
+
+
+def test_cron_job_needs_a_running_cron_daemon_when_systemd_can_tell(numa):
+    nps2 = numa("epyc-2s-nps2")
+    running = cron_job()
+    running["daemon"] = {"units": {"cron.service": {"active_state": "active", "unit_file_state": "enabled"}}}
+    control = grade(nps2, tuned_state(page_cache=running))["page_cache.cron"]
+    assert control["status"] == "pass" and control["finding"].endswith("run by cron.service")
+    stopped = cron_job()
+    stopped["daemon"] = {"units": {"cron.service": {"active_state": "inactive", "unit_file_state": "disabled"}}}
+    control = grade(nps2, tuned_state(page_cache=stopped))["page_cache.cron"]
+    assert control["status"] == "fail"
+    assert control["finding"].endswith("but no cron daemon runs it (cron.service inactive)")
+    missing = cron_job()
+    missing["daemon"] = {"units": {}}
+    assert "no cron unit installed" in grade(nps2, tuned_state(page_cache=missing))["page_cache.cron"]["finding"]
+    unknown = cron_job()
+    unknown["daemon"] = {"units": None, "unknown": "systemd is not running here"}
+    control = grade(nps2, tuned_state(page_cache=unknown))["page_cache.cron"]
+    assert control["status"] == "pass" and "cron daemon not checked: systemd is not running here" in control["finding"]

@@ -1,0 +1,108 @@
+"""audit_report: the JSON document, JUnit XML, HTML page and text table."""
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+from ansible_collections.ktune.inference.plugins.module_utils.audit_controls import CONTROL_IDS, control
+from ansible_collections.ktune.inference.plugins.module_utils.audit_report import (
+    build_report,
+    safe_svg,
+    to_html,
+    to_json,
+    to_junit,
+    to_table,
+)
+
+
+def controls(**statuses):
+    """Every control passing, except those given as id_with_underscores=(status, severity)."""
+    result = []
+    for cid in CONTROL_IDS:
+        status, severity = statuses.get(cid.replace(".", "__"), ("pass", "error"))
+        result.append(control(cid, status, severity, "%s is %s <b>" % (cid, status), "fix %s" % cid))
+    return result
+
+
+def fleet():
+    results = {
+        "nps2": controls(),
+        "nps4": controls(numa__layout=("fail", "error"), cpufreq__epp=("fail", "warning")),
+        "vm": controls(cpufreq__governor=("skip", "error"), numa__balancing=("fail", "warning")),
+    }
+    groups = {"nps2": "production", "nps4": "production", "vm": "development", "gone": "production"}
+    return build_report(results, groups, "2026-11-25T04:00:00Z", {"gone": "unreachable:\n  ssh refused"})
+
+
+def test_document_has_the_issue_shape_and_counts():
+    report = json.loads(to_json(fleet()))
+    assert set(report) == {"hosts", "summary"}
+    assert {h: e["status"] for h, e in report["hosts"].items()} == {
+        "nps2": "pass", "nps4": "fail", "vm": "pass", "gone": "unknown"}
+    assert all(set(entry) == {"status", "controls"} for entry in report["hosts"].values())
+    assert report["hosts"]["gone"]["controls"] == []
+    summary = report["summary"]
+    assert (summary["hosts"], summary["pass"], summary["fail"], summary["unknown"]) == (4, 2, 1, 1)
+    assert summary["failed_hosts"] == ["nps4"]
+    assert summary["unknown_hosts"] == {"gone": "unreachable: ssh refused"}
+    assert (summary["error_failures"], summary["warning_failures"]) == (1, 2)
+    assert summary["controls"]["numa.layout"] == {"pass": 2, "fail": 1, "skip": 0, "unknown": 1}
+    assert summary["controls"]["cpufreq.governor"] == {"pass": 2, "fail": 0, "skip": 1, "unknown": 1}
+    assert summary["groups"] == {"development": ["vm"], "production": ["gone", "nps2", "nps4"]}
+
+
+def test_junit_has_one_case_per_host_and_control():
+    root = ET.fromstring(to_junit(fleet()))
+    cases = root.findall(".//testcase")
+    assert len(cases) == 4 * len(CONTROL_IDS)
+    assert root.get("tests") == str(4 * len(CONTROL_IDS))
+    assert root.get("failures") == "3" and root.get("errors") == str(len(CONTROL_IDS))
+    assert root.get("skipped") == "1"
+    layout = [c for c in cases if c.get("classname") == "nps4" and c.get("name") == "numa.layout"][0]
+    failure = layout.find("failure")
+    assert failure.get("type") == "error"
+    assert failure.get("message") == "numa.layout is fail <b>"
+    assert failure.text == "Fix: fix numa.layout"
+    unreachable = [c for c in cases if c.get("classname") == "gone"]
+    assert all(c.find("error").get("message") == "host not audited: unreachable: ssh refused" for c in unreachable)
+    assert [s.get("name") for s in root.findall("testsuite")] == ["ktune audit: development", "ktune audit: production"]
+
+
+def test_html_is_self_contained_grouped_and_colour_coded():
+    page = to_html(fleet(), baselines={"nps2": '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" '
+                                               'onload="x()"><script>alert(1)</script><path d="M0 0"/></svg>'})
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"<(script|link)\b|src=\"http", page)
+    assert page.index("development (1)") < page.index("production (3)")
+    row = re.search(r"<tr><td><a href=\"#host-nps4\">nps4</a></td>.*?</tr>", page).group(0)
+    assert row.count("class=\"s fail-error\"") == 1
+    assert row.count("class=\"s fail-warning\"") == 1
+    assert row.count("class=\"s pass\"") == len(CONTROL_IDS) - 2
+    gone = re.search(r"<tr><td><a href=\"#host-gone\">gone</a></td>.*?</tr>", page).group(0)
+    assert gone.count("class=\"s unknown\"") == len(CONTROL_IDS)
+    assert "numa.layout is fail &lt;b&gt;" in page
+    assert "is fail <b>" not in page
+    assert "Not audited: unreachable: ssh refused" in page
+    assert '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0"/></svg>' in page
+    assert "alert(1)" not in page and "onload" not in page
+
+
+def test_safe_svg_drops_everything_before_the_svg_element():
+    assert safe_svg("<!DOCTYPE svg><svg><g/></svg>") == "<svg><g/></svg>"
+    assert safe_svg("not an svg") == ""
+
+
+def test_table_has_one_line_per_host_and_totals():
+    lines = to_table(fleet()).splitlines()
+    assert lines[0].split() == ["HOST", "GROUP", "STATUS", "FAILED", "WARNINGS"]
+    rows = dict((line.split()[0], line.split()[1:]) for line in lines[1:-1])
+    assert rows["nps4"] == ["production", "fail", "numa.layout", "cpufreq.epp"]
+    assert rows["vm"] == ["development", "pass", "-", "numa.balancing"]
+    assert rows["gone"][:3] == ["production", "unknown", "unreachable:"]
+    assert lines[-1] == "4 hosts: 2 pass, 1 fail, 1 unknown; 1 error and 2 warning controls failed"
+
+
+def test_host_missing_from_results_is_unknown_not_dropped():
+    report = build_report({}, {"a": "g"}, "t", {"a": "no facts returned"})
+    assert report["hosts"]["a"]["status"] == "unknown"
+    assert report["summary"]["unknown"] == 1
