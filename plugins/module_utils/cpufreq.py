@@ -398,3 +398,100 @@ def driver_summary(policies):
     if not drivers:
         return None
     return drivers[0] if len(drivers) == 1 else drivers
+
+
+def not_applicable_reason(root):
+    directory = cpufreq_dir(root)
+    if os.path.isdir(directory):
+        return "no cpufreq policies: %s has no policyN directory" % directory
+    return "no cpufreq policies: %s does not exist" % directory
+
+
+def boost_missing_warning(root, policies):
+    message = "boost was requested but %s does not exist; not applied" % (cpufreq_dir(root) + "/boost")
+    if any(p["driver"] in ("intel_pstate", "intel_cpufreq") for p in policies):
+        message += (" (intel_pstate switches turbo with /sys/devices/system/cpu/intel_pstate/no_turbo,"
+                    " which this module does not manage)")
+    return message
+
+
+def prepare(root, request, boost_wanted):
+    """Read and check everything before any write.
+
+    Returns None when the host has no policies, else a dict with policies, driver,
+    boost_before, boost_after and warnings. Raises HostFileError for an unreadable file
+    and CpufreqError (naming the policies) for a request some policy cannot take.
+    """
+    policies = read_policies(root)
+    if not policies:
+        return None
+    boost_before = read_boost(root)
+    validate(policies, request)
+    warnings = []
+    inactive = [p["number"] for p in policies if not p["active"]]
+    if inactive:
+        warnings.append("%s: all CPUs offline, the kernel refuses to show or change the policy; skipped"
+                        % policy_label(inactive))
+    if boost_wanted is not None and boost_before is None:
+        warnings.append(boost_missing_warning(root, policies))
+    boost_after = boost_wanted if boost_before is not None and boost_wanted is not None else boost_before
+    return dict(policies=policies, driver=driver_summary(policies), boost_before=boost_before,
+                boost_after=boost_after, warnings=warnings)
+
+
+def policy_entry(policy, after):
+    return dict(
+        policy=policy["number"],
+        cpus=format_cpulist(policy["cpus"]),
+        driver=policy["driver"],
+        active=policy["active"],
+        changed=after != policy["state"],
+        before=dict(policy["state"]),
+        after=dict(after),
+    )
+
+
+def not_applicable_result(root):
+    return dict(changed=False, applicable=False, reason=not_applicable_reason(root), driver=None, policies=[],
+                changed_policies=0, changes=[], boost_applicable=False)
+
+
+def outcome(prepared, after, root, with_diff=False):
+    """The module's result for the prepared plan and the state after (predicted in check mode)."""
+    policies = prepared["policies"]
+    entries = [(p["number"], p["state"], after[p["number"]]) for p in policies]
+    boost_before, boost_after = prepared["boost_before"], prepared["boost_after"]
+    boost_pair = (boost_before, boost_after) if boost_before is not None else None
+    result = dict(
+        applicable=True,
+        driver=prepared["driver"],
+        policies=[policy_entry(p, after[p["number"]]) for p in policies],
+        boost_applicable=boost_before is not None,
+        changes=summarise(entries, boost_pair),
+    )
+    result["changed_policies"] = sum(1 for entry in result["policies"] if entry["changed"])
+    result["changed"] = bool(result["changed_policies"]) or boost_after != boost_before
+    if boost_pair is not None:
+        result["boost"] = dict(before=boost_before, after=boost_after)
+    if with_diff:
+        result["diff"] = diff_texts(entries, boost_pair, header=cpufreq_dir(root))
+    return result
+
+
+def check_plan(root, request, boost_wanted):
+    """What setting request would change, writing nothing: the module's check-mode result.
+
+    Problems do not raise: they come back as ``msg`` with ``failed: true``, the way the
+    module reports them, so a caller that only reads (ktune.inference.managed_state) can
+    hand them on.
+    """
+    try:
+        prepared = prepare(root, request, boost_wanted)
+    except (HostFileError, CpufreqError) as exc:
+        return dict(failed=True, msg=str(exc), applicable=True, changed=False)
+    if prepared is None:
+        return not_applicable_result(root)
+    after = dict((p["number"], predict_state(p, request)) for p in prepared["policies"])
+    result = outcome(prepared, after, root)
+    result["warnings"] = prepared["warnings"]
+    return result

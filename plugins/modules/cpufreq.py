@@ -248,44 +248,10 @@ diff:
     after: "policy0-383 (384 policies): scaling_governor: performance\n"
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
 from ansible_collections.ktune.inference.plugins.module_utils import cpufreq as cf
-
-
-def not_applicable(module, root):
-    directory = cf.cpufreq_dir(root)
-    if os.path.isdir(directory):
-        reason = "no cpufreq policies: %s has no policyN directory" % directory
-    else:
-        reason = "no cpufreq policies: %s does not exist" % directory
-    module.exit_json(changed=False, applicable=False, reason=reason, driver=None, policies=[],
-                     changed_policies=0, changes=[], boost_applicable=False)
-
-
-def policy_entry(policy, after):
-    return dict(
-        policy=policy["number"],
-        cpus=format_cpulist(policy["cpus"]),
-        driver=policy["driver"],
-        active=policy["active"],
-        changed=after != policy["state"],
-        before=dict(policy["state"]),
-        after=dict(after),
-    )
-
-
-def warn_boost(module, root, policies):
-    message = "boost was requested but %s does not exist; not applied" % (
-        cf.cpufreq_dir(root) + "/boost")
-    if any(p["driver"] in ("intel_pstate", "intel_cpufreq") for p in policies):
-        message += (" (intel_pstate switches turbo with /sys/devices/system/cpu/intel_pstate/no_turbo,"
-                    " which this module does not manage)")
-    module.warn(message)
 
 
 def main():
@@ -310,66 +276,44 @@ def main():
     request = dict(governor=params["governor"], epp=params["energy_performance_preference"],
                    min_freq_khz=params["min_freq_khz"])
 
+    boost_wanted = params["boost"]
     try:
-        policies = cf.read_policies(root)
-        if not policies:
-            not_applicable(module, root)
-        boost_before = cf.read_boost(root)
+        prepared = cf.prepare(root, request, boost_wanted)
     except HostFileError as exc:
         module.fail_json(msg=str(exc))
-
-    driver = cf.driver_summary(policies)
-    try:
-        cf.validate(policies, request)
     except cf.CpufreqError as exc:
-        module.fail_json(msg=str(exc), applicable=True, driver=driver)
+        module.fail_json(msg=str(exc), applicable=True, driver=cf.driver_summary(cf.read_policies(root)))
+    if prepared is None:
+        module.exit_json(**cf.not_applicable_result(root))
+    for warning in prepared["warnings"]:
+        module.warn(warning)
 
-    inactive = [p["number"] for p in policies if not p["active"]]
-    if inactive:
-        module.warn("%s: all CPUs offline, the kernel refuses to show or change the policy; skipped"
-                    % cf.policy_label(inactive))
-    boost_wanted = params["boost"]
-    if boost_wanted is not None and boost_before is None:
-        warn_boost(module, root, policies)
-    boost_after = boost_before
-    if boost_before is not None and boost_wanted is not None:
-        boost_after = boost_wanted
-
+    policies = prepared["policies"]
     if module.check_mode:
         after = dict((p["number"], cf.predict_state(p, request)) for p in policies)
     else:
-        try:
-            written = cf.apply_all(policies, request)
-        except cf.ApplyError as exc:
-            module.fail_json(msg=str(exc), changed=bool(exc.changed), applicable=True, driver=driver,
-                             changed_policies=len(exc.changed))
-        if boost_after != boost_before:
-            try:
-                cf.write_boost(root, boost_after)
-            except HostFileError as exc:
-                error = cf.ApplyError(exc, sorted(written))
-                module.fail_json(msg=str(error), changed=bool(written), applicable=True, driver=driver,
-                                 changed_policies=len(written))
-        for line in cf.readback_mismatches(policies, written, request):
-            module.warn("%s (the kernel adjusted the value)" % line)
-        after = dict((p["number"], written.get(p["number"], p["state"])) for p in policies)
+        after = apply(module, root, prepared, request)
+    module.exit_json(**cf.outcome(prepared, after, root, with_diff=module._diff))
 
-    entries = [(p["number"], p["state"], after[p["number"]]) for p in policies]
-    boost_pair = (boost_before, boost_after) if boost_before is not None else None
-    result = dict(
-        applicable=True,
-        driver=driver,
-        policies=[policy_entry(p, after[p["number"]]) for p in policies],
-        boost_applicable=boost_before is not None,
-        changes=cf.summarise(entries, boost_pair),
-    )
-    result["changed_policies"] = sum(1 for entry in result["policies"] if entry["changed"])
-    result["changed"] = bool(result["changed_policies"]) or boost_after != boost_before
-    if boost_pair is not None:
-        result["boost"] = dict(before=boost_before, after=boost_after)
-    if module._diff:
-        result["diff"] = cf.diff_texts(entries, boost_pair, header=cf.cpufreq_dir(root))
-    module.exit_json(**result)
+
+def apply(module, root, prepared, request):
+    """Write the request and return each policy's state read back."""
+    policies, driver = prepared["policies"], prepared["driver"]
+    try:
+        written = cf.apply_all(policies, request)
+    except cf.ApplyError as exc:
+        module.fail_json(msg=str(exc), changed=bool(exc.changed), applicable=True, driver=driver,
+                         changed_policies=len(exc.changed))
+    if prepared["boost_after"] != prepared["boost_before"]:
+        try:
+            cf.write_boost(root, prepared["boost_after"])
+        except HostFileError as exc:
+            error = cf.ApplyError(exc, sorted(written))
+            module.fail_json(msg=str(error), changed=bool(written), applicable=True, driver=driver,
+                             changed_policies=len(written))
+    for line in cf.readback_mismatches(policies, written, request):
+        module.warn("%s (the kernel adjusted the value)" % line)
+    return dict((p["number"], written.get(p["number"], p["state"])) for p in policies)
 
 
 if __name__ == "__main__":

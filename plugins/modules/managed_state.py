@@ -63,6 +63,31 @@ options:
     type: list
     elements: str
     default: []
+  cpufreq:
+    description:
+      - Plan these CPU frequency settings against every policy, writing nothing, and return the
+        plan in RV(cpufreq), exactly what M(ktune.inference.cpufreq) returns in check mode for the
+        same options, so the cpu_governor role needs no call of its own.
+    type: dict
+    suboptions:
+      governor:
+        description: The governor to plan, as for M(ktune.inference.cpufreq).
+        type: str
+        default: performance
+      energy_performance_preference:
+        description: The EPP to plan, as for M(ktune.inference.cpufreq); null leaves EPP alone.
+        type: str
+      min_freq_khz:
+        description: The minimum frequency to plan, as for M(ktune.inference.cpufreq).
+        type: int
+      boost:
+        description: The boost switch to plan, as for M(ktune.inference.cpufreq).
+        type: bool
+  sysfs_root:
+    description:
+      - Where sysfs is mounted, read for O(cpufreq). Change it only to read a copy of the tree.
+    type: path
+    default: /sys
   procfs_root:
     description:
       - Where procfs is mounted. Change it only to read a copy of the tree, for example in tests
@@ -74,6 +99,7 @@ notes:
 seealso:
   - module: ansible.builtin.stat
   - module: ansible.builtin.systemd_service
+  - module: ktune.inference.cpufreq
 """
 
 EXAMPLES = r"""
@@ -168,10 +194,20 @@ sysctls:
   returned: always
   type: dict
   sample: {kernel.numa_balancing: 0, vm.zone_reclaim_mode: 0}
+cpufreq:
+  description:
+    - The check-mode result of M(ktune.inference.cpufreq) for O(cpufreq), with the same keys
+      (applicable, driver, policies, changes, changed_policies, boost).
+    - When a policy cannot take the settings or a file cannot be read, C(failed=true) and C(msg) say
+      why; this module itself does not fail for that.
+  returned: when O(cpufreq) is set
+  type: dict
+  sample: {applicable: true, driver: amd-pstate-epp, changed_policies: 0, changes: [], policies: []}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ktune.inference.plugins.module_utils import cpufreq as cf
 from ansible_collections.ktune.inference.plugins.module_utils import managed_state as ms
 from ansible_collections.ktune.inference.plugins.module_utils import sysctl
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
@@ -201,6 +237,15 @@ def read_sysctls(names, procfs_root):
     return values
 
 
+def plan_cpufreq(module, options, sysfs_root):
+    request = dict(governor=options["governor"], epp=options["energy_performance_preference"],
+                   min_freq_khz=options["min_freq_khz"])
+    plan = cf.check_plan(sysfs_root, request, options["boost"])
+    for warning in plan.pop("warnings", []):
+        module.warn(warning)
+    return plan
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -208,6 +253,13 @@ def main():
             line_pattern=dict(type="str"),
             units=dict(type="list", elements="str", default=[]),
             sysctls=dict(type="list", elements="str", default=[]),
+            cpufreq=dict(type="dict", options=dict(
+                governor=dict(type="str", default="performance"),
+                energy_performance_preference=dict(type="str"),
+                min_freq_khz=dict(type="int"),
+                boost=dict(type="bool"),
+            )),
+            sysfs_root=dict(type="path", default="/sys"),
             procfs_root=dict(type="path", default="/proc"),
         ),
         supports_check_mode=True,
@@ -223,6 +275,8 @@ def main():
     result = dict(changed=False, files=files, systemd=systemd, units=units, sysctls=sysctls)
     if reason:
         result["systemd_reason"] = reason
+    if params["cpufreq"] is not None:
+        result["cpufreq"] = plan_cpufreq(module, params["cpufreq"], params["sysfs_root"])
     module.exit_json(**result)
 
 

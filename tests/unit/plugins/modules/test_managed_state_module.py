@@ -3,8 +3,9 @@ import stat
 
 import pytest
 
+from ansible_collections.ktune.inference.tests.unit.cpufreq_tree import build_tree, snapshot
 from module_runner import run_module
-from ansible_collections.ktune.inference.plugins.modules import managed_state
+from ansible_collections.ktune.inference.plugins.modules import cpufreq, managed_state
 
 FAKE_SYSTEMCTL = """#!/bin/sh
 # Answers `systemctl show --property=... -- UNIT...` like systemd: one block per unit.
@@ -88,3 +89,37 @@ def test_bad_input_fails_naming_it(tmp_path):
     assert failed and "line_pattern" in result["msg"]
     result, failed = run_module(managed_state, {"sysctls": ["../../etc/passwd"], "procfs_root": str(tmp_path)})
     assert failed and "../../etc/passwd" in result["msg"]
+
+
+@pytest.mark.parametrize("driver", ["acpi-cpufreq", "intel_pstate", "amd-pstate-epp"])
+@pytest.mark.parametrize("request_", [
+    {"governor": "performance"},
+    {"governor": "powersave", "energy_performance_preference": "balance_power"},
+    {"governor": "performance", "boost": False, "min_freq_khz": 2000000},
+])
+def test_cpufreq_plan_is_the_cpufreq_modules_check_mode_result(tmp_path, driver, request_):
+    build_tree(tmp_path, driver=driver, policies=range(6))
+    before = snapshot(tmp_path)
+    state, failed = run_module(managed_state, {"cpufreq": dict(request_), "sysfs_root": str(tmp_path)})
+    check, check_failed = run_module(cpufreq, dict(request_, sysfs_root=str(tmp_path)), check_mode=True)
+    assert not failed
+    assert snapshot(tmp_path) == before
+    if check_failed:
+        assert state["cpufreq"]["failed"] is True and state["cpufreq"]["msg"] == check["msg"]
+    else:
+        check.pop("warnings", None)
+        assert state["cpufreq"] == check
+
+
+def test_cpufreq_plan_without_cpufreq_is_not_applicable(tmp_path):
+    state, failed = run_module(managed_state, {"cpufreq": {"governor": "performance"}, "sysfs_root": str(tmp_path)})
+    assert not failed and state["cpufreq"]["applicable"] is False
+    assert "does not exist" in state["cpufreq"]["reason"]
+
+
+def test_cpufreq_plan_reports_a_governor_the_driver_lacks_without_failing(tmp_path):
+    build_tree(tmp_path, driver="amd-pstate-epp", policies=range(4))
+    state, failed = run_module(managed_state, {"cpufreq": {"governor": "schedutil"}, "sysfs_root": str(tmp_path)})
+    assert not failed
+    assert state["cpufreq"]["failed"] is True
+    assert "policy0-3" in state["cpufreq"]["msg"] and "'schedutil'" in state["cpufreq"]["msg"]
