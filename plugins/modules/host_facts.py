@@ -28,15 +28,9 @@ description:
     the C(ktune.inference.audit_controls) filter).
 author:
   - ktune contributors
+extends_documentation_fragment:
+  - ktune.inference.host_roots
 options:
-  sysfs_root:
-    description: Where sysfs is mounted (a fixture tree or mounted image works too).
-    type: path
-    default: /sys
-  procfs_root:
-    description: Where procfs is mounted.
-    type: path
-    default: /proc
   cron_file:
     description: The page-cache job the C(ktune.inference.page_cache) role installs.
     type: path

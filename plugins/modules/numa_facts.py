@@ -25,18 +25,8 @@ description:
     names the file.
 author:
   - ktune contributors
-options:
-  sysfs_root:
-    description:
-      - Where sysfs is mounted. Point it at a mounted image or a fixture tree to read
-        another host's topology.
-    type: path
-    default: /sys
-  procfs_root:
-    description:
-      - Where procfs is mounted.
-    type: path
-    default: /proc
+extends_documentation_fragment:
+  - ktune.inference.host_roots
 attributes:
   check_mode:
     support: full
@@ -45,8 +35,6 @@ attributes:
   facts:
     support: full
 notes:
-  - O(sysfs_root) and O(procfs_root) follow node_exporter's C(--path.sysfs) and
-    C(--path.procfs).
   - C(nodes_per_socket) counts only CPU-bearing nodes; memory-only nodes are listed
     in C(memory_only_nodes) and do not change the layout.
 seealso:

@@ -24,6 +24,8 @@ description:
   - Never changes anything.
 author:
   - ktune contributors
+extends_documentation_fragment:
+  - ktune.inference.host_roots
 options:
   ipmitool_path:
     description:
@@ -47,14 +49,6 @@ options:
     description: Also return ipmitool's raw output as C(ipmi.output), for a diagnosis bundle.
     type: bool
     default: false
-  sysfs_root:
-    description: Where sysfs is mounted (a fixture tree in tests).
-    type: path
-    default: /sys
-  procfs_root:
-    description: Where procfs is mounted.
-    type: path
-    default: /proc
 attributes:
   check_mode:
     support: full
