@@ -5,7 +5,7 @@
 
 A Topology describes a host; write_tree() lays it out on disk in the shape the
 kernel uses, so the modules read it exactly as they read /sys and /proc.
-Real hosts come from the `numactl --hardware` outputs in shared/fixtures.
+Real hosts come from the `numactl --hardware` outputs in tests/fixtures/numactl.
 
 Command line:  python tests/topologies.py NAME OUTDIR   (writes OUTDIR/sys, OUTDIR/proc)
                python tests/topologies.py --many OUTROOT NAME...   (OUTROOT/NAME/{sys,proc})
@@ -15,7 +15,6 @@ Command line:  python tests/topologies.py NAME OUTDIR   (writes OUTDIR/sys, OUTD
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 HERE = Path(__file__).resolve().parent
-NUMACTL_FIXTURES = Path(os.environ.get("KTUNE_SHARED_FIXTURES", HERE.parent.parent / "shared" / "fixtures")) / "numactl"
+NUMACTL_FIXTURES = HERE / "fixtures" / "numactl"
 
 AMD = "AuthenticAMD"
 INTEL = "GenuineIntel"

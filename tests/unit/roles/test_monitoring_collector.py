@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import topologies
 
 ROOT = Path(__file__).resolve().parents[3]
-FIXTURES = Path(os.environ.get("KTUNE_SHARED_FIXTURES", ROOT.parent / "shared" / "fixtures")) / "ipmitool"
+FIXTURES = ROOT / "tests" / "fixtures" / "ipmitool"
 
 
 def load_collector():

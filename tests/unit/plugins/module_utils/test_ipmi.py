@@ -1,6 +1,5 @@
-"""The ipmitool parser on real outputs (../shared/fixtures/ipmitool) and on our own samples."""
+"""The ipmitool parser on real outputs (tests/fixtures/ipmitool) and on our own samples."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -8,8 +7,7 @@ from hypothesis import given, strategies as st
 
 from ansible_collections.ktune.inference.plugins.module_utils import ipmi
 
-FIXTURES = Path(os.environ.get("KTUNE_SHARED_FIXTURES", Path(__file__).resolve().parents[5] / "shared" / "fixtures")) \
-    / "ipmitool"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "ipmitool"
 
 
 def fixture(name):

@@ -1,6 +1,5 @@
 """thermal_facts on fixture trees, with a fake ipmitool written into tmp_path."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,8 +8,7 @@ import topologies
 from module_runner import run_module
 from ansible_collections.ktune.inference.plugins.modules import thermal_facts
 
-FIXTURES = Path(os.environ.get("KTUNE_SHARED_FIXTURES", Path(__file__).resolve().parents[5] / "shared" / "fixtures")) \
-    / "ipmitool"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "ipmitool"
 
 
 def fake_ipmitool(tmp_path, output_file=None, rc=0, stderr="", sleep=0):
