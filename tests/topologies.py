@@ -34,6 +34,38 @@ class Node:
     cpus: List[int]
     memory_mb: int
     distances: List[int] = field(default_factory=list)
+    hugepages_total: int = 0
+    hugepages_free: int = 0
+
+
+@dataclass
+class Gpu:
+    address: str
+    vendor: str  # "0x10de"
+    device: str
+    numa_node: int  # -1: the kernel knows no locality
+    pci_class: str = "0x030200"  # 3D controller; VGA is 0x030000
+
+
+# Flags of the first /proc/cpuinfo block, by vendor (abridged from real hosts).
+FLAGS = {
+    "AuthenticAMD": "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr sse sse2 ht syscall nx mmxext fxsr_opt "
+                    "pdpe1gb rdtscp lm constant_tsc rep_good nopl xtopology nonstop_tsc cpuid pni pclmulqdq "
+                    "monitor ssse3 fma cx16 sse4_1 sse4_2 movbe popcnt aes xsave avx f16c rdrand lahf_lm "
+                    "avx2 smep bmi2 erms invpcid avx512f avx512dq rdseed adx smap avx512ifma clflushopt clwb "
+                    "avx512cd sha_ni avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves avx512_bf16 clzero "
+                    "avx512vbmi umip pku ospke avx512_vbmi2 gfni vaes vpclmulqdq avx512_vnni avx512_bitalg "
+                    "avx512_vpopcntdq rdpid",
+    "GenuineIntel": "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush dts acpi "
+                    "mmx fxsr sse sse2 ss ht tm pbe syscall nx pdpe1gb rdtscp lm constant_tsc pni pclmulqdq "
+                    "ssse3 fma cx16 sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand lahf_lm "
+                    "avx2 smep bmi2 erms invpcid avx512f avx512dq rdseed adx smap avx512ifma clflushopt clwb "
+                    "avx512cd sha_ni avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves avx_vnni avx512_bf16 "
+                    "avx512vbmi umip pku ospke waitpkg avx512_vbmi2 gfni vaes vpclmulqdq avx512_vnni "
+                    "avx512_bitalg tme avx512_vpopcntdq la57 rdpid movdiri movdir64b serialize amx_bf16 "
+                    "avx512_fp16 amx_tile amx_int8 flush_l1d arch_capabilities",
+}
+FAMILY = {"AuthenticAMD": 25, "GenuineIntel": 6}
 
 
 @dataclass
@@ -49,6 +81,17 @@ class Topology:
     numa: bool = True
     numa_balancing: Optional[int] = 1
     cpufreq_driver: Optional[str] = None
+    die_of: Dict[int, int] = field(default_factory=dict)  # empty: one die per package
+    cpu_family: Optional[int] = None  # None: the vendor's current family (FAMILY)
+    flags: Optional[str] = None  # None: FLAGS of the vendor
+    kernel_release: Optional[str] = "6.1.0-27-amd64"
+    transparent_hugepage: Optional[str] = "madvise"
+    gpus: List[Gpu] = field(default_factory=list)
+    # Kernel generations and firmware quirks (see write_tree)
+    sibling_files: str = "modern"  # "modern" (5.x+), "old" (thread/core_siblings only), "none"
+    unknown_package_ids: bool = False  # physical_package_id -1 (s390x, some ppc64 and VMs)
+    nul_terminated: bool = False  # node/online etc. end in "\n\0" (many older kernels)
+    node_cpumap_only: bool = False  # nodeN/cpumap hex mask, no nodeN/cpulist
 
     @property
     def online(self):
@@ -59,7 +102,7 @@ class Topology:
         return len(set(self.core_key(cpu) for cpu in self.online)) < len(self.online)
 
     def core_key(self, cpu):
-        return self.socket_of[cpu], self.core_of[cpu]
+        return self.socket_of[cpu], self.die_of.get(cpu, 0), self.core_of[cpu]
 
 
 def cpulist(ids):
@@ -71,6 +114,20 @@ def cpulist(ids):
         else:
             runs.append([cpu, cpu])
     return ",".join(str(a) if a == b else "%d-%d" % (a, b) for a, b in runs)
+
+
+def cpumask(ids):
+    """The kernel's hex cpumask: 32-bit words, most significant first, comma-separated."""
+    mask = 0
+    for cpu in ids:
+        mask |= 1 << cpu
+    words = []
+    while True:
+        words.append("%08x" % (mask & 0xFFFFFFFF))
+        mask >>= 32
+        if not mask:
+            break
+    return ",".join(reversed(words))
 
 
 def _write(path, text):
@@ -104,7 +161,21 @@ def write_tree(topology, out):
     if topology.numa:
         _write_nodes(topology, out / "sys/devices/system/node")
     _write_proc(topology, out / "proc")
+    _write_devices(topology, out / "sys")
     return out
+
+
+def _write_devices(topology, sys_dir):
+    if topology.transparent_hugepage:
+        modes = ["always", "madvise", "never"]
+        _write(sys_dir / "kernel/mm/transparent_hugepage/enabled",
+               " ".join("[%s]" % mode if mode == topology.transparent_hugepage else mode for mode in modes) + "\n")
+    for gpu in topology.gpus:
+        device = sys_dir / "bus/pci/devices" / gpu.address
+        _write(device / "class", gpu.pci_class + "\n")
+        _write(device / "vendor", gpu.vendor + "\n")
+        _write(device / "device", gpu.device + "\n")
+        _write(device / "numa_node", "%d\n" % gpu.numa_node)
 
 
 def _write_cpus(topology, cpu_dir):
@@ -117,9 +188,10 @@ def _write_cpus(topology, cpu_dir):
     if topology.smt_file:
         _write(cpu_dir / "smt/active", "%d\n" % topology.smt_active)
         _write(cpu_dir / "smt/control", "on\n" if topology.smt_active else "off\n")
-    siblings = {}
+    siblings, package = {}, {}
     for cpu in online:
         siblings.setdefault(topology.core_key(cpu), []).append(cpu)
+        package.setdefault(topology.socket_of[cpu], []).append(cpu)
     for cpu in present:
         base = cpu_dir / ("cpu%d" % cpu)
         base.mkdir(parents=True, exist_ok=True)
@@ -127,13 +199,28 @@ def _write_cpus(topology, cpu_dir):
             _write(base / "online", "0\n" if cpu in topology.offline else "1\n")
         if cpu in topology.offline:
             continue
-        thread_list = cpulist(siblings[topology.core_key(cpu)]) + "\n"
-        _write(base / "topology/physical_package_id", "%d\n" % topology.socket_of[cpu])
-        _write(base / "topology/core_id", "%d\n" % topology.core_of[cpu])
-        _write(base / "topology/thread_siblings_list", thread_list)
-        _write(base / "topology/core_cpus_list", thread_list)
+        _write_cpu_topology(topology, base / "topology", cpu, siblings[topology.core_key(cpu)],
+                            package[topology.socket_of[cpu]])
     if topology.cpufreq_driver:
         _write_cpufreq(topology, cpu_dir / "cpufreq")
+
+
+def _write_cpu_topology(topology, directory, cpu, threads, package):
+    package_id = -1 if topology.unknown_package_ids else topology.socket_of[cpu]
+    _write(directory / "physical_package_id", "%d\n" % package_id)
+    _write(directory / "core_id", "%d\n" % topology.core_of[cpu])
+    if topology.sibling_files == "none":
+        return
+    _write(directory / "thread_siblings_list", cpulist(threads) + "\n")
+    _write(directory / "thread_siblings", cpumask(threads) + "\n")
+    _write(directory / "core_siblings_list", cpulist(package) + "\n")
+    _write(directory / "core_siblings", cpumask(package) + "\n")
+    if topology.sibling_files == "modern":
+        _write(directory / "die_id", "%d\n" % topology.die_of.get(cpu, 0))
+        _write(directory / "core_cpus_list", cpulist(threads) + "\n")
+        _write(directory / "package_cpus_list", cpulist(package) + "\n")
+        _write(directory / "die_cpus_list", cpulist(
+            c for c in package if topology.die_of.get(c, 0) == topology.die_of.get(cpu, 0)) + "\n")
 
 
 def _write_cpufreq(topology, cpufreq_dir):
@@ -162,15 +249,19 @@ def _write_cpufreq(topology, cpufreq_dir):
 def _write_nodes(topology, node_dir):
     ids = [node.id for node in topology.nodes]
     distances = _default_distances(topology)
-    _write(node_dir / "online", cpulist(ids) + "\n")
-    _write(node_dir / "possible", cpulist(ids) + "\n")
-    _write(node_dir / "has_cpu", cpulist(n.id for n in topology.nodes if n.cpus) + "\n")
-    _write(node_dir / "has_memory", cpulist(n.id for n in topology.nodes if n.memory_mb) + "\n")
+    end = "\n\0" if topology.nul_terminated else "\n"
+    _write(node_dir / "online", cpulist(ids) + end)
+    _write(node_dir / "possible", cpulist(ids) + end)
+    _write(node_dir / "has_cpu", cpulist(n.id for n in topology.nodes if n.cpus) + end)
+    _write(node_dir / "has_memory", cpulist(n.id for n in topology.nodes if n.memory_mb) + end)
+    _write(node_dir / "has_normal_memory", cpulist(n.id for n in topology.nodes if n.memory_mb) + end)
     online = set(topology.online)
     for node in topology.nodes:
         base = node_dir / ("node%d" % node.id)
         node_cpus = [cpu for cpu in node.cpus if cpu in online]
-        _write(base / "cpulist", cpulist(node_cpus) + "\n")
+        if not topology.node_cpumap_only:
+            _write(base / "cpulist", cpulist(node_cpus) + end)
+        _write(base / "cpumap", cpumask(node_cpus) + "\n")
         _write(base / "distance", " ".join(str(d) for d in (node.distances or distances[node.id])) + "\n")
         _write(base / "meminfo", _node_meminfo(node))
         _write(base / "numastat", "numa_hit 1000\nnuma_miss 0\nnuma_foreign 0\n"
@@ -181,7 +272,8 @@ def _node_meminfo(node):
     kb = node.memory_mb * 1024
     lines = [("MemTotal", "%d kB" % kb), ("MemFree", "%d kB" % (kb * 9 // 10)),
              ("MemUsed", "%d kB" % (kb - kb * 9 // 10)), ("FilePages", "0 kB"),
-             ("HugePages_Total", "0"), ("HugePages_Free", "0")]
+             ("HugePages_Total", "%d" % node.hugepages_total), ("HugePages_Free", "%d" % node.hugepages_free),
+             ("HugePages_Surp", "0")]
     return "".join("Node %d %-15s %12s\n" % (node.id, key + ":", value) for key, value in lines)
 
 
@@ -189,11 +281,17 @@ def _write_proc(topology, proc_dir):
     blocks = []
     for cpu in topology.online:
         block = ["processor\t: %d" % cpu]
+        family = topology.cpu_family or FAMILY.get(topology.vendor)
+        flags = topology.flags if topology.flags is not None else FLAGS.get(topology.vendor)
         if topology.vendor:
             block.append("vendor_id\t: %s" % topology.vendor)
+        if family is not None:
+            block.append("cpu family\t: %d" % family)
         if topology.model_name:
             block.append("model name\t: %s" % topology.model_name)
         block += ["physical id\t: %d" % topology.socket_of[cpu], "core id\t\t: %d" % topology.core_of[cpu]]
+        if flags:
+            block.append("flags\t\t: %s" % flags)
         blocks.append("\n".join(block) + "\n")
     _write(proc_dir / "cpuinfo", "\n".join(blocks) + "\n")
     total_kb = sum(node.memory_mb for node in topology.nodes) * 1024 or 4 * 1024 * 1024
@@ -201,6 +299,8 @@ def _write_proc(topology, proc_dir):
            % (total_kb, total_kb // 2, total_kb // 2))
     if topology.numa_balancing is not None:
         _write(proc_dir / "sys/kernel/numa_balancing", "%d\n" % topology.numa_balancing)
+    if topology.kernel_release:
+        _write(proc_dir / "sys/kernel/osrelease", topology.kernel_release + "\n")
     _write(proc_dir / "sys/vm/zone_reclaim_mode", "1\n")
     _write(proc_dir / "sys/vm/drop_caches", "0\n")
 
@@ -259,29 +359,38 @@ def from_numactl(name, filename, vendor, model_name, smt):
 
 
 def synthetic(name, vendor, model_name, sockets, nodes_per_socket, cores_per_node, smt=True,
-              interleaved=False, memory_mb=65536, node_ids=None, extra_nodes=(), **kwargs):
+              interleaved=False, memory_mb=65536, node_ids=None, extra_nodes=(), dies_per_socket=1,
+              adjacent_threads=False, **kwargs):
     """Build a regular host: socket-major (AMD-style) or interleaved (Intel-style) CPU ids.
 
-    With nodes_per_socket 0 every socket shares one node (NPS0).
+    With nodes_per_socket 0 every socket shares one node (NPS0). smt is True (2
+    threads per core), False, or the thread count (4 and 8 on ppc64). core_id
+    restarts in every die, as the kernel numbers it. Sibling threads are
+    numbered a core apart (x86) or next to each other (adjacent_threads, ppc64).
     """
-    threads = 2 if smt else 1
+    threads = 2 if smt is True else (smt or 1)
     spans = nodes_per_socket == 0
     per_socket = 1 if spans else nodes_per_socket
-    cores_total = sockets * per_socket * cores_per_node
-    socket_of, core_of, node_cpus = {}, {}, {}
+    cores_per_socket = per_socket * cores_per_node
+    cores_per_die = -(-cores_per_socket // dies_per_socket)
+    cores_total = sockets * cores_per_socket
+    socket_of, core_of, die_of, node_cpus = {}, {}, {}, {}
     for core in range(cores_total):
-        socket = (core % sockets) if interleaved else core // (per_socket * cores_per_node)
-        index_in_socket = (core // sockets) if interleaved else core % (per_socket * cores_per_node)
+        socket = (core % sockets) if interleaved else core // cores_per_socket
+        index_in_socket = (core // sockets) if interleaved else core % cores_per_socket
         local_node = 0 if spans else socket * per_socket + index_in_socket // cores_per_node
         for thread in range(threads):
-            cpu = core + thread * cores_total
-            socket_of[cpu], core_of[cpu] = socket, index_in_socket
+            cpu = core * threads + thread if adjacent_threads else core + thread * cores_total
+            socket_of[cpu], core_of[cpu] = socket, index_in_socket % cores_per_die
+            if dies_per_socket > 1:
+                die_of[cpu] = index_in_socket // cores_per_die  # die_id counts within its package
             node_cpus.setdefault(local_node, []).append(cpu)
     ids = list(node_ids) if node_ids else list(range(len(node_cpus)))
     sizes = memory_mb if isinstance(memory_mb, list) else [memory_mb] * len(node_cpus)
     nodes = [Node(ids[i], sorted(node_cpus[i]), sizes[i]) for i in sorted(node_cpus)]
     nodes += [Node(node_id, [], size) for node_id, size in extra_nodes]
-    return Topology(name, vendor, model_name, sorted(nodes, key=lambda n: n.id), socket_of, core_of, **kwargs)
+    return Topology(name, vendor, model_name, sorted(nodes, key=lambda n: n.id), socket_of, core_of,
+                    die_of=die_of, **kwargs)
 
 
 def _without_cpus(topology, cpus):
@@ -308,7 +417,9 @@ def catalog():
         synthetic("epyc-2s-nps1", AMD, epyc, 2, 1, 16, cpufreq_driver="acpi-cpufreq"),
         synthetic("epyc-2s-nps2", AMD, epyc, 2, 2, 8, cpufreq_driver="amd-pstate-epp"),
         synthetic("epyc-2s-nps4", AMD, epyc, 2, 4, 4, cpufreq_driver="amd-pstate-epp"),
-        synthetic("epyc-2s-nps4-384", AMD, epyc, 2, 4, 24, cpufreq_driver="amd-pstate-epp"),
+        synthetic("epyc-2s-nps4-384", AMD, epyc, 2, 4, 24, cpufreq_driver="amd-pstate-epp",
+                  gpus=[Gpu("0000:01:00.0", "0x10de", "0x2330", 1), Gpu("0000:41:00.0", "0x10de", "0x2330", 5),
+                        Gpu("0000:c3:00.0", "0x1a03", "0x2000", -1, "0x030000")]),
         synthetic("epyc-2s-nps0", AMD, epyc, 2, 0, 16),
         synthetic("epyc-1s-llc-numa-8", AMD, "AMD EPYC 9354 32-Core Processor", 1, 8, 4),
         synthetic("xeon-2s-snc2-interleaved", INTEL, xeon, 2, 2, 8, interleaved=True,
@@ -323,6 +434,15 @@ def catalog():
                   extra_nodes=[(5, 16384)]),
         _without_cpus(synthetic("xeon-2s-snc1-offline", INTEL, xeon, 2, 1, 8), [6, 7, 30]),
         _uneven(),
+        # Two Opteron 6174 (two 6-core dies each, core_id 0-5 in every die) with BIOS
+        # node interleaving on a 3.x kernel: no core_cpus_list, no smt/, "\n\0" node lists.
+        synthetic("opteron-2s-interleaved", AMD, "AMD Opteron(tm) Processor 6174", 2, 0, 12, smt=False,
+                  dies_per_socket=2, cpu_family=16, flags="fpu sse sse2 ht syscall nx mmxext lm 3dnowext",
+                  sibling_files="old", smt_file=False, nul_terminated=True, kernel_release="3.10.0-1160.el7.x86_64",
+                  transparent_hugepage="always", numa_balancing=None),
+        # A POWER9 LPAR: SMT-8 threads numbered next to each other, physical_package_id -1.
+        synthetic("power9-lpar-smt8", None, None, 2, 1, 4, smt=8, adjacent_threads=True,
+                  unknown_package_ids=True, kernel_release="5.14.0-427.el9.ppc64le"),
     ]
     return dict((top.name, top) for top in tops)
 

@@ -57,6 +57,34 @@ def parse_cpulist(text):
     return sorted(ids)
 
 
+def parse_cpumask(text):
+    """Return the sorted ids set in a kernel cpumask such as ``00000000,000000ff``.
+
+    The kernel writes the mask in hex, most significant 32-bit word first, words
+    separated by commas (nodeN/cpumap on kernels without nodeN/cpulist).
+    """
+    if text is None:
+        raise CpulistError("invalid cpumask: None")
+    text = str(text).strip()
+    words = text.split(",")
+    if not text or any(not word or len(word) > 8 or any(ch not in _HEX for ch in word) for word in words):
+        raise CpulistError("invalid cpumask %r: expected comma-separated hex words of 32 bits" % text)
+    mask = 0
+    for word in words:
+        mask = (mask << 32) | int(word, 16)
+    ids = []
+    cpu = 0
+    while mask:
+        if mask & 1:
+            ids.append(cpu)
+        mask >>= 1
+        cpu += 1
+    return ids
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def format_cpulist(ids):
     """Return the shortest kernel-style cpulist for an iterable of ids."""
     ordered = sorted(set(int(i) for i in ids))

@@ -11,8 +11,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-AMD = "AuthenticAMD"
-INTEL = "GenuineIntel"
+from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
+from ansible_collections.ktune.inference.plugins.module_utils.numa import AMD, INTEL, has_nps
+
 VALID_NODES_PER_SOCKET = (0, 1, 2, 4, 8, 12, 16)
 
 # Redfish BIOS attributes per BMC vendor (domain notes §6); the value is a
@@ -20,10 +21,20 @@ VALID_NODES_PER_SOCKET = (0, 1, 2, 4, 8, 12, 16)
 _HPE_DOMAINS = {1: "OneMemoryDomainPerSocket", 2: "TwoMemoryDomainsPerSocket", 4: "FourMemoryDomainsPerSocket"}
 
 
-def layout_name(vendor, nodes_per_socket):
-    """What the BIOS calls a layout with this many CPU nodes per socket."""
+def bios_scheme(numa):
+    """Whose BIOS words apply: AMD (NPS, AMD Zen on), INTEL (SNC), or None (node interleaving only)."""
+    vendor = numa.get("vendor")
     if vendor == INTEL:
+        return INTEL
+    return AMD if has_nps(vendor, numa.get("cpu_family")) else None
+
+
+def layout_name(scheme, nodes_per_socket):
+    """What the BIOS calls a layout with this many CPU nodes per socket."""
+    if scheme == INTEL:
         return "SNC%d" % nodes_per_socket if nodes_per_socket else "node interleaving"
+    if scheme != AMD:
+        return "%s per socket" % count(nodes_per_socket, "node") if nodes_per_socket else "node interleaving"
     if nodes_per_socket > 4:
         return "LLC-NUMA-%d" % nodes_per_socket
     return "NPS%d" % nodes_per_socket
@@ -39,16 +50,21 @@ def describe_found(numa):
         count(numa.get("sockets", 0), "socket"))
 
 
-def describe_expected(vendor, nodes_per_socket, sockets):
+def describe_expected(scheme, nodes_per_socket, sockets):
     if nodes_per_socket == 0:
-        return "%s (1 node spanning %s)" % (layout_name(vendor, 0), count(sockets, "socket"))
-    return "%s (%s on %s)" % (layout_name(vendor, nodes_per_socket), count(nodes_per_socket * sockets, "node"),
+        return "%s (1 node spanning %s)" % (layout_name(scheme, 0), count(sockets, "socket"))
+    return "%s (%s on %s)" % (layout_name(scheme, nodes_per_socket), count(nodes_per_socket * sockets, "node"),
                               count(sockets, "socket"))
 
 
-def bios_fix(vendor, nodes_per_socket):
+def bios_fix(scheme, nodes_per_socket):
     """How to get the wanted layout: the BIOS option and its Redfish attributes."""
-    if vendor == INTEL:
+    if scheme is None:
+        return ("%s the BIOS option Node Interleaving and reboot%s" % (
+            "enable" if nodes_per_socket == 0 else "disable",
+            "" if nodes_per_socket < 2 else "; %d nodes per socket need a CPU and firmware that split "
+            "sockets" % nodes_per_socket))
+    if scheme == INTEL:
         return ("set the BIOS option Sub-NUMA Clustering to %s (Dell: SubNumaCluster, HPE: SubNumaClustering) "
                 "and reboot" % ("SNC%d" % nodes_per_socket if nodes_per_socket > 1 else "Disabled"))
     if nodes_per_socket > 4:
@@ -70,7 +86,7 @@ def layout_problems(numa, expected_nodes_per_socket=None, expected_sockets=None,
         return ["expected NUMA nodes in sysfs, found none (kernel without CONFIG_NUMA, or numa=off on "
                 "the kernel command line). Fix: boot a NUMA-enabled kernel without numa=off"]
     problems = []
-    vendor = numa.get("vendor")
+    scheme = bios_scheme(numa)
     sockets = expected_sockets or numa["sockets"]
     if expected_sockets and numa["sockets"] != expected_sockets:
         problems.append("expected %s, found %d (online CPUs: %s). Fix: check that every CPU is "
@@ -79,8 +95,10 @@ def layout_problems(numa, expected_nodes_per_socket=None, expected_sockets=None,
                             numa["cpus_offline"] or "none"))
     if expected_nodes_per_socket is not None and numa["nodes_per_socket"] != expected_nodes_per_socket:
         problems.append("expected %s, found %s. Fix: %s" % (
-            describe_expected(vendor, expected_nodes_per_socket, sockets), describe_found(numa),
-            bios_fix(vendor, expected_nodes_per_socket)))
+            describe_expected(scheme, expected_nodes_per_socket, sockets), describe_found(numa),
+            bios_fix(scheme, expected_nodes_per_socket)))
+    if numa.get("overlapping_cpus"):
+        problems.append(overlap_problem(numa))
     if numa["memory_only_nodes"] and not allow_memory_only_nodes:
         problems.append("expected no memory-only NUMA nodes, found nodes %s with memory and no CPUs (CXL, HBM "
                         "or PMEM). A NUMA build of ktransformers binds threads to every node and fails on them. "
@@ -92,6 +110,14 @@ def layout_problems(numa, expected_nodes_per_socket=None, expected_sockets=None,
                         "ktune_require_balanced_memory: false" % (
                             _memory_per_node(numa), numa["memory_imbalance_pct"]))
     return problems
+
+
+def overlap_problem(numa):
+    overlapping = set(numa["overlapping_cpus"])
+    nodes = ["node%d" % node["id"] for node in numa["nodes"] if overlapping.intersection(node["cpus"])]
+    return ("expected every CPU in exactly one NUMA node, found CPUs %s in several (%s): the firmware's ACPI "
+            "SRAT table is wrong and every count built on the nodes is off. Fix: update the BIOS (system "
+            "firmware) and reboot" % (format_cpulist(overlapping), ", ".join(nodes)))
 
 
 def _ids(ids):

@@ -12,6 +12,7 @@ import errno
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
     HostFileError,
     read_int,
+    read_optional,
     under,
 )
 
@@ -41,11 +42,21 @@ def parse_meminfo(text, path="meminfo"):
     return fields
 
 
-def read_cpu_identity(procfs_root):
-    """Return (vendor, model_name) of the first CPU in /proc/cpuinfo.
+# Instruction sets inference kernels choose between (kt-kernel: AMX methods need
+# amx_*, AVX-512 methods avx512f+avx512bw; the wrong one dies with SIGILL).
+ISA_FLAGS = frozenset([
+    "avx2", "fma", "avx_vnni",
+    "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+    "amx_tile", "amx_int8", "amx_bf16", "amx_fp16",
+])
 
-    Only the first processor block is read: on large hosts the kernel builds
-    every block on demand and reading all of them is slow.
+
+def read_first_cpuinfo_block(procfs_root):
+    """{field: value} of the first processor block of /proc/cpuinfo; {} without the file.
+
+    Only the first block is read: on large hosts the kernel builds every block
+    on demand and reading all of them is slow. x86 lists the same flags on
+    every CPU.
     """
     path = under(procfs_root, "cpuinfo")
     found = {}
@@ -53,14 +64,38 @@ def read_cpu_identity(procfs_root):
         with open(path, "r") as handle:
             for line in handle:
                 if not line.strip():
-                    break
+                    if found:
+                        break
+                    continue
                 key, _, value = line.partition(":")
                 found.setdefault(key.strip(), value.strip())
     except (IOError, OSError) as exc:
         if exc.errno == errno.ENOENT:
-            return None, None
+            return {}
         raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc))
+    return found
+
+
+def read_cpu_identity(procfs_root):
+    """Return (vendor, model_name) of the first CPU in /proc/cpuinfo."""
+    found = read_first_cpuinfo_block(procfs_root)
     return found.get("vendor_id"), found.get("model name")
+
+
+def cpu_family(cpuinfo):
+    """The x86 "cpu family" number, None elsewhere."""
+    text = cpuinfo.get("cpu family", "")
+    return int(text) if text.isdigit() else None
+
+
+def isa_flags(cpuinfo):
+    """Sorted ISA_FLAGS the CPU lists in its x86 "flags" line."""
+    return sorted(ISA_FLAGS.intersection(cpuinfo.get("flags", "").split()))
+
+
+def read_kernel_release(procfs_root):
+    """uname -r as the kernel states it (sys/kernel/osrelease), None when absent."""
+    return read_optional(under(procfs_root, "sys/kernel/osrelease")) or None
 
 
 def read_numa_balancing(procfs_root):

@@ -24,16 +24,21 @@ class HostFileError(Exception):
         super(HostFileError, self).__init__("%s: %s" % (path, problem))
 
 
+# Whitespace plus the NUL that many kernels wrote after the newline of node/online,
+# node/possible, node/has_* and some nodeN/cpulist files ("0-7\n\0").
+_PADDING = " \t\r\n\0"
+
+
 def under(root, *parts):
     """Join path parts below root; parts may be absolute kernel paths."""
     return os.path.join(root, *[part.lstrip("/") for part in parts])
 
 
 def read_text(path):
-    """Return the stripped content of a file, or raise HostFileError naming it."""
+    """Return a file's content without surrounding whitespace and NULs; raise HostFileError naming it."""
     try:
         with open(path, "r") as handle:
-            return handle.read().strip()
+            return handle.read().strip(_PADDING)
     except (IOError, OSError) as exc:
         raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc), exc.errno)
     except UnicodeDecodeError:
@@ -44,7 +49,7 @@ def read_optional(path):
     """Like read_text, but None when the file does not exist."""
     try:
         with open(path, "r") as handle:
-            return handle.read().strip()
+            return handle.read().strip(_PADDING)
     except (IOError, OSError) as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             return None

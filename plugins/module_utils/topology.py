@@ -10,9 +10,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import (
     CpulistError,
+    format_cpulist,
     parse_cpulist,
+    parse_cpumask,
 )
 from ansible_collections.ktune.inference.plugins.module_utils.procfs import parse_meminfo
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
@@ -25,6 +29,9 @@ from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
 )
 
 CPU_DIR = "devices/system/cpu"
+# Newest name first: core_cpus_list/package_cpus_list arrived in Linux 5.x.
+CORE_LISTS = ("core_cpus_list", "thread_siblings_list")
+PACKAGE_LISTS = ("package_cpus_list", "core_siblings_list")
 NODE_DIR = "devices/system/node"
 
 
@@ -39,6 +46,14 @@ def read_cpulist_file(path, optional=False):
         raise HostFileError(path, str(exc))
 
 
+def require_cpu_dir(sysfs_root):
+    """The devices/system/cpu folder; a root without it is not a sysfs tree."""
+    cpu_dir = under(sysfs_root, CPU_DIR)
+    if not os.path.isdir(cpu_dir):
+        raise HostFileError(cpu_dir, "no such directory, so %s is not a sysfs tree (check sysfs_root)" % sysfs_root)
+    return cpu_dir
+
+
 def read_online_cpus(sysfs_root):
     """Online CPU ids; falls back to every cpuN directory with a topology."""
     online = read_cpulist_file(under(sysfs_root, CPU_DIR, "online"), optional=True)
@@ -46,7 +61,7 @@ def read_online_cpus(sysfs_root):
         return online
     cpu_dir = under(sysfs_root, CPU_DIR)
     return [cpu for cpu in numbered_entries(cpu_dir, "cpu")
-            if read_optional(under(cpu_dir, "cpu%d" % cpu, "topology/physical_package_id")) is not None]
+            if os.path.isdir(under(cpu_dir, "cpu%d" % cpu, "topology"))]
 
 
 def read_offline_cpus(sysfs_root, online):
@@ -58,29 +73,135 @@ def read_offline_cpus(sysfs_root, online):
     return [cpu for cpu in present if cpu not in online_set]
 
 
-def read_cpu_placement(sysfs_root, cpu):
-    """Return (socket_id, core_id) of an online CPU.
+def _topology_dir(cpu_dir, cpu):
+    return under(cpu_dir, "cpu%d" % cpu, "topology")
 
-    Some hypervisors and arm64 firmware report -1 or no topology at all; such
-    CPUs are counted on socket 0 with their own core so they still add up.
+
+def _read_sibling_list(cpu_dir, cpu, names):
+    """The first of the named sibling cpulists that exists: (ids, name), or (None, None)."""
+    for name in names:
+        ids = read_cpulist_file(under(_topology_dir(cpu_dir, cpu), name), optional=True)
+        if ids is not None:
+            return ids, name
+    return None, None
+
+
+def _group_by_sibling_lists(cpu_dir, online, names):
+    """{cpu: lowest cpu of its sibling set} and the file used, as lscpu counts.
+
+    Each set is read once, from its first CPU. (None, None) when a CPU has none
+    of the files (older kernels, some architectures).
     """
-    topology = under(sysfs_root, CPU_DIR, "cpu%d" % cpu, "topology")
-    socket = read_int(under(topology, "physical_package_id"), optional=True)
-    core = read_int(under(topology, "core_id"), optional=True)
-    socket = socket if socket is not None and socket >= 0 else 0
-    core = core if core is not None and core >= 0 else -1 - cpu
-    return socket, core
+    online_set = set(online)
+    leader_of = {}
+    used = None
+    for cpu in online:
+        if cpu in leader_of:
+            continue
+        siblings, name = _read_sibling_list(cpu_dir, cpu, names)
+        if siblings is None:
+            return None, None
+        used = used or name
+        leader_of[cpu] = cpu
+        for sibling in siblings:
+            if sibling in online_set and sibling not in leader_of:
+                leader_of[sibling] = cpu
+    return leader_of, used
+
+
+def _read_package_ids(cpu_dir, online):
+    return dict((cpu, read_int(under(_topology_dir(cpu_dir, cpu), "physical_package_id"), optional=True))
+                for cpu in online)
+
+
+def _duplicated_package_id(cpu_dir, package_id_of):
+    """A package id that separate packages share (old firmware), or None.
+
+    One package sibling list per id is enough: a CPU carrying the id outside
+    the list of the id's first CPU sits in another package.
+    """
+    first_cpu = {}
+    for cpu in sorted(package_id_of):
+        first_cpu.setdefault(package_id_of[cpu], cpu)
+    for package_id, cpu in sorted(first_cpu.items()):
+        siblings, _ = _read_sibling_list(cpu_dir, cpu, PACKAGE_LISTS)
+        if siblings is None:
+            return None
+        members = set(siblings)
+        if any(other not in members for other, owner in package_id_of.items() if owner == package_id):
+            return package_id
+    return None
+
+
+def read_sockets(cpu_dir, online, notes):
+    """({cpu: socket id}, source): physical_package_id, else the package sibling sets.
+
+    The ids are -1 on s390x, some ppc64 and some VMs and repeat across packages on
+    some old machines; the sibling sets are then numbered 0.. in order of their
+    lowest CPU.
+    """
+    package_id_of = _read_package_ids(cpu_dir, online)
+    unknown = [cpu for cpu, package_id in package_id_of.items() if package_id is None or package_id < 0]
+    if unknown:
+        problem = "physical_package_id is -1 or missing on CPUs %s" % format_cpulist(unknown)
+    else:
+        duplicated = _duplicated_package_id(cpu_dir, package_id_of)
+        if duplicated is None:
+            return package_id_of, "physical_package_id"
+        problem = "physical_package_id %d is shared by separate packages" % duplicated
+    leader_of, source = _group_by_sibling_lists(cpu_dir, online, PACKAGE_LISTS)
+    if leader_of is None:
+        notes.append("%s and no package sibling list exists: those CPUs are counted on socket 0" % problem)
+        return dict((cpu, 0 if cpu in unknown else package_id) for cpu, package_id in package_id_of.items()), \
+            "physical_package_id"
+    notes.append("%s: sockets counted from %s" % (problem, source))
+    return _number_groups(leader_of), source
+
+
+def _number_groups(leader_of):
+    index = dict((leader, number) for number, leader in enumerate(sorted(set(leader_of.values()))))
+    return dict((cpu, index[leader]) for cpu, leader in leader_of.items())
+
+
+def read_cores(cpu_dir, online, socket_of, notes):
+    """({cpu: core key}, source): core sibling sets, else (socket, die_id, core_id), else one core per CPU.
+
+    core_id is unique only within a die, so it is the fallback, not the rule.
+    """
+    leader_of, source = _group_by_sibling_lists(cpu_dir, online, CORE_LISTS)
+    if leader_of is not None:
+        without_core_id = [cpu for cpu in set(leader_of.values())
+                           if not os.path.exists(under(_topology_dir(cpu_dir, cpu), "core_id"))]
+        if without_core_id:
+            notes.append("core_id is missing on CPUs %s: cores counted from %s"
+                         % (format_cpulist(without_core_id), source))
+        return leader_of, source
+    core_of = {}
+    for cpu in online:
+        topology = _topology_dir(cpu_dir, cpu)
+        core = read_int(under(topology, "core_id"), optional=True)
+        if core is None or core < 0:
+            notes.append("no core sibling list and no core_id on CPU %d and later: each CPU counted as a core" % cpu)
+            return dict((cpu, cpu) for cpu in online), "cpus"
+        core_of[cpu] = (socket_of[cpu], read_int(under(topology, "die_id"), optional=True), core)
+    return core_of, "core_id"
 
 
 def read_cpu_topology(sysfs_root):
-    """Return online CPUs, offline CPUs and each online CPU's (socket, core)."""
+    """Online and offline CPUs, each online CPU's (socket, core key) and how they were found."""
+    cpu_dir = require_cpu_dir(sysfs_root)
     online = read_online_cpus(sysfs_root)
-    placement = dict((cpu, read_cpu_placement(sysfs_root, cpu)) for cpu in online)
+    notes = []
+    socket_of, sockets_from = read_sockets(cpu_dir, online, notes)
+    core_of, cores_from = read_cores(cpu_dir, online, socket_of, notes)
     return {
         "online": online,
         "offline": read_offline_cpus(sysfs_root, online),
-        "placement": placement,
+        "placement": dict((cpu, (socket_of[cpu], core_of[cpu])) for cpu in online),
         "smt_active": read_smt_active(sysfs_root),
+        "sockets_from": sockets_from,
+        "cores_from": cores_from,
+        "notes": notes,
     }
 
 
@@ -111,15 +232,31 @@ def read_node_distances(path, node_count):
     return distances
 
 
-def read_node_memory_kb(path):
+def read_node_memory(path):
+    """MemTotal/MemFree in kB and the huge page counts of a node's meminfo."""
     meminfo = parse_meminfo(read_text(path), path)
     if "MemTotal" not in meminfo:
         raise HostFileError(path, "no MemTotal line")
-    return meminfo["MemTotal"]
+    return dict((key, meminfo.get(key)) for key in ("MemTotal", "MemFree", "HugePages_Total", "HugePages_Free"))
+
+
+def read_node_cpus(base):
+    """A node's CPUs from cpulist, or from the cpumap hex mask older kernels write instead."""
+    cpus = read_cpulist_file(under(base, "cpulist"), optional=True)
+    if cpus is not None:
+        return cpus
+    path = under(base, "cpumap")
+    text = read_optional(path)
+    if text is None:
+        raise HostFileError(under(base, "cpulist"), "missing, and so is cpumap")
+    try:
+        return parse_cpumask(text)
+    except CpulistError as exc:
+        raise HostFileError(path, str(exc))
 
 
 def read_nodes(sysfs_root):
-    """Return [{id, cpus, memory_kb, distances}] or None without NUMA."""
+    """Return [{id, cpus, memory (read_node_memory), distances}] or None without NUMA."""
     ids = read_node_ids(sysfs_root)
     if ids is None:
         return None
@@ -128,8 +265,68 @@ def read_nodes(sysfs_root):
         base = under(sysfs_root, NODE_DIR, "node%d" % node)
         nodes.append({
             "id": node,
-            "cpus": read_cpulist_file(under(base, "cpulist")),
-            "memory_kb": read_node_memory_kb(under(base, "meminfo")),
+            "cpus": read_node_cpus(base),
+            "memory": read_node_memory(under(base, "meminfo")),
             "distances": read_node_distances(under(base, "distance"), len(ids)),
         })
     return nodes
+
+
+# --- devices and memory policy next to the nodes -------------------------------------
+
+PCI_DIR = "bus/pci/devices"
+THP_ENABLED = "kernel/mm/transparent_hugepage/enabled"
+DISPLAY_CLASS = 0x03  # PCI base class "display controller": VGA, XGA, 3D (most compute GPUs)
+
+
+def _pci_class(path):
+    text = read_optional(path)
+    if text is None:
+        return None
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise HostFileError(path, "expected a hex PCI class, found %r" % text[:80])
+
+
+def read_gpus(sysfs_root):
+    """[{address, vendor, device, numa_node}] of the PCI display/3D controllers.
+
+    numa_node is None where the kernel writes -1 (no locality known) or nothing.
+    """
+    pci_dir = under(sysfs_root, PCI_DIR)
+    try:
+        addresses = sorted(os.listdir(pci_dir))
+    except (IOError, OSError):
+        return []
+    gpus = []
+    for address in addresses:
+        device_dir = under(pci_dir, address)
+        pci_class = _pci_class(under(device_dir, "class"))
+        if pci_class is None or pci_class >> 16 != DISPLAY_CLASS:
+            continue
+        numa_node = read_int(under(device_dir, "numa_node"), optional=True)
+        gpus.append({
+            "address": address,
+            "vendor": _pci_id(under(device_dir, "vendor")),
+            "device": _pci_id(under(device_dir, "device")),
+            "numa_node": numa_node if numa_node is not None and numa_node >= 0 else None,
+        })
+    return gpus
+
+
+def _pci_id(path):
+    text = read_optional(path)
+    return None if text is None else text.lower()
+
+
+def read_transparent_hugepage(sysfs_root):
+    """The bracketed word of transparent_hugepage/enabled ("always [madvise] never"), None without THP."""
+    path = under(sysfs_root, THP_ENABLED)
+    text = read_optional(path)
+    if text is None:
+        return None
+    chosen = [word[1:-1] for word in text.split() if word.startswith("[") and word.endswith("]")]
+    if len(chosen) != 1:
+        raise HostFileError(path, "expected one [bracketed] mode, found %r" % text[:80])
+    return chosen[0]

@@ -10,9 +10,9 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     parse_listeners,
     resolve_instances,
 )
-from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
-
 FILTERS = FilterModule().filters()
+# What a host without readable topology contributes: no cores, no nodes.
+NO_TOPOLOGY = {}
 def legacy(**extra):
     instance = {"name": "r1", "model_path": "/srv/models/r1", "gguf_path": "/srv/models/r1-gguf"}
     instance.update(extra)
@@ -368,7 +368,7 @@ def test_filters(numa):
 @hsettings(max_examples=60, deadline=None)
 @given(batch=st.integers(1, 64), new_tokens=st.integers(1, 65536), cache=st.integers(1, 2 ** 22))
 def test_cache_lens_rule(batch, new_tokens, cache):
-    facts = gather_numa_facts("/nonexistent", "/nonexistent")
+    facts = NO_TOPOLOGY
     problems = instance_problems([legacy(max_batch_size=batch, max_new_tokens=new_tokens, cache_lens=cache)], facts)
     assert (cache > batch * new_tokens) == (problems == []), problems
 
@@ -376,7 +376,7 @@ def test_cache_lens_rule(batch, new_tokens, cache):
 @hsettings(max_examples=60, deadline=None)
 @given(name=st.text(min_size=1, max_size=70))
 def test_accepted_names_are_safe_unit_and_file_names(name):
-    facts = gather_numa_facts("/nonexistent", "/nonexistent")
+    facts = NO_TOPOLOGY
     problems = instance_problems([legacy(name=name)], facts)
     if not problems:
         assert "/" not in name and not name.startswith((".", "-")) and len(name) <= 64

@@ -4,7 +4,7 @@ import os
 import shutil
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import topologies
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
@@ -36,6 +36,8 @@ EXPECTED = {
     "epyc-2s-nps1-hbm-sparse": ("NPS1", 1, 2, 32, 16, True, [0, 2, 5], [5], [], True),
     "xeon-2s-snc1-offline": ("SNC1", 1, 2, 29, 16, True, [0, 1], [], [], True),
     "epyc-2s-uneven": ("UNEVEN", None, 2, 16, 16, False, [0, 1, 2], [], [], False),
+    "opteron-2s-interleaved": ("INTERLEAVED", 0, 2, 24, 24, False, [0], [], [], True),
+    "power9-lpar-smt8": ("NODES-PER-SOCKET-1", 1, 2, 64, 8, True, [0, 1], [], [], True),
 }
 
 
@@ -182,15 +184,27 @@ def test_missing_node_file_fails_naming_it(nps2_tree):
 def regular_hosts(draw):
     sockets = draw(st.integers(1, 4))
     nodes_per_socket = draw(st.sampled_from([0, 1, 2, 3, 4, 6, 8]) if sockets > 1 else st.sampled_from([1, 2, 3, 4, 8]))
+    threads = draw(st.sampled_from([1, 2, 4, 8]))  # SMT-4 and SMT-8: ppc64
+    cores_per_node = draw(st.integers(1, 6))
+    # at most 192 CPUs: big enough for every shape, small enough to write 60 trees quickly
+    assume(sockets * max(1, nodes_per_socket) * cores_per_node * threads <= 192)
     return dict(
         vendor=draw(st.sampled_from([topologies.AMD, topologies.INTEL])),
         sockets=sockets,
         nodes_per_socket=nodes_per_socket,
-        cores_per_node=draw(st.integers(1, 6)),
-        smt=draw(st.booleans()),
+        cores_per_node=cores_per_node,
+        threads=threads,
+        adjacent_threads=threads > 2 or draw(st.booleans()),
+        dies_per_socket=draw(st.integers(1, 3)),
         interleaved=draw(st.booleans()),
         memory_only=draw(st.integers(0, 2)),
         sparse_gap=draw(st.integers(0, 3)),
+        # what older kernels and odd firmware write
+        sibling_files=draw(st.sampled_from(["modern", "old"])),
+        smt_file=draw(st.booleans()),
+        unknown_package_ids=draw(st.booleans()),
+        nul_terminated=draw(st.booleans()),
+        node_cpumap_only=draw(st.booleans()),
     )
 
 
@@ -208,17 +222,22 @@ def test_generated_topologies(tmp_path_factory, host):
     extra = [(node_ids[-1] + 1 + i, 8192) for i in range(host["memory_only"])]
     top = topologies.synthetic(
         "generated", host["vendor"], "generated", host["sockets"], host["nodes_per_socket"],
-        host["cores_per_node"], smt=host["smt"], interleaved=host["interleaved"],
-        node_ids=node_ids, extra_nodes=extra)
+        host["cores_per_node"], smt=host["threads"], interleaved=host["interleaved"],
+        node_ids=node_ids, extra_nodes=extra, dies_per_socket=host["dies_per_socket"],
+        adjacent_threads=host["adjacent_threads"], sibling_files=host["sibling_files"],
+        smt_file=host["smt_file"], unknown_package_ids=host["unknown_package_ids"],
+        nul_terminated=host["nul_terminated"], node_cpumap_only=host["node_cpumap_only"])
     facts = facts_for(top, tmp_path_factory.mktemp("host"))
-    threads = 2 if host["smt"] else 1
+    threads = host["threads"]
     cores = host["sockets"] * max(1, host["nodes_per_socket"]) * host["cores_per_node"]
     assert facts["sockets"] == host["sockets"]
     assert facts["nodes_per_socket"] == host["nodes_per_socket"]
     assert facts["layout"] == expected_layout(host["vendor"], host["nodes_per_socket"])
     assert facts["cpus_online"] == cores * threads
     assert facts["physical_cores"] == cores
-    assert facts["smt_active"] is host["smt"]
+    assert facts["threads_per_core"] == threads
+    assert facts["smt_active"] is (threads > 1)
+    assert facts["overlapping_cpus"] == []
     assert facts["cpu_node_ids"] == node_ids
     assert facts["memory_only_nodes"] == [node_id for node_id, _ in extra]
     assert facts["node_count"] == cpu_nodes + host["memory_only"]
