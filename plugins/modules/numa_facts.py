@@ -10,17 +10,28 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: numa_facts
-short_description: Read a host's NUMA layout, sockets and CPU topology from sysfs
+short_description: Read a host's NUMA layout, CPU topology, instruction sets, GPUs and memory from sysfs
 version_added: "0.1.0"
 description:
-  - Reads C(/sys/devices/system/node), C(/sys/devices/system/cpu), the first block of
-    C(/proc/cpuinfo) and C(/proc/sys/kernel/numa_balancing) in one pass, without
-    running any command, and returns them as the C(ktune_numa) fact.
+  - Reads C(/sys/devices/system/node), C(/sys/devices/system/cpu), the PCI display
+    controllers under C(/sys/bus/pci/devices), C(/sys/kernel/mm/transparent_hugepage/enabled),
+    the first block of C(/proc/cpuinfo), C(/proc/sys/kernel/numa_balancing) and
+    C(/proc/sys/kernel/osrelease) in one pass, without running any command, and returns
+    them as the C(ktune_numa) fact.
   - Names the BIOS layout the way vendors do, C(NPS0)/C(NPS1)/C(NPS2)/C(NPS4) on AMD,
     C(SNC1)..C(SNC4) on Intel (C(SNC1) is sub-NUMA clustering off), so a play can
     compare it with what the inventory expects.
   - Handles sparse node ids, interleaved CPU numbering, offline CPUs, memory-only
     nodes (CXL, HBM, PMEM), memoryless CPU nodes and hosts without NUMA.
+  - Reads sysfs as every kernel writes it, the way C(lscpu) counts; node masks ending in
+    a NUL byte, C(nodeN/cpumap) where C(nodeN/cpulist) is missing, cores as distinct core
+    sibling sets (C(core_cpus_list), or C(thread_siblings_list) on older kernels; C(core_id)
+    repeats across dies), sockets from the package sibling sets (C(package_cpus_list) or
+    C(core_siblings_list)) where C(physical_package_id) is -1 or shared by separate
+    packages, and SMT from the sibling sets where C(cpu/smt/active) is missing. Each
+    fallback taken is named in C(topology_notes).
+  - A C(sysfs_root) without C(devices/system/cpu) fails naming the path, rather than
+    describe a host with no CPUs.
   - A file that cannot be read or does not parse fails the task with a message that
     names the file.
 author:
@@ -37,6 +48,9 @@ attributes:
 notes:
   - C(nodes_per_socket) counts only CPU-bearing nodes; memory-only nodes are listed
     in C(memory_only_nodes) and do not change the layout.
+  - CPUs that firmware puts in several nodes are listed in C(overlapping_cpus); the
+    C(nps_layout_problems) filter (and so the nps_layout role and the audit) reports
+    them with the fix, update the BIOS.
 seealso:
   - name: Linux sysfs NUMA node ABI
     description: The files this module reads.
@@ -80,15 +94,44 @@ ansible_facts:
           description: CPU model name, null when absent.
           type: str
           sample: AMD EPYC 9375F 32-Core Processor
+        cpu_family:
+          description: >-
+            The x86 C(cpu family) from C(/proc/cpuinfo), null elsewhere. AMD from 23
+            (Zen) on has the NPS setting.
+          type: int
+          sample: 25
+        cpu_flags:
+          description: >-
+            Which of the instruction sets inference kernels choose between the CPU lists
+            in C(/proc/cpuinfo) C(flags), sorted; checked are C(avx2), C(fma), C(avx_vnni),
+            C(avx512f), C(avx512bw), C(avx512vl), C(avx512_vnni), C(avx512_bf16),
+            C(avx512_fp16), C(amx_tile), C(amx_int8), C(amx_bf16), C(amx_fp16). Empty on
+            non-x86 hosts. kt-kernel's AMX methods need the C(amx_*) flags (and Linux 5.16+),
+            its AVX-512 methods C(avx512f) and C(avx512bw); a wrong method dies with SIGILL.
+          type: list
+          elements: str
+          sample: [amx_bf16, amx_int8, amx_tile, avx2, avx512_bf16, avx512_vnni, avx512bw, avx512f]
+        kernel_release:
+          description: The running kernel's release (C(/proc/sys/kernel/osrelease), as C(uname -r)), null when absent.
+          type: str
+          sample: 6.8.0-45-generic
         sockets:
           description: Number of physical packages with an online CPU.
           type: int
           sample: 2
         socket_ids:
-          description: Their C(physical_package_id) values.
+          description: >-
+            Their C(physical_package_id) values; 0, 1, ... in order of each package's lowest
+            CPU when counted from package sibling lists (see C(sockets_from)).
           type: list
           elements: int
           sample: [0, 1]
+        sockets_from:
+          description: >-
+            What sockets were counted from, C(physical_package_id), C(package_cpus_list) or
+            C(core_siblings_list) (when the ids are -1 or shared by separate packages).
+          type: str
+          sample: physical_package_id
         cpus_online:
           description: Number of online CPUs.
           type: int
@@ -103,13 +146,33 @@ ansible_facts:
           elements: int
           sample: [14, 15]
         physical_cores:
-          description: Online physical cores (distinct socket and core id pairs).
+          description: Online physical cores, counted as distinct core sibling sets (see C(cores_from)).
           type: int
           sample: 128
+        cores_from:
+          description: >-
+            What cores were counted from, C(core_cpus_list), C(thread_siblings_list) (older
+            kernels), C(core_id) (socket, die and core id, without sibling lists) or C(cpus)
+            (no core information at all, one core per CPU).
+          type: str
+          sample: core_cpus_list
+        threads_per_core:
+          description: Most online hardware threads in one core (1 without SMT, 2, or 4 and 8 on ppc64).
+          type: int
+          sample: 2
         smt_active:
-          description: Whether sibling hyper-threads are online.
+          description: >-
+            Whether sibling hyper-threads are online, from C(cpu/smt/active), else from the
+            core sibling sets.
           type: bool
           sample: true
+        topology_notes:
+          description: >-
+            Fallbacks taken because of what the kernel or firmware wrote, one sentence each
+            (C(physical_package_id) -1 or shared, C(core_id) missing, no core information).
+          type: list
+          elements: str
+          sample: ["physical_package_id is -1 or missing on CPUs 0-63: sockets counted from package_cpus_list"]
         nodes:
           description: One entry per online node, in id order.
           type: list
@@ -131,6 +194,15 @@ ansible_facts:
               elements: int
             memory_mb:
               description: The node's MemTotal in MiB.
+              type: int
+            mem_free_mb:
+              description: The node's MemFree in MiB now, null when the kernel does not write it.
+              type: int
+            hugepages_total:
+              description: The node's C(HugePages_Total) (default-size huge pages), null when absent.
+              type: int
+            hugepages_free:
+              description: The node's C(HugePages_Free), null when absent.
               type: int
             distances:
               description: SLIT distances to every node, in the order of C(node_ids).
@@ -154,6 +226,13 @@ ansible_facts:
           type: list
           elements: int
           sample: [0, 1]
+        overlapping_cpus:
+          description: >-
+            Online CPUs that more than one node lists (a firmware bug: update the BIOS);
+            empty on a sane host.
+          type: list
+          elements: int
+          sample: []
         memory_node_count:
           description: >-
             Nodes with memory. A ktransformers NUMA build keeps one copy of the
@@ -182,10 +261,11 @@ ansible_facts:
           sample: 2
         layout:
           description: >-
-            C(NPS0)/C(NPS1)/C(NPS2)/C(NPS4) or C(LLC-NUMA-<n>) on AMD, C(SNC<n>) on Intel
-            (C(SNC1) = off), C(INTERLEAVED) for a socket-spanning node on other vendors,
-            C(NODES-PER-SOCKET-<n>) on other vendors, C(UNEVEN) when sockets differ,
-            null without NUMA.
+            C(NPS0)/C(NPS1)/C(NPS2)/C(NPS4) or C(LLC-NUMA-<n>) on AMD from Zen on, C(SNC<n>)
+            on Intel (C(SNC1) = off), C(INTERLEAVED) when a node spans several sockets
+            (BIOS node interleaving) on Intel, pre-Zen AMD (Opteron) and other vendors,
+            C(NODES-PER-SOCKET-<n>) on pre-Zen AMD and other vendors, C(UNEVEN) when sockets
+            differ, null without NUMA.
           type: str
           sample: NPS2
         memory_balanced:
@@ -200,6 +280,36 @@ ansible_facts:
           description: Value of C(kernel.numa_balancing), null when the kernel lacks it.
           type: int
           sample: 0
+        transparent_hugepage:
+          description: >-
+            The transparent hugepage mode, the bracketed word of
+            C(/sys/kernel/mm/transparent_hugepage/enabled) (C(always), C(madvise), C(never)),
+            null without THP.
+          type: str
+          sample: madvise
+        gpus:
+          description: >-
+            PCI display controllers (class 0x03, VGA and 3D: GPUs, and BMC graphics) under
+            C(/sys/bus/pci/devices), in address order, so an instance can run next to its GPU.
+          type: list
+          elements: dict
+          contains:
+            address:
+              description: PCI address.
+              type: str
+              sample: "0000:41:00.0"
+            vendor:
+              description: PCI vendor id (C(0x10de) NVIDIA, C(0x1002) AMD, C(0x8086) Intel, C(0x1a03) ASPEED).
+              type: str
+              sample: "0x10de"
+            device:
+              description: PCI device id.
+              type: str
+              sample: "0x2330"
+            numa_node:
+              description: The node the GPU is attached to; null when the kernel writes -1 (unknown) or nothing.
+              type: int
+              sample: 1
 """
 
 from ansible.module_utils.basic import AnsibleModule

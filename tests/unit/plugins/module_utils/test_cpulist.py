@@ -5,6 +5,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.cpulist import (
     CpulistError,
     format_cpulist,
     parse_cpulist,
+    parse_cpumask,
 )
 
 
@@ -69,3 +70,30 @@ def test_round_trip_from_kernel_style_text(runs):
     ids = parse_cpulist(text)
     assert parse_cpulist(format_cpulist(ids)) == ids
     assert set(ids) == set(cpu for first, length in runs for cpu in range(first, first + length + 1))
+
+
+# --- cpumasks (nodeN/cpumap on kernels without nodeN/cpulist) -------------------------
+
+
+@pytest.mark.parametrize("text, ids", [
+    ("ff", list(range(8))),
+    ("00000000,000000f0\n", [4, 5, 6, 7]),
+    ("000000ff,fff00000", list(range(20, 40))),
+    ("80000000,00000000,00000001", [0, 95]),
+    ("00000000", []),
+])
+def test_parse_cpumask_examples(text, ids):
+    assert parse_cpumask(text) == ids
+
+
+@pytest.mark.parametrize("text", ["", "0x3", "1,,2", "fffffffff,0", "zz", "0-3"])
+def test_parse_cpumask_rejects_what_the_kernel_never_writes(text):
+    with pytest.raises(CpulistError) as err:
+        parse_cpumask(text)
+    assert repr(text) in str(err.value)
+
+
+@given(cpu_sets)
+def test_cpumask_written_like_the_kernel_reads_back(ids):
+    import topologies
+    assert parse_cpumask(topologies.cpumask(ids)) == sorted(ids)

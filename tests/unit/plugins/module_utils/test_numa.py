@@ -243,3 +243,109 @@ def test_generated_topologies(tmp_path_factory, host):
     assert facts["node_count"] == cpu_nodes + host["memory_only"]
     assert sorted(cpu for node in facts["nodes"] for cpu in node["cpus"]) == list(range(cores * threads))
     assert all(len(node["distances"]) == facts["node_count"] for node in facts["nodes"])
+
+
+# --- instruction sets, kernel, GPUs and memory now (what the service places by) -----------
+
+
+def test_cpu_flags_and_kernel_release(tmp_path):
+    intel = facts_for(CATALOG["xeon-2s-snc2-interleaved"], tmp_path / "intel")
+    assert intel["cpu_flags"] == ["amx_bf16", "amx_int8", "amx_tile", "avx2", "avx512_bf16", "avx512_fp16",
+                                  "avx512_vnni", "avx512bw", "avx512f", "avx512vl", "avx_vnni", "fma"]
+    assert intel["kernel_release"] == "6.1.0-27-amd64"
+    amd = facts_for(CATALOG["epyc-2s-nps2"], tmp_path / "amd")
+    assert amd["cpu_flags"] == ["avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "avx512vl", "fma"]
+    power = facts_for(CATALOG["power9-lpar-smt8"], tmp_path / "power")
+    assert (power["cpu_flags"], power["kernel_release"]) == ([], "5.14.0-427.el9.ppc64le")
+
+
+def test_kernel_release_absent_is_null(tmp_path):
+    top = topologies.synthetic("old", topologies.AMD, "x", 1, 1, 2, kernel_release=None)
+    assert facts_for(top, tmp_path)["kernel_release"] is None
+
+
+def gpu_host():
+    return topologies.synthetic(
+        "gpu-host", topologies.AMD, "AMD EPYC 9654 96-Core Processor", 2, 4, 1,
+        gpus=[topologies.Gpu("0000:01:00.0", "0x10de", "0x2330", 1),  # H100 SXM on node 1
+              topologies.Gpu("0000:41:00.0", "0x10de", "0x2330", 5),
+              topologies.Gpu("0000:c3:00.0", "0x1a03", "0x2000", -1, "0x030000")])  # ASPEED BMC VGA
+
+
+def test_gpus_with_their_numa_node(tmp_path):
+    root = topologies.write_tree(gpu_host(), tmp_path)
+    pci = root / "sys/bus/pci/devices"
+    nic = pci / "0000:21:00.0"  # a network controller (class 0x02) is no GPU
+    nic.mkdir()
+    (nic / "class").write_text("0x020000\n")
+    (nic / "vendor").write_text("0x15b3\n")
+    unknown = pci / "0000:e1:00.0"  # a display controller without numa_node (kernel without CONFIG_NUMA)
+    unknown.mkdir()
+    (unknown / "class").write_text("0x038000\n")
+    (unknown / "vendor").write_text("0x1002\n")
+    (unknown / "device").write_text("0x74a1\n")
+    facts = gather_numa_facts(str(root / "sys"), str(root / "proc"))
+    assert facts["gpus"] == [
+        {"address": "0000:01:00.0", "vendor": "0x10de", "device": "0x2330", "numa_node": 1},
+        {"address": "0000:41:00.0", "vendor": "0x10de", "device": "0x2330", "numa_node": 5},
+        {"address": "0000:c3:00.0", "vendor": "0x1a03", "device": "0x2000", "numa_node": None},
+        {"address": "0000:e1:00.0", "vendor": "0x1002", "device": "0x74a1", "numa_node": None},
+    ]
+
+
+def test_no_pci_bus_means_no_gpus(tmp_path):
+    assert facts_for(CATALOG["epyc-2s-nps2"], tmp_path)["gpus"] == []
+
+
+def test_memory_free_and_huge_pages_per_node(tmp_path):
+    root = topologies.write_tree(CATALOG["epyc-2s-nps1"], tmp_path)
+    # node1/meminfo as Linux 6.1 writes it (abridged)
+    (root / "sys/devices/system/node/node1/meminfo").write_text(
+        "Node 1 MemTotal:       396228668 kB\n"
+        "Node 1 MemFree:        121634816 kB\n"
+        "Node 1 MemUsed:        274593852 kB\n"
+        "Node 1 FilePages:       1520640 kB\n"
+        "Node 1 AnonHugePages:         0 kB\n"
+        "Node 1 HugePages_Total:  1024\n"
+        "Node 1 HugePages_Free:    256\n"
+        "Node 1 HugePages_Surp:      0\n")
+    node1 = gather_numa_facts(str(root / "sys"), str(root / "proc"))["nodes"][1]
+    assert (node1["memory_mb"], node1["mem_free_mb"]) == (386942, 118784)
+    assert (node1["hugepages_total"], node1["hugepages_free"]) == (1024, 256)
+
+
+def test_node_meminfo_without_huge_page_lines(tmp_path):
+    root = topologies.write_tree(CATALOG["vm-1node-no-cpufreq"], tmp_path)
+    (root / "sys/devices/system/node/node0/meminfo").write_text(
+        "Node 0 MemTotal:       8388608 kB\nNode 0 MemFree:        4194304 kB\n")
+    node0 = gather_numa_facts(str(root / "sys"), str(root / "proc"))["nodes"][0]
+    assert (node0["mem_free_mb"], node0["hugepages_total"], node0["hugepages_free"]) == (4096, None, None)
+
+
+@pytest.mark.parametrize("content, mode", [
+    ("always [madvise] never\n", "madvise"),
+    ("[always] madvise never\n", "always"),
+    ("always madvise [never]\n", "never"),
+    (None, None),
+])
+def test_transparent_hugepage_mode(tmp_path, content, mode):
+    root = topologies.write_tree(CATALOG["epyc-2s-nps2"], tmp_path)
+    enabled = root / "sys/kernel/mm/transparent_hugepage/enabled"
+    if content is None:
+        enabled.unlink()
+    else:
+        enabled.write_text(content)
+    assert gather_numa_facts(str(root / "sys"), str(root / "proc"))["transparent_hugepage"] == mode
+
+
+@pytest.mark.parametrize("relative, content", [
+    ("sys/kernel/mm/transparent_hugepage/enabled", "always madvise never\n"),
+    ("sys/bus/pci/devices/0000:01:00.0/class", "display\n"),
+    ("sys/bus/pci/devices/0000:01:00.0/numa_node", "near\n"),
+])
+def test_malformed_device_or_policy_file_fails_naming_it(tmp_path, relative, content):
+    root = topologies.write_tree(gpu_host(), tmp_path)
+    (root / relative).write_text(content)
+    with pytest.raises(HostFileError) as err:
+        gather_numa_facts(str(root / "sys"), str(root / "proc"))
+    assert err.value.path == str(root / relative)

@@ -39,3 +39,23 @@ def test_unknown_option_is_rejected(nps4_tree):
     result, failed = run_module(numa_facts, dict(args_for(nps4_tree), sysfs="/sys"))
     assert failed
     assert "sysfs" in result["msg"]
+
+
+def test_new_facts_come_in_the_same_call(nps4_tree):
+    result, failed = run_module(numa_facts, args_for(nps4_tree))
+    assert not failed
+    facts = result["ansible_facts"]["ktune_numa"]
+    assert {"avx2", "avx512f", "avx512bw"} <= set(facts["cpu_flags"])
+    assert facts["kernel_release"] == "6.1.0-27-amd64"
+    assert facts["transparent_hugepage"] == "madvise"
+    assert facts["gpus"] == []
+    assert facts["nodes"][0]["hugepages_total"] == 0 and facts["nodes"][0]["mem_free_mb"] > 0
+    assert facts["physical_cores"] == 128 and facts["cores_from"] == "core_cpus_list"
+
+
+def test_wrong_sysfs_root_fails_naming_the_path(tmp_path):
+    result, failed = run_module(numa_facts, {"sysfs_root": str(tmp_path / "nonexistent/sys"),
+                                             "procfs_root": "/proc"})
+    assert failed
+    assert result["path"] == str(tmp_path / "nonexistent/sys/devices/system/cpu")
+    assert "not a sysfs tree" in result["msg"]
