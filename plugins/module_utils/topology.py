@@ -61,7 +61,7 @@ def read_online_cpus(sysfs_root):
         return online
     cpu_dir = under(sysfs_root, CPU_DIR)
     return [cpu for cpu in numbered_entries(cpu_dir, "cpu")
-            if os.path.isdir(under(cpu_dir, "cpu%d" % cpu, "topology"))]
+            if os.path.isdir(_topology_dir(cpu_dir, cpu))]
 
 
 def read_offline_cpus(sysfs_root, online):
@@ -74,13 +74,18 @@ def read_offline_cpus(sysfs_root, online):
 
 
 def _topology_dir(cpu_dir, cpu):
-    return under(cpu_dir, "cpu%d" % cpu, "topology")
+    # Plain formatting, not os.path.join: it runs for every CPU (384 and more).
+    return "%s/cpu%d/topology" % (cpu_dir, cpu)
+
+
+def _topology_file(cpu_dir, cpu, name):
+    return "%s/cpu%d/topology/%s" % (cpu_dir, cpu, name)
 
 
 def _read_sibling_list(cpu_dir, cpu, names):
     """The first of the named sibling cpulists that exists: (ids, name), or (None, None)."""
     for name in names:
-        ids = read_cpulist_file(under(_topology_dir(cpu_dir, cpu), name), optional=True)
+        ids = read_cpulist_file(_topology_file(cpu_dir, cpu, name), optional=True)
         if ids is not None:
             return ids, name
     return None, None
@@ -110,7 +115,7 @@ def _group_by_sibling_lists(cpu_dir, online, names):
 
 
 def _read_package_ids(cpu_dir, online):
-    return dict((cpu, read_int(under(_topology_dir(cpu_dir, cpu), "physical_package_id"), optional=True))
+    return dict((cpu, read_int(_topology_file(cpu_dir, cpu, "physical_package_id"), optional=True))
                 for cpu in online)
 
 
@@ -171,19 +176,18 @@ def read_cores(cpu_dir, online, socket_of, notes):
     leader_of, source = _group_by_sibling_lists(cpu_dir, online, CORE_LISTS)
     if leader_of is not None:
         without_core_id = [cpu for cpu in set(leader_of.values())
-                           if not os.path.exists(under(_topology_dir(cpu_dir, cpu), "core_id"))]
+                           if not os.path.exists(_topology_file(cpu_dir, cpu, "core_id"))]
         if without_core_id:
             notes.append("core_id is missing on CPUs %s: cores counted from %s"
                          % (format_cpulist(without_core_id), source))
         return leader_of, source
     core_of = {}
     for cpu in online:
-        topology = _topology_dir(cpu_dir, cpu)
-        core = read_int(under(topology, "core_id"), optional=True)
+        core = read_int(_topology_file(cpu_dir, cpu, "core_id"), optional=True)
         if core is None or core < 0:
             notes.append("no core sibling list and no core_id on CPU %d and later: each CPU counted as a core" % cpu)
             return dict((cpu, cpu) for cpu in online), "cpus"
-        core_of[cpu] = (socket_of[cpu], read_int(under(topology, "die_id"), optional=True), core)
+        core_of[cpu] = (socket_of[cpu], read_int(_topology_file(cpu_dir, cpu, "die_id"), optional=True), core)
     return core_of, "core_id"
 
 
