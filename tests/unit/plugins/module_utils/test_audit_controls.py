@@ -93,6 +93,18 @@ def test_layout_is_only_reported_when_nothing_is_expected(numa):
     assert "not asserted" in layout["finding"]
 
 
+def test_layout_fails_on_cpus_in_several_nodes_even_when_nothing_is_expected(tmp_path):
+    import topologies
+    from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
+    root = topologies.write_tree(topologies.catalog()["epyc-2s-nps2"], tmp_path)
+    (root / "sys/devices/system/node/node1/cpulist").write_text("4-15,36-47\n")  # firmware lists 4-7,36-39 twice
+    layout = grade(gather_numa_facts(str(root / "sys"), str(root / "proc")), tuned_state())["numa.layout"]
+    assert layout["status"] == "fail"
+    assert layout["finding"].startswith("expected every CPU in exactly one NUMA node, found CPUs 4-7,36-39 in "
+                                        "several (node0, node1)")
+    assert layout["fix"] == "update the BIOS (system firmware) and reboot"
+
+
 def test_layout_names_snc_on_intel(numa):
     layout = grade(numa("xeon-2s-snc2-interleaved"), tuned_state(), ktune_expected_nodes_per_socket=2)["numa.layout"]
     assert layout["status"] == "pass"
