@@ -146,7 +146,7 @@ def read_sockets(cpu_dir, online, notes):
     lowest CPU.
     """
     package_id_of = _read_package_ids(cpu_dir, online)
-    unknown = [cpu for cpu, package_id in package_id_of.items() if package_id is None or package_id < 0]
+    unknown = set(cpu for cpu, package_id in package_id_of.items() if package_id is None or package_id < 0)
     if unknown:
         problem = "physical_package_id is -1 or missing on CPUs %s" % format_cpulist(unknown)
     else:
@@ -175,8 +175,7 @@ def read_cores(cpu_dir, online, socket_of, notes):
     """
     leader_of, source = _group_by_sibling_lists(cpu_dir, online, CORE_LISTS)
     if leader_of is not None:
-        without_core_id = [cpu for cpu in set(leader_of.values())
-                           if not os.path.exists(_topology_file(cpu_dir, cpu, "core_id"))]
+        without_core_id = [cpu for cpu in online if not os.path.exists(_topology_file(cpu_dir, cpu, "core_id"))]
         if without_core_id:
             notes.append("core_id is missing on CPUs %s: cores counted from %s"
                          % (format_cpulist(without_core_id), source))
@@ -185,7 +184,7 @@ def read_cores(cpu_dir, online, socket_of, notes):
     for cpu in online:
         core = read_int(_topology_file(cpu_dir, cpu, "core_id"), optional=True)
         if core is None or core < 0:
-            notes.append("no core sibling list and no core_id on CPU %d and later: each CPU counted as a core" % cpu)
+            notes.append("CPU %d has no core sibling list and no core_id: each CPU counted as a core" % cpu)
             return dict((cpu, cpu) for cpu in online), "cpus"
         core_of[cpu] = (socket_of[cpu], read_int(_topology_file(cpu_dir, cpu, "die_id"), optional=True), core)
     return core_of, "core_id"

@@ -177,7 +177,7 @@ def test_missing_core_id_falls_back_to_sibling_sets_and_says_so(tmp_path):
     remove(root, CPU + "/cpu*/topology/core_id")
     facts = gather(root)
     assert (facts["physical_cores"], facts["cpus_online"], facts["smt_active"]) == (4, 8, True)
-    assert facts["topology_notes"] == ["core_id is missing on CPUs 0-3: cores counted from core_cpus_list"]
+    assert facts["topology_notes"] == ["core_id is missing on CPUs 0-7: cores counted from core_cpus_list"]
 
 
 def test_without_any_core_information_each_cpu_is_a_core_and_said_so(tmp_path):
