@@ -47,6 +47,16 @@ def cron_daemons_running(units, cron_service=None):
     return concerns.cron_daemons_running(units, concerns.cron_units({"ktune_cron_service": cron_service}))
 
 
+def drop_caches_argv(level, procfs_root="/proc", skip_unit="", skip_state="activating"):
+    """The page-cache job's command line, the script first."""
+    try:
+        return concerns.drop_caches_argv({"ktune_drop_caches_level": level, "ktune_procfs_root": procfs_root,
+                                          "ktune_drop_caches_skip_unit": skip_unit,
+                                          "ktune_drop_caches_skip_state": skip_state})
+    except (TypeError, ValueError):
+        raise AnsibleFilterError("drop_caches_argv: ktune_drop_caches_level = %r is not 1, 2 or 3" % (level,))
+
+
 def numa_sysctl_problems(numa_balancing, zone_reclaim_mode):
     """Why the NUMA kernel settings cannot be applied, naming the variable ([] when they can)."""
     return concerns.numa_sysctl_problems({"ktune_numa_balancing": numa_balancing,
@@ -61,4 +71,5 @@ class FilterModule(object):
             "cron_units": cron_units,
             "cron_daemons_running": cron_daemons_running,
             "numa_sysctl_problems": numa_sysctl_problems,
+            "drop_caches_argv": drop_caches_argv,
         }

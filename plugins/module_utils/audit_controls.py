@@ -48,8 +48,7 @@ SETTING_NAMES = (
     "ktune_numa_balancing", "ktune_zone_reclaim_mode", "ktune_service_instances",
 )
 
-DROP_SCRIPT = "/usr/local/sbin/ktune-drop-caches"
-SCHEDULE_FIELDS = ("minute", "hour", "day", "month", "weekday")
+DROP_SCRIPT = concerns.DROP_SCRIPT
 TUNE = "ansible-playbook playbooks/tune.yml -i INVENTORY --limit HOST"
 
 
@@ -236,18 +235,8 @@ def cpufreq_epp(cpufreq, settings):
 # --- page cache --------------------------------------------------------------------
 
 
-def expected_cron_argv(settings):
-    argv = [DROP_SCRIPT, "--level", str(settings.get("ktune_drop_caches_level", 3)),
-            "--procfs-root", str(settings.get("ktune_procfs_root") or "/proc")]
-    if settings.get("ktune_drop_caches_skip_unit"):
-        argv += ["--skip-unit", str(settings["ktune_drop_caches_skip_unit"]),
-                 "--skip-state", str(settings.get("ktune_drop_caches_skip_state") or "activating")]
-    return argv
-
-
-def expected_schedule(settings):
-    defaults = {"minute": "43", "hour": "*", "day": "*", "month": "*", "weekday": "*"}
-    return [str(settings.get("ktune_drop_caches_" + field, defaults[field])) for field in SCHEDULE_FIELDS]
+expected_cron_argv = concerns.drop_caches_argv
+expected_schedule = concerns.drop_caches_schedule
 
 
 def page_cache_cron(page_cache, settings):

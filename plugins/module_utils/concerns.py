@@ -176,6 +176,29 @@ def describe_use_numa_drift(drift):
     return "; ".join(found(item) for item in drift)
 
 
+# --- page cache: the job -------------------------------------------------------------
+
+DROP_SCRIPT = "/usr/local/sbin/ktune-drop-caches"
+SCHEDULE_FIELDS = ("minute", "hour", "day", "month", "weekday")
+
+
+def drop_caches_argv(settings):
+    """The job's command line: the page_cache role writes it to the cron file (shell-quoted),
+    the audit expects it there."""
+    settings = settings or {}
+    argv = [DROP_SCRIPT, "--level", str(int(settings.get("ktune_drop_caches_level", 3))),
+            "--procfs-root", str(settings.get("ktune_procfs_root") or "/proc")]
+    if settings.get("ktune_drop_caches_skip_unit"):
+        argv += ["--skip-unit", str(settings["ktune_drop_caches_skip_unit"]),
+                 "--skip-state", str(settings.get("ktune_drop_caches_skip_state") or "activating")]
+    return argv
+
+
+def drop_caches_schedule(settings):
+    defaults = {"minute": "43", "hour": "*", "day": "*", "month": "*", "weekday": "*"}
+    return [str((settings or {}).get("ktune_drop_caches_" + field, defaults[field])) for field in SCHEDULE_FIELDS]
+
+
 # --- page cache: the cron daemon ------------------------------------------------------
 
 

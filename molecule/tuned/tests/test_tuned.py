@@ -18,7 +18,14 @@ POLICY0 = "/sys/devices/system/cpu/cpufreq/policy0/scaling_governor"
 
 @pytest.fixture(scope="module")
 def host():
-    return testinfra.get_host("podman://" + HOST)
+    """tuned running on another profile and every policy on powersave, whatever ran before."""
+    target = testinfra.get_host("podman://" + HOST)
+    target.run_expect([0], "systemctl enable --now tuned.service && tuned-adm profile balanced")
+    target.run_expect([0], "systemctl disable ktune-cpufreq.service 2>/dev/null; rm -f %s && systemctl daemon-reload"
+                      % UNIT)
+    target.run_expect([0], "for p in /sys/devices/system/cpu/cpufreq/policy*; do echo powersave > $p/scaling_governor; "
+                           "done")
+    return target
 
 
 def tune_cpu_governor(action):

@@ -14,7 +14,10 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def evaluate(role, expressions, cases):
     """[{name: value}] per case: each expression rendered with the role's defaults and vars,
-    overlaid with the case's variables."""
+    overlaid with the case's variables (a variable another case sets falls back to its default)."""
+    defaults = yaml.safe_load((ROOT / "roles" / role / "defaults/main.yml").read_text()) or {}
+    names = sorted(set(key for case in cases for key in case))
+    cases = [dict(dict((key, defaults.get(key)) for key in names), **case) for case in cases]
     play = [{
         "hosts": "localhost", "connection": "local", "gather_facts": False,
         "vars_files": [str(ROOT / "roles" / role / "defaults/main.yml"), str(ROOT / "roles" / role / "vars/main.yml")],
@@ -22,7 +25,7 @@ def evaluate(role, expressions, cases):
             "name": "Evaluate", "ansible.builtin.debug": {"msg": dict((name, "{{ %s }}" % expr)
                                                                  for name, expr in expressions.items())},
             "loop": "{{ __cases }}", "vars": dict((key, "{{ item[%r] }}" % key)
-                                                  for key in sorted(set(k for case in cases for k in case))),
+                                                  for key in names),
         }],
     }]
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,6 +20,15 @@ def role_defaults(role):
     return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
 
 
+def test_a_variable_shared_by_roles_has_one_type_and_default():
+    seen = {}
+    for role in ROLES:
+        for name, option in specs_options(role).items():
+            seen.setdefault(name, {})[role] = repr((option.get("type"), option.get("default")))
+    differing = dict((name, roles) for name, roles in seen.items() if len(set(roles.values())) > 1)
+    assert differing == {}
+
+
 def test_every_role_has_argument_specs():
     assert set(ROLES) == set(path.name for path in (ROOT / "roles").iterdir() if path.is_dir())
 

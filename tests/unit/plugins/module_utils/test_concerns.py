@@ -121,9 +121,31 @@ def test_cron_daemon_tune_and_audit_agree(numa):
         assert (audit["status"] == "pass") is running, (units, audit)
 
 
-def test_the_roles_cron_daemon_table_is_the_concerns_table():
+def test_the_roles_cron_daemon_table_and_script_are_the_concerns():
     role_vars = yaml.safe_load((ROOT / "roles/page_cache/vars/main.yml").read_text())
     assert role_vars["page_cache_cron_daemons"] == concerns.CRON_DAEMONS
+    assert role_vars["page_cache_script"] == concerns.DROP_SCRIPT
+
+
+JOB_SETTINGS = [
+    {},
+    {"ktune_drop_caches_level": 1, "ktune_drop_caches_minute": "*/20", "ktune_procfs_root": "/opt/proc"},
+    {"ktune_drop_caches_skip_unit": "ktransformers@ds.service", "ktune_drop_caches_skip_state": "activating",
+     "ktune_drop_caches_level": "2", "ktune_drop_caches_weekday": "1-5"},
+]
+
+
+def test_the_cron_file_the_role_renders_is_the_job_the_audit_expects(tmp_path):
+    """The page_cache role's real template, rendered by ansible, parsed by the audit's reader."""
+    from ansible_collections.ktune.inference.plugins.module_utils.host_state import parse_cron_file
+    rendered = evaluate("page_cache", {"text": "lookup('ansible.builtin.template', '%s')"
+                                               % (ROOT / "roles/page_cache/templates/ktune-drop-caches.cron.j2")},
+                        JOB_SETTINGS)
+    for overrides, role in zip(JOB_SETTINGS, rendered):
+        settings = dict(DEFAULTS, **overrides)
+        jobs = [job for job in parse_cron_file(role["text"]) if not job["malformed"]]
+        assert [(job["schedule"], job["user"], job["argv"]) for job in jobs] == [
+            (ac.expected_schedule(settings), "root", ac.expected_cron_argv(settings))]
 
 
 # --- EPP ----------------------------------------------------------------------------
