@@ -49,12 +49,9 @@ def cron_daemons_running(units, cron_service=None):
 
 def drop_caches_argv(level, procfs_root="/proc", skip_unit="", skip_state="activating"):
     """The page-cache job's command line, the script first."""
-    try:
-        return concerns.drop_caches_argv({"ktune_drop_caches_level": level, "ktune_procfs_root": procfs_root,
-                                          "ktune_drop_caches_skip_unit": skip_unit,
-                                          "ktune_drop_caches_skip_state": skip_state})
-    except (TypeError, ValueError):
-        raise AnsibleFilterError("drop_caches_argv: ktune_drop_caches_level = %r is not 1, 2 or 3" % (level,))
+    return concerns.drop_caches_argv({"ktune_drop_caches_level": level, "ktune_procfs_root": procfs_root,
+                                      "ktune_drop_caches_skip_unit": skip_unit,
+                                      "ktune_drop_caches_skip_state": skip_state})
 
 
 def numa_sysctl_problems(numa_balancing, zone_reclaim_mode):

@@ -233,3 +233,9 @@ def test_default_governor_is_the_roles_default():
 def test_numa_sysctl_ranges_are_the_kernels(balancing, reclaim, bad):
     problems = concerns.numa_sysctl_problems({"ktune_numa_balancing": balancing, "ktune_zone_reclaim_mode": reclaim})
     assert [problem.split(" = ")[0] for problem in problems] == bad
+
+
+def test_an_invalid_level_is_graded_not_raised(numa):
+    control = grade(numa("epyc-2s-nps2"), {"page_cache": audit_cron(CRON_WORLDS[1][0])},
+                    ktune_drop_caches_level="x")["page_cache.cron"]
+    assert control["status"] == "fail" and "--level x" in control["finding"]
