@@ -7,8 +7,8 @@ Pure functions, run on the controller. ``evaluate(facts, settings)`` takes what
 ``ktune.inference.host_facts`` returned (``ktune_numa`` and ``ktune_host_state``) and the
 host's variables (role defaults under the inventory) and returns one dict per control:
 ``{"id", "status": pass|fail|skip, "severity": error|warning, "finding", "fix"}``.
-The judgements reuse the roles' own code (layout.layout_problems, use_numa.decide), so the
-audit and the roles say the same thing in the same words.
+The judgements are the roles' own code (layout.layout_problems, use_numa.decide and the
+concern functions of concerns.py), so the audit and tune say the same thing in the same words.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,6 +18,7 @@ __metaclass__ = type
 import glob
 import os
 
+from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.layout import count, layout_problems
 from ansible_collections.ktune.inference.plugins.module_utils.use_numa import (
     UseNumaInputError,
@@ -47,8 +48,7 @@ SETTING_NAMES = (
     "ktune_numa_balancing", "ktune_zone_reclaim_mode", "ktune_service_instances",
 )
 
-DROP_SCRIPT = "/usr/local/sbin/ktune-drop-caches"
-SCHEDULE_FIELDS = ("minute", "hour", "day", "month", "weekday")
+DROP_SCRIPT = concerns.DROP_SCRIPT
 TUNE = "ansible-playbook playbooks/tune.yml -i INVENTORY --limit HOST"
 
 
@@ -163,21 +163,16 @@ def numa_memory_only_nodes(numa, settings, numa_on):
 def numa_balancing(sysctl, settings):
     if _section_error(sysctl):
         return _unreadable("numa.balancing", WARNING, "the kernel settings", _section_error(sysctl))
-    wanted = {"kernel.numa_balancing": settings.get("ktune_numa_balancing", 0),
-              "vm.zone_reclaim_mode": settings.get("ktune_zone_reclaim_mode", 0)}
-    wrong, missing_kernel = [], []
+    problems = concerns.numa_sysctl_problems(settings)
+    if problems:
+        return control("numa.balancing", "fail", WARNING, "; ".join(problems), "correct it in the inventory")
+    wanted = concerns.numa_sysctls_wanted(settings)
+    live = sysctl.get("live", {})
+    wrong = concerns.numa_sysctls_live_drift(wanted, live)
+    missing_kernel = [name for name in sorted(wanted) if live.get(name) is None]
     for name in sorted(wanted):
-        try:
-            want = int(wanted[name])
-        except (TypeError, ValueError):
-            return control("numa.balancing", "fail", WARNING, "%s = %r is not an integer"
-                           % ("ktune_" + name.split(".")[1], wanted[name]), "set an integer >= 0 in the inventory")
-        live = sysctl.get("live", {}).get(name)
+        want = wanted[name]
         persisted = sysctl.get("persisted", {}).get(name)
-        if live is None:
-            missing_kernel.append(name)
-        elif live != want:
-            wrong.append("%s = %s live, expected %d" % (name, live, want))
         if persisted != want:
             wrong.append("%s %s in %s, expected %d" % (
                 name, "not persisted" if persisted is None else "= %s persisted" % persisted,
@@ -193,18 +188,14 @@ def numa_balancing(sysctl, settings):
 # --- cpufreq -----------------------------------------------------------------------
 
 
-def _others(groups, wanted):
-    return ["policy%s: %s" % (cpus, value) for value, cpus in sorted(groups.items()) if value != wanted]
-
-
 def cpufreq_governor(cpufreq, settings):
     if _section_error(cpufreq):
         return _unreadable("cpufreq.governor", ERROR, "cpufreq", _section_error(cpufreq))
-    wanted = settings.get("ktune_cpu_governor", "performance")
+    wanted = concerns.expected_governor(settings)
     if not cpufreq.get("applicable"):
         return control("cpufreq.governor", "skip", ERROR, "no cpufreq policies (VM, container or no driver): "
                        "not applicable")
-    others = _others(cpufreq.get("governors") or {}, wanted)
+    others = concerns.cpufreq_drift(settings, cpufreq)["governor"]
     if not others:
         return control("cpufreq.governor", "pass", ERROR, "%s on all %d policies (%s)"
                        % (wanted, cpufreq["policy_count"], _driver(cpufreq)))
@@ -229,14 +220,12 @@ def cpufreq_epp(cpufreq, settings):
     if cpufreq.get("epp") is None:
         return control("cpufreq.epp", "skip", WARNING, "driver %s has no energy_performance_preference: not "
                        "applicable" % _driver(cpufreq))
-    wanted = settings.get("ktune_cpu_epp")
+    drift = concerns.cpufreq_drift(settings, cpufreq)
+    wanted = drift["epp_wanted"]
     if wanted is None:
-        if cpufreq.get("active_mode") and settings.get("ktune_cpu_governor", "performance") == "performance":
-            # Active-mode drivers hold EPP at performance under the performance governor.
-            wanted = "performance"
-        else:
-            return control("cpufreq.epp", "skip", WARNING, "not managed (ktune_cpu_epp is null)")
-    others = _others(cpufreq["epp"], wanted)
+        return control("cpufreq.epp", "skip", WARNING, "not managed (ktune_cpu_epp is null and the driver is not "
+                       "in active mode with the performance governor)")
+    others = drift["epp"]
     if not others:
         return control("cpufreq.epp", "pass", WARNING, "EPP %s on all %d policies" % (wanted, cpufreq["policy_count"]))
     return control("cpufreq.epp", "fail", WARNING, "expected EPP %s, found %s" % (wanted, "; ".join(others)),
@@ -246,18 +235,8 @@ def cpufreq_epp(cpufreq, settings):
 # --- page cache --------------------------------------------------------------------
 
 
-def expected_cron_argv(settings):
-    argv = [DROP_SCRIPT, "--level", str(settings.get("ktune_drop_caches_level", 3)),
-            "--procfs-root", str(settings.get("ktune_procfs_root") or "/proc")]
-    if settings.get("ktune_drop_caches_skip_unit"):
-        argv += ["--skip-unit", str(settings["ktune_drop_caches_skip_unit"]),
-                 "--skip-state", str(settings.get("ktune_drop_caches_skip_state") or "activating")]
-    return argv
-
-
-def expected_schedule(settings):
-    defaults = {"minute": "43", "hour": "*", "day": "*", "month": "*", "weekday": "*"}
-    return [str(settings.get("ktune_drop_caches_" + field, defaults[field])) for field in SCHEDULE_FIELDS]
+expected_cron_argv = concerns.drop_caches_argv
+expected_schedule = concerns.drop_caches_schedule
 
 
 def page_cache_cron(page_cache, settings):
@@ -291,12 +270,13 @@ def page_cache_cron(page_cache, settings):
     if daemon.get("units") is None:
         note = " (cron daemon not checked: %s)" % daemon["unknown"] if daemon.get("unknown") else ""
         return control("page_cache.cron", "pass", ERROR, found + note)
-    running = sorted(unit for unit, state in daemon["units"].items() if state.get("active_state") == "active")
+    candidates = concerns.cron_units(settings)
+    running = concerns.cron_daemons_running(daemon["units"], candidates)
     if not running:
-        states = ", ".join("%s %s" % (unit, state.get("active_state"))
-                           for unit, state in sorted(daemon["units"].items()))
-        return control("page_cache.cron", "fail", ERROR, "%s, but no cron daemon runs it (%s)"
-                       % (found, states or "no cron unit installed"), fix)
+        return control("page_cache.cron", "fail", ERROR, "%s, but no cron daemon runs it now and at boot: expected "
+                       "one of %s active and enabled, found %s" % (found, ", ".join(candidates),
+                                                                  concerns.describe_cron_units(daemon["units"],
+                                                                                               candidates)), fix)
     return control("page_cache.cron", "pass", ERROR, "%s, run by %s" % (found, ", ".join(running)))
 
 
@@ -320,16 +300,16 @@ def use_numa_policy(use_numa, decision):
     if decision["problems"]:
         findings, fixes = zip(*[split_problem(problem) for problem in decision["problems"]])
         return control("use_numa.policy", "fail", ERROR, "; ".join(findings), "; ".join(f for f in fixes if f))
+    environment = use_numa["files"][0]["file"] if use_numa.get("files") else concerns.ENVIRONMENT_FILE
+    drift = concerns.use_numa_files_drift(decision["enabled"], concerns.use_numa_files_from_host(use_numa),
+                                          environment)
     if decision["enabled"]:
-        environment = use_numa["files"][0]["file"] if use_numa.get("files") else "/etc/environment"
-        wrong = [d for d in definitions if d["value"] != "1" or d["line"] != "USE_NUMA=1"]
-        in_environment = [d for d in definitions if d["file"] == environment and d["line"] == "USE_NUMA=1"]
-        if wrong or not in_environment:
-            found = "; ".join(_where(d) for d in definitions) or "USE_NUMA not defined"
-            return control("use_numa.policy", "fail", ERROR, "expected USE_NUMA=1 (NUMA on: %s), found %s"
-                           % (decision["reason"], found), fix)
+        if drift:
+            return control("use_numa.policy", "fail", ERROR, "expected exactly USE_NUMA=1 in every environment file "
+                           "(NUMA on: %s), found %s" % (decision["reason"], concerns.describe_use_numa_drift(drift)),
+                           fix)
         return control("use_numa.policy", "pass", ERROR, "USE_NUMA=1, NUMA on as decided (%s)" % decision["reason"])
-    if definitions:
+    if drift:
         zero = [d for d in definitions if d["value"] == "0"]
         note = ("; USE_NUMA=0 is NUMA effectively ON: the build tests only whether USE_NUMA is defined"
                 if zero else "")

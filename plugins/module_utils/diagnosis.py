@@ -25,6 +25,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.ktune.inference.plugins.module_utils import concerns
+
 DEFAULT_THRESHOLDS = {
     "dimm_margin_c": 5.0,            # within this of the BMC's upper critical threshold
     "dimm_hot_c": 85.0,              # when the BMC gives no threshold
@@ -158,13 +160,17 @@ def throttle_findings(data):
 
 
 def governor_findings(data):
+    """Policies on another governor than ktune_cpu_governor (data["cpu_governor"]), the
+    audit's rule (concerns.governor_is_expected)."""
+    settings = {"ktune_cpu_governor": data.get("cpu_governor")}
     thermal = data.get("thermal_after") or data.get("thermal_before") or {}
-    wrong = [entry for entry in thermal.get("governors") or [] if entry.get("governor") != "performance"]
+    wrong = [entry for entry in thermal.get("governors") or []
+             if not concerns.governor_is_expected(settings, entry.get("governor"))]
     if not wrong:
         return []
     evidence = ", ".join("%d policies on %s (%s)" % (entry["policies"], entry["governor"], entry["driver"])
                          for entry in wrong)
-    return [finding("CPU governor is not performance", evidence,
+    return [finding("CPU governor is not %s" % concerns.expected_governor(settings), evidence,
                     "Run playbooks/tune.yml --tags cpu_governor on this host.")]
 
 

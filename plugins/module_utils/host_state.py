@@ -147,7 +147,7 @@ def read_cron_daemon(units, show_units):
         states = show_units(list(units))
     except OSError as exc:
         return {"units": None, "unknown": str(exc)}
-    return {"units": dict((unit, {"active_state": state.get("ActiveState"),
+    return {"units": dict((unit, {"load_state": state.get("LoadState"), "active_state": state.get("ActiveState"),
                                   "unit_file_state": state.get("UnitFileState")})
                           for unit, state in states.items() if state.get("LoadState") == "loaded")}
 
@@ -169,7 +169,7 @@ def find_use_numa(path, text):
         match = USE_NUMA_LINE.match(line)
         if match:
             value = match.group(1)
-            found.append({"file": path, "line_number": number, "line": line.strip(),
+            found.append({"file": path, "line_number": number, "line": line.strip(), "text": line,
                           "value": None if value is None else _unquote(value)})
     return found
 

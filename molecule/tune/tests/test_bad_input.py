@@ -1,6 +1,7 @@
 """Bad input fails before anything changes, with a message naming the variable."""
 
 import json
+import re
 
 import pytest
 import testinfra
@@ -42,3 +43,21 @@ def test_bad_input_fails_before_any_change(target, drifted, extra_vars, named):
     assert named in result.output
     assert recap(result.output)["amd-nps2"]["changed"] == "0"
     assert host.check_output(SNAPSHOT) == before
+
+
+def test_bad_input_on_one_host_stops_every_host_before_any_change(drifted):
+    """kernel.numa_balancing takes 0-3: 7 on one host stops the run on all, naming the variable."""
+    hosts = ["amd-nps2", "intel-snc2"]
+    targets = dict((name, testinfra.get_host("podman://" + name)) for name in hosts)
+    targets["intel-snc2"].run_expect([0], "rm -f /etc/cron.d/ktune-drop-caches")
+    before = dict((name, host.check_output(SNAPSHOT)) for name, host in targets.items())
+    bad = '{{ 7 if inventory_hostname == "amd-nps2" else 0 }}'
+    result = run_tune("--limit", ",".join(hosts), "-e", json.dumps({"ktune_numa_balancing": bad}))
+    assert result.returncode == 2, result.output[-3000:]
+    assert re.search(r"amd-nps2: ktune_numa_balancing = '?7'? is not a kernel.numa_balancing value: "
+                     r"expected an integer 0-3", result.output), result.output[-3000:]
+    rows = recap(result.output)
+    assert all(rows[name]["changed"] == "0" for name in hosts), rows
+    assert dict((name, host.check_output(SNAPSHOT)) for name, host in targets.items()) == before
+    restored = run_tune("--limit", "intel-snc2")
+    assert restored.returncode == 0, restored.output[-3000:]

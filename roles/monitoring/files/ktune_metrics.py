@@ -45,6 +45,7 @@ DEFAULTS = {
     "ipmitool_timeout": 30,
     "instances": [],
     "probe_timeout": 5,
+    "expected_governor": "performance",
 }
 NUMASTAT_METRICS = {
     "numa_hit": ("ktune_numa_hit_total", "Pages allocated on this node as intended"),
@@ -215,11 +216,15 @@ def throttle_families(throttle_by_node):
     return [events, seconds]
 
 
-def governor_family(governors):
+def governor_family(governors, expected):
+    """Policies per governor in force, and the governor the host is configured for
+    (ktune_cpu_governor), which the KtuneCpuGovernorNotPerformance alert compares with."""
     family = Family("ktune_cpu_governor_policies", "gauge", "cpufreq policies per governor and driver in force")
     for (governor, driver), count in sorted(governors.items()):
         family.add(count, governor=governor, driver=driver)
-    return [family]
+    wanted = Family("ktune_cpu_governor_expected", "gauge", "1 for the governor this host is configured for")
+    wanted.add(1, governor=expected)
+    return [family, wanted]
 
 
 def probe(url, timeout):
@@ -272,7 +277,7 @@ def collect(config):
         policies = host_telemetry.cpufreq_policies(root)
         return (frequency_families(host_telemetry.frequency_summary(policies, nodes))
                 + throttle_families(host_telemetry.throttle_counters(root, nodes))
-                + governor_family(host_telemetry.governor_counts(policies)))
+                + governor_family(host_telemetry.governor_counts(policies), config["expected_governor"]))
 
     section("ipmi", dimms)
     section("numastat", lambda: numastat_families(host_telemetry.numastat(root)))

@@ -117,6 +117,7 @@ def test_full_run_parses_and_names_follow_conventions(tree, tmp_path, health_ser
                   frozenset({("node", "0"), ("counter", "package_throttle")}))] == 2.5
     assert found[("ktune_cpu_governor_policies",
                   frozenset({("governor", "performance"), ("driver", "amd-pstate-epp")}))] == 1
+    assert found[("ktune_cpu_governor_expected", frozenset({("governor", "performance")}))] == 1
     assert found[("ktune_instance_up", frozenset({("name", "ds"), ("url", health_server + "/health")}))] == 1
     assert found[("ktune_instance_up", frozenset({("name", "sick"), ("url", health_server + "/v1/models")}))] == 0
     assert found[("ktune_instance_http_status", frozenset({("name", "sick")}))] == 503

@@ -286,14 +286,16 @@ def test_warnings_alone_do_not_fail_a_host():
 def test_cron_job_needs_a_running_cron_daemon_when_systemd_can_tell(numa):
     nps2 = numa("epyc-2s-nps2")
     running = cron_job()
-    running["daemon"] = {"units": {"cron.service": {"active_state": "active", "unit_file_state": "enabled"}}}
+    running["daemon"] = {"units": {"cron.service": {"load_state": "loaded", "active_state": "active",
+                                                    "unit_file_state": "enabled"}}}
     control = grade(nps2, tuned_state(page_cache=running))["page_cache.cron"]
     assert control["status"] == "pass" and control["finding"].endswith("run by cron.service")
     stopped = cron_job()
-    stopped["daemon"] = {"units": {"cron.service": {"active_state": "inactive", "unit_file_state": "disabled"}}}
+    stopped["daemon"] = {"units": {"cron.service": {"load_state": "loaded", "active_state": "inactive",
+                                                    "unit_file_state": "disabled"}}}
     control = grade(nps2, tuned_state(page_cache=stopped))["page_cache.cron"]
     assert control["status"] == "fail"
-    assert control["finding"].endswith("but no cron daemon runs it (cron.service inactive)")
+    assert control["finding"].endswith("found cron.service inactive, disabled at boot")
     missing = cron_job()
     missing["daemon"] = {"units": {}}
     assert "no cron unit installed" in grade(nps2, tuned_state(page_cache=missing))["page_cache.cron"]["finding"]

@@ -212,7 +212,7 @@ def test_cron_daemon_states_of_loaded_units_only():
     shown = {"cron.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"},
              "crond.service": {"LoadState": "not-found", "ActiveState": "inactive"}}
     assert host_state.read_cron_daemon(["cron.service", "crond.service"], lambda units: shown) == {
-        "units": {"cron.service": {"active_state": "active", "unit_file_state": "enabled"}}}
+        "units": {"cron.service": {"load_state": "loaded", "active_state": "active", "unit_file_state": "enabled"}}}
 
     def no_systemd(units):
         raise OSError("systemd is not running here")
