@@ -55,19 +55,23 @@ def test_defaults_follow_the_facts(numa, name, cores, cpu_nodes):
     new = one(facts, sglang())
     assert flag(new["argv"], "--kt-cpuinfer") == str(cores)
     assert flag(new["argv"], "--kt-threadpool-count") == str(len(cpu_nodes))
-    assert flag(new["argv"], "--kt-numa-nodes", len(cpu_nodes)) == [str(node) for node in cpu_nodes]
+    # kt-kernel puts pool i on node i: --kt-numa-nodes only for other nodes (the sparse HBM host)
+    if cpu_nodes == list(range(len(cpu_nodes))):
+        assert "--kt-numa-nodes" not in new["argv"]
+    else:
+        assert flag(new["argv"], "--kt-numa-nodes", len(cpu_nodes)) == [str(node) for node in cpu_nodes]
     # memory-only nodes (CXL, HBM) are neither thread pools nor NUMA nodes for kt-kernel
     assert new["kt_numa_nodes"] == cpu_nodes
 
 
 def test_legacy_command_line_is_the_documented_one(numa):
-    instance = one(numa("epyc-2s-nps2"), legacy(optimize_config_path="/srv/rules/DeepSeek-V3-Chat.yaml",
+    instance = one(numa("epyc-2s-nps2"), legacy(optimize_config_path="/srv/rules/DeepSeek-V3-Chat-serve.yaml",
                                                 force_think=True))
     assert instance["argv"] == [
         "/usr/local/bin/ktransformers", "--model_path", "/srv/models/r1", "--gguf_path", "/srv/models/r1-gguf",
-        "--host", "0.0.0.0", "--port", "10002", "--cpu_infer", "30", "--max_new_tokens", "1024",
+        "--model_name", "r1", "--host", "127.0.0.1", "--port", "10002", "--cpu_infer", "30", "--max_new_tokens", "1024",
         "--cache_lens", "32768", "--max_batch_size", "4", "--backend_type", "balance_serve", "--chunk_size", "256",
-        "--optimize_config_path", "/srv/rules/DeepSeek-V3-Chat.yaml", "--force_think"]
+        "--optimize_config_path", "/srv/rules/DeepSeek-V3-Chat-serve.yaml", "--force_think"]
     assert instance["health_url"] == "http://127.0.0.1:10002/v1/models"
     assert instance["unit"] == "ktransformers@r1.service"
     assert instance["env_file"] == "/etc/ktransformers/r1.env"
@@ -76,12 +80,12 @@ def test_legacy_command_line_is_the_documented_one(numa):
 
 
 def test_sglang_command_line_is_the_documented_one(numa):
-    instance = one(numa("epyc-2s-nps2"), sglang(kt_num_gpu_experts=0, extra_args=["--trust-remote-code"]))
+    instance = one(numa("epyc-2s-nps2"), sglang(kt_num_gpu_experts=2, extra_args=["--enable-mixed-chunk"]))
     assert instance["argv"] == [
         "/usr/bin/python3", "-m", "sglang.launch_server", "--model-path", "/srv/models/k2",
         "--kt-weight-path", "/srv/models/k2-cpu", "--kt-cpuinfer", "32", "--kt-threadpool-count", "4",
-        "--kt-numa-nodes", "0", "1", "2", "3", "--kt-method", "AMXINT4", "--kt-num-gpu-experts", "0",
-        "--host", "0.0.0.0", "--port", "30000", "--trust-remote-code"]
+        "--kt-method", "AMXINT4", "--kt-num-gpu-experts", "2", "--watchdog-timeout", "3000", "--enable-metrics",
+        "--host", "127.0.0.1", "--port", "30000", "--enable-mixed-chunk"]
     assert instance["health_url"] == "http://127.0.0.1:30000/health"
 
 
@@ -197,7 +201,8 @@ def test_numactl_mode_from_settings(numa):
     (sglang(kt_threadpool_count=2, kt_numa_nodes=[0, 1, 2]),
      "kt_threadpool_count = 2 does not match kt_numa_nodes (0 1 2, 3 nodes)"),
     (sglang(kt_cpuinfer=100), "kt_cpuinfer = 100 is out of range: expected an integer in 1-64"),
-    (sglang(kt_method="AMX INT4"), "kt_method = 'AMX INT4' is not a kt-kernel method"),
+    (sglang(kt_method="AMX INT4"), "kt_method = 'AMX INT4' is not a kt-kernel inference method: expected one of "
+                                   "AMXINT4, AMXINT8"),
     (sglang(numactl="bind", kt_numa_nodes=[1]), "(numactl binds the instance to one node), from 0"),
     ("r1", "ktune_service_instances[0] = 'r1' is not a dictionary"),
 ])
