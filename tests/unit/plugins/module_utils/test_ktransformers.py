@@ -204,6 +204,34 @@ def test_numactl_mode_from_settings(numa):
     (sglang(kt_method="AMX INT4"), "kt_method = 'AMX INT4' is not a kt-kernel inference method: expected one of "
                                    "AMXINT4, AMXINT8"),
     (sglang(numactl="bind", kt_numa_nodes=[1]), "(numactl binds the instance to one node), from 0"),
+    (sglang(kt_method="AMXINT16"), "kt_method = 'AMXINT16' is not a kt-kernel inference method"),
+    (sglang(kt_cpuinfer=2, kt_threadpool_count=4), "kt_cpuinfer = 2 is below kt_threadpool_count = 4: kt-kernel "
+                                                   "splits kt_cpuinfer threads over the pools"),
+    (sglang(kt_num_gpu_experts=-1), "kt_num_gpu_experts = -1 is out of range: expected an integer >= 0"),
+    (sglang(kt_gpu_experts_ratio=1.5), "kt_gpu_experts_ratio = 1.5 is not a fraction"),
+    (sglang(mem_fraction_static="most"), "mem_fraction_static = 'most' is not a fraction"),
+    (sglang(chunked_prefill_size=0), "chunked_prefill_size = 0 is out of range"),
+    (sglang(max_running_requests="x"), "max_running_requests = 'x' is not a whole number"),
+    (sglang(max_total_tokens=0), "max_total_tokens = 0 is out of range"),
+    (sglang(watchdog_timeout=0), "watchdog_timeout = 0 is out of range"),
+    (sglang(trust_remote_code="perhaps"), "trust_remote_code = 'perhaps' is not a boolean"),
+    (sglang(enable_metrics="perhaps"), "enable_metrics = 'perhaps' is not a boolean"),
+    (sglang(attention_backend="cutlass_mla"), "attention_backend = 'cutlass_mla' is not an attention backend both "
+                                              "SGLang variants accept"),
+    (sglang(served_model_name="my model"), "served_model_name = 'my model' is not a model id"),
+    (sglang(cuda_visible_devices=[0, 0]), "cuda_visible_devices = [0, 0] is not a list of distinct GPU indexes"),
+    (sglang(cuda_visible_devices=[0], environment={"CUDA_VISIBLE_DEVICES": "1"}),
+     "environment sets CUDA_VISIBLE_DEVICES or CUDA_DEVICE_ORDER, and cuda_visible_devices is set too"),
+    (sglang(tensor_parallel_size=2, cuda_visible_devices=[0]), "tensor_parallel_size = 2 is out of range: expected "
+                                                              "an integer in 1-1. Fix: use at most the 1 GPUs in "
+                                                              "cuda_visible_devices"),
+    (sglang(sglang_variant="vllm"), "sglang_variant = 'vllm' is not an SGLang variant"),
+    (sglang(sglang_variant="sglang", kt_numa_nodes=[2, 3]), "kt_numa_nodes = 2 3: sgl-project sglang has no "
+                                                           "--kt-numa-nodes"),
+    (legacy(optimize_config_path="/srv/rules/DeepSeek-V3-Chat.yaml"),
+     "optimize_config_path = /srv/rules/DeepSeek-V3-Chat.yaml is not a balance_serve rule: backend_type "
+     "balance_serve needs one of the *-serve.yaml optimize rules"),
+    (legacy(host="0.0.0.0 "), "host = '0.0.0.0 ' is not an address to listen on"),
     ("r1", "ktune_service_instances[0] = 'r1' is not a dictionary"),
 ])
 def test_bad_settings_name_the_variable(numa, instance, expected):
@@ -211,6 +239,115 @@ def test_bad_settings_name_the_variable(numa, instance, expected):
     assert any(expected in problem for problem in problems), problems
     with pytest.raises(InstanceError):
         resolve_instances([instance], numa("epyc-2s-nps2"))
+
+
+def test_every_sglang_line_says_how_many_experts_stay_on_the_gpu(numa):
+    """Left out, sglang-kt turns CPU offload off and sgl-project fails at load."""
+    assert flag(one(numa("epyc-2s-nps2"), sglang())["argv"], "--kt-num-gpu-experts") == "0"
+    settings = {"sglang_defaults": {"kt_num_gpu_experts": 4}}
+    assert flag(one(numa("epyc-2s-nps2"), sglang(), settings)["argv"], "--kt-num-gpu-experts") == "4"
+
+
+def test_numa_nodes_flag_only_for_the_fork_and_only_when_not_0_to_n(numa):
+    facts = numa("epyc-2s-nps2")
+    assert "--kt-numa-nodes" not in one(facts, sglang())["argv"]
+    assert flag(one(facts, sglang(kt_numa_nodes=[2, 3]))["argv"], "--kt-numa-nodes", 2) == ["2", "3"]
+    # sgl-project on nodes 0..n-1 is fine: kt-kernel's own mapping
+    assert "--kt-numa-nodes" not in one(facts, sglang(sglang_variant="sglang"))["argv"]
+    assert "--kt-numa-nodes" not in one(facts, sglang(), {"sglang_variant": "sglang"})["argv"]
+    sparse = one(numa("epyc-2s-nps1-hbm-sparse"), sglang())
+    assert flag(sparse["argv"], "--kt-numa-nodes", 2) == ["0", "2"]
+
+
+def test_loopback_unless_opened(numa):
+    facts = numa("epyc-2s-nps2")
+    assert flag(one(facts, legacy())["argv"], "--host") == "127.0.0.1"
+    assert flag(one(facts, sglang())["argv"], "--host") == "127.0.0.1"
+    assert flag(one(facts, sglang(), {"host": "10.0.0.5"})["argv"], "--host") == "10.0.0.5"
+    assert flag(one(facts, legacy(host="0.0.0.0"), {"host": "10.0.0.5"})["argv"], "--host") == "0.0.0.0"
+    assert flag(one(facts, legacy(), {"legacy_defaults": {"host": "::"}})["argv"], "--host") == "::"
+
+
+def test_legacy_line_names_the_model_for_v1_models(numa):
+    facts = numa("epyc-2s-nps2")
+    assert flag(one(facts, legacy())["argv"], "--model_name") == "r1"
+    assert flag(one(facts, legacy(served_model_name="DeepSeek-R1"))["argv"], "--model_name") == "DeepSeek-R1"
+
+
+def with_cpu(facts, flags, gpus=None):
+    result = dict(facts, cpu_flags=flags)
+    if gpus is not None:
+        result["gpus"] = gpus
+    return result
+
+
+@pytest.mark.parametrize("method, flags, refused", [
+    ("AMXINT4", ["avx2", "avx512bw", "avx512f"], False),
+    ("AMXINT4", ["avx2"], True),
+    ("AMXINT8", ["avx2", "avx512f"], True),
+    ("FP8_PERCHANNEL", ["avx2", "avx512bw", "avx512f"], True),
+    ("FP8_PERCHANNEL", ["avx2", "avx512_bf16", "avx512bw", "avx512f"], False),
+    ("RAWINT4", ["avx2"], False),
+    ("RAWINT4", [], True),
+    ("LLAMAFILE", [], False),
+])
+def test_kt_method_needs_the_cpu_flags_its_kernels_use(numa, method, flags, refused):
+    problems = instance_problems([sglang(kt_method=method)], with_cpu(numa("epyc-2s-nps2"), flags))
+    if refused:
+        assert len(problems) == 1 and problems[0].startswith(
+            "ktune_service_instances[0] (k2): kt_method = %s needs the CPU flags " % method)
+        assert "Fix: pick a method the CPU runs" in problems[0]
+    else:
+        assert problems == []
+
+
+def test_kt_method_is_not_refused_when_the_flags_are_unknown(numa):
+    facts = dict(numa("epyc-2s-nps2"))
+    facts.pop("cpu_flags", None)
+    assert instance_problems([sglang(kt_method="AMXINT4")], facts) == []
+
+
+def test_interleave_without_numa_is_refused_not_emptied(numa):
+    problems = instance_problems([legacy(numactl="interleave")], numa("no-numa-kernel"))
+    assert problems == ["ktune_service_instances[0] (r1): numactl = interleave needs NUMA nodes with CPUs and memory, "
+                        "and the host shows none (the kernel has no NUMA support): numactl refuses an empty "
+                        "--interleave=. Fix: set numactl: none"]
+
+
+def test_bind_goes_to_the_gpu_node(numa):
+    gpus = [{"address": "0000:c1:00.0", "vendor": "0x10de", "device": "0x2684", "numa_node": 3},
+            {"address": "0000:41:00.0", "vendor": "0x10de", "device": "0x2684", "numa_node": 1},
+            {"address": "0000:05:00.0", "vendor": "0x1a03", "device": "0x2000", "numa_node": 0}]  # BMC VGA
+    facts = with_cpu(numa("epyc-2s-nps2"), ["avx2", "avx512bw", "avx512f"], gpus)
+    # GPU 0 in PCI bus order is 0000:41:00.0 on node 1
+    assert one(facts, sglang(numactl="bind"))["numa_node"] == 1
+    instance = one(facts, sglang(numactl="bind", cuda_visible_devices=[1]))
+    assert instance["numa_node"] == 3
+    assert instance["argv"][:3] == ["/usr/bin/numactl", "--physcpubind=24-31,56-63", "--membind=3"]
+    assert flag(instance["argv"], "--kt-numa-nodes") == "3"
+    assert instance["environment"] == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
+    assert flag(instance["argv"], "--tensor-parallel-size") == "1"
+    # an explicit node wins; a GPU on a node without CPUs falls back to the first node
+    assert one(facts, sglang(numactl="bind", numa_node=2))["numa_node"] == 2
+    assert one(dict(facts, gpus=[dict(gpus[1], numa_node=-1)]), legacy(numactl="bind"))["numa_node"] == 0
+    problems = instance_problems([sglang(cuda_visible_devices=[2])], facts)
+    assert any("cuda_visible_devices = 2 names GPUs the host does not have: it has 2 NVIDIA GPUs" in problem
+               for problem in problems), problems
+
+
+def test_the_tutorial_options_reach_the_command_line(numa):
+    instance = one(numa("epyc-2s-nps2"), sglang(
+        kt_gpu_experts_ratio=0.25, chunked_prefill_size=4096, mem_fraction_static=0.98, max_running_requests=32,
+        max_total_tokens=40000, trust_remote_code=True, served_model_name="Kimi-K2", watchdog_timeout=1200,
+        tensor_parallel_size=1, attention_backend="triton", enable_metrics=False))
+    words = instance["argv"]
+    for option, value in (("--kt-gpu-experts-ratio", "0.25"), ("--chunked-prefill-size", "4096"),
+                          ("--mem-fraction-static", "0.98"), ("--max-running-requests", "32"),
+                          ("--max-total-tokens", "40000"), ("--served-model-name", "Kimi-K2"),
+                          ("--watchdog-timeout", "1200"), ("--tensor-parallel-size", "1"),
+                          ("--attention-backend", "triton")):
+        assert flag(words, option) == value
+    assert "--trust-remote-code" in words and "--enable-metrics" not in words
 
 
 def test_the_api_key_is_never_echoed(numa):
