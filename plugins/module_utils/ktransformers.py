@@ -65,6 +65,8 @@ DEFAULT_SETTINGS = {
     "api_key": None,
     "health_timeout_s": 1800,
     "health_interval_s": 10,
+    "memory_reserve_mb": 8192,
+    "use_numa": False,
     "home": "/var/lib/ktransformers",
     "read_write_paths": [],
     # Loopback unless the operator opens it: the legacy server's API key guards one route only.
@@ -812,6 +814,9 @@ def _finish(instance, settings, numa):
     if prefix:
         paths.append(("numactl", prefix[0], "exec"))
     instance["paths"] = [{"field": field, "path": path, "kind": kind} for field, path, kind in paths]
+    # The weights the server loads into host memory: the GGUF files (legacy), the CPU experts (kt-kernel).
+    instance["weights_field"] = "gguf_path" if instance["backend"] == "legacy" else "kt_weight_path"
+    instance["weights_path"] = instance[instance["weights_field"]]
     return instance
 
 
@@ -861,6 +866,9 @@ def _settings_problems(settings):
     if not _is_int(settings.get("health_interval_s")) or int(settings["health_interval_s"]) < 1:
         problems.append("ktune_service_health_interval_s = %r: expected whole seconds >= 1"
                         % (settings.get("health_interval_s"),))
+    if not _is_int(settings.get("memory_reserve_mb")) or int(settings["memory_reserve_mb"]) < 0:
+        problems.append("ktune_service_memory_reserve_mb = %r: expected whole MiB >= 0 (default 8192)"
+                        % (settings.get("memory_reserve_mb"),))
     home = settings.get("home")
     if not isinstance(home, str) or not home.startswith("/") or UNSAFE_WORD.search(home) or home.rstrip("/") == "":
         problems.append("ktune_service_home = %r: expected an absolute path without whitespace, such as "
@@ -881,6 +889,77 @@ def resolve_instances(instances, numa, settings=None):
     settings = merged_settings(settings)
     return [_finish(_normalise(raw, index, settings, numa)[0], settings, numa)
             for index, raw in enumerate(instances or [])]
+
+
+GIB = 1024.0 ** 3
+
+
+def memory_nodes(instance, numa):
+    """The NUMA nodes whose memory the instance's weights land on, and how numactl puts them there."""
+    mode = instance.get("numactl") or "none"
+    if mode == "bind":
+        return [instance["numa_node"]], "numactl --membind=%s" % instance["numa_node"]
+    if mode == "interleave":
+        return interleave_nodes(numa), "numactl --interleave"
+    with_memory = [node["id"] for node in numa.get("nodes") or [] if (node.get("memory_mb") or 0) > 0]
+    return with_memory, "no numactl: every node with memory"
+
+
+def weight_copies(instance, numa, settings):
+    """(copies, why): a legacy NUMA build keeps one full copy of the experts per configured node."""
+    if instance["backend"] == "legacy" and settings.get("use_numa"):
+        count = max(1, int(numa.get("node_count") or 1))
+        return count, "a legacy build with USE_NUMA keeps one copy per configured NUMA node (%d)" % count
+    if instance["backend"] == "legacy":
+        return 1, "a legacy build without USE_NUMA keeps one copy"
+    return 1, "kt-kernel splits the experts over its thread pools' nodes"
+
+
+def kv_cache_host_bytes(instance):
+    """Host memory of the KV cache: none here. The seeded config keeps kvc2 on the GPU (gpu_only)
+    and SGLang keeps its KV cache in GPU memory (mem_fraction_static)."""
+    return 0
+
+
+def memory_fit_problems(resolved, numa, sizes, settings=None):
+    """Weights x copies + KV cache against the memory of the nodes each instance uses, in GiB.
+
+    sizes: {path: bytes on the host} (du -sbL of each weights path); unknown paths are not judged,
+    and neither is a host whose facts show no node memory.
+    """
+    settings = merged_settings(settings)
+    reserve = int(settings.get("memory_reserve_mb") or 0) * 1024 * 1024
+    problems = []
+    memory_of = dict((node["id"], (node.get("memory_mb") or 0) * 1024 * 1024) for node in numa.get("nodes") or [])
+    for instance in resolved:
+        if instance["state"] != "present" or sizes.get(instance["weights_path"]) is None:
+            continue
+        nodes, how = memory_nodes(instance, numa)
+        available = sum(memory_of.get(node, 0) for node in nodes)
+        if not available:
+            continue
+        weights = int(sizes[instance["weights_path"]])
+        copies, why = weight_copies(instance, numa, settings)
+        need = weights * copies + kv_cache_host_bytes(instance)
+        if need + reserve <= available:
+            continue
+        problems.append(
+            "%s: does not fit in memory: weights %.1f GiB (%s %s) x %d cop%s (%s) + KV cache %.1f GiB (on the GPU) "
+            "= %.1f GiB, and the nodes it uses (%s, %s) have %.1f GiB, less %.1f GiB kept for the system "
+            "(ktune_service_memory_reserve_mb). Fix: %s"
+            % (instance["label"], weights / GIB, instance["weights_field"], instance["weights_path"], copies,
+               "y" if copies == 1 else "ies", why, kv_cache_host_bytes(instance) / GIB, need / GIB,
+               format_cpulist(nodes) or "none", how, available / GIB, reserve / GIB, _fit_fix(instance, copies)))
+    return problems
+
+
+def _fit_fix(instance, copies):
+    if copies > 1:
+        return ("build without USE_NUMA (ktune_use_numa: false) or with fewer NUMA nodes (NPS1), or run the model "
+                "as an sglang instance, whose kt-kernel keeps one copy")
+    if instance.get("numactl") == "bind":
+        return "use numactl: interleave or none so the weights spread over more nodes, or a smaller quantization"
+    return "use a smaller quantization of the model, or a host with more memory"
 
 
 def _inside(path, parent):

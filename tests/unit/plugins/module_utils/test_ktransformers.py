@@ -523,3 +523,55 @@ def test_accepted_names_are_safe_unit_and_file_names(name):
     if not problems:
         assert "/" not in name and not name.startswith((".", "-")) and len(name) <= 64
         assert all(ch.isascii() and (ch.isalnum() or ch in "_.-") for ch in name)
+
+
+# --- memory-fit proof ----------------------------------------------------------------
+
+
+GIB = 1024 ** 3
+
+
+def fit(facts, instance, size_gib, settings=None):
+    resolved = resolve_instances([instance], facts, settings)
+    return FILTERS["ktransformers_problems"]([instance], facts, settings, None, None,
+                                             {resolved[0]["weights_path"]: int(size_gib * GIB)})
+
+
+def test_a_legacy_numa_build_needs_a_copy_per_node(numa):
+    facts = numa("epyc-2s-nps2")  # 4 nodes of 64 GiB
+    assert fit(facts, legacy(), 100) == []  # one copy, every node: 100 + 8 <= 256
+    problems = fit(facts, legacy(), 100, {"use_numa": True})
+    assert problems == [
+        "ktune_service_instances[0] (r1): does not fit in memory: weights 100.0 GiB (gguf_path /srv/models/r1-gguf) "
+        "x 4 copies (a legacy build with USE_NUMA keeps one copy per configured NUMA node (4)) + KV cache 0.0 GiB "
+        "(on the GPU) = 400.0 GiB, and the nodes it uses (0-3, no numactl: every node with memory) have 256.0 GiB, "
+        "less 8.0 GiB kept for the system (ktune_service_memory_reserve_mb). Fix: build without USE_NUMA "
+        "(ktune_use_numa: false) or with fewer NUMA nodes (NPS1), or run the model as an sglang instance, whose "
+        "kt-kernel keeps one copy"]
+
+
+def test_bind_counts_only_the_bound_node(numa):
+    facts = numa("epyc-2s-nps2")
+    assert fit(facts, sglang(), 200) == []
+    problems = fit(facts, sglang(numactl="bind", numa_node=1), 60)
+    assert len(problems) == 1
+    assert "weights 60.0 GiB (kt_weight_path /srv/models/k2-cpu) x 1 copy (kt-kernel splits" in problems[0]
+    assert "the nodes it uses (1, numactl --membind=1) have 64.0 GiB, less 8.0 GiB" in problems[0]
+    assert problems[0].endswith("Fix: use numactl: interleave or none so the weights spread over more nodes, "
+                                "or a smaller quantization")
+    assert fit(facts, sglang(numactl="bind", numa_node=1), 60, {"memory_reserve_mb": 0}) == []
+
+
+def test_memory_only_nodes_count_for_interleave_only_when_they_have_cpus(numa):
+    facts = numa("xeon-2s-cxl-memory-only")
+    nodes = dict((node["id"], node["memory_mb"]) for node in facts["nodes"])
+    cpu_memory = sum(nodes[node] for node in facts["cpu_node_ids"]) / 1024.0
+    assert fit(facts, legacy(numactl="interleave"), cpu_memory - 9) == []
+    assert fit(facts, legacy(numactl="interleave"), cpu_memory - 7) != []
+
+
+def test_unknown_sizes_and_hosts_without_node_memory_are_not_judged(numa):
+    assert FILTERS["ktransformers_problems"]([legacy()], numa("epyc-2s-nps2"), None, None, None, {}) == []
+    assert fit(numa("no-numa-kernel"), legacy(), 10000) == []
+    assert instance_problems([legacy()], numa("epyc-2s-nps2"), {"memory_reserve_mb": -1}) == [
+        "ktune_service_memory_reserve_mb = -1: expected whole MiB >= 0 (default 8192)"]
