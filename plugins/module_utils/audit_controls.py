@@ -33,7 +33,7 @@ WARNING = "warning"
 CONTROL_IDS = (
     "numa.layout", "numa.memory_balance", "numa.memory_only_nodes", "numa.balancing",
     "cpufreq.governor", "cpufreq.epp", "page_cache.cron", "use_numa.policy", "use_numa.memory",
-    "service.active", "service.healthy",
+    "service.active", "service.healthy", "service.listen",
 )
 
 # The variables the controls read; the playbooks take them from the inventory over the roles'
@@ -411,6 +411,23 @@ def service_controls(services, settings):
     return [active_control, healthy_control]
 
 
+def service_listen(services, settings):
+    """Instances reachable beyond the host without protection (judged by ktransformers.listen_exposure)."""
+    if not settings.get("ktune_service_instances"):
+        return control("service.listen", "skip", ERROR, "no ktune_service_instances configured")
+    error = _section_error(services) or services.get("instances_error")
+    if error:
+        return _unreadable("service.listen", ERROR, "the instances' addresses", error)
+    units = [unit for unit in services.get("units", []) if unit.get("state", "present") == "present"]
+    exposed = [unit["exposure"] for unit in units if unit.get("exposure")]
+    if exposed:
+        return control("service.listen", "fail", ERROR, "expected loopback or a guarded API: " + "; ".join(exposed),
+                       "keep host: 127.0.0.1 (ktune_service_host) and front the port with an authenticating "
+                       "proxy (roles/ktransformers_service/README.md), then %s --tags service" % TUNE)
+    return control("service.listen", "pass", ERROR, "listening: %s" % (", ".join(
+        "%s on %s" % (unit["unit"], unit.get("host")) for unit in units) or "none"))
+
+
 # --- everything --------------------------------------------------------------------
 
 
@@ -455,7 +472,7 @@ def evaluate(facts, settings):
         page_cache_cron(state.get("page_cache"), settings),
         use_numa_policy(state.get("use_numa"), decision),
         use_numa_memory(numa if not numa_error else {}, settings, numa_on),
-    ] + service_controls(state.get("services"), settings)
+    ] + service_controls(state.get("services"), settings) + [service_listen(state.get("services"), settings)]
     return controls
 
 

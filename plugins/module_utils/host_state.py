@@ -25,6 +25,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
 )
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
+    listen_exposure,
     InstanceError,
     resolve_instances,
 )
@@ -237,7 +238,8 @@ def expected_instances(instances, numa, settings):
         return [], None
     try:
         resolved = resolve_instances(instances, numa or {}, settings)
-        return [dict((key, item.get(key)) for key in ("name", "state", "unit", "health_url", "backend"))
+        return [dict([(key, item.get(key)) for key in ("name", "state", "unit", "health_url", "backend", "host")]
+                     + [("exposure", listen_exposure(item) if item.get("state") == "present" else None)])
                 for item in resolved], None
     except (InstanceError, KeyError, TypeError, ValueError) as exc:
         named = [raw for raw in instances if isinstance(raw, dict) and raw.get("name")]

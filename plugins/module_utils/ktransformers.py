@@ -891,6 +891,28 @@ def resolve_instances(instances, numa, settings=None):
             for index, raw in enumerate(instances or [])]
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
+
+
+def listen_exposure(instance):
+    """Why an instance's routes are open beyond the host, or None (loopback, or guarded by its key).
+
+    The legacy server checks server.api_key on POST /v1/chat/completions only (an assert: HTTP 500),
+    so its other routes (/v1/completions, the Ollama routes, /v1/models) answer anyone; SGLang checks
+    --api-key on its API routes.
+    """
+    host = instance.get("host") or ""
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return None
+    where = "all addresses" if host in WILDCARD_HOSTS else host
+    if instance.get("backend") == "legacy":
+        return ("%s listens on %s, and the legacy server checks its API key on POST /v1/chat/completions only: "
+                "/v1/completions and the Ollama routes are open" % (instance.get("unit"), where))
+    if not instance.get("api_key"):
+        return "%s listens on %s without an API key" % (instance.get("unit"), where)
+    return None
+
+
 GIB = 1024.0 ** 3
 
 

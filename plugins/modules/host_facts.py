@@ -75,7 +75,8 @@ options:
   service_settings:
     description:
       - Settings of the service role that change units or health URLs, with the role's names
-        without the C(ktune_service_) prefix (C(backend), C(legacy_defaults), C(sglang_defaults)).
+        without the C(ktune_service_) prefix (C(backend), C(legacy_defaults), C(sglang_defaults), C(host),
+        C(sglang_variant)).
     type: dict
     default: {}
   health_timeout:

@@ -289,3 +289,28 @@ def test_cron_job_needs_a_running_cron_daemon_when_systemd_can_tell(numa):
     unknown["daemon"] = {"units": None, "unknown": "systemd is not running here"}
     control = grade(nps2, tuned_state(page_cache=unknown))["page_cache.cron"]
     assert control["status"] == "pass" and "cron daemon not checked: systemd is not running here" in control["finding"]
+
+
+def test_service_listen_fails_an_instance_open_beyond_loopback_without_protection(numa):
+    from ansible_collections.ktune.inference.plugins.module_utils.host_state import expected_instances
+
+    nps2 = numa("epyc-2s-nps2")
+    configured = [{"name": "r1", "model_path": "/m", "gguf_path": "/g"},
+                  {"name": "k2", "backend": "sglang", "model_path": "/m", "kt_weight_path": "/w",
+                   "host": "0.0.0.0", "api_key": "0123456789abcdef"}]
+    units, error = expected_instances(configured, nps2, {})
+    assert error is None and [unit["exposure"] for unit in units] == [None, None]
+    good = grade(nps2, tuned_state(services={"units": units}), ktune_service_instances=configured)
+    assert good["service.listen"]["status"] == "pass"
+    assert good["service.listen"]["finding"] == ("listening: ktransformers@r1.service on 127.0.0.1, "
+                                                 "ktransformers@k2.service on 0.0.0.0")
+    opened = [dict(configured[0], host="0.0.0.0"), dict(configured[1], api_key=None, host="10.1.2.3")]
+    units, _ = expected_instances(opened, nps2, {})
+    bad = grade(nps2, tuned_state(services={"units": units}), ktune_service_instances=opened)["service.listen"]
+    assert bad["status"] == "fail" and bad["severity"] == "error"
+    assert bad["finding"] == (
+        "expected loopback or a guarded API: ktransformers@r1.service listens on all addresses, and the legacy "
+        "server checks its API key on POST /v1/chat/completions only: /v1/completions and the Ollama routes are "
+        "open; ktransformers@k2.service listens on 10.1.2.3 without an API key")
+    assert "front the port with an authenticating proxy" in bad["fix"]
+    assert grade(nps2, tuned_state())["service.listen"]["status"] == "skip"
