@@ -31,6 +31,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
+from ansible_collections.ktune.inference.plugins.module_utils.host_telemetry import numa_maps_resident_kb
 
 BACKENDS = ("legacy", "sglang")
 NUMACTL_MODES = ("none", "bind", "interleave")
@@ -889,6 +890,54 @@ def resolve_instances(instances, numa, settings=None):
     settings = merged_settings(settings)
     return [_finish(_normalise(raw, index, settings, numa)[0], settings, numa)
             for index, raw in enumerate(instances or [])]
+
+
+# NUMA-placement proof: the share of the resident memory a binding promises a node.
+BIND_MIN_SHARE = 0.9
+SPREAD_MIN_OF_EVEN_SHARE = 0.5
+
+
+def parse_numa_maps(text):
+    """/proc/PID/numa_maps into {node id: resident kB} (host_telemetry reads it the same way)."""
+    return numa_maps_resident_kb(text)
+
+
+def promised_nodes(instance, numa, use_numa):
+    """(nodes, how) the instance's memory should sit on, or (None, why) when nothing is promised."""
+    if instance.get("numactl") == "bind" and instance.get("numa_node") is not None:
+        return [instance["numa_node"]], "numactl --membind=%s" % instance["numa_node"]
+    if instance.get("numactl") == "interleave":
+        return interleave_nodes(numa), "numactl --interleave"
+    if instance.get("backend") == "sglang" and len(instance.get("kt_numa_nodes") or []) > 1:
+        return list(instance["kt_numa_nodes"]), "kt-kernel's thread pools on nodes %s" % format_cpulist(
+            instance["kt_numa_nodes"])
+    if instance.get("backend") == "legacy" and use_numa:
+        nodes = [node["id"] for node in numa.get("nodes") or [] if (node.get("memory_mb") or 0) > 0]
+        if len(nodes) > 1:
+            return nodes, "a legacy USE_NUMA build's copy per node"
+    return None, "no binding promises a placement"
+
+
+def placement_problem(instance, resident_kb, numa, use_numa):
+    """Why the instance's resident memory per node breaks what its binding promises, or None."""
+    nodes, how = promised_nodes(instance, numa, use_numa)
+    total = sum(resident_kb.values())
+    if not nodes or not total:
+        return None
+    shares = ", ".join("N%d %.0f%%" % (node, 100.0 * kb / total) for node, kb in sorted(resident_kb.items()))
+    if len(nodes) == 1:
+        share = resident_kb.get(nodes[0], 0) / float(total)
+        if share < BIND_MIN_SHARE:
+            return ("%s: %.0f%% of its %.1f GiB resident is on node %d, expected >= %.0f%% (%s); per node: %s"
+                    % (instance.get("unit"), 100 * share, total / 1048576.0, nodes[0], 100 * BIND_MIN_SHARE, how,
+                       shares))
+        return None
+    even = total / float(len(nodes))
+    short = [node for node in nodes if resident_kb.get(node, 0) < SPREAD_MIN_OF_EVEN_SHARE * even]
+    if short:
+        return ("%s: nodes %s hold less than half an even share of its %.1f GiB resident (%s); per node: %s"
+                % (instance.get("unit"), format_cpulist(short), total / 1048576.0, how, shares))
+    return None
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
