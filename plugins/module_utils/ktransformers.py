@@ -116,7 +116,6 @@ UNSAFE_WORD = re.compile(r"[\s\"'\\$`]|[\x00-\x1f\x7f]")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV = ("HOME", "USE_NUMA", "CREDENTIALS_DIRECTORY", "RUNTIME_DIRECTORY")
 API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=:-]{8,256}$")
-KT_METHOD_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 API_KEY_FLAGS = ("--api_key", "--api-key")
 
 
@@ -979,7 +978,9 @@ def memory_nodes(instance, numa):
 def weight_copies(instance, numa, settings):
     """(copies, why): a legacy NUMA build keeps one full copy of the experts per configured node."""
     if instance["backend"] == "legacy" and settings.get("use_numa"):
-        count = max(1, int(numa.get("node_count") or 1))
+        # The count use_numa.memory_needed_mib uses too: numa_num_configured_nodes() counts the
+        # nodes with memory, memory-only ones (CXL, HBM) included.
+        count = max(1, int(numa.get("memory_node_count") or numa.get("node_count") or 1))
         return count, "a legacy build with USE_NUMA keeps one copy per configured NUMA node (%d)" % count
     if instance["backend"] == "legacy":
         return 1, "a legacy build without USE_NUMA keeps one copy"
