@@ -3,7 +3,9 @@
 #   1. installs what it needs (apt: python3-venv, podman, runc, debootstrap; pip: requirements-test.txt)
 #   2. lint: yamllint, ansible-lint (production profile), ansible-doc of every plugin,
 #      ansible-galaxy collection build
-#   3. unit tests (pytest, hypothesis)
+#   3. unit tests (pytest, hypothesis; the contract tests parse the generated ktransformers
+#      command lines with upstream's parsers), and `tests/upstream/derive.py verify`: the
+#      upstream option lists still match the pinned released wheels
 #   4. the molecule scenarios on systemd containers (podman, debootstrap image)
 #
 # Usage: bash tests/run-all.sh [--skip-molecule] [SCENARIO...]
@@ -76,6 +78,9 @@ rm -rf "${build_dir}"
 
 stage "unit tests"
 python -m pytest -q tests/unit
+
+stage "upstream contract fixtures against the released wheels (cached in \${KTUNE_UPSTREAM_CACHE:-~/.cache/ktune-upstream})"
+python tests/upstream/derive.py verify
 
 stage "integration tests (playbooks on localhost against test servers)"
 python -m pytest -q tests/integration

@@ -13,6 +13,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     InstanceError,
     host_problems,
     instance_problems,
+    memory_fit_problems,
     parse_listeners,
     resolve_instances,
 )
@@ -51,18 +52,25 @@ def ktransformers_command(instance, numa, settings=None):
         raise AnsibleFilterError("ktransformers_command: %s" % exc)
 
 
-def ktransformers_problems(instances, numa, settings=None, stats=None, listeners=None):
+def ktransformers_problems(instances, numa, settings=None, stats=None, listeners=None, sizes=None):
     _require_facts(numa, "ktransformers_problems")
     settings = _settings(settings, "ktransformers_problems")
     problems = instance_problems(instances, numa, settings)
-    if problems or (stats is None and listeners is None):
+    if problems or (stats is None and listeners is None and sizes is None):
+        return problems
+    if sizes is not None:
+        if not isinstance(sizes, dict):
+            raise AnsibleFilterError("ktransformers_problems: sizes must map weights paths to bytes, got %r"
+                                     % type(sizes).__name__)
+        problems += memory_fit_problems(resolve_instances(instances, numa, settings), numa, sizes, settings)
+    if stats is None and listeners is None:
         return problems
     if isinstance(listeners, str):
         listeners = parse_listeners(listeners)
     if stats is not None and not isinstance(stats, dict):
         raise AnsibleFilterError("ktransformers_problems: stats must map paths to stat results, got %r"
                                  % type(stats).__name__)
-    return host_problems(resolve_instances(instances, numa, settings), settings, stats, listeners)
+    return problems + host_problems(resolve_instances(instances, numa, settings), settings, stats, listeners)
 
 
 class FilterModule(object):

@@ -19,6 +19,7 @@ import glob
 import os
 
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
+from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import placement_problem, promised_nodes
 from ansible_collections.ktune.inference.plugins.module_utils.layout import count, layout_problems
 from ansible_collections.ktune.inference.plugins.module_utils.use_numa import (
     UseNumaInputError,
@@ -34,7 +35,7 @@ WARNING = "warning"
 CONTROL_IDS = (
     "numa.layout", "numa.memory_balance", "numa.memory_only_nodes", "numa.balancing",
     "cpufreq.governor", "cpufreq.epp", "page_cache.cron", "use_numa.policy", "use_numa.memory",
-    "service.active", "service.healthy",
+    "service.active", "service.healthy", "service.listen", "service.numa_placement",
 )
 
 # The variables the controls read; the playbooks take them from the inventory over the roles'
@@ -391,6 +392,50 @@ def service_controls(services, settings):
     return [active_control, healthy_control]
 
 
+def service_listen(services, settings):
+    """Instances reachable beyond the host without protection (judged by ktransformers.listen_exposure)."""
+    if not settings.get("ktune_service_instances"):
+        return control("service.listen", "skip", ERROR, "no ktune_service_instances configured")
+    error = _section_error(services) or services.get("instances_error")
+    if error:
+        return _unreadable("service.listen", ERROR, "the instances' addresses", error)
+    units = [unit for unit in services.get("units", []) if unit.get("state", "present") == "present"]
+    exposed = [unit["exposure"] for unit in units if unit.get("exposure")]
+    if exposed:
+        return control("service.listen", "fail", ERROR, "expected loopback or a guarded API: " + "; ".join(exposed),
+                       "keep host: 127.0.0.1 (ktune_service_host) and front the port with an authenticating "
+                       "proxy (roles/ktransformers_service/README.md), then %s --tags service" % TUNE)
+    return control("service.listen", "pass", ERROR, "listening: %s" % (", ".join(
+        "%s on %s" % (unit["unit"], unit.get("host")) for unit in units) or "none"))
+
+
+def service_numa_placement(services, numa, settings, numa_on):
+    """Each running instance's resident memory per node against what its binding promises
+    (judged by ktransformers.placement_problem; a warning: it costs speed, not service)."""
+    if not settings.get("ktune_service_instances"):
+        return control("service.numa_placement", "skip", WARNING, "no ktune_service_instances configured")
+    error = _section_error(services) or services.get("instances_error")
+    if error:
+        return _unreadable("service.numa_placement", WARNING, "the instances' memory", error)
+    measured = [unit for unit in services.get("units", []) if unit.get("state", "present") == "present"
+                and unit.get("numa_resident_kb")]
+    if not measured:
+        return control("service.numa_placement", "skip", WARNING, "no running instance with a readable numa_maps")
+    problems, seen = [], []
+    for unit in measured:
+        resident = dict((int(node), kb) for node, kb in unit["numa_resident_kb"].items())
+        problem = placement_problem(unit, resident, numa, numa_on)
+        if problem:
+            problems.append(problem)
+        else:
+            seen.append("%s %s" % (unit["unit"], promised_nodes(unit, numa, numa_on)[1]))
+    if problems:
+        return control("service.numa_placement", "fail", WARNING, "; ".join(problems),
+                       "restart the instance after freeing memory on its nodes (sync; echo 3 > "
+                       "/proc/sys/vm/drop_caches), check its numactl and kt_numa_nodes, then %s --tags service" % TUNE)
+    return control("service.numa_placement", "pass", WARNING, "as promised: %s" % "; ".join(seen))
+
+
 # --- everything --------------------------------------------------------------------
 
 
@@ -435,7 +480,9 @@ def evaluate(facts, settings):
         page_cache_cron(state.get("page_cache"), settings),
         use_numa_policy(state.get("use_numa"), decision),
         use_numa_memory(numa if not numa_error else {}, settings, numa_on),
-    ] + service_controls(state.get("services"), settings)
+    ] + service_controls(state.get("services"), settings) + [
+        service_listen(state.get("services"), settings),
+        service_numa_placement(state.get("services"), numa if not numa_error else {}, settings, numa_on)]
     return controls
 
 

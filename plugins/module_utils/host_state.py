@@ -25,6 +25,8 @@ from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
 )
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
+    listen_exposure,
+    parse_numa_maps,
     InstanceError,
     resolve_instances,
 )
@@ -237,7 +239,9 @@ def expected_instances(instances, numa, settings):
         return [], None
     try:
         resolved = resolve_instances(instances, numa or {}, settings)
-        return [dict((key, item.get(key)) for key in ("name", "state", "unit", "health_url", "backend"))
+        return [dict([(key, item.get(key)) for key in ("name", "state", "unit", "health_url", "backend", "host",
+                                                        "numactl", "numa_node", "kt_numa_nodes")]
+                     + [("exposure", listen_exposure(item) if item.get("state") == "present" else None)])
                 for item in resolved], None
     except (InstanceError, KeyError, TypeError, ValueError) as exc:
         named = [raw for raw in instances if isinstance(raw, dict) and raw.get("name")]
@@ -256,7 +260,16 @@ def parse_systemctl_show(text):
     return units
 
 
-def read_services(instances, show_units, probe):
+def read_numa_resident(procfs_root, pid):
+    """{node: resident kB} of a process from procfs_root/PID/numa_maps; None when it cannot be read."""
+    try:
+        with open(os.path.join(procfs_root, str(pid), "numa_maps")) as handle:
+            return dict((str(node), kb) for node, kb in parse_numa_maps(handle.read()).items())
+    except (IOError, OSError, ValueError):
+        return None
+
+
+def read_services(instances, show_units, probe, procfs_root=None):
     """Each configured unit's systemd state and, for present instances, its health answer.
 
     show_units(units) -> {unit: {LoadState, ActiveState, SubState, UnitFileState}} or raises
@@ -277,6 +290,10 @@ def read_services(instances, show_units, probe):
                      health_status=None, health_message=None)
         if item.get("state", "present") == "present" and item.get("health_url"):
             entry["health_status"], entry["health_message"] = probe(item["health_url"])
+        pid = state.get("MainPID")
+        if procfs_root and item.get("state", "present") == "present" and pid and str(pid).isdigit() and int(pid) > 0:
+            entry["main_pid"] = int(pid)
+            entry["numa_resident_kb"] = read_numa_resident(procfs_root, pid)
         units.append(entry)
     result = {"units": units}
     if systemd_error:
@@ -293,7 +310,7 @@ def gather_host_state(params, show_units, probe):
     env_files = env_file_list(params["environment_file"], params["env_dir"], params["extra_env_files"])
     instances, instances_error = expected_instances(params["instances"], numa if "error" not in numa else {},
                                                     params["service_settings"])
-    services = section(read_services, instances, show_units, probe)
+    services = section(read_services, instances, show_units, probe, params["procfs_root"])
     page_cache = section(read_cron_job, params["cron_file"])
     if page_cache.get("present") and params.get("cron_units"):
         page_cache["daemon"] = read_cron_daemon(params["cron_units"], show_units)

@@ -205,3 +205,20 @@ def read_all(sysfs_root):
         "governors": [{"governor": governor, "driver": driver, "policies": count}
                       for (governor, driver), count in sorted(governor_counts(policies).items())],
     }
+
+
+def numa_maps_resident_kb(text):
+    """/proc/PID/numa_maps into {node id: resident kB}: each mapping's Nx=pages x kernelpagesize_kB."""
+    resident = {}
+    for line in (text or "").splitlines():
+        page_kb = 4
+        counts = []
+        for word in line.split():
+            if word.startswith("kernelpagesize_kB="):
+                page_kb = int(word.split("=", 1)[1])
+            elif re.match(r"^N[0-9]+=[0-9]+$", word):
+                node, pages = word[1:].split("=")
+                counts.append((int(node), int(pages)))
+        for node, pages in counts:
+            resident[node] = resident.get(node, 0) + pages * page_kb
+    return resident

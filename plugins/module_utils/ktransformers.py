@@ -14,7 +14,14 @@ Facts behind it (domain notes, section 3):
   --optimize_config_path FILE [--force_think]``; no /health, probe GET /v1/models;
   --cpu_infer guidance: physical cores minus 2; rule: cache_lens > max_batch_size * max_new_tokens.
 - kt-kernel through SGLang: ``python -m sglang.launch_server --kt-cpuinfer <physical cores>
-  --kt-threadpool-count <NUMA nodes> --kt-numa-nodes 0 1 ...``; port 30000, GET /health.
+  --kt-threadpool-count <NUMA nodes> [--kt-numa-nodes 2 3] ...``; port 30000, GET /health.
+  Two variants: ktransformers' fork sglang-kt (the default, from ``pip install "ktransformers[sglang]"``)
+  and sgl-project sglang (>= 0.5.5), which lacks the fork's --kt-numa-nodes and --kt-gpu-experts-ratio
+  and refuses a whole command line that carries either. kt-kernel maps thread pool i to NUMA node i
+  by itself, so --kt-numa-nodes is only written when the nodes are not 0..n-1.
+
+tests/unit/plugins/module_utils/test_ktransformers_contract.py parses every command line built here
+with the argument parsers of the released upstream packages (tests/fixtures/upstream/).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,6 +31,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
+from ansible_collections.ktune.inference.plugins.module_utils.host_telemetry import numa_maps_resident_kb
 
 BACKENDS = ("legacy", "sglang")
 NUMACTL_MODES = ("none", "bind", "interleave")
@@ -35,12 +43,16 @@ PORT_MIN = 1024  # the service runs as an unprivileged user
 PORT_MAX = 65535
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 
+SGLANG_VARIANTS = ("sglang-kt", "sglang")
 COMMON_FIELDS = ("name", "state", "backend", "model_path", "port", "host", "numactl", "numa_node",
-                 "extra_args", "environment", "api_key", "health_timeout_s")
+                 "extra_args", "environment", "api_key", "health_timeout_s", "served_model_name")
 LEGACY_FIELDS = ("executable", "gguf_path", "cpu_infer", "max_new_tokens", "cache_lens", "max_batch_size",
                  "backend_type", "optimize_config_path", "chunk_size", "force_think")
-SGLANG_FIELDS = ("python", "kt_weight_path", "kt_cpuinfer", "kt_threadpool_count", "kt_numa_nodes",
-                 "kt_method", "kt_num_gpu_experts")
+SGLANG_FIELDS = ("python", "sglang_variant", "kt_weight_path", "kt_cpuinfer", "kt_threadpool_count",
+                 "kt_numa_nodes", "kt_method", "kt_num_gpu_experts", "kt_gpu_experts_ratio",
+                 "chunked_prefill_size", "mem_fraction_static", "max_running_requests", "max_total_tokens",
+                 "trust_remote_code", "watchdog_timeout", "tensor_parallel_size", "cuda_visible_devices",
+                 "attention_backend", "enable_metrics")
 FIELDS = COMMON_FIELDS + LEGACY_FIELDS + SGLANG_FIELDS
 BACKEND_FIELDS = {"legacy": LEGACY_FIELDS, "sglang": SGLANG_FIELDS}
 
@@ -54,14 +66,46 @@ DEFAULT_SETTINGS = {
     "api_key": None,
     "health_timeout_s": 1800,
     "health_interval_s": 10,
+    "memory_reserve_mb": 8192,
+    "use_numa": False,
     "home": "/var/lib/ktransformers",
     "read_write_paths": [],
+    # Loopback unless the operator opens it: the legacy server's API key guards one route only.
+    "host": "127.0.0.1",
+    "sglang_variant": "sglang-kt",
     "legacy_defaults": {
-        "port": 10002, "host": "0.0.0.0", "max_new_tokens": 1024, "cache_lens": 32768, "max_batch_size": 4,
+        "port": 10002, "max_new_tokens": 1024, "cache_lens": 32768, "max_batch_size": 4,
         "backend_type": "balance_serve", "chunk_size": 256, "force_think": False,
     },
-    "sglang_defaults": {"port": 30000, "host": "0.0.0.0", "kt_method": "AMXINT4"},
+    # kt_num_gpu_experts 0: every routed expert on the CPU. Left out, sglang-kt turns CPU offload off
+    # and sgl-project sglang fails at load. watchdog_timeout: a CPU-MoE step is slow; kt run uses 3000 s.
+    "sglang_defaults": {"port": 30000, "kt_method": "AMXINT4", "kt_num_gpu_experts": 0,
+                        "watchdog_timeout": 3000, "enable_metrics": True, "trust_remote_code": False},
 }
+
+# kt-kernel's INFERENCE_METHODS (kt_kernel/experts.py of kt-kernel 0.7.2; the contract tests compare
+# this with the released wheel) and the CPU flags each needs, from the ISA each backend names when it
+# is not compiled in (kt_kernel/utils/amx.py): any one of the flag sets will do. Methods without an
+# entry name no CPU ISA of their own (SYCL runs on a device; LLAMAFILE and MOE_* have AVX2 paths).
+KT_METHODS = ("AMXINT4", "AMXINT8", "BF16", "FP8", "FP8_PERCHANNEL", "GPTQ_INT4", "LLAMAFILE", "MOE_INT4",
+              "MOE_INT8", "MXFP4", "MXFP8", "NVFP4", "RAWINT4", "SYCL_GPTQ_INT4")
+_AVX512 = ("avx512f", "avx512bw")
+KT_METHOD_ISA = {
+    "AMXINT4": [_AVX512],
+    "AMXINT8": [_AVX512],
+    "FP8_PERCHANNEL": [_AVX512 + ("avx512_bf16",)],
+    "RAWINT4": [_AVX512, ("avx2",)],
+    "BF16": [_AVX512 + ("avx512_bf16",), ("avx2",)],
+    "FP8": [_AVX512 + ("avx512_bf16",), ("avx2",)],
+    "MXFP4": [_AVX512 + ("avx512_bf16",), ("avx2",)],
+    "MXFP8": [_AVX512 + ("avx512_bf16",), ("avx2",)],
+    "NVFP4": [("avx2",)],
+    "GPTQ_INT4": [("avx2",)],
+}
+# Attention backends both variants accept (the contract tests check it against their choices).
+ATTENTION_BACKENDS = ("aiter", "fa3", "fa4", "flashinfer", "flashmla", "flex_attention", "intel_amx", "nsa",
+                      "torch_native", "triton", "trtllm_mha", "trtllm_mla", "wave")
+SERVED_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
 
 # Instance names become unit instance names and file names under /etc/ktransformers:
 # no escaping needed in either, and no name that looks like an option or a hidden file.
@@ -72,7 +116,6 @@ UNSAFE_WORD = re.compile(r"[\s\"'\\$`]|[\x00-\x1f\x7f]")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV = ("HOME", "USE_NUMA", "CREDENTIALS_DIRECTORY", "RUNTIME_DIRECTORY")
 API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=:-]{8,256}$")
-KT_METHOD_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 API_KEY_FLAGS = ("--api_key", "--api-key")
 
 
@@ -136,9 +179,15 @@ def _node(numa, node_id):
     return None
 
 
-def default_bind_node(numa):
-    """The first node with CPUs and memory (numactl --membind fails on a memoryless node)."""
+def default_bind_node(numa, gpu_node=None):
+    """The GPU's node when it has CPUs and memory, else the first such node.
+
+    numactl --membind fails on a memoryless node; a GPU on another node pays a cross-node hop on
+    every transfer.
+    """
     memoryless = set(numa.get("memoryless_cpu_nodes") or [])
+    if gpu_node in (numa.get("cpu_node_ids") or []) and gpu_node not in memoryless:
+        return gpu_node
     for node_id in numa.get("cpu_node_ids") or []:
         if node_id not in memoryless:
             return node_id
@@ -243,11 +292,19 @@ def _normalise(raw, index, settings, numa):
                                      "pick a free port in %d-%d (the service runs unprivileged)"
                                      % (PORT_MIN, PORT_MAX))
     host = pick("host")
+    if host is None:
+        host = settings.get("host")
     if not isinstance(host, str) or not re.match(r"^[A-Za-z0-9.:\[\]-]+$", host or ""):
-        check.add("host", "= %r is not an address to listen on: expected 0.0.0.0, 127.0.0.1 or another "
-                          "address of the host" % (host,))
+        check.add("host", "= %r is not an address to listen on: expected 127.0.0.1 (the default), 0.0.0.0 or "
+                          "another address of the host" % (host,))
         host = None
     instance["host"] = host
+    served = raw.get("served_model_name")
+    if served is not None and (not isinstance(served, str) or not SERVED_NAME_PATTERN.match(served)):
+        check.add("served_model_name", "= %r is not a model id: expected 1-128 letters, digits and ._:/- such as "
+                                       "DeepSeek-R1" % (served,))
+        served = None
+    instance["served_model_name"] = served
     instance["health_timeout_s"] = check.integer(
         "health_timeout_s", raw.get("health_timeout_s", settings["health_timeout_s"]), 1,
         fix="give the seconds a model load may take (loading can take many minutes)")
@@ -259,8 +316,14 @@ def _normalise(raw, index, settings, numa):
         check.add("numactl", "= %r is not a numactl mode: expected none, bind (one node, for development "
                              "hosts) or interleave" % (numactl,))
         numactl = None
+    if numactl == "interleave" and not interleave_nodes(numa):
+        check.add("numactl", "= interleave needs NUMA nodes with CPUs and memory, and the host shows none (%s): "
+                             "numactl refuses an empty --interleave=. Fix: set numactl: none"
+                  % ("the kernel has no NUMA support" if not numa.get("available") else "no node has both"))
+        numactl = None
     instance["numactl"] = numactl
-    instance["numa_node"] = _bind_node(check, raw.get("numa_node", settings["numa_node"]), numactl, numa)
+    instance["numa_node"] = _bind_node(check, raw.get("numa_node", settings["numa_node"]), numactl, numa,
+                                       _gpu_node(raw, numa))
 
     extra_args = raw.get("extra_args") or []
     if not isinstance(extra_args, list) or not all(isinstance(arg, (str, int, float)) and not isinstance(arg, bool)
@@ -292,7 +355,24 @@ def _normalise(raw, index, settings, numa):
     return instance, problems
 
 
-def _bind_node(check, value, numactl, numa):
+def _gpu_node(raw, numa):
+    """NUMA node of the instance's first GPU, when the facts know it (ktune_numa.gpus).
+
+    The GPU is the first of cuda_visible_devices (CUDA numbers GPUs in PCI bus order, which the role
+    sets with CUDA_DEVICE_ORDER=PCI_BUS_ID), else GPU 0.
+    """
+    gpus = sorted((gpu for gpu in numa.get("gpus") or [] if isinstance(gpu, dict)
+                   and str(gpu.get("vendor", "")).lower() in ("0x10de", "nvidia")),
+                  key=lambda gpu: str(gpu.get("address", "")))
+    devices = raw.get("cuda_visible_devices") if isinstance(raw, dict) else None
+    index = devices[0] if isinstance(devices, list) and devices and _is_int(devices[0]) else 0
+    if 0 <= int(index) < len(gpus) and _is_int(gpus[int(index)].get("numa_node")):
+        node = int(gpus[int(index)].get("numa_node"))
+        return node if node >= 0 else None
+    return None
+
+
+def _bind_node(check, value, numactl, numa, gpu_node=None):
     if numactl != "bind":
         if value not in (None, ""):
             check.add("numa_node", "= %r is only used with numactl: bind. Fix: remove it or set numactl: bind"
@@ -300,7 +380,7 @@ def _bind_node(check, value, numactl, numa):
         return None
     cpu_nodes = numa.get("cpu_node_ids") or []
     if value in (None, ""):
-        node = default_bind_node(numa)
+        node = default_bind_node(numa, gpu_node)
         if node is None:
             check.add("numactl", "= bind needs a NUMA node with CPUs and memory, and the host has none "
                                  "(CPU nodes: %s). Fix: set numactl: none" % (format_cpulist(cpu_nodes) or "none"))
@@ -375,6 +455,13 @@ def _legacy(check, raw, pick, instance, settings, numa):
                   % (backend_type, ", ".join(LEGACY_BACKEND_TYPES)))
         backend_type = None
     instance["backend_type"] = backend_type
+    rule = instance["optimize_config_path"]
+    if backend_type == "balance_serve" and rule and not rule.endswith("-serve.yaml"):
+        check.add("optimize_config_path", "= %s is not a balance_serve rule: backend_type balance_serve needs one of "
+                                          "the *-serve.yaml optimize rules (such as DeepSeek-V3-Chat-serve.yaml); "
+                                          "the others load modules balance_serve cannot run. Fix: point it at the "
+                                          "-serve.yaml rule of the model, or leave it unset for the default"
+                  % rule)
     try:
         instance["force_think"] = _to_bool(pick("force_think"))
     except ValueError:
@@ -401,16 +488,19 @@ def _legacy(check, raw, pick, instance, settings, numa):
 
 def _sglang(check, raw, pick, instance, settings, numa):
     instance["python"] = check.path("python", raw.get("python", settings["python"]), True)
+    variant = raw.get("sglang_variant", settings.get("sglang_variant"))
+    if variant not in SGLANG_VARIANTS:
+        check.add("sglang_variant", "= %r is not an SGLang variant: expected sglang-kt (ktransformers' fork, from "
+                                    "pip install \"ktransformers[sglang]\") or sglang (sgl-project, >= 0.5.5)"
+                  % (variant,))
+        variant = None
+    instance["sglang_variant"] = variant
     instance["kt_weight_path"] = check.path("kt_weight_path", raw.get("kt_weight_path"), True)
-    method = pick("kt_method")
-    if not isinstance(method, str) or not KT_METHOD_PATTERN.match(method):
-        check.add("kt_method", "= %r is not a kt-kernel method: expected a name such as AMXINT4, AMXINT8 or "
-                               "LLAMAFILE" % (method,))
-        method = None
-    instance["kt_method"] = method
-    gpu_experts = pick("kt_num_gpu_experts")
-    instance["kt_num_gpu_experts"] = None if gpu_experts is None else check.integer(
-        "kt_num_gpu_experts", gpu_experts, 0)
+    instance["kt_method"] = _kt_method(check, pick("kt_method"), numa)
+    instance["kt_num_gpu_experts"] = check.integer(
+        "kt_num_gpu_experts", pick("kt_num_gpu_experts"), 0,
+        fix="give the routed experts per MoE layer to keep on the GPU (0: all on the CPU)")
+    _sglang_options(check, raw, pick, instance, numa)
 
     cpus = _cpus_available(instance, numa)
     cores = _cores_available(instance, numa)
@@ -420,7 +510,146 @@ def _sglang(check, raw, pick, instance, settings, numa):
         instance["kt_cpuinfer"] = check.integer("kt_cpuinfer", raw.get("kt_cpuinfer"), 1, cpus or None,
                                                 "use at most the %d CPUs %s; guidance: the %d physical cores"
                                                 % (cpus, _where(instance), cores))
+    _thread_pools(check, raw, instance, numa)
+    if instance["kt_cpuinfer"] is not None and instance["kt_threadpool_count"] is not None \
+            and instance["kt_cpuinfer"] < instance["kt_threadpool_count"]:
+        check.add("kt_cpuinfer", "= %d is below kt_threadpool_count = %d: kt-kernel splits kt_cpuinfer threads over "
+                                 "the pools, so some pools would have none. Fix: raise kt_cpuinfer to at least %d or "
+                                 "use fewer pools" % (instance["kt_cpuinfer"], instance["kt_threadpool_count"],
+                                                      instance["kt_threadpool_count"]))
+    if variant == "sglang":
+        _sgl_project_limits(check, raw, instance)
 
+
+def _kt_method(check, method, numa):
+    if method not in KT_METHODS:
+        check.add("kt_method", "= %r is not a kt-kernel inference method: expected one of %s"
+                  % (method, ", ".join(KT_METHODS)))
+        return None
+    # Absent or empty (a cpuinfo without a flags line, as in test trees) is unknown: not refused.
+    flags = numa.get("cpu_flags")
+    needs = KT_METHOD_ISA.get(method)
+    if isinstance(flags, list) and flags and needs and not any(set(need) <= set(flags) for need in needs):
+        check.add("kt_method", "= %s needs the CPU flags %s, and this host has %s. Fix: pick a method the CPU runs, "
+                               "such as %s" % (method, " or ".join("+".join(need) for need in needs),
+                                               " ".join(flags) or "none of them", _methods_for(flags) or "none"))
+        return None
+    return method
+
+
+def _methods_for(flags):
+    return ", ".join(method for method in KT_METHODS if method in KT_METHOD_ISA and any(
+        set(need) <= set(flags) for need in KT_METHOD_ISA[method]))
+
+
+def _optional_bool(check, field, value):
+    if value is None:
+        return None
+    try:
+        return _to_bool(value)
+    except ValueError:
+        check.add(field, "= %r is not a boolean: expected true or false" % (value,))
+        return None
+
+
+def _fraction(check, field, value, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        number = None
+    else:
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not 0 < number <= 1:
+        check.add(field, "= %r is not a fraction: expected a number above 0 and at most 1 (%s)" % (value, what))
+        return None
+    return number
+
+
+def _sglang_options(check, raw, pick, instance, numa):
+    """The SGLang options upstream's tutorials and `kt run` use, each checked."""
+    def count(field, minimum, fix):
+        value = pick(field)
+        return None if value is None else check.integer(field, value, minimum, fix=fix)
+
+    instance["kt_gpu_experts_ratio"] = _fraction(check, "kt_gpu_experts_ratio", pick("kt_gpu_experts_ratio"),
+                                                 "the share of all experts kept on the GPU")
+    instance["chunked_prefill_size"] = count("chunked_prefill_size", 1, "give tokens per prefill chunk, such as 4096")
+    instance["mem_fraction_static"] = _fraction(check, "mem_fraction_static", pick("mem_fraction_static"),
+                                                "the share of GPU memory for weights and KV cache")
+    instance["max_running_requests"] = count("max_running_requests", 1, "give the concurrent requests, such as 32")
+    instance["max_total_tokens"] = count("max_total_tokens", 1, "give the KV cache size in tokens, such as 40000")
+    instance["watchdog_timeout"] = count("watchdog_timeout", 1, "give seconds; a CPU-MoE step is slow (kt run: 3000)")
+    instance["trust_remote_code"] = _optional_bool(check, "trust_remote_code", pick("trust_remote_code"))
+    instance["enable_metrics"] = _optional_bool(check, "enable_metrics", pick("enable_metrics"))
+    backend = pick("attention_backend")
+    if backend is not None and backend not in ATTENTION_BACKENDS:
+        check.add("attention_backend", "= %r is not an attention backend both SGLang variants accept: expected one "
+                                       "of %s" % (backend, ", ".join(ATTENTION_BACKENDS)))
+        backend = None
+    instance["attention_backend"] = backend
+    instance["cuda_visible_devices"] = _cuda_devices(check, pick("cuda_visible_devices"), numa)
+    devices = instance["cuda_visible_devices"]
+    tensor_parallel = pick("tensor_parallel_size")
+    if tensor_parallel is None:
+        tensor_parallel = len(devices) if devices else None
+    else:
+        gpus = len(devices) if devices else len(_nvidia_gpus(numa)) or None
+        tensor_parallel = check.integer(
+            "tensor_parallel_size", tensor_parallel, 1, gpus,
+            "use at most the %s GPUs %s" % (gpus, "in cuda_visible_devices" if devices else "of the host"))
+    instance["tensor_parallel_size"] = tensor_parallel
+    if devices:
+        environment = instance.get("environment") or {}
+        if "CUDA_VISIBLE_DEVICES" in environment or "CUDA_DEVICE_ORDER" in environment:
+            check.add("environment", "sets CUDA_VISIBLE_DEVICES or CUDA_DEVICE_ORDER, and cuda_visible_devices is set "
+                                     "too. Fix: keep only cuda_visible_devices")
+        environment = dict(environment)
+        environment["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        environment["CUDA_VISIBLE_DEVICES"] = ",".join(str(device) for device in devices)
+        instance["environment"] = environment
+
+
+def _nvidia_gpus(numa):
+    return [gpu for gpu in numa.get("gpus") or [] if isinstance(gpu, dict)
+            and str(gpu.get("vendor", "")).lower() in ("0x10de", "nvidia")]
+
+
+def _cuda_devices(check, value, numa):
+    if value is None:
+        return None
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(_is_int(item) and int(item) >= 0 for item in value) \
+            or len(set(int(item) for item in value)) != len(value):
+        check.add("cuda_visible_devices", "= %r is not a list of distinct GPU indexes: expected such as [0, 1]"
+                  % (value,))
+        return None
+    known = len(_nvidia_gpus(numa))
+    devices = [int(item) for item in value]
+    if numa.get("gpus") is not None and any(device >= known for device in devices):
+        check.add("cuda_visible_devices", "= %s names GPUs the host does not have: it has %d NVIDIA GPU%s (0-%d)"
+                  % (" ".join(str(device) for device in devices), known, "" if known == 1 else "s", known - 1))
+        return None
+    return devices
+
+
+def _sgl_project_limits(check, raw, instance):
+    """What sgl-project sglang lacks: the fork's --kt-numa-nodes and --kt-gpu-experts-ratio."""
+    nodes = instance.get("kt_numa_nodes") or []
+    if nodes and nodes != list(range(len(nodes))):
+        check.add("kt_numa_nodes", "= %s: sgl-project sglang has no --kt-numa-nodes, and its kt-kernel puts thread "
+                                   "pool i on NUMA node i (0-%d). Fix: set sglang_variant: sglang-kt, or use nodes "
+                                   "0-%d (numactl: bind to node 0, or none)"
+                  % (" ".join(str(node) for node in nodes), len(nodes) - 1, len(nodes) - 1))
+    if instance.get("kt_gpu_experts_ratio") is not None:
+        check.add("kt_gpu_experts_ratio", "is only in sglang-kt: sgl-project sglang refuses --kt-gpu-experts-ratio. "
+                                          "Fix: set kt_num_gpu_experts instead, or sglang_variant: sglang-kt")
+
+
+def _thread_pools(check, raw, instance, numa):
     if instance["numactl"] == "bind":
         allowed = [] if instance["numa_node"] is None else [instance["numa_node"]]
     else:
@@ -493,6 +722,8 @@ def server_argv(instance):
         argv = [instance["executable"],
                 "--model_path", instance["model_path"],
                 "--gguf_path", instance["gguf_path"],
+                # /v1/models answers with this id; without it the id is empty.
+                "--model_name", instance.get("served_model_name") or instance["name"],
                 "--host", instance["host"],
                 "--port", str(instance["port"]),
                 "--cpu_infer", str(instance["cpu_infer"]),
@@ -511,13 +742,42 @@ def server_argv(instance):
                 "--kt-weight-path", instance["kt_weight_path"],
                 "--kt-cpuinfer", str(instance["kt_cpuinfer"]),
                 "--kt-threadpool-count", str(instance["kt_threadpool_count"])]
-        if instance["kt_numa_nodes"]:
+        if needs_numa_nodes_flag(instance):
             argv += ["--kt-numa-nodes"] + [str(node) for node in instance["kt_numa_nodes"]]
-        argv += ["--kt-method", instance["kt_method"]]
-        if instance.get("kt_num_gpu_experts") is not None:
-            argv += ["--kt-num-gpu-experts", str(instance["kt_num_gpu_experts"])]
+        argv += ["--kt-method", instance["kt_method"],
+                 "--kt-num-gpu-experts", str(instance["kt_num_gpu_experts"])]
+        argv += _optional_sglang_words(instance)
         argv += ["--host", instance["host"], "--port", str(instance["port"])]
     return argv + list(instance.get("extra_args") or [])
+
+
+def needs_numa_nodes_flag(instance):
+    """--kt-numa-nodes only where it says something: kt-kernel puts pool i on node i by itself."""
+    nodes = instance.get("kt_numa_nodes") or []
+    return bool(nodes) and nodes != list(range(len(nodes))) and instance.get("sglang_variant") == "sglang-kt"
+
+
+SGLANG_VALUE_FLAGS = (("kt_gpu_experts_ratio", "--kt-gpu-experts-ratio"),
+                      ("chunked_prefill_size", "--chunked-prefill-size"),
+                      ("mem_fraction_static", "--mem-fraction-static"),
+                      ("max_running_requests", "--max-running-requests"),
+                      ("max_total_tokens", "--max-total-tokens"),
+                      ("watchdog_timeout", "--watchdog-timeout"),
+                      ("tensor_parallel_size", "--tensor-parallel-size"),
+                      ("attention_backend", "--attention-backend"),
+                      ("served_model_name", "--served-model-name"))
+SGLANG_SWITCHES = (("trust_remote_code", "--trust-remote-code"), ("enable_metrics", "--enable-metrics"))
+
+
+def _optional_sglang_words(instance):
+    words = []
+    for field, option in SGLANG_VALUE_FLAGS:
+        if instance.get(field) is not None:
+            words += [option, str(instance[field])]
+    for field, option in SGLANG_SWITCHES:
+        if instance.get(field):
+            words.append(option)
+    return words
 
 
 def _health(instance, settings):
@@ -555,6 +815,9 @@ def _finish(instance, settings, numa):
     if prefix:
         paths.append(("numactl", prefix[0], "exec"))
     instance["paths"] = [{"field": field, "path": path, "kind": kind} for field, path, kind in paths]
+    # The weights the server loads into host memory: the GGUF files (legacy), the CPU experts (kt-kernel).
+    instance["weights_field"] = "gguf_path" if instance["backend"] == "legacy" else "kt_weight_path"
+    instance["weights_path"] = instance[instance["weights_field"]]
     return instance
 
 
@@ -604,6 +867,9 @@ def _settings_problems(settings):
     if not _is_int(settings.get("health_interval_s")) or int(settings["health_interval_s"]) < 1:
         problems.append("ktune_service_health_interval_s = %r: expected whole seconds >= 1"
                         % (settings.get("health_interval_s"),))
+    if not _is_int(settings.get("memory_reserve_mb")) or int(settings["memory_reserve_mb"]) < 0:
+        problems.append("ktune_service_memory_reserve_mb = %r: expected whole MiB >= 0 (default 8192)"
+                        % (settings.get("memory_reserve_mb"),))
     home = settings.get("home")
     if not isinstance(home, str) or not home.startswith("/") or UNSAFE_WORD.search(home) or home.rstrip("/") == "":
         problems.append("ktune_service_home = %r: expected an absolute path without whitespace, such as "
@@ -624,6 +890,149 @@ def resolve_instances(instances, numa, settings=None):
     settings = merged_settings(settings)
     return [_finish(_normalise(raw, index, settings, numa)[0], settings, numa)
             for index, raw in enumerate(instances or [])]
+
+
+# NUMA-placement proof: the share of the resident memory a binding promises a node.
+BIND_MIN_SHARE = 0.9
+SPREAD_MIN_OF_EVEN_SHARE = 0.5
+
+
+def parse_numa_maps(text):
+    """/proc/PID/numa_maps into {node id: resident kB} (host_telemetry reads it the same way)."""
+    return numa_maps_resident_kb(text)
+
+
+def promised_nodes(instance, numa, use_numa):
+    """(nodes, how) the instance's memory should sit on, or (None, why) when nothing is promised."""
+    if instance.get("numactl") == "bind" and instance.get("numa_node") is not None:
+        return [instance["numa_node"]], "numactl --membind=%s" % instance["numa_node"]
+    if instance.get("numactl") == "interleave":
+        return interleave_nodes(numa), "numactl --interleave"
+    if instance.get("backend") == "sglang" and len(instance.get("kt_numa_nodes") or []) > 1:
+        return list(instance["kt_numa_nodes"]), "kt-kernel's thread pools on nodes %s" % format_cpulist(
+            instance["kt_numa_nodes"])
+    if instance.get("backend") == "legacy" and use_numa:
+        nodes = [node["id"] for node in numa.get("nodes") or [] if (node.get("memory_mb") or 0) > 0]
+        if len(nodes) > 1:
+            return nodes, "a legacy USE_NUMA build's copy per node"
+    return None, "no binding promises a placement"
+
+
+def placement_problem(instance, resident_kb, numa, use_numa):
+    """Why the instance's resident memory per node breaks what its binding promises, or None."""
+    nodes, how = promised_nodes(instance, numa, use_numa)
+    total = sum(resident_kb.values())
+    if not nodes or not total:
+        return None
+    shares = ", ".join("N%d %.0f%%" % (node, 100.0 * kb / total) for node, kb in sorted(resident_kb.items()))
+    if len(nodes) == 1:
+        share = resident_kb.get(nodes[0], 0) / float(total)
+        if share < BIND_MIN_SHARE:
+            return ("%s: %.0f%% of its %.1f GiB resident is on node %d, expected >= %.0f%% (%s); per node: %s"
+                    % (instance.get("unit"), 100 * share, total / 1048576.0, nodes[0], 100 * BIND_MIN_SHARE, how,
+                       shares))
+        return None
+    even = total / float(len(nodes))
+    short = [node for node in nodes if resident_kb.get(node, 0) < SPREAD_MIN_OF_EVEN_SHARE * even]
+    if short:
+        return ("%s: nodes %s hold less than half an even share of its %.1f GiB resident (%s); per node: %s"
+                % (instance.get("unit"), format_cpulist(short), total / 1048576.0, how, shares))
+    return None
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
+
+
+def listen_exposure(instance):
+    """Why an instance's routes are open beyond the host, or None (loopback, or guarded by its key).
+
+    The legacy server checks server.api_key on POST /v1/chat/completions only (an assert: HTTP 500),
+    so its other routes (/v1/completions, the Ollama routes, /v1/models) answer anyone; SGLang checks
+    --api-key on its API routes.
+    """
+    host = instance.get("host") or ""
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return None
+    where = "all addresses" if host in WILDCARD_HOSTS else host
+    if instance.get("backend") == "legacy":
+        return ("%s listens on %s, and the legacy server checks its API key on POST /v1/chat/completions only: "
+                "/v1/completions and the Ollama routes are open" % (instance.get("unit"), where))
+    if not instance.get("api_key"):
+        return "%s listens on %s without an API key" % (instance.get("unit"), where)
+    return None
+
+
+GIB = 1024.0 ** 3
+
+
+def memory_nodes(instance, numa):
+    """The NUMA nodes whose memory the instance's weights land on, and how numactl puts them there."""
+    mode = instance.get("numactl") or "none"
+    if mode == "bind":
+        return [instance["numa_node"]], "numactl --membind=%s" % instance["numa_node"]
+    if mode == "interleave":
+        return interleave_nodes(numa), "numactl --interleave"
+    with_memory = [node["id"] for node in numa.get("nodes") or [] if (node.get("memory_mb") or 0) > 0]
+    return with_memory, "no numactl: every node with memory"
+
+
+def weight_copies(instance, numa, settings):
+    """(copies, why): a legacy NUMA build keeps one full copy of the experts per configured node."""
+    if instance["backend"] == "legacy" and settings.get("use_numa"):
+        # The count use_numa.memory_needed_mib uses too: numa_num_configured_nodes() counts the
+        # nodes with memory, memory-only ones (CXL, HBM) included.
+        count = max(1, int(numa.get("memory_node_count") or numa.get("node_count") or 1))
+        return count, "a legacy build with USE_NUMA keeps one copy per configured NUMA node (%d)" % count
+    if instance["backend"] == "legacy":
+        return 1, "a legacy build without USE_NUMA keeps one copy"
+    return 1, "kt-kernel splits the experts over its thread pools' nodes"
+
+
+def kv_cache_host_bytes(instance):
+    """Host memory of the KV cache: none here. The seeded config keeps kvc2 on the GPU (gpu_only)
+    and SGLang keeps its KV cache in GPU memory (mem_fraction_static)."""
+    return 0
+
+
+def memory_fit_problems(resolved, numa, sizes, settings=None):
+    """Weights x copies + KV cache against the memory of the nodes each instance uses, in GiB.
+
+    sizes: {path: bytes on the host} (du -sbL of each weights path); unknown paths are not judged,
+    and neither is a host whose facts show no node memory.
+    """
+    settings = merged_settings(settings)
+    reserve = int(settings.get("memory_reserve_mb") or 0) * 1024 * 1024
+    problems = []
+    memory_of = dict((node["id"], (node.get("memory_mb") or 0) * 1024 * 1024) for node in numa.get("nodes") or [])
+    for instance in resolved:
+        if instance["state"] != "present" or sizes.get(instance["weights_path"]) is None:
+            continue
+        nodes, how = memory_nodes(instance, numa)
+        available = sum(memory_of.get(node, 0) for node in nodes)
+        if not available:
+            continue
+        weights = int(sizes[instance["weights_path"]])
+        copies, why = weight_copies(instance, numa, settings)
+        need = weights * copies + kv_cache_host_bytes(instance)
+        if need + reserve <= available:
+            continue
+        problems.append(
+            "%s: does not fit in memory: weights %.1f GiB (%s %s) x %d cop%s (%s) + KV cache %.1f GiB (on the GPU) "
+            "= %.1f GiB, and the nodes it uses (%s, %s) have %.1f GiB, less %.1f GiB kept for the system "
+            "(ktune_service_memory_reserve_mb). Fix: %s"
+            % (instance["label"], weights / GIB, instance["weights_field"], instance["weights_path"], copies,
+               "y" if copies == 1 else "ies", why, kv_cache_host_bytes(instance) / GIB, need / GIB,
+               format_cpulist(nodes) or "none", how, available / GIB, reserve / GIB, _fit_fix(instance, copies)))
+    return problems
+
+
+def _fit_fix(instance, copies):
+    if copies > 1:
+        return ("build without USE_NUMA (ktune_use_numa: false) or with fewer NUMA nodes (NPS1), or run the model "
+                "as an sglang instance, whose kt-kernel keeps one copy")
+    if instance.get("numactl") == "bind":
+        return "use numactl: interleave or none so the weights spread over more nodes, or a smaller quantization"
+    return "use a smaller quantization of the model, or a host with more memory"
 
 
 def _inside(path, parent):

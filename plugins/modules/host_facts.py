@@ -17,7 +17,8 @@ description:
   - Returns the C(ktune_numa) fact (as M(ktune.inference.numa_facts)) and C(ktune_host_state), with the
     cpufreq governors and EPP per group of policies, the page-cache cron job, every
     C(USE_NUMA) definition and the file it is in, the managed kernel parameters (live and
-    persisted), and the state and health answer of each configured C(ktransformers@) unit.
+    persisted), and the state and health answer of each configured C(ktransformers@) unit, with
+    its main process's resident memory per NUMA node (C(PROCFS/PID/numa_maps)), the NUMA-placement proof.
   - Never writes. It opens files for reading, runs C(systemctl show) (once for the cron daemon
     when the job file exists, once for the configured instances) and sends one HTTP GET to each
     present instance's health URL.
@@ -75,7 +76,8 @@ options:
   service_settings:
     description:
       - Settings of the service role that change units or health URLs, with the role's names
-        without the C(ktune_service_) prefix (C(backend), C(legacy_defaults), C(sglang_defaults)).
+        without the C(ktune_service_) prefix (C(backend), C(legacy_defaults), C(sglang_defaults), C(host),
+        C(sglang_variant)).
     type: dict
     default: {}
   health_timeout:
@@ -150,8 +152,10 @@ ansible_facts:
                    persisted: {kernel.numa_balancing: 0}, live: {kernel.numa_balancing: 0}}
         services:
           description: >-
-            C(units): name, state, unit, backend, health_url, load_state, active_state, sub_state,
-            unit_file_state, health_status (HTTP code or null), health_message; C(systemd_error)
+            C(units): name, state, unit, backend, host, numactl, numa_node, kt_numa_nodes, exposure,
+            health_url, load_state, active_state, sub_state, unit_file_state, health_status (HTTP code
+            or null), health_message, main_pid and numa_resident_kb (node id to resident kB, null when
+            numa_maps cannot be read) of a running unit; C(systemd_error)
             and C(instances_error) when present.
           type: dict
 """
@@ -168,7 +172,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.host_state import 
     parse_systemctl_show,
 )
 
-SHOW_PROPERTIES = "Id,LoadState,ActiveState,SubState,UnitFileState"
+SHOW_PROPERTIES = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID"
 
 
 def systemctl_reader(module):

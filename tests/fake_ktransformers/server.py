@@ -101,6 +101,9 @@ def sglang_parser():
     parser.add_argument("--kt-numa-nodes", type=int, nargs="+")
     parser.add_argument("--kt-method", type=str, default="AMXINT4")
     parser.add_argument("--kt-num-gpu-experts", type=int)
+    parser.add_argument("--kt-gpu-experts-ratio", type=float)
+    parser.add_argument("--watchdog-timeout", type=float, default=300)
+    parser.add_argument("--enable-metrics", action="store_true")
     parser.add_argument("--kt-amx-weight-path", type=str)
     return parser
 

@@ -87,7 +87,8 @@ def site(tmp_path_factory):
     inventory["all"]["hosts"]["gpu-a"]["ktune_baseline_url"] = "http://127.0.0.1:%d" % ports["gpu-a"]
     inventory["all"]["hosts"]["gpu-b"].update(ansible_host="127.0.0.1", ktune_service_instances=[
         {"name": "retired", "state": "absent", "model_path": "/srv/models/old", "port": free_port()},
-        {"name": "r1", "model_path": "/srv/models/DeepSeek-R1", "port": ports["gpu-b"], "api_key": API_KEYS["gpu-b"]}])
+        {"name": "r1", "model_path": "/srv/models/DeepSeek-R1", "port": ports["gpu-b"], "api_key": API_KEYS["gpu-b"],
+         "host": "0.0.0.0"}])
     (base / "hosts.yml").write_text(json.dumps(inventory, indent=1))
     work = base / "work"
     work.mkdir()
@@ -226,3 +227,17 @@ def test_bad_input_fails_before_any_request(site):
     assert "ktune_baseline_requests = '0': expected at least 1" in flat
     assert "ktune_baseline_url = 'gpu-a:10002': expected an http(s) base URL" in flat
     assert plans["gpu-a"].count == 0
+
+
+def test_a_loopback_instance_is_not_measured_from_the_controller(site):
+    """The service role's instances listen on 127.0.0.1 by default: from the controller that address
+    is the controller itself, so the run refuses rather than measure the wrong server."""
+    loopback = json.dumps({"ktune_service_instances": [{"name": "r1", "model_path": "/srv/models/DeepSeek-R1",
+                                                        "port": site.ports["gpu-b"]}]})
+    with servers(site.ports, **FLAT) as plans:
+        rc, output = site("-l", "gpu-b", "-e", loopback)
+    flat = " ".join(output.split())
+    assert rc == 2, output
+    assert ("gpu-b: the first instance of ktune_service_instances listens on loopback only (http://127.0.0.1:%d on "
+            "the host), and ktune_baseline_run_on is controller" % site.ports["gpu-b"]) in flat
+    assert plans["gpu-b"].count == 0

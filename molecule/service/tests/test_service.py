@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 PROJECT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(PROJECT / "tests"))
@@ -23,14 +24,15 @@ SGLANG_KEY = "sglang-test-key-4567"
 
 EXPECTED_ARGV = {
     "r1": ["--model_path", "/srv/models/DeepSeek-R1", "--gguf_path", "/srv/models/DeepSeek-R1-GGUF",
-           "--host", "0.0.0.0", "--port", "10002", "--cpu_infer", str(PHYSICAL_CORES - 2),
+           "--model_name", "DeepSeek-R1", "--host", "127.0.0.1", "--port", "10002", "--cpu_infer", str(PHYSICAL_CORES - 2),
            "--max_new_tokens", "1024", "--cache_lens", "32768", "--max_batch_size", "4",
            "--backend_type", "balance_serve", "--chunk_size", "256",
-           "--optimize_config_path", "/srv/models/rules/DeepSeek-V3-Chat.yaml", "--force_think"],
+           "--optimize_config_path", "/srv/models/rules/DeepSeek-V3-Chat-serve.yaml", "--force_think"],
     "kimi": ["--model-path", "/srv/models/Kimi-K2", "--kt-weight-path", "/srv/models/Kimi-K2-CPU",
              "--kt-cpuinfer", str(PHYSICAL_CORES), "--kt-threadpool-count", str(len(CPU_NODES)),
-             "--kt-numa-nodes"] + [str(node) for node in CPU_NODES] + [
-             "--kt-method", "AMXINT4", "--host", "0.0.0.0", "--port", "30000", "--trust-remote-code",
+             # nodes 0..n-1: kt-kernel's own mapping, so no --kt-numa-nodes
+             "--kt-method", "AMXINT4", "--kt-num-gpu-experts", "0", "--watchdog-timeout", "3000",
+             "--enable-metrics", "--host", "127.0.0.1", "--port", "30000", "--trust-remote-code",
              "--config", "/run/ktransformers-kimi/sglang-secrets.yaml"],
 }
 PORT = {"r1": 10002, "kimi": 30000}
@@ -72,7 +74,9 @@ def chat(host, name, key, stream=True):
 def test_two_instances_active_and_listening_side_by_side(host, name):
     assert host.service("ktransformers@%s" % name).is_running
     assert host.service("ktransformers@%s" % name).is_enabled
-    assert host.socket("tcp://0.0.0.0:%d" % PORT[name]).is_listening
+    # loopback only by default: nothing outside the host reaches an unprotected route
+    assert host.socket("tcp://127.0.0.1:%d" % PORT[name]).is_listening
+    assert not host.socket("tcp://0.0.0.0:%d" % PORT[name]).is_listening
 
 
 @pytest.mark.parametrize("name", ["r1", "kimi"])
@@ -103,13 +107,18 @@ def test_runs_as_the_dedicated_user_with_its_home(host, name):
     assert host.file(HOME + "/.ktransformers").user == "ktransformers"
 
 
-def test_legacy_config_seeded_under_home(host):
+def test_legacy_config_completed_under_home(host):
+    """prepare.yml left a config.yaml of an older seed: the keys upstream reads without a default
+    (kvc2.disk_path since v0.3.2) and model.name were added, every value there was kept."""
     config = host.file(HOME + "/.ktransformers/config.yaml")
     assert config.user == "ktransformers" and config.mode == 0o600
-    text = config.content_string
-    assert 'dir: "%s/.ktransformers/logs"' % HOME in text
-    assert 'host: "%s/.ktransformers"' % HOME in text
-    assert 'api_key: "%s"' % LEGACY_KEY in text
+    values = yaml.safe_load(config.content_string)
+    assert values["log"]["dir"] == HOME + "/.ktransformers/logs" and values["log"]["level"] == "debug"
+    assert values["db"]["host"] == HOME + "/.ktransformers"
+    assert values["server"]["api_key"] == LEGACY_KEY
+    assert values["kvc2"]["disk_path"] == HOME + "/.ktransformers/kvc2"
+    assert values["kvc2"]["cpu_memory_size_GB"] == 500
+    assert values["model"]["name"] == "DeepSeek-R1"
 
 
 def test_unit_hardening_and_limits(host):
@@ -171,7 +180,7 @@ def test_health_endpoints(host):
 def test_journald_logging(host):
     journal = host.check_output("journalctl -u ktransformers@r1 --no-pager")
     assert "ktransformers-exec: r1 (legacy, API key set)" in journal
-    assert "fake legacy: serving DeepSeek-R1 on 0.0.0.0:10002" in journal
+    assert "fake legacy: serving DeepSeek-R1 on 127.0.0.1:10002" in journal
 
 
 def test_a_rerun_restarts_nothing(host):

@@ -303,3 +303,66 @@ def test_cron_job_needs_a_running_cron_daemon_when_systemd_can_tell(numa):
     unknown["daemon"] = {"units": None, "unknown": "systemd is not running here"}
     control = grade(nps2, tuned_state(page_cache=unknown))["page_cache.cron"]
     assert control["status"] == "pass" and "cron daemon not checked: systemd is not running here" in control["finding"]
+
+
+def test_service_listen_fails_an_instance_open_beyond_loopback_without_protection(numa):
+    from ansible_collections.ktune.inference.plugins.module_utils.host_state import expected_instances
+
+    nps2 = numa("epyc-2s-nps2")
+    configured = [{"name": "r1", "model_path": "/m", "gguf_path": "/g"},
+                  {"name": "k2", "backend": "sglang", "model_path": "/m", "kt_weight_path": "/w",
+                   "host": "0.0.0.0", "api_key": "0123456789abcdef"}]
+    units, error = expected_instances(configured, nps2, {})
+    assert error is None and [unit["exposure"] for unit in units] == [None, None]
+    good = grade(nps2, tuned_state(services={"units": units}), ktune_service_instances=configured)
+    assert good["service.listen"]["status"] == "pass"
+    assert good["service.listen"]["finding"] == ("listening: ktransformers@r1.service on 127.0.0.1, "
+                                                 "ktransformers@k2.service on 0.0.0.0")
+    opened = [dict(configured[0], host="0.0.0.0"), dict(configured[1], api_key=None, host="10.1.2.3")]
+    units, _ = expected_instances(opened, nps2, {})
+    bad = grade(nps2, tuned_state(services={"units": units}), ktune_service_instances=opened)["service.listen"]
+    assert bad["status"] == "fail" and bad["severity"] == "error"
+    assert bad["finding"] == (
+        "expected loopback or a guarded API: ktransformers@r1.service listens on all addresses, and the legacy "
+        "server checks its API key on POST /v1/chat/completions only: /v1/completions and the Ollama routes are "
+        "open; ktransformers@k2.service listens on 10.1.2.3 without an API key")
+    assert "front the port with an authenticating proxy" in bad["fix"]
+    assert grade(nps2, tuned_state())["service.listen"]["status"] == "skip"
+
+
+def _measured(unit, resident, **fields):
+    result = {"name": unit, "state": "present", "unit": "ktransformers@%s.service" % unit, "backend": "sglang",
+              "numactl": "none", "numa_node": None, "kt_numa_nodes": [0, 1, 2, 3],
+              "numa_resident_kb": dict((str(node), kb) for node, kb in resident.items())}
+    result.update(fields)
+    return result
+
+
+def test_service_numa_placement_checks_what_the_binding_promises(numa):
+    nps2 = numa("epyc-2s-nps2")
+    configured = [{"name": "k2", "model_path": "/m"}]
+
+    def placement(*units, **settings_):
+        on_host = use_numa(("/etc/environment", "1")) if settings_.get("ktune_use_numa") else use_numa()
+        return grade(nps2, tuned_state(services={"units": list(units)}, use_numa=on_host),
+                     ktune_service_instances=configured, **settings_)["service.numa_placement"]
+
+    GIB_KB = 1024 * 1024
+    spread = placement(_measured("k2", {0: 30 * GIB_KB, 1: 28 * GIB_KB, 2: 31 * GIB_KB, 3: 29 * GIB_KB}))
+    assert spread["status"] == "pass" and spread["severity"] == "warning"
+    assert spread["finding"] == "as promised: ktransformers@k2.service kt-kernel's thread pools on nodes 0-3"
+    lopsided = placement(_measured("k2", {0: 100 * GIB_KB, 1: 4 * GIB_KB, 2: 30 * GIB_KB, 3: 30 * GIB_KB}))
+    assert lopsided["status"] == "fail"
+    assert lopsided["finding"].startswith("ktransformers@k2.service: nodes 1 hold less than half an even share of "
+                                          "its 164.0 GiB resident (kt-kernel's thread pools on nodes 0-3)")
+    bound = _measured("k2", {2: 50 * GIB_KB, 0: 10 * GIB_KB}, numactl="bind", numa_node=2, kt_numa_nodes=[2])
+    bad = placement(bound)
+    assert bad["status"] == "fail" and "83% of its 60.0 GiB resident is on node 2, expected >= 90%" in bad["finding"]
+    assert placement(dict(bound, numa_resident_kb={"2": 59 * GIB_KB, "0": GIB_KB}))["status"] == "pass"
+    # a legacy server without USE_NUMA and without numactl promises nothing
+    legacy = _measured("r1", {0: GIB_KB}, backend="legacy", kt_numa_nodes=None)
+    assert placement(legacy, ktune_use_numa=False)["status"] == "pass"
+    copies = placement(legacy, ktune_use_numa=True)
+    assert copies["status"] == "fail" and "a legacy USE_NUMA build's copy per node" in copies["finding"]
+    assert placement(dict(legacy, numa_resident_kb=None))["status"] == "skip"
+    assert grade(nps2, tuned_state())["service.numa_placement"]["status"] == "skip"

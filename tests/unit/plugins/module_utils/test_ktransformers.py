@@ -55,19 +55,23 @@ def test_defaults_follow_the_facts(numa, name, cores, cpu_nodes):
     new = one(facts, sglang())
     assert flag(new["argv"], "--kt-cpuinfer") == str(cores)
     assert flag(new["argv"], "--kt-threadpool-count") == str(len(cpu_nodes))
-    assert flag(new["argv"], "--kt-numa-nodes", len(cpu_nodes)) == [str(node) for node in cpu_nodes]
+    # kt-kernel puts pool i on node i: --kt-numa-nodes only for other nodes (the sparse HBM host)
+    if cpu_nodes == list(range(len(cpu_nodes))):
+        assert "--kt-numa-nodes" not in new["argv"]
+    else:
+        assert flag(new["argv"], "--kt-numa-nodes", len(cpu_nodes)) == [str(node) for node in cpu_nodes]
     # memory-only nodes (CXL, HBM) are neither thread pools nor NUMA nodes for kt-kernel
     assert new["kt_numa_nodes"] == cpu_nodes
 
 
 def test_legacy_command_line_is_the_documented_one(numa):
-    instance = one(numa("epyc-2s-nps2"), legacy(optimize_config_path="/srv/rules/DeepSeek-V3-Chat.yaml",
+    instance = one(numa("epyc-2s-nps2"), legacy(optimize_config_path="/srv/rules/DeepSeek-V3-Chat-serve.yaml",
                                                 force_think=True))
     assert instance["argv"] == [
         "/usr/local/bin/ktransformers", "--model_path", "/srv/models/r1", "--gguf_path", "/srv/models/r1-gguf",
-        "--host", "0.0.0.0", "--port", "10002", "--cpu_infer", "30", "--max_new_tokens", "1024",
+        "--model_name", "r1", "--host", "127.0.0.1", "--port", "10002", "--cpu_infer", "30", "--max_new_tokens", "1024",
         "--cache_lens", "32768", "--max_batch_size", "4", "--backend_type", "balance_serve", "--chunk_size", "256",
-        "--optimize_config_path", "/srv/rules/DeepSeek-V3-Chat.yaml", "--force_think"]
+        "--optimize_config_path", "/srv/rules/DeepSeek-V3-Chat-serve.yaml", "--force_think"]
     assert instance["health_url"] == "http://127.0.0.1:10002/v1/models"
     assert instance["unit"] == "ktransformers@r1.service"
     assert instance["env_file"] == "/etc/ktransformers/r1.env"
@@ -76,12 +80,12 @@ def test_legacy_command_line_is_the_documented_one(numa):
 
 
 def test_sglang_command_line_is_the_documented_one(numa):
-    instance = one(numa("epyc-2s-nps2"), sglang(kt_num_gpu_experts=0, extra_args=["--trust-remote-code"]))
+    instance = one(numa("epyc-2s-nps2"), sglang(kt_num_gpu_experts=2, extra_args=["--enable-mixed-chunk"]))
     assert instance["argv"] == [
         "/usr/bin/python3", "-m", "sglang.launch_server", "--model-path", "/srv/models/k2",
         "--kt-weight-path", "/srv/models/k2-cpu", "--kt-cpuinfer", "32", "--kt-threadpool-count", "4",
-        "--kt-numa-nodes", "0", "1", "2", "3", "--kt-method", "AMXINT4", "--kt-num-gpu-experts", "0",
-        "--host", "0.0.0.0", "--port", "30000", "--trust-remote-code"]
+        "--kt-method", "AMXINT4", "--kt-num-gpu-experts", "2", "--watchdog-timeout", "3000", "--enable-metrics",
+        "--host", "127.0.0.1", "--port", "30000", "--enable-mixed-chunk"]
     assert instance["health_url"] == "http://127.0.0.1:30000/health"
 
 
@@ -197,8 +201,37 @@ def test_numactl_mode_from_settings(numa):
     (sglang(kt_threadpool_count=2, kt_numa_nodes=[0, 1, 2]),
      "kt_threadpool_count = 2 does not match kt_numa_nodes (0 1 2, 3 nodes)"),
     (sglang(kt_cpuinfer=100), "kt_cpuinfer = 100 is out of range: expected an integer in 1-64"),
-    (sglang(kt_method="AMX INT4"), "kt_method = 'AMX INT4' is not a kt-kernel method"),
+    (sglang(kt_method="AMX INT4"), "kt_method = 'AMX INT4' is not a kt-kernel inference method: expected one of "
+                                   "AMXINT4, AMXINT8"),
     (sglang(numactl="bind", kt_numa_nodes=[1]), "(numactl binds the instance to one node), from 0"),
+    (sglang(kt_method="AMXINT16"), "kt_method = 'AMXINT16' is not a kt-kernel inference method"),
+    (sglang(kt_cpuinfer=2, kt_threadpool_count=4), "kt_cpuinfer = 2 is below kt_threadpool_count = 4: kt-kernel "
+                                                   "splits kt_cpuinfer threads over the pools"),
+    (sglang(kt_num_gpu_experts=-1), "kt_num_gpu_experts = -1 is out of range: expected an integer >= 0"),
+    (sglang(kt_gpu_experts_ratio=1.5), "kt_gpu_experts_ratio = 1.5 is not a fraction"),
+    (sglang(mem_fraction_static="most"), "mem_fraction_static = 'most' is not a fraction"),
+    (sglang(chunked_prefill_size=0), "chunked_prefill_size = 0 is out of range"),
+    (sglang(max_running_requests="x"), "max_running_requests = 'x' is not a whole number"),
+    (sglang(max_total_tokens=0), "max_total_tokens = 0 is out of range"),
+    (sglang(watchdog_timeout=0), "watchdog_timeout = 0 is out of range"),
+    (sglang(trust_remote_code="perhaps"), "trust_remote_code = 'perhaps' is not a boolean"),
+    (sglang(enable_metrics="perhaps"), "enable_metrics = 'perhaps' is not a boolean"),
+    (sglang(attention_backend="cutlass_mla"), "attention_backend = 'cutlass_mla' is not an attention backend both "
+                                              "SGLang variants accept"),
+    (sglang(served_model_name="my model"), "served_model_name = 'my model' is not a model id"),
+    (sglang(cuda_visible_devices=[0, 0]), "cuda_visible_devices = [0, 0] is not a list of distinct GPU indexes"),
+    (sglang(cuda_visible_devices=[0], environment={"CUDA_VISIBLE_DEVICES": "1"}),
+     "environment sets CUDA_VISIBLE_DEVICES or CUDA_DEVICE_ORDER, and cuda_visible_devices is set too"),
+    (sglang(tensor_parallel_size=2, cuda_visible_devices=[0]), "tensor_parallel_size = 2 is out of range: expected "
+                                                              "an integer in 1-1. Fix: use at most the 1 GPUs in "
+                                                              "cuda_visible_devices"),
+    (sglang(sglang_variant="vllm"), "sglang_variant = 'vllm' is not an SGLang variant"),
+    (sglang(sglang_variant="sglang", kt_numa_nodes=[2, 3]), "kt_numa_nodes = 2 3: sgl-project sglang has no "
+                                                           "--kt-numa-nodes"),
+    (legacy(optimize_config_path="/srv/rules/DeepSeek-V3-Chat.yaml"),
+     "optimize_config_path = /srv/rules/DeepSeek-V3-Chat.yaml is not a balance_serve rule: backend_type "
+     "balance_serve needs one of the *-serve.yaml optimize rules"),
+    (legacy(host="0.0.0.0 "), "host = '0.0.0.0 ' is not an address to listen on"),
     ("r1", "ktune_service_instances[0] = 'r1' is not a dictionary"),
 ])
 def test_bad_settings_name_the_variable(numa, instance, expected):
@@ -206,6 +239,117 @@ def test_bad_settings_name_the_variable(numa, instance, expected):
     assert any(expected in problem for problem in problems), problems
     with pytest.raises(InstanceError):
         resolve_instances([instance], numa("epyc-2s-nps2"))
+
+
+def test_every_sglang_line_says_how_many_experts_stay_on_the_gpu(numa):
+    """Left out, sglang-kt turns CPU offload off and sgl-project fails at load."""
+    assert flag(one(numa("epyc-2s-nps2"), sglang())["argv"], "--kt-num-gpu-experts") == "0"
+    settings = {"sglang_defaults": {"kt_num_gpu_experts": 4}}
+    assert flag(one(numa("epyc-2s-nps2"), sglang(), settings)["argv"], "--kt-num-gpu-experts") == "4"
+
+
+def test_numa_nodes_flag_only_for_the_fork_and_only_when_not_0_to_n(numa):
+    facts = numa("epyc-2s-nps2")
+    assert "--kt-numa-nodes" not in one(facts, sglang())["argv"]
+    assert flag(one(facts, sglang(kt_numa_nodes=[2, 3]))["argv"], "--kt-numa-nodes", 2) == ["2", "3"]
+    # sgl-project on nodes 0..n-1 is fine: kt-kernel's own mapping
+    assert "--kt-numa-nodes" not in one(facts, sglang(sglang_variant="sglang"))["argv"]
+    assert "--kt-numa-nodes" not in one(facts, sglang(), {"sglang_variant": "sglang"})["argv"]
+    sparse = one(numa("epyc-2s-nps1-hbm-sparse"), sglang())
+    assert flag(sparse["argv"], "--kt-numa-nodes", 2) == ["0", "2"]
+
+
+def test_loopback_unless_opened(numa):
+    facts = numa("epyc-2s-nps2")
+    assert flag(one(facts, legacy())["argv"], "--host") == "127.0.0.1"
+    assert flag(one(facts, sglang())["argv"], "--host") == "127.0.0.1"
+    assert flag(one(facts, sglang(), {"host": "10.0.0.5"})["argv"], "--host") == "10.0.0.5"
+    assert flag(one(facts, legacy(host="0.0.0.0"), {"host": "10.0.0.5"})["argv"], "--host") == "0.0.0.0"
+    assert flag(one(facts, legacy(), {"legacy_defaults": {"host": "::"}})["argv"], "--host") == "::"
+
+
+def test_legacy_line_names_the_model_for_v1_models(numa):
+    facts = numa("epyc-2s-nps2")
+    assert flag(one(facts, legacy())["argv"], "--model_name") == "r1"
+    assert flag(one(facts, legacy(served_model_name="DeepSeek-R1"))["argv"], "--model_name") == "DeepSeek-R1"
+
+
+def with_cpu(facts, flags, gpus=None):
+    result = dict(facts, cpu_flags=flags)
+    if gpus is not None:
+        result["gpus"] = gpus
+    return result
+
+
+@pytest.mark.parametrize("method, flags, refused", [
+    ("AMXINT4", ["avx2", "avx512bw", "avx512f"], False),
+    ("AMXINT4", ["avx2"], True),
+    ("AMXINT8", ["avx2", "avx512f"], True),
+    ("FP8_PERCHANNEL", ["avx2", "avx512bw", "avx512f"], True),
+    ("FP8_PERCHANNEL", ["avx2", "avx512_bf16", "avx512bw", "avx512f"], False),
+    ("RAWINT4", ["avx2"], False),
+    ("RAWINT4", ["avx512_vnni"], True),
+    ("LLAMAFILE", ["avx512_vnni"], False),
+])
+def test_kt_method_needs_the_cpu_flags_its_kernels_use(numa, method, flags, refused):
+    problems = instance_problems([sglang(kt_method=method)], with_cpu(numa("epyc-2s-nps2"), flags))
+    if refused:
+        assert len(problems) == 1 and problems[0].startswith(
+            "ktune_service_instances[0] (k2): kt_method = %s needs the CPU flags " % method)
+        assert "Fix: pick a method the CPU runs" in problems[0]
+    else:
+        assert problems == []
+
+
+def test_kt_method_is_not_refused_when_the_flags_are_unknown(numa):
+    facts = dict(numa("epyc-2s-nps2"))
+    facts.pop("cpu_flags", None)
+    assert instance_problems([sglang(kt_method="AMXINT4")], facts) == []
+    # a cpuinfo without a flags line (test trees, some VMs) gives none: unknown too
+    assert instance_problems([sglang(kt_method="AMXINT4")], dict(facts, cpu_flags=[])) == []
+
+
+def test_interleave_without_numa_is_refused_not_emptied(numa):
+    problems = instance_problems([legacy(numactl="interleave")], numa("no-numa-kernel"))
+    assert problems == ["ktune_service_instances[0] (r1): numactl = interleave needs NUMA nodes with CPUs and memory, "
+                        "and the host shows none (the kernel has no NUMA support): numactl refuses an empty "
+                        "--interleave=. Fix: set numactl: none"]
+
+
+def test_bind_goes_to_the_gpu_node(numa):
+    gpus = [{"address": "0000:c1:00.0", "vendor": "0x10de", "device": "0x2684", "numa_node": 3},
+            {"address": "0000:41:00.0", "vendor": "0x10de", "device": "0x2684", "numa_node": 1},
+            {"address": "0000:05:00.0", "vendor": "0x1a03", "device": "0x2000", "numa_node": 0}]  # BMC VGA
+    facts = with_cpu(numa("epyc-2s-nps2"), ["avx2", "avx512bw", "avx512f"], gpus)
+    # GPU 0 in PCI bus order is 0000:41:00.0 on node 1
+    assert one(facts, sglang(numactl="bind"))["numa_node"] == 1
+    instance = one(facts, sglang(numactl="bind", cuda_visible_devices=[1]))
+    assert instance["numa_node"] == 3
+    assert instance["argv"][:3] == ["/usr/bin/numactl", "--physcpubind=24-31,56-63", "--membind=3"]
+    assert flag(instance["argv"], "--kt-numa-nodes") == "3"
+    assert instance["environment"] == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
+    assert flag(instance["argv"], "--tensor-parallel-size") == "1"
+    # an explicit node wins; a GPU on a node without CPUs falls back to the first node
+    assert one(facts, sglang(numactl="bind", numa_node=2))["numa_node"] == 2
+    assert one(dict(facts, gpus=[dict(gpus[1], numa_node=-1)]), legacy(numactl="bind"))["numa_node"] == 0
+    problems = instance_problems([sglang(cuda_visible_devices=[2])], facts)
+    assert any("cuda_visible_devices = 2 names GPUs the host does not have: it has 2 NVIDIA GPUs" in problem
+               for problem in problems), problems
+
+
+def test_the_tutorial_options_reach_the_command_line(numa):
+    instance = one(numa("epyc-2s-nps2"), sglang(
+        kt_gpu_experts_ratio=0.25, chunked_prefill_size=4096, mem_fraction_static=0.98, max_running_requests=32,
+        max_total_tokens=40000, trust_remote_code=True, served_model_name="Kimi-K2", watchdog_timeout=1200,
+        tensor_parallel_size=1, attention_backend="triton", enable_metrics=False))
+    words = instance["argv"]
+    for option, value in (("--kt-gpu-experts-ratio", "0.25"), ("--chunked-prefill-size", "4096"),
+                          ("--mem-fraction-static", "0.98"), ("--max-running-requests", "32"),
+                          ("--max-total-tokens", "40000"), ("--served-model-name", "Kimi-K2"),
+                          ("--watchdog-timeout", "1200"), ("--tensor-parallel-size", "1"),
+                          ("--attention-backend", "triton")):
+        assert flag(words, option) == value
+    assert "--trust-remote-code" in words and "--enable-metrics" not in words
 
 
 def test_the_api_key_is_never_echoed(numa):
@@ -381,3 +525,55 @@ def test_accepted_names_are_safe_unit_and_file_names(name):
     if not problems:
         assert "/" not in name and not name.startswith((".", "-")) and len(name) <= 64
         assert all(ch.isascii() and (ch.isalnum() or ch in "_.-") for ch in name)
+
+
+# --- memory-fit proof ----------------------------------------------------------------
+
+
+GIB = 1024 ** 3
+
+
+def fit(facts, instance, size_gib, settings=None):
+    resolved = resolve_instances([instance], facts, settings)
+    return FILTERS["ktransformers_problems"]([instance], facts, settings, None, None,
+                                             {resolved[0]["weights_path"]: int(size_gib * GIB)})
+
+
+def test_a_legacy_numa_build_needs_a_copy_per_node(numa):
+    facts = numa("epyc-2s-nps2")  # 4 nodes of 64 GiB
+    assert fit(facts, legacy(), 100) == []  # one copy, every node: 100 + 8 <= 256
+    problems = fit(facts, legacy(), 100, {"use_numa": True})
+    assert problems == [
+        "ktune_service_instances[0] (r1): does not fit in memory: weights 100.0 GiB (gguf_path /srv/models/r1-gguf) "
+        "x 4 copies (a legacy build with USE_NUMA keeps one copy per configured NUMA node (4)) + KV cache 0.0 GiB "
+        "(on the GPU) = 400.0 GiB, and the nodes it uses (0-3, no numactl: every node with memory) have 256.0 GiB, "
+        "less 8.0 GiB kept for the system (ktune_service_memory_reserve_mb). Fix: build without USE_NUMA "
+        "(ktune_use_numa: false) or with fewer NUMA nodes (NPS1), or run the model as an sglang instance, whose "
+        "kt-kernel keeps one copy"]
+
+
+def test_bind_counts_only_the_bound_node(numa):
+    facts = numa("epyc-2s-nps2")
+    assert fit(facts, sglang(), 200) == []
+    problems = fit(facts, sglang(numactl="bind", numa_node=1), 60)
+    assert len(problems) == 1
+    assert "weights 60.0 GiB (kt_weight_path /srv/models/k2-cpu) x 1 copy (kt-kernel splits" in problems[0]
+    assert "the nodes it uses (1, numactl --membind=1) have 64.0 GiB, less 8.0 GiB" in problems[0]
+    assert problems[0].endswith("Fix: use numactl: interleave or none so the weights spread over more nodes, "
+                                "or a smaller quantization")
+    assert fit(facts, sglang(numactl="bind", numa_node=1), 60, {"memory_reserve_mb": 0}) == []
+
+
+def test_memory_only_nodes_count_for_interleave_only_when_they_have_cpus(numa):
+    facts = numa("xeon-2s-cxl-memory-only")
+    nodes = dict((node["id"], node["memory_mb"]) for node in facts["nodes"])
+    cpu_memory = sum(nodes[node] for node in facts["cpu_node_ids"]) / 1024.0
+    assert fit(facts, legacy(numactl="interleave"), cpu_memory - 9) == []
+    assert fit(facts, legacy(numactl="interleave"), cpu_memory - 7) != []
+
+
+def test_unknown_sizes_and_hosts_without_node_memory_are_not_judged(numa):
+    assert FILTERS["ktransformers_problems"]([legacy()], numa("epyc-2s-nps2"), None, None, None, {}) == []
+    assert fit(numa("no-numa-kernel"), legacy(), 10000) == []
+    assert instance_problems([legacy()], numa("epyc-2s-nps2"), {"memory_reserve_mb": -1}) == [
+        "ktune_service_memory_reserve_mb = -1: expected whole MiB >= 0 (default 8192)"]

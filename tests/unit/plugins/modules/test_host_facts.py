@@ -234,3 +234,28 @@ def test_cron_daemon_is_asked_only_when_the_job_exists(host, tmp_path):
     params["cron_file"] = str(tmp_path / "absent")
     assert "daemon" not in host_state.gather_host_state(params, show, None)["page_cache"]
     assert len(asked) == 1
+
+
+# A real numa_maps excerpt shape: anonymous 2 MiB huge pages on N1, a file mapping over N0/N1.
+NUMA_MAPS = """\
+7f0000000000 bind:1 anon=40960 dirty=40960 active=0 N1=40960 kernelpagesize_kB=2048
+7f2000000000 default file=/srv/models/k2-cpu/experts.bin mapped=2560 mapmax=2 N0=256 N1=2304 kernelpagesize_kB=4
+7ffd00000000 default stack anon=33 dirty=33 N1=33 kernelpagesize_kB=4
+"""
+
+
+def test_the_main_process_memory_per_node_is_read_from_numa_maps(tmp_path):
+    (tmp_path / "proc" / "4242").mkdir(parents=True)
+    (tmp_path / "proc" / "4242" / "numa_maps").write_text(NUMA_MAPS)
+    instances = [{"name": "k2", "state": "present", "unit": "ktransformers@k2.service", "backend": "sglang",
+                  "health_url": None},
+                 {"name": "gone", "state": "present", "unit": "ktransformers@gone.service", "backend": "sglang",
+                  "health_url": None}]
+    shown = {"ktransformers@k2.service": {"ActiveState": "active", "MainPID": "4242"},
+             "ktransformers@gone.service": {"ActiveState": "active", "MainPID": "4343"}}
+    services = host_state.read_services(instances, lambda units: shown, None, str(tmp_path / "proc"))
+    by_name = dict((unit["name"], unit) for unit in services["units"])
+    assert by_name["k2"]["main_pid"] == 4242
+    assert by_name["k2"]["numa_resident_kb"] == {"0": 256 * 4, "1": 40960 * 2048 + 2304 * 4 + 33 * 4}
+    assert by_name["gone"]["numa_resident_kb"] is None  # no numa_maps: not judged
+    assert "MainPID" in host_facts.SHOW_PROPERTIES.split(",")
