@@ -617,6 +617,12 @@ def _nvidia_gpus(numa):
             and str(gpu.get("vendor", "")).lower() in ("0x10de", "nvidia")]
 
 
+def _gpu_count_text(known):
+    if known == 0:
+        return "it has no NVIDIA GPU on its PCI bus"
+    return "it has %d NVIDIA GPU%s (0-%d)" % (known, "" if known == 1 else "s", known - 1)
+
+
 def _cuda_devices(check, value, numa):
     if value is None:
         return None
@@ -630,8 +636,8 @@ def _cuda_devices(check, value, numa):
     known = len(_nvidia_gpus(numa))
     devices = [int(item) for item in value]
     if numa.get("gpus") is not None and any(device >= known for device in devices):
-        check.add("cuda_visible_devices", "= %s names GPUs the host does not have: it has %d NVIDIA GPU%s (0-%d)"
-                  % (" ".join(str(device) for device in devices), known, "" if known == 1 else "s", known - 1))
+        check.add("cuda_visible_devices", "= %s names GPUs the host does not have: %s"
+                  % (" ".join(str(device) for device in devices), _gpu_count_text(known)))
         return None
     return devices
 

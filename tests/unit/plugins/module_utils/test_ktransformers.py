@@ -235,10 +235,17 @@ def test_numactl_mode_from_settings(numa):
     ("r1", "ktune_service_instances[0] = 'r1' is not a dictionary"),
 ])
 def test_bad_settings_name_the_variable(numa, instance, expected):
-    problems = instance_problems([instance], numa("epyc-2s-nps2"))
+    facts = dict(numa("epyc-2s-nps2"), gpus=[ONE_GPU])
+    problems = instance_problems([instance], facts)
     assert any(expected in problem for problem in problems), problems
     with pytest.raises(InstanceError):
-        resolve_instances([instance], numa("epyc-2s-nps2"))
+        resolve_instances([instance], facts)
+
+
+def test_a_host_without_gpus_refuses_cuda_devices(numa):
+    problems = instance_problems([sglang(cuda_visible_devices=[0])], dict(numa("epyc-2s-nps2"), gpus=[]))
+    assert any("cuda_visible_devices = 0 names GPUs the host does not have: it has no NVIDIA GPU" in problem
+               for problem in problems), problems
 
 
 def test_every_sglang_line_says_how_many_experts_stay_on_the_gpu(numa):
@@ -272,6 +279,9 @@ def test_legacy_line_names_the_model_for_v1_models(numa):
     facts = numa("epyc-2s-nps2")
     assert flag(one(facts, legacy())["argv"], "--model_name") == "r1"
     assert flag(one(facts, legacy(served_model_name="DeepSeek-R1"))["argv"], "--model_name") == "DeepSeek-R1"
+
+
+ONE_GPU = {"address": "0000:01:00.0", "vendor": "0x10de", "device": "0x2330", "numa_node": 0}
 
 
 def with_cpu(facts, flags, gpus=None):
