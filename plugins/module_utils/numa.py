@@ -37,7 +37,7 @@ def gather_numa_facts(sysfs_root="/sys", procfs_root="/proc"):
 def build_numa_facts(cpu_topology, raw_nodes, vendor, model_name, numa_balancing):
     placement = cpu_topology["placement"]
     online = cpu_topology["online"]
-    sockets = sorted(set(socket for socket, _ in placement.values()))
+    sockets = sorted(set(socket for socket, _unused in placement.values()))
     cores = set(placement.values())
     nodes = [_describe_node(raw, placement) for raw in (raw_nodes or [])]
     cpu_nodes = [node for node in nodes if node["cpus"]]

@@ -54,7 +54,7 @@ def read_cpu_identity(procfs_root):
             for line in handle:
                 if not line.strip():
                     break
-                key, _, value = line.partition(":")
+                key, _sep, value = line.partition(":")
                 found.setdefault(key.strip(), value.strip())
     except (IOError, OSError) as exc:
         if exc.errno == errno.ENOENT:

@@ -1,8 +1,10 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.ktune.inference.plugins.filter.ktransformers import FilterModule
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
     InstanceError,
     host_problems,
@@ -12,7 +14,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
 )
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 
-FILTERS = FilterModule().filters()
+
 def legacy(**extra):
     instance = {"name": "r1", "model_path": "/srv/models/r1", "gguf_path": "/srv/models/r1-gguf"}
     instance.update(extra)
@@ -340,26 +342,6 @@ def test_a_port_held_by_an_instance_being_removed_is_free(numa):
 def test_parse_listeners():
     assert parse_listeners("10002 812 ktransformers@r1.service\n\nnoise\n53 - -\n") == [
         {"port": 10002, "pid": 812, "unit": "ktransformers@r1.service"}, {"port": 53, "pid": None, "unit": None}]
-
-
-# --- the filters -------------------------------------------------------------------------
-
-
-def test_filters(numa):
-    facts = numa("epyc-2s-nps2")
-    assert FILTERS["ktransformers_command"](legacy(state="absent"), facts)[0] == "/usr/local/bin/ktransformers"
-    assert FILTERS["ktransformers_instances"]([legacy()], facts)[0]["cpu_infer"] == 30
-    assert FILTERS["ktransformers_problems"]([legacy()], facts) == []
-    assert FILTERS["ktransformers_problems"]([legacy()], facts, None, good_stats(),
-                                             "10002 9 sshd.service")[0].startswith(
-        "ktune_service_instances[0] (r1): port = 10002 is already in use by pid 9 (sshd.service)")
-    with pytest.raises(AnsibleFilterError, match="ktransformers_instances: ktune_service_instances\\[0\\] \\(r1\\): "
-                                                 "cache_lens"):
-        FILTERS["ktransformers_instances"]([legacy(cache_lens=1)], facts)
-    with pytest.raises(AnsibleFilterError, match="expected the ktune_numa fact"):
-        FILTERS["ktransformers_command"](legacy(), {})
-    with pytest.raises(AnsibleFilterError, match="expected one instance"):
-        FILTERS["ktransformers_command"]([legacy()], facts)
 
 
 # --- properties ------------------------------------------------------------------------
