@@ -45,8 +45,12 @@ copy_tracked_files() {
 
 bootstrap_pip
 copy_tracked_files
+extra=()
 if [[ ${1:-} == units ]]; then
   python -m pip install -q --disable-pip-version-check -r "${COLLECTION}/tests/unit/requirements.txt"
+  # One pytest worker: the benchmark tests time a local server, and a second worker running
+  # hypothesis on the same 2 cores skews their measurements.
+  extra=(--num-workers 1)
 fi
 cd "${COLLECTION}"
-ansible-test "$@" --local --color no
+ansible-test "$@" "${extra[@]}" --local --color no
