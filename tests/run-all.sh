@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of ktune.inference, from a bare Debian machine:
-#   1. installs what it needs (apt: python3-venv, podman, runc, debootstrap; pip: requirements-test.txt)
+#   1. installs what it needs (apt: python3-venv, shellcheck, podman, runc, debootstrap;
+#      pip: requirements-test.txt)
 #   2. lint: yamllint, ansible-lint (production profile), ansible-doc of every plugin,
 #      ansible-galaxy collection build, galaxy-importer on the tarball, ansible-builder create
 #   3. ansible-test sanity and units on ansible-core 2.16 and 2.19 (one venv each)
@@ -31,6 +32,9 @@ stage "python environment (${VENV})"
 if ! python3 -c 'import ensurepip' 2>/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
 fi
+if ! command -v shellcheck >/dev/null; then  # ansible-test sanity's shellcheck test needs it
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck
+fi
 [[ -x ${VENV}/bin/python ]] || python3 -m venv "${VENV}"
 "${VENV}/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
 export PATH=${VENV}/bin:${PATH}
@@ -49,8 +53,8 @@ tool_venv() {
 stage "promtool (from Debian's prometheus package, unpacked, no service started)"
 if ! command -v promtool >/dev/null; then
   promtool_dir=$(mktemp -d)
-  (cd "${promtool_dir}" && apt-get download -qq prometheus 2>/dev/null ||
-    { apt-get update -qq && apt-get download -qq prometheus; })
+  (cd "${promtool_dir}" && { apt-get download -qq prometheus 2>/dev/null ||
+    { apt-get update -qq && apt-get download -qq prometheus; }; })
   dpkg-deb -x "${promtool_dir}"/prometheus_*.deb "${promtool_dir}/root"
   install -m 0755 "${promtool_dir}/root/usr/bin/promtool" "${VENV}/bin/promtool"
   rm -rf "${promtool_dir}"
