@@ -24,7 +24,8 @@ def _fail_json(self, msg, **result):
 
 
 @contextmanager
-def _module_args(args):
+def module_args(args):
+    """Make args the module arguments AnsibleModule reads, on every supported ansible-core."""
     try:
         from ansible.module_utils.testing import patch_module_args
     except ImportError:  # ansible-core < 2.19
@@ -38,7 +39,7 @@ def _module_args(args):
 def run_module(module, args, check_mode=False, diff=False):
     """Return (result, failed) from module.main() with the given arguments."""
     args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with _module_args(args), \
+    with module_args(args), \
             mock.patch.object(basic.AnsibleModule, "exit_json", _exit_json), \
             mock.patch.object(basic.AnsibleModule, "fail_json", _fail_json):
         try:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Every test of ktune.inference, from a bare Debian machine:
-#   1. installs what it needs (apt: python3-venv, podman, runc, debootstrap; pip: requirements-test.txt)
+#   1. installs what it needs (apt: python3-venv, shellcheck, podman, runc, debootstrap;
+#      pip: requirements-test.txt)
 #   2. lint: yamllint, ansible-lint (production profile), ansible-doc of every plugin,
-#      ansible-galaxy collection build
-#   3. unit tests (pytest, hypothesis; the contract tests parse the generated ktransformers
-#      command lines with upstream's parsers), and `tests/upstream/derive.py verify`: the
-#      upstream option lists still match the pinned released wheels
-#   4. the molecule scenarios on systemd containers (podman, debootstrap image)
+#      ansible-galaxy collection build, galaxy-importer on the tarball, ansible-builder create
+#   3. ansible-test sanity and units on ansible-core 2.16 and 2.19 (one venv each)
+#   4. unit tests (pytest, hypothesis; the contract tests parse the generated ktransformers
+#      command lines with upstream's parsers), `tests/upstream/derive.py verify` (the
+#      upstream option lists still match the pinned released wheels), integration tests
+#   5. the molecule scenarios on systemd containers (podman, debootstrap image)
 #
 # Usage: bash tests/run-all.sh [--skip-molecule] [SCENARIO...]
 # Exits non-zero on the first failing stage.
@@ -32,16 +34,29 @@ stage "python environment (${VENV})"
 if ! python3 -c 'import ensurepip' 2>/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
 fi
+if ! command -v shellcheck >/dev/null; then  # ansible-test sanity's shellcheck test needs it
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck
+fi
 [[ -x ${VENV}/bin/python ]] || python3 -m venv "${VENV}"
 "${VENV}/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
 export PATH=${VENV}/bin:${PATH}
 export ANSIBLE_CONFIG=${ROOT}/ansible.cfg
+python tests/checkout.py  # collections/ansible_collections/ktune/inference -> this checkout
+
+# tool_venv NAME PIP-ARGS...: a venv beside the main one for a tool whose pins clash with it
+tool_venv() {
+  local dir=${VENV}-$1
+  shift
+  [[ -x ${dir}/bin/python ]] || python3 -m venv "${dir}"
+  "${dir}/bin/pip" install -q --disable-pip-version-check "$@" >&2
+  echo "${dir}"
+}
 
 stage "promtool (from Debian's prometheus package, unpacked, no service started)"
 if ! command -v promtool >/dev/null; then
   promtool_dir=$(mktemp -d)
-  (cd "${promtool_dir}" && apt-get download -qq prometheus 2>/dev/null ||
-    { apt-get update -qq && apt-get download -qq prometheus; })
+  (cd "${promtool_dir}" && { apt-get download -qq prometheus 2>/dev/null ||
+    { apt-get update -qq && apt-get download -qq prometheus; }; })
   dpkg-deb -x "${promtool_dir}"/prometheus_*.deb "${promtool_dir}/root"
   install -m 0755 "${promtool_dir}/root/usr/bin/promtool" "${VENV}/bin/promtool"
   rm -rf "${promtool_dir}"
@@ -67,14 +82,39 @@ for doc in plugins/filter/*.yml; do
 done
 
 stage "ansible-galaxy collection build"
-build_dir=$(mktemp -d)
-ansible-galaxy collection build --output-path "${build_dir}" --force .
-contents=$(tar -tzf "${build_dir}"/ktune-inference-*.tar.gz)
+rm -f ktune-inference-*.tar.gz
+ansible-galaxy collection build --force .
+tarball=$(echo ktune-inference-*.tar.gz)
+contents=$(tar -tzf "${tarball}")
 grep -qx 'plugins/modules/numa_facts.py' <<<"${contents}"
-if grep -qE '^(tests|molecule|collections)/' <<<"${contents}"; then
+if grep -qE '^(tests|molecule|collections|ee)/' <<<"${contents}"; then
   echo "the built collection carries test doubles or the dev symlink" >&2; exit 1
 fi
-rm -rf "${build_dir}"
+
+stage "galaxy-importer (what Galaxy runs on an upload) on ${tarball}"
+importer_venv=$(tool_venv importer 'galaxy-importer>=0.4.30,<0.5' 'ansible-builder>=3.1,<4')
+import_dir=$(mktemp -d)
+cp "${tarball}" "${import_dir}/"
+(cd "${import_dir}" && PATH=${importer_venv}/bin:${PATH} python -m galaxy_importer.main "${tarball}" | tee importer.log)
+grep -q '^Importer processing completed successfully$' "${import_dir}/importer.log"
+if grep -E '^(ERROR|WARNING)' "${import_dir}/importer.log"; then
+  echo "galaxy-importer reported the lines above" >&2; exit 1
+fi
+rm -rf "${import_dir}"
+
+stage "ansible-builder create (execution environment context, no image build)"
+PATH=${importer_venv}/bin:${PATH} bash tests/ci/check-ee.sh "${tarball}"
+rm -f "${tarball}"
+
+python_version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+for core in 2.16 2.19; do
+  stage "ansible-test sanity and units on ansible-core ${core} (Python ${python_version})"
+  core_venv=$(tool_venv "core${core/./}" "ansible-core==${core}.*")
+  units_txt=$("${core_venv}/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')
+  "${core_venv}/bin/pip" install -q --disable-pip-version-check -r "${units_txt}/_data/requirements/units.txt"
+  PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh sanity --python "${python_version}"
+  PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh units --python "${python_version}"
+done
 
 stage "unit tests"
 python -m pytest -q tests/unit

@@ -325,7 +325,7 @@ def _numactl_cpus(text):
     if "-" in text or "," in text:
         ids = []
         for part in text.split(","):
-            first, _, last = part.strip().partition("-")
+            first, _sep, last = part.strip().partition("-")
             ids += range(int(first), int(last or first) + 1)
         return ids
     return [int(word) for word in text.split()]
@@ -456,7 +456,7 @@ def _uneven():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("name", nargs="?")
     parser.add_argument("out", nargs="?")
     parser.add_argument("more", nargs="*")

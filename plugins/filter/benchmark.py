@@ -37,7 +37,7 @@ def _number(value, name, what):
 def tokens_chart_svg(latest, baseline=None, title=None, threshold=None):
     curves = [("baseline", _series(baseline, "tokens_chart_svg", "baseline")),
               ("latest", _series(latest, "tokens_chart_svg", "the input"))]
-    if not any(values for _, values in curves):
+    if not any(values for _unused, values in curves):
         raise AnsibleFilterError("tokens_chart_svg: no tokens/s to draw (empty input and baseline)")
     try:
         return tokens_chart(curves, title or "tokens/s per request",

@@ -332,8 +332,7 @@ def use_numa_memory(numa, settings, numa_on):
     nodes = numa.get("memory_node_count") or 0
     ram = numa.get("memory_total_mb") or 0
     needed = memory_needed_mib(size, nodes)
-    text = "%g GiB x %d NUMA nodes with memory = %.1f GiB needed, %.1f GiB RAM" % (size, nodes, needed / 1024.0,
-                                                                                  ram / 1024.0)
+    text = "%g GiB x %d NUMA nodes with memory = %.1f GiB needed, %.1f GiB RAM" % (size, nodes, needed / 1024.0, ram / 1024.0)
     if ram < needed:
         return control("use_numa.memory", "fail", ERROR, "expected RAM >= model size x NUMA nodes with NUMA on: "
                        + text, "set the BIOS to fewer NUMA nodes per socket (NPS1, SNC off), or turn NUMA off "
@@ -375,8 +374,7 @@ def service_controls(services, settings):
             inactive.append("%s %s" % (unit["unit"], unit.get("active_state") or "unknown (%s)"
                                        % (services.get("systemd_error") or "not loaded")))
         if unit.get("health_status") != 200:
-            healthy_problems.append("%s answers %s" % (unit.get("health_url"), unit.get("health_message")
-                                                        or "nothing"))
+            healthy_problems.append("%s answers %s" % (unit.get("health_url"), unit.get("health_message") or "nothing"))
     problems = inactive + absent_running
     if problems:
         active_control = control("service.active", "fail", ERROR, "expected active: " + "; ".join(problems), fix)

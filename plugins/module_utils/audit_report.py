@@ -209,8 +209,7 @@ def to_html(report, baselines=None, title="ktune fleet audit"):
     out.append("<h2>Fleet matrix</h2><table class=\"matrix\"><thead><tr><th>host</th><th>status</th>%s</tr></thead>"
                "<tbody>" % "".join("<th class=\"c\">%s</th>" % _esc(cid) for cid in CONTROL_IDS))
     for group, names in summary["groups"].items():
-        out.append("<tr class=\"group\"><td colspan=\"%d\">%s (%d)</td></tr>" % (len(CONTROL_IDS) + 2, _esc(group),
-                                                                                  len(names)))
+        out.append("<tr class=\"group\"><td colspan=\"%d\">%s (%d)</td></tr>" % (len(CONTROL_IDS) + 2, _esc(group), len(names)))
         for host in names:
             out.append(_matrix_row(host, hosts[host]))
     out.append("</tbody></table><h2>Hosts</h2>")

@@ -22,7 +22,7 @@ def _parse_id(token, text):
 def _parse_range(chunk, text):
     # The kernel also writes strided ranges ("0-31:2/4") for some masks; they are
     # rare in sysfs node/cpu lists and are expanded here rather than rejected.
-    span, _, stride = chunk.partition(":")
+    span, _sep, stride = chunk.partition(":")
     first_text, dash, last_text = span.partition("-")
     first = _parse_id(first_text, text)
     last = _parse_id(last_text, text) if dash else first

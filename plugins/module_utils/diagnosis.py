@@ -278,8 +278,7 @@ def _measurements(data):
             _ghz(max(s[3] for s in samples))))
     meminfo = parse_meminfo_text(data.get("meminfo"))
     if meminfo.get("MemTotal") and "MemAvailable" in meminfo:
-        lines.append("- Memory available: %.1f of %.1f GiB" % (meminfo["MemAvailable"] / 1048576.0,
-                                                              meminfo["MemTotal"] / 1048576.0))
+        lines.append("- Memory available: %.1f of %.1f GiB" % (meminfo["MemAvailable"] / 1048576.0, meminfo["MemTotal"] / 1048576.0))
     for node, counters in sorted((thermal.get("numastat") or {}).items()):
         hit, miss = counters.get("numa_hit", 0), counters.get("numa_miss", 0)
         if hit + miss:
@@ -296,8 +295,7 @@ def summary_markdown(data):
     found = findings(data)
     out = ["# Diagnosis of %s" % data["host"], ""]
     if data.get("collected_at"):
-        out.append("Collected %s%s." % (data["collected_at"], ", sampling window %s s" % data["window_s"]
-                                         if data.get("window_s") else ""))
+        out.append("Collected %s%s." % (data["collected_at"], ", sampling window %s s" % data["window_s"] if data.get("window_s") else ""))
         out.append("")
     out += ["## Likely causes", ""]
     if found:

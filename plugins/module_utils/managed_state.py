@@ -118,7 +118,7 @@ def parse_systemctl_show(output, units):
     `systemctl show` prints one block of Key=Value lines per unit, in the order asked,
     separated by blank lines; an unknown unit still gets a block (LoadState=not-found).
     """
-    blocks = [block for block in output.strip().split("\n\n")] if output.strip() else []
+    blocks = output.strip().split("\n\n") if output.strip() else []
     if len(blocks) != len(units):
         raise ValueError("systemctl show returned %d blocks for %d units" % (len(blocks), len(units)))
     states = {}

@@ -54,7 +54,7 @@ def gather_numa_facts(sysfs_root="/sys", procfs_root="/proc"):
 def build_numa_facts(cpu_topology, raw_nodes, vendor, model_name, numa_balancing, family=None):
     placement = cpu_topology["placement"]
     online = cpu_topology["online"]
-    sockets = sorted(set(socket for socket, _ in placement.values()))
+    sockets = sorted(set(socket for socket, _unused in placement.values()))
     cores = set(placement.values())
     threads_per_core = _threads_per_core(placement)
     nodes = [_describe_node(raw, placement) for raw in (raw_nodes or [])]

@@ -220,7 +220,7 @@ def _read_events(endpoint, response, timing, timeout):
             continue
         if line.startswith(b":"):
             continue
-        field, _, value = line.partition(b":")
+        field, _sep, value = line.partition(b":")
         if field == b"data":
             data_lines.append(value[1:] if value.startswith(b" ") else value)
         elif field not in (b"event", b"id", b"retry"):

@@ -67,7 +67,7 @@ def read_first_cpuinfo_block(procfs_root):
                     if found:
                         break
                     continue
-                key, _, value = line.partition(":")
+                key, _sep, value = line.partition(":")
                 found.setdefault(key.strip(), value.strip())
     except (IOError, OSError) as exc:
         if exc.errno == errno.ENOENT:

@@ -65,7 +65,7 @@ class Scale(object):
 def _numbers(values, name):
     result = []
     for value in values or []:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
             raise ValueError("%s: expected tokens/s numbers >= 0, got %r" % (name, value))
         result.append(float(value))
     return result
@@ -77,8 +77,8 @@ def tokens_chart(curves, title="tokens/s per request", threshold=None, width=WID
     threshold: an optional horizontal line (such as the minimum tokens/s), drawn dashed.
     """
     curves = [(label, _numbers(values, label)) for label, values in curves if values]
-    count = max([len(values) for _, values in curves] or [2])
-    top = max([max(values) for _, values in curves] + [threshold or 0] + [0]) * 1.1
+    count = max([len(values) for _unused, values in curves] or [2])
+    top = max([max(values) for _unused, values in curves] + [threshold or 0] + [0]) * 1.1
     title_lines = title.split("; ")
     scale = Scale(count, top, width, height, len(title_lines))
     parts = [
@@ -126,8 +126,7 @@ def _axes(scale, count):
         if request % every and request != 1:
             continue
         x = scale.x(request)
-        parts.append('<text x="%s" y="%s" data-request="%d">%d</text>' % (_fmt(x), _fmt(scale.lower + 16), request,
-                                                                         request))
+        parts.append('<text x="%s" y="%s" data-request="%d">%d</text>' % (_fmt(x), _fmt(scale.lower + 16), request, request))
     parts.append("</g>")
     parts.append('<text class="x-label" x="%s" y="%s" text-anchor="middle">request number</text>' % (
         _fmt((scale.left + scale.right) / 2.0), _fmt(scale.lower + 36)))
@@ -152,11 +151,10 @@ def _curve(scale, label, values, colour):
 def _legend(scale, curves, height):
     parts = ['<g class="legend">']
     x = scale.left
-    for position, (label, _) in enumerate(curves):
+    for position, (label, _unused) in enumerate(curves):
         colour = COLOURS.get(label, PALETTE[position % len(PALETTE)])
         parts.append('<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2"/>'
-                     '<text x="%s" y="%s">%s</text>' % (x, height - 12, x + 20, height - 12, colour, x + 26,
-                                                       height - 8, escape(label)))
+                     '<text x="%s" y="%s">%s</text>' % (x, height - 12, x + 20, height - 12, colour, x + 26, height - 8, escape(label)))
         x += 40 + 8 * len(label)
     parts.append("</g>")
     return parts

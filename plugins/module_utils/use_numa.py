@@ -17,6 +17,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
+
 from ansible.module_utils.parsing.convert_bool import boolean
 
 MODES = ("auto", "true", "false")
@@ -54,7 +56,7 @@ def parse_model_size_gb(value, variable="ktune_model_size_gb"):
         size = float(value)
     except (TypeError, ValueError):
         raise UseNumaInputError("%s must be a number of GiB >= 0, got %r" % (variable, value))
-    if size != size or size < 0 or size == float("inf"):
+    if math.isnan(size) or math.isinf(size) or size < 0:
         raise UseNumaInputError("%s must be a number of GiB >= 0, got %r" % (variable, value))
     return size
 
@@ -123,7 +125,7 @@ def decide(numa, use_numa="auto", model_size_gb=None, allow_memory_only_nodes=Fa
 
     if mode == "auto":
         if blockers:
-            return _result(False, mode, "auto: off because " + "; ".join(what for what, _ in blockers))
+            return _result(False, mode, "auto: off because " + "; ".join(what for what, _unused in blockers))
         return _result(True, mode, _on_reason(mode, cpu_nodes, memory_nodes, size, ram_mib))
     problems = ["ktune_use_numa is true but %s. Fix: %s" % (what, fix) for what, fix in blockers]
     if problems:

@@ -25,7 +25,7 @@ description:
   - Changes nothing on any host; the task never fails on a graded host, the play decides from
     RV(failed_hosts) and RV(unknown_hosts).
 author:
-  - ktune contributors
+  - ktune contributors (@ktune)
 options:
   hosts:
     description: Inventory hostnames to grade, for example C(ansible_play_hosts_all).
@@ -44,8 +44,11 @@ options:
       - Controller directory of performance baselines; C(<baseline_dir>/<host>/curve.svg) is
         embedded in the host's section of C(audit.html) when it exists.
     type: path
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   action:
+    description: Runs as an action plugin on the controller; the module file holds only this documentation.
     support: full
   check_mode:
     support: full
@@ -53,6 +56,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
 seealso:
   - module: ktune.inference.host_facts

@@ -29,7 +29,7 @@ description:
   - Settings do not survive a reboot, and C(tuned) or C(cpupower.service) may set the governor
     again. Use one setter only.
 author:
-  - ktune contributors
+  - ktune contributors (@ktune)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -28,9 +28,12 @@ description:
   - Judging the state is left to the controller (the C(ktune.inference.audit_report) action and
     the C(ktune.inference.audit_controls) filter).
 author:
-  - ktune contributors
+  - ktune contributors (@ktune)
 extends_documentation_fragment:
   - ktune.inference.host_roots
+  - ktune.inference.attributes.facts
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 options:
   cron_file:
     description: The page-cache job the C(ktune.inference.page_cache) role installs.
@@ -84,13 +87,6 @@ options:
     description: Seconds to wait for each health answer.
     type: float
     default: 5
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
 notes:
   - The module reports; it never asserts. An empty O(instances) list skips HTTP.
 seealso:

@@ -33,7 +33,7 @@ description:
   - Runs on the host (measuring through its loopback) or delegated to the controller. It never changes
     the host; C(changed) is always false. Standard library only.
 author:
-  - ktune contributors
+  - ktune contributors (@ktune)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -250,13 +250,13 @@ def argument_spec():
         url=dict(type="str", required=True),
         model=dict(type="str"),
         prompt=dict(type="str", default="Write a short story about a lighthouse keeper who finds a message in a bottle."),
-        max_tokens=dict(type="int", default=128),
+        max_tokens=dict(type="int", default=128, no_log=False),
         requests=dict(type="int", default=12),
         concurrency=dict(type="int", default=1),
         timeout=dict(type="float", default=300),
         api_key=dict(type="str", no_log=True),
         max_degradation_pct=dict(type="float", default=20),
-        min_tokens_per_s=dict(type="float"),
+        min_tokens_per_s=dict(type="float", no_log=False),
         window=dict(type="int"),
         fail_on_regression=dict(type="bool", default=True),
         include_usage=dict(type="bool", default=True),

@@ -23,7 +23,7 @@ description:
     in check mode and with C(--diff) as well.
   - Never changes anything.
 author:
-  - ktune contributors
+  - ktune contributors (@ktune)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

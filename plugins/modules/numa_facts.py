@@ -35,16 +35,12 @@ description:
   - A file that cannot be read or does not parse fails the task with a message that
     names the file.
 author:
-  - ktune contributors
+  - ktune contributors (@ktune)
 extends_documentation_fragment:
   - ktune.inference.host_roots
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
+  - ktune.inference.attributes.facts
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 notes:
   - C(nodes_per_socket) counts only CPU-bearing nodes; memory-only nodes are listed
     in C(memory_only_nodes) and do not change the layout.

@@ -27,7 +27,7 @@ description:
   - The task reports C(changed) only when the file (content, mode or owner) or a running value
     changed.
 author:
-  - ktune contributors
+  - ktune contributors (@ktune)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

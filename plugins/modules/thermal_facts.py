@@ -23,9 +23,12 @@ description:
     cpufreq or NUMA returns empty sections.
   - Never changes anything.
 author:
-  - ktune contributors
+  - ktune contributors (@ktune)
 extends_documentation_fragment:
   - ktune.inference.host_roots
+  - ktune.inference.attributes.facts
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 options:
   ipmitool_path:
     description:
@@ -49,13 +52,6 @@ options:
     description: Also return ipmitool's raw output as C(ipmi.output), for a diagnosis bundle.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
 seealso:
   - name: Linux thermal throttle counters
     description: The C(thermal_throttle) files this module reads.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A stand-in for the ktransformers server and sglang.launch_server, for the molecule tests.
 
 Never shipped (tests/ is left out of the collection build). Standard library only, so it
@@ -115,7 +114,7 @@ def simple_yaml(path):
         for line in handle:
             if not line.strip() or line.lstrip().startswith("#") or ":" not in line:
                 continue
-            key, _, value = line.partition(":")
+            key, _sep, value = line.partition(":")
             result[key.strip()] = value.strip().strip("\"'")
     return result
 
@@ -183,6 +182,7 @@ def record(args, mode, argv, api_key):
         json.dump(data, handle, indent=1)
     os.replace(tmp, path)
 
+
 FAULTS = ("none", "http500", "cut", "stall", "malformed")
 WORDS = ("the", "keeper", "climbed", "to", "lamp", "and", "watched", "sea", "for", "a", "ship", "that")
 
@@ -199,7 +199,7 @@ def parse_degradation(spec):
     if any("@" in item for item in items):
         steps = []
         for item in items:
-            factor, _, start = item.partition("@")
+            factor, _sep, start = item.partition("@")
             steps.append((int(start or 0), float(factor)))
         steps.sort()
         if steps[0][0] != 0:

@@ -28,7 +28,7 @@ def run_playbook(playbook, *args, extra_inventory=None):
     if extra_inventory:
         command += ["-i", str(extra_inventory)]
     env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    done = subprocess.run(command + list(args), cwd=PROJECT, env=env, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(command + list(args), check=False, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=1200)
     done.output = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
     return done
 

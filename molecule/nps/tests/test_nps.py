@@ -70,7 +70,7 @@ def tune_run():
     env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run(
         ["ansible-playbook", str(PROJECT / "playbooks/tune.yml"), "-i", inventory, "--check", "--tags", "nps_layout"],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600)
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def recap(output):

@@ -66,7 +66,7 @@ def chat(host, name, key, stream=True):
     auth = "-H 'Authorization: Bearer %s'" % key if key else ""
     result = curl(host, "http://127.0.0.1:%d/v1/chat/completions" % PORT[name], "-N", "-X POST",
                   "-H 'Content-Type: application/json'", auth, "-d '%s'" % body)
-    text, _, status = result.stdout.rpartition("\n")
+    text, _sep, status = result.stdout.rpartition("\n")
     return int(status), text
 
 
@@ -159,7 +159,7 @@ def test_api_key_never_on_the_command_line(host, name):
 
 @pytest.mark.parametrize("name", ["r1", "kimi"])
 def test_streamed_chat_completions(host, name):
-    status, _ = chat(host, name, None)
+    status, _unused = chat(host, name, None)
     assert status == 401
     status, text = chat(host, name, KEY[name])
     assert status == 200
@@ -171,7 +171,7 @@ def test_streamed_chat_completions(host, name):
 
 
 def test_health_endpoints(host):
-    body, _, status = curl(host, "http://127.0.0.1:10002/v1/models").stdout.rpartition("\n")
+    body, _sep, status = curl(host, "http://127.0.0.1:10002/v1/models").stdout.rpartition("\n")
     assert status == "200" and json.loads(body)[0]["id"] == "DeepSeek-R1"
     assert curl(host, "http://127.0.0.1:10002/health").stdout.endswith("404")  # the legacy server has none
     assert curl(host, "http://127.0.0.1:30000/health").stdout.endswith("200")
@@ -229,7 +229,7 @@ def test_a_broken_change_rolls_back_and_the_old_config_still_answers(host):
     assert previous.exists and previous.content_string == env
     assert started(host, "r1")["argv"] == EXPECTED_ARGV["r1"]
     assert host.service("ktransformers@r1").is_running
-    status, _ = chat(host, "r1", LEGACY_KEY)
+    status, _unused = chat(host, "r1", LEGACY_KEY)
     assert status == 200
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -132,7 +131,7 @@ def read_dimms(config):
     command = [executable] + list(config["ipmitool_args"])
     try:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                              timeout=config["ipmitool_timeout"], env=dict(os.environ, LC_ALL="C"))
+                              timeout=config["ipmitool_timeout"], env=dict(os.environ, LC_ALL="C"), check=False)
     except subprocess.TimeoutExpired:
         return False, "%s did not answer within %s s" % (" ".join(command), config["ipmitool_timeout"]), []
     except OSError as exc:
@@ -327,7 +326,7 @@ def load_config(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--config", help="JSON settings written by the monitoring role")
     parser.add_argument("--textfile-dir", help="override textfile_dir")
     parser.add_argument("--sysfs-root", help="override sysfs_root")

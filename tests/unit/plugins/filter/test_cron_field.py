@@ -126,7 +126,7 @@ def valid_fields(draw):
         name = draw(st.sampled_from(names))
         return field, draw(st.sampled_from([name, name.upper(), name.title()]))
     elements = []
-    for _ in range(draw(st.integers(1, 4))):
+    for _unused in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["star", "number", "range"]))
         step = "/%d" % draw(st.integers(1, high)) if kind != "number" and draw(st.booleans()) else ""
         if kind == "star":

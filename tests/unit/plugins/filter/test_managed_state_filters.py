@@ -26,8 +26,7 @@ def test_a_file_as_wanted_is_no_difference(tmp_path):
     path.write_text(CRON)
     path.chmod(0o644)
     state = ms.file_state(str(path))
-    assert filters.files_differ(state_of(path), [wanted(path, mode="0644", owner=state["owner"],
-                                                         group=state["group"])]) == []
+    assert filters.files_differ(state_of(path), [wanted(path, mode="0644", owner=state["owner"], group=state["group"])]) == []
 
 
 def test_a_missing_final_newline_in_the_wanted_content_counts_as_the_same(tmp_path):

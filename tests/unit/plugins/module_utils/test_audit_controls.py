@@ -1,5 +1,9 @@
 """audit_controls: each control's verdict, finding and fix from host facts and settings."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 from pathlib import Path
 
 import pytest

@@ -1,5 +1,9 @@
 """audit_report: the JSON document, JUnit XML, HTML page and text table."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import json
 import re
 import xml.etree.ElementTree as ET

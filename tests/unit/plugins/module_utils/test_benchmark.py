@@ -1,5 +1,9 @@
 """Percentiles, robust averages and the judgement of a run and of a run against its baseline."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 
 from ansible_collections.ktune.inference.plugins.module_utils import benchmark

@@ -1,5 +1,9 @@
 """The streamed chat client (openai_stream) against canned server-sent event streams over real HTTP."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import json
 import threading
 from contextlib import contextmanager
@@ -85,20 +89,20 @@ def test_counts_chunks_when_no_usage_is_sent():
 def test_prefers_usage_and_counts_reasoning_content():
     body = (event({"reasoning_content": "think"}) + event({"content": "a"}) + event({"content": "b"})
             + event({}, "stop") + b'data: {"choices": [], "usage": {"completion_tokens": 9}}\n\n' + b"data: [DONE]\n\n")
-    with canned(body) as (endpoint, _):
+    with canned(body) as (endpoint, _unused):
         result = run(endpoint)
     assert result["tokens"] == 9 and result["token_count_source"] == "usage"
 
 
 def test_a_finished_stream_without_done_is_accepted():
-    with canned(event({"content": "a"}) + event({"content": "b"}) + event({}, "length")) as (endpoint, _):
+    with canned(event({"content": "a"}) + event({"content": "b"}) + event({}, "length")) as (endpoint, _unused):
         assert run(endpoint)["tokens"] == 2
 
 
 def test_multi_line_data_is_joined():
     chunk = json.dumps({"choices": [{"delta": {"content": "a"}}]}, indent=1).encode()
     lines = b"".join(b"data: " + line + b"\n" for line in chunk.split(b"\n")) + b"\n"
-    with canned(lines + event({"content": "b"}, "stop")) as (endpoint, _):
+    with canned(lines + event({"content": "b"}, "stop")) as (endpoint, _unused):
         assert run(endpoint)["tokens"] == 2
 
 
@@ -112,7 +116,7 @@ def test_multi_line_data_is_joined():
     (event({"content": "a"}) + event({"content": "b"}), "cut", "ended after 2 tokens without a finish_reason"),
 ])
 def test_broken_streams(body, kind, text):
-    with canned(body) as (endpoint, _):
+    with canned(body) as (endpoint, _unused):
         with pytest.raises(StreamError) as caught:
             run(endpoint)
     assert caught.value.kind == kind
@@ -120,7 +124,7 @@ def test_broken_streams(body, kind, text):
 
 
 def test_json_instead_of_a_stream():
-    with canned(b'{"choices": []}', content_type="application/json") as (endpoint, _):
+    with canned(b'{"choices": []}', content_type="application/json") as (endpoint, _unused):
         with pytest.raises(StreamError) as caught:
             run(endpoint)
     assert caught.value.kind == "malformed"
@@ -128,7 +132,7 @@ def test_json_instead_of_a_stream():
 
 
 def test_http_error_excerpt_is_bounded():
-    with canned(b"x" * 5000, status=503, content_type="text/plain") as (endpoint, _):
+    with canned(b"x" * 5000, status=503, content_type="text/plain") as (endpoint, _unused):
         with pytest.raises(StreamError) as caught:
             run(endpoint)
     assert "answered HTTP 503 Service Unavailable: xxx" in str(caught.value)
@@ -136,7 +140,7 @@ def test_http_error_excerpt_is_bounded():
 
 
 def test_list_models_reads_both_shapes():
-    with canned(b'{"object": "list", "data": [{"id": "Kimi-K2"}]}', content_type="application/json") as (endpoint, _):
+    with canned(b'{"object": "list", "data": [{"id": "Kimi-K2"}]}', content_type="application/json") as (endpoint, _unused):
         assert list_models(endpoint, 5) == ["Kimi-K2"]
-    with running_bench_server(model="DeepSeek-R1", tokens_per_s=1000) as (url, _):
+    with running_bench_server(model="DeepSeek-R1", tokens_per_s=1000) as (url, _unused):
         assert list_models(Endpoint(url), 5) == ["DeepSeek-R1"]

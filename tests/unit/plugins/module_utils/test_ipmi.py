@@ -1,5 +1,9 @@
 """The ipmitool parser on real outputs (tests/fixtures/ipmitool) and on our own samples."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 from pathlib import Path
 
 import pytest

@@ -1,18 +1,23 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.ktune.inference.plugins.filter.ktransformers import FilterModule
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
     InstanceError,
     host_problems,
     instance_problems,
+    memory_fit_problems,
     parse_listeners,
     resolve_instances,
 )
-FILTERS = FilterModule().filters()
+
 # What a host without readable topology contributes: no cores, no nodes.
 NO_TOPOLOGY = {}
+
+
 def legacy(**extra):
     instance = {"name": "r1", "model_path": "/srv/models/r1", "gguf_path": "/srv/models/r1-gguf"}
     instance.update(extra)
@@ -496,26 +501,6 @@ def test_parse_listeners():
         {"port": 10002, "pid": 812, "unit": "ktransformers@r1.service"}, {"port": 53, "pid": None, "unit": None}]
 
 
-# --- the filters -------------------------------------------------------------------------
-
-
-def test_filters(numa):
-    facts = numa("epyc-2s-nps2")
-    assert FILTERS["ktransformers_command"](legacy(state="absent"), facts)[0] == "/usr/local/bin/ktransformers"
-    assert FILTERS["ktransformers_instances"]([legacy()], facts)[0]["cpu_infer"] == 30
-    assert FILTERS["ktransformers_problems"]([legacy()], facts) == []
-    assert FILTERS["ktransformers_problems"]([legacy()], facts, None, good_stats(),
-                                             "10002 9 sshd.service")[0].startswith(
-        "ktune_service_instances[0] (r1): port = 10002 is already in use by pid 9 (sshd.service)")
-    with pytest.raises(AnsibleFilterError, match="ktransformers_instances: ktune_service_instances\\[0\\] \\(r1\\): "
-                                                 "cache_lens"):
-        FILTERS["ktransformers_instances"]([legacy(cache_lens=1)], facts)
-    with pytest.raises(AnsibleFilterError, match="expected the ktune_numa fact"):
-        FILTERS["ktransformers_command"](legacy(), {})
-    with pytest.raises(AnsibleFilterError, match="expected one instance"):
-        FILTERS["ktransformers_command"]([legacy()], facts)
-
-
 # --- properties ------------------------------------------------------------------------
 
 
@@ -544,9 +529,11 @@ GIB = 1024 ** 3
 
 
 def fit(facts, instance, size_gib, settings=None):
+    problems = instance_problems([instance], facts, settings)
+    if problems:
+        return problems
     resolved = resolve_instances([instance], facts, settings)
-    return FILTERS["ktransformers_problems"]([instance], facts, settings, None, None,
-                                             {resolved[0]["weights_path"]: int(size_gib * GIB)})
+    return memory_fit_problems(resolved, facts, {resolved[0]["weights_path"]: int(size_gib * GIB)}, settings)
 
 
 def test_a_legacy_numa_build_needs_a_copy_per_node(numa):
@@ -583,7 +570,7 @@ def test_memory_only_nodes_count_for_interleave_only_when_they_have_cpus(numa):
 
 
 def test_unknown_sizes_and_hosts_without_node_memory_are_not_judged(numa):
-    assert FILTERS["ktransformers_problems"]([legacy()], numa("epyc-2s-nps2"), None, None, None, {}) == []
+    assert memory_fit_problems(resolve_instances([legacy()], numa("epyc-2s-nps2")), numa("epyc-2s-nps2"), {}, None) == []
     assert fit(numa("no-numa-kernel"), legacy(), 10000) == []
     assert instance_problems([legacy()], numa("epyc-2s-nps2"), {"memory_reserve_mb": -1}) == [
         "ktune_service_memory_reserve_mb = -1: expected whole MiB >= 0 (default 8192)"]

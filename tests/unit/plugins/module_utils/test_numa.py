@@ -1,5 +1,9 @@
 """numa facts on fixture sysfs trees: real hosts, odd hosts and generated ones."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import os
 import shutil
 
@@ -239,7 +243,7 @@ def test_generated_topologies(tmp_path_factory, host):
     assert facts["smt_active"] is (threads > 1)
     assert facts["overlapping_cpus"] == []
     assert facts["cpu_node_ids"] == node_ids
-    assert facts["memory_only_nodes"] == [node_id for node_id, _ in extra]
+    assert facts["memory_only_nodes"] == [node_id for node_id, _unused in extra]
     assert facts["node_count"] == cpu_nodes + host["memory_only"]
     assert sorted(cpu for node in facts["nodes"] for cpu in node["cpus"]) == list(range(cores * threads))
     assert all(len(node["distances"]) == facts["node_count"] for node in facts["nodes"])

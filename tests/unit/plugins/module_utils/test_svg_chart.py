@@ -1,5 +1,9 @@
 """The chart is valid SVG whose points, ticks and labels follow the data."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -35,10 +39,10 @@ def test_points_follow_the_data():
         points = [tuple(map(float, pair.split(","))) for pair in
                   curves[label].find("svg:polyline", NS).get("points").split()]
         assert len(points) == len(values)
-        xs = [x for x, _ in points]
+        xs = [x for x, _unused in points]
         assert xs == sorted(xs) and len(set(xs)) == len(xs)
         # Higher tokens/s is higher on the chart (smaller y), in proportion.
-        ys = [y for _, y in points]
+        ys = [y for _unused, y in points]
         for (a, ya), (b, yb) in zip(zip(values, ys), zip(values[1:], ys[1:])):
             assert (a > b) == (ya < yb) or a == b
     latest_ys = [float(c.get("cy")) for c in curves["latest"].findall("svg:circle", NS)]

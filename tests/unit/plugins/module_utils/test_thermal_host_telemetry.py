@@ -1,5 +1,9 @@
 """host_telemetry: the sysfs readers shared by thermal_facts and the monitoring collector."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import shutil
 import statistics
 

@@ -1,8 +1,10 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.ktune.inference.plugins.filter.use_numa import use_numa_decision
 from ansible_collections.ktune.inference.plugins.module_utils.use_numa import (
     UseNumaInputError,
     decide,
@@ -158,16 +160,6 @@ def test_model_size_accepts_numbers(value, size):
 def test_model_size_rejects_negative_and_text(value):
     with pytest.raises(UseNumaInputError, match="ktune_model_size_gb must be a number of GiB >= 0"):
         parse_model_size_gb(value)
-
-
-def test_filter_wraps_errors(numa):
-    with pytest.raises(AnsibleFilterError, match="use_numa_decision: ktune_use_numa must be"):
-        use_numa_decision(numa("epyc-2s-nps2"), "maybe")
-    with pytest.raises(AnsibleFilterError, match="ktune_allow_memory_only_nodes must be true or false"):
-        use_numa_decision(numa("epyc-2s-nps2"), "auto", None, "perhaps")
-    with pytest.raises(AnsibleFilterError, match="expected the ktune_numa fact"):
-        use_numa_decision("not facts")
-    assert use_numa_decision(numa("epyc-2s-nps2"))["enabled"] is True
 
 
 # --- properties --------------------------------------------------------------------

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from module_runner import module_args
 
 from ansible_collections.ktune.inference.plugins.module_utils import cpufreq as cf
 from ansible_collections.ktune.inference.plugins.modules import cpufreq as module
@@ -67,7 +67,7 @@ def run(args, check=False, diff=False):
         args["_ansible_check_mode"] = True
     if diff:
         args["_ansible_diff"] = True
-    with patch_module_args(args):
+    with module_args(args):
         with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
             module.main()
     return info.value.args[0]

@@ -1,5 +1,9 @@
 """ktune.inference.host_facts: one read-only pass over a fixture host (sysfs, procfs and /etc files)."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import hashlib
 import http.server
 import os
@@ -50,7 +54,7 @@ def args_for(tree, **extra):
 
 def checksums(tree):
     sums = {}
-    for folder, _, files in os.walk(tree):
+    for folder, _unused, files in os.walk(tree):
         for name in files:
             path = os.path.join(folder, name)
             with open(path, "rb") as handle:
@@ -85,7 +89,7 @@ def test_reads_every_section_and_writes_nothing(host, check_mode):
 
 
 def test_finds_use_numa_in_environment_and_env_files_only(host):
-    result, _ = run_module(host_facts, args_for(host))
+    result, _unused = run_module(host_facts, args_for(host))
     use_numa = result["ansible_facts"]["ktune_host_state"]["use_numa"]
     assert [f["file"] for f in use_numa["files"]] == [str(host / "etc/environment"),
                                                       str(host / "etc/ktransformers/r1.env")]
@@ -97,7 +101,7 @@ def test_listed_env_files_replace_the_directory_search(host):
     listed = host / "custom.env"
     listed.write_text("USE_NUMA\n")
     missing = host / "missing.env"
-    result, _ = run_module(host_facts, args_for(host, extra_env_files=[str(listed), str(missing)]))
+    result, _unused = run_module(host_facts, args_for(host, extra_env_files=[str(listed), str(missing)]))
     use_numa = result["ansible_facts"]["ktune_host_state"]["use_numa"]
     assert [(f["file"], f["exists"]) for f in use_numa["files"]] == [
         (str(host / "etc/environment"), True), (str(listed), True), (str(missing), False)]
@@ -142,7 +146,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def health_servers():
     """Two local HTTP servers answering 200 on /v1/models and 404 elsewhere; yields their ports."""
-    servers = [http.server.HTTPServer(("127.0.0.1", 0), _Health) for _ in range(2)]
+    servers = [http.server.HTTPServer(("127.0.0.1", 0), _Health) for _unused in range(2)]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     yield [server.server_address[1] for server in servers]

@@ -4,6 +4,10 @@ Rates are the users' curve (15 -> 10.5 after 5 requests -> 9.75 after 10) scaled
 up, so a run of 12 requests takes about a second and a half; the shape is the same.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import socket
 from statistics import median
 
@@ -43,14 +47,14 @@ def test_fails_the_users_degradation_curve():
 
 
 def test_only_reports_when_told_not_to_fail():
-    with running_bench_server(degradation=USERS_CURVE, **FAST) as (url, _):
+    with running_bench_server(degradation=USERS_CURVE, **FAST) as (url, _unused):
         result, failed = bench(url, max_degradation_pct=20, fail_on_regression=False)
     assert not failed
     assert result["passed"] is False and result["problems"]
 
 
 def test_passes_a_flat_curve_and_reports_percentiles():
-    with running_bench_server(**FAST) as (url, _):
+    with running_bench_server(**FAST) as (url, _unused):
         result, failed = bench(url, max_degradation_pct=20, min_tokens_per_s=100)
     assert not failed, result["msg"]
     assert result["passed"] is True and result["problems"] == []
@@ -66,7 +70,7 @@ def test_passes_a_flat_curve_and_reports_percentiles():
 
 
 def test_min_tokens_per_s_fails_a_flat_but_slow_curve():
-    with running_bench_server(**FAST) as (url, _):
+    with running_bench_server(**FAST) as (url, _unused):
         result, failed = bench(url, requests=4, min_tokens_per_s=1000)
     assert failed
     assert "below the 1000.00 required" in result["msg"]
@@ -96,7 +100,7 @@ def test_concurrent_requests_keep_the_series_in_order():
 
 
 def test_model_comes_from_v1_models_and_the_api_key_is_sent():
-    with running_bench_server(model="DeepSeek-R1", api_key="secret-key-123", **FAST) as (url, _):
+    with running_bench_server(model="DeepSeek-R1", api_key="secret-key-123", **FAST) as (url, _unused):
         result, failed = bench(url, requests=2, api_key="secret-key-123")
         refused, refused_failed = bench(url, requests=2, model="DeepSeek-R1", api_key="wrong-key-456")
     assert not failed, result["msg"]
@@ -123,7 +127,7 @@ def test_refused_connection_fails_with_a_clear_message():
 
 
 def test_http_500_names_status_and_body():
-    with running_bench_server(fault="http500", fault_from=2, **FAST) as (url, _):
+    with running_bench_server(fault="http500", fault_from=2, **FAST) as (url, _unused):
         result, failed = bench(url)
     assert failed
     assert result["msg"].startswith("request 3 of 12 failed: POST %s/v1/chat/completions answered HTTP 500" % url)
@@ -133,7 +137,7 @@ def test_http_500_names_status_and_body():
 
 
 def test_stream_cut_in_the_middle():
-    with running_bench_server(fault="cut", fault_after_tokens=5, **FAST) as (url, _):
+    with running_bench_server(fault="cut", fault_after_tokens=5, **FAST) as (url, _unused):
         result, failed = bench(url)
     assert failed
     assert result["error_kind"] == "cut"
@@ -141,7 +145,7 @@ def test_stream_cut_in_the_middle():
 
 
 def test_stalled_stream_times_out():
-    with running_bench_server(fault="stall", fault_after_tokens=4, stall_s=30, **FAST) as (url, _):
+    with running_bench_server(fault="stall", fault_after_tokens=4, stall_s=30, **FAST) as (url, _unused):
         result, failed = bench(url, timeout=0.5)
     assert failed
     assert result["error_kind"] == "timeout"
@@ -149,7 +153,7 @@ def test_stalled_stream_times_out():
 
 
 def test_malformed_chunk():
-    with running_bench_server(fault="malformed", fault_after_tokens=2, **FAST) as (url, _):
+    with running_bench_server(fault="malformed", fault_after_tokens=2, **FAST) as (url, _unused):
         result, failed = bench(url)
     assert failed
     assert result["error_kind"] == "malformed"

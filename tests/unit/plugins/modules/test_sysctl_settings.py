@@ -1,3 +1,7 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import errno
 import os
 import shutil
@@ -112,7 +116,7 @@ def test_diff_shows_file_and_runtime(tree):
     assert conf(tree).read_text() == "-kernel.numa_balancing = 1\n"
 
     run_module(sysctl_settings, args_for(tree))
-    again, _ = run_module(sysctl_settings, args_for(tree), diff=True)
+    again, _unused = run_module(sysctl_settings, args_for(tree), diff=True)
     assert again["diff"] == []
 
 
@@ -129,7 +133,7 @@ def test_missing_key_is_not_applicable_but_persisted(tree):
     assert "-kernel.numa_balancing = 0\n" in conf(tree).read_text()
     assert not (tree / "proc/sys/kernel/numa_balancing").exists()  # never created
     assert runtime(tree, "vm.zone_reclaim_mode") == "0\n"
-    again, _ = run_module(sysctl_settings, args_for(tree))
+    again, _unused = run_module(sysctl_settings, args_for(tree))
     assert again["changed"] is False
 
 
@@ -152,7 +156,7 @@ def test_absent_removes_file_and_leaves_runtime(tree):
     assert not failed and result["changed"] and result["file_changed"] and not result["runtime_changed"]
     assert not conf(tree).exists()
     assert runtime(tree, "kernel.numa_balancing") == "1\n"
-    again, _ = run_module(sysctl_settings, args)
+    again, _unused = run_module(sysctl_settings, args)
     assert again["changed"] is False
 
 

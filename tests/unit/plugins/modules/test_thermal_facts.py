@@ -1,5 +1,9 @@
 """thermal_facts on fixture trees, with a fake ipmitool written into tmp_path."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 from pathlib import Path
 
 import pytest
@@ -97,8 +101,7 @@ def test_missing_ipmitool_is_reported_not_failed(tree, tmp_path):
 
 
 def test_no_bmc_is_reported_with_ipmitools_message(tree, tmp_path):
-    ipmitool = fake_ipmitool(tmp_path, rc=1, stderr="Could not open device at /dev/ipmi0 or /dev/ipmi/0 or "
-                                                      "/dev/ipmidev/0: No such file or directory")
+    ipmitool = fake_ipmitool(tmp_path, rc=1, stderr="Could not open device at /dev/ipmi0 or /dev/ipmi/0 or /dev/ipmidev/0: No such file or directory")
     result, failed = run_module(thermal_facts, args(tree, ipmitool_path=ipmitool, ipmitool_args=["sdr", "elist"]))
     assert not failed
     ipmi = result["ansible_facts"]["ktune_thermal"]["ipmi"]

@@ -1,0 +1,30 @@
+"""The ktransformers_* filters: the module_utils judgement, wrapped for templates."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.ktune.inference.plugins.filter.ktransformers import FilterModule
+from ansible_collections.ktune.inference.tests.unit.plugins.module_utils.test_ktransformers import good_stats, legacy
+
+FILTERS = FilterModule().filters()
+
+
+def test_filters(numa):
+    facts = numa("epyc-2s-nps2")
+    assert FILTERS["ktransformers_command"](legacy(state="absent"), facts)[0] == "/usr/local/bin/ktransformers"
+    assert FILTERS["ktransformers_instances"]([legacy()], facts)[0]["cpu_infer"] == 30
+    assert FILTERS["ktransformers_problems"]([legacy()], facts) == []
+    assert FILTERS["ktransformers_problems"]([legacy()], facts, None, good_stats(),
+                                             "10002 9 sshd.service")[0].startswith(
+        "ktune_service_instances[0] (r1): port = 10002 is already in use by pid 9 (sshd.service)")
+    with pytest.raises(AnsibleFilterError, match="ktransformers_instances: ktune_service_instances\\[0\\] \\(r1\\): "
+                                                 "cache_lens"):
+        FILTERS["ktransformers_instances"]([legacy(cache_lens=1)], facts)
+    with pytest.raises(AnsibleFilterError, match="expected the ktune_numa fact"):
+        FILTERS["ktransformers_command"](legacy(), {})
+    with pytest.raises(AnsibleFilterError, match="expected one instance"):
+        FILTERS["ktransformers_command"]([legacy()], facts)
