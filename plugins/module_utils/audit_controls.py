@@ -275,9 +275,9 @@ def page_cache_cron(page_cache, settings):
     running = concerns.cron_daemons_running(daemon["units"], candidates)
     if not running:
         return control("page_cache.cron", "fail", ERROR, "%s, but no cron daemon runs it now and at boot: expected "
-                       "one of %s active and enabled, found %s" % (found, ", ".join(candidates),
-                                                                  concerns.describe_cron_units(daemon["units"],
-                                                                                               candidates)), fix)
+                       "one of %s active and enabled, found %s"
+                       % (found, ", ".join(candidates), concerns.describe_cron_units(daemon["units"], candidates)),
+                       fix)
     return control("page_cache.cron", "pass", ERROR, "%s, run by %s" % (found, ", ".join(running)))
 
 

@@ -122,7 +122,7 @@ def cpufreq_reading_from_plan(plan):
         "applicable": True,
         "active_mode": all(p.get("driver") in ACTIVE_MODE_DRIVERS for p in policies),
         "governors": _group([(p["policy"], (p.get("before") or {}).get("governor")) for p in policies]),
-        "epp": _group(epp) if any(value is not None for _, value in epp) else None,
+        "epp": _group(epp) if any(value is not None for _policy, value in epp) else None,
     }
 
 
@@ -270,7 +270,7 @@ def numa_sysctls_wanted(settings):
     problems = numa_sysctl_problems(settings)
     if problems:
         raise ValueError("; ".join(problems))
-    return dict((name, _as_int((settings or {}).get(variable, 0))) for name, variable, _, _, _ in NUMA_SYSCTLS)
+    return dict((name, _as_int((settings or {}).get(variable, 0))) for name, variable, _low, _high, _doc in NUMA_SYSCTLS)
 
 
 def numa_sysctls_live_drift(wanted, live):

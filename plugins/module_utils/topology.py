@@ -129,7 +129,7 @@ def _duplicated_package_id(cpu_dir, package_id_of):
     for cpu in sorted(package_id_of):
         first_cpu.setdefault(package_id_of[cpu], cpu)
     for package_id, cpu in sorted(first_cpu.items()):
-        siblings, _ = _read_sibling_list(cpu_dir, cpu, PACKAGE_LISTS)
+        siblings, _source = _read_sibling_list(cpu_dir, cpu, PACKAGE_LISTS)
         if siblings is None:
             return None
         members = set(siblings)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -29,7 +28,6 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
-import io
 import json
 import os
 import subprocess
@@ -118,7 +116,7 @@ def literal(node, names):
 def module_names(trees):
     """Module-level NAME = literal bindings of every file (choices lists live in other modules)."""
     names = {}
-    for _ in range(2):  # a second pass resolves names defined from other names
+    for _pass in range(2):  # a second pass resolves names defined from other names
         for tree in trees:
             for statement in tree.body:
                 targets = []
@@ -454,7 +452,7 @@ def write(result, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("sglang", "kt-kernel"):
         sub = commands.add_parser(name)

@@ -32,7 +32,7 @@ def audit(tmp_path):
     report = tmp_path / "report"
     done = subprocess.run(["ansible-playbook", str(PROJECT / "playbooks/audit.yml"), "-i", inventory, "--limit", HOST,
                            "-e", "ktune_report_dir=%s" % report], cwd=PROJECT, env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
     assert (report / "audit.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
     controls = json.loads((report / "audit.json").read_text())["hosts"][HOST]["controls"]
     return set(c["id"] for c in controls if c["status"] == "fail")

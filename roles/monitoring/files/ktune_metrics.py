@@ -255,7 +255,7 @@ def main_pid(unit):
     """The unit's main process id from systemd, or None."""
     try:
         out = subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", unit], capture_output=True,
-                             text=True, timeout=10).stdout.strip()
+                             text=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return int(out) if out.isdigit() and int(out) > 0 else None

@@ -190,7 +190,7 @@ def test_instance_memory_per_numa_node_from_numa_maps(tmp_path, monkeypatch):
     (tmp_path / "321" / "numa_maps").write_text(
         "7f0000000000 interleave:0-1 anon=1024 N0=512 N1=512 kernelpagesize_kB=2048\n"
         "7f8000000000 default file=/srv/m/x mapped=10 N1=10 kernelpagesize_kB=4\n")
-    monkeypatch.setattr(collector, "main_pid", lambda unit: {"ktransformers@ds.service": 321}.get(unit))
+    monkeypatch.setattr(collector, "main_pid", {"ktransformers@ds.service": 321}.get)
     instances = [{"name": "ds", "url": "http://127.0.0.1:9/health"}, {"name": "stopped", "url": "http://x/"}]
     found = samples(collector.render(collector.placement_families(instances, str(tmp_path))))
     assert found[("ktune_instance_numa_resident_bytes", frozenset({("name", "ds"), ("node", "0")}))] == 512 * 2048 * 1024

@@ -323,7 +323,7 @@ def test_service_listen_fails_an_instance_open_beyond_loopback_without_protectio
     assert good["service.listen"]["finding"] == ("listening: ktransformers@r1.service on 127.0.0.1, "
                                                  "ktransformers@k2.service on 0.0.0.0")
     opened = [dict(configured[0], host="0.0.0.0"), dict(configured[1], api_key=None, host="10.1.2.3")]
-    units, _ = expected_instances(opened, nps2, {})
+    units, _problems = expected_instances(opened, nps2, {})
     bad = grade(nps2, tuned_state(services={"units": units}), ktune_service_instances=opened)["service.listen"]
     assert bad["status"] == "fail" and bad["severity"] == "error"
     assert bad["finding"] == (

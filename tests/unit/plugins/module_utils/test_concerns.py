@@ -6,6 +6,10 @@ concerns existed; the role side is evaluated with ansible-playbook over the role
 defaults and vars/main.yml (tests/unit/roles/role_vars.py).
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import sys
 from pathlib import Path
 
@@ -70,7 +74,7 @@ def test_use_numa_in_environment_but_not_in_the_service_env_file_fails_the_audit
 def test_use_numa_tune_and_audit_agree(numa):
     decided = evaluate("numa_env", {"in_place": "numa_env_files_in_place"}, [
         {"ktune_use_numa_enabled": enabled, "ktune_managed_state": {"files": managed_files(files)}}
-        for files, enabled, _ in USE_NUMA_WORLDS])
+        for files, enabled, _in_place in USE_NUMA_WORLDS])
     for (files, enabled, in_place), tune in zip(USE_NUMA_WORLDS, decided):
         audit = grade(numa("epyc-2s-nps2"), {"use_numa": audit_use_numa(files)},
                       ktune_use_numa=enabled)["use_numa.policy"]
@@ -114,7 +118,7 @@ def test_a_cron_daemon_disabled_at_boot_fails_the_audit(numa):
 
 def test_cron_daemon_tune_and_audit_agree(numa):
     decided = evaluate("page_cache", {"running": "page_cache_cron_running"},
-                       [{"ktune_managed_state": {"units": unit_states(units)}} for units, _ in CRON_WORLDS])
+                       [{"ktune_managed_state": {"units": unit_states(units)}} for units, _running in CRON_WORLDS])
     for (units, running), tune in zip(CRON_WORLDS, decided):
         audit = grade(numa("epyc-2s-nps2"), {"page_cache": audit_cron(units)})["page_cache.cron"]
         assert tune["running"] is running, units
@@ -179,7 +183,7 @@ EPP_WORLDS = [
 def test_epp_rule_is_the_same_for_tune_and_audit(numa):
     decided = evaluate("cpu_governor", {"drift": "cpu_governor_drift"}, [
         {"ktune_managed_state": {"cpufreq": plan(driver, governor, epp)}, "ktune_cpu_governor": want_governor,
-         "ktune_cpu_epp": want_epp} for driver, governor, epp, want_governor, want_epp, _ in EPP_WORLDS])
+         "ktune_cpu_epp": want_epp} for driver, governor, epp, want_governor, want_epp, _expected in EPP_WORLDS])
     for world, tune in zip(EPP_WORLDS, decided):
         driver, governor, epp, want_governor, want_epp, expected = world
         assert tune["drift"]["epp_wanted"] == expected, world
@@ -226,8 +230,8 @@ def test_default_governor_is_the_roles_default():
 
 @pytest.mark.parametrize("balancing, reclaim, bad", [
     (0, 0, []), (3, 7, []), ("2", "1", []),
-    (7, 0, ["ktune_numa_balancing"]), (0, 8, ["ktune_zone_reclaim_mode"]), (-1, "x", ["ktune_numa_balancing",
-                                                                                    "ktune_zone_reclaim_mode"]),
+    (7, 0, ["ktune_numa_balancing"]), (0, 8, ["ktune_zone_reclaim_mode"]),
+    (-1, "x", ["ktune_numa_balancing", "ktune_zone_reclaim_mode"]),
     (True, 0, ["ktune_numa_balancing"]),
 ])
 def test_numa_sysctl_ranges_are_the_kernels(balancing, reclaim, bad):

@@ -5,6 +5,10 @@
 - after applying what tune decides, the audit passes every one of them.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import sys
 from pathlib import Path
 
@@ -57,7 +61,7 @@ def host_states(draw):
     count = draw(st.integers(1, 5))
     policies = [{"governor": draw(st.sampled_from(["performance", "powersave", "schedutil"])),
                  "epp": draw(st.sampled_from(["performance", "balance_performance", "power"])) if has_epp else None}
-                for _ in range(count)]
+                for _index in range(count)]
     # Mostly files already right one way or the other, so that one odd line decides.
     content = st.one_of(st.none(), st.just([]), st.just(["USE_NUMA=1"]), st.just(["OTHER=1", "USE_NUMA=1"]),
                         st.lists(st.sampled_from(USE_NUMA_LINES + ["OTHER=1"]), max_size=3))
@@ -91,7 +95,9 @@ def managed_state_view(host, wanted):
 
 def host_facts_view(host, wanted):
     """What ktune.inference.host_facts returns for the host (the audit's reader)."""
-    groups = lambda key: concerns._group([(n, p[key]) for n, p in enumerate(host["policies"])])  # noqa: E731
+    def groups(key):
+        return concerns._group([(n, p[key]) for n, p in enumerate(host["policies"])])
+
     has_epp = host["policies"][0]["epp"] is not None
     cpufreq = {"applicable": True, "policy_count": len(host["policies"]), "driver": host["driver"],
                "active_mode": host["driver"] in concerns.ACTIVE_MODE_DRIVERS, "governors": groups("governor"),

@@ -227,12 +227,12 @@ def test_numactl_mode_from_settings(numa):
     (sglang(cuda_visible_devices=[0, 0]), "cuda_visible_devices = [0, 0] is not a list of distinct GPU indexes"),
     (sglang(cuda_visible_devices=[0], environment={"CUDA_VISIBLE_DEVICES": "1"}),
      "environment sets CUDA_VISIBLE_DEVICES or CUDA_DEVICE_ORDER, and cuda_visible_devices is set too"),
-    (sglang(tensor_parallel_size=2, cuda_visible_devices=[0]), "tensor_parallel_size = 2 is out of range: expected "
-                                                              "an integer in 1-1. Fix: use at most the 1 GPUs in "
-                                                              "cuda_visible_devices"),
+    (sglang(tensor_parallel_size=2, cuda_visible_devices=[0]),
+     "tensor_parallel_size = 2 is out of range: expected an integer in 1-1. Fix: use at most the 1 GPUs in "
+     "cuda_visible_devices"),
     (sglang(sglang_variant="vllm"), "sglang_variant = 'vllm' is not an SGLang variant"),
-    (sglang(sglang_variant="sglang", kt_numa_nodes=[2, 3]), "kt_numa_nodes = 2 3: sgl-project sglang has no "
-                                                           "--kt-numa-nodes"),
+    (sglang(sglang_variant="sglang", kt_numa_nodes=[2, 3]),
+     "kt_numa_nodes = 2 3: sgl-project sglang has no --kt-numa-nodes"),
     (legacy(optimize_config_path="/srv/rules/DeepSeek-V3-Chat.yaml"),
      "optimize_config_path = /srv/rules/DeepSeek-V3-Chat.yaml is not a balance_serve rule: backend_type "
      "balance_serve needs one of the *-serve.yaml optimize rules"),

@@ -4,6 +4,10 @@ Each tree starts from a generated host and then gets the quirk written byte for
 byte as the kernel wrote it, so the test shows exactly what the module meets.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 
 import topologies
