@@ -63,7 +63,9 @@ DEFAULTS = {
     "ipmitool_args": ["sensor"],
     "ipmitool_timeout": 30,
     "lanplus": None,
-    "restart_command": ["systemctl", "restart", "ktransformers@{name}.service"],
+    # --no-block: a model load can take many minutes; the guard keeps watching the other
+    # instances and judges the restart by the health check (restart_timeout_s).
+    "restart_command": ["systemctl", "restart", "--no-block", "ktransformers@{name}.service"],
     "restart_timeout": 300,
     "probe_timeout": 30,
     "probe_interval_s": 300,
@@ -243,10 +245,10 @@ class Guard(object):
         status, _ = http_get(instance.health_url, timeout)
         health = status == 200
         instance.tokens_per_s, instance.running = None, None
-        if health and instance.metrics:
-            self.read_metrics(instance, timeout)
+        measured = health and instance.metrics and self.read_metrics(instance, timeout)
         now = self.clock()
-        if health and not instance.metrics and instance.machine.state in guard.READY_STATES and self.probe_due(
+        # Without metrics (the legacy server, or SGLang started without --enable-metrics): a sparse probe.
+        if health and not measured and instance.machine.state in guard.READY_STATES and self.probe_due(
                 instance, now):
             instance.last_probe = now
             instance.tokens_per_s = probe(instance, self.config)
@@ -259,20 +261,24 @@ class Guard(object):
         return instance.last_probe is None or now - instance.last_probe >= self.config["probe_interval_s"]
 
     def read_metrics(self, instance, timeout):
+        """Running requests and a per-request speed from SGLang's /metrics; False when there are none."""
         status, body = http_get(instance.base_url + "/metrics", timeout)
         if status != 200:
-            return
+            return False
         try:
             samples = prom_text.parse(body.decode("utf-8", "replace"))
         except prom_text.ParseError:
-            return
+            return False
         running = prom_text.total(samples, "sglang:num_running_reqs")
         throughput = prom_text.total(samples, "sglang:gen_throughput")
+        if running is None:
+            return False
         instance.running = int(running) if running is not None and not math.isnan(running) else None
         # gen_throughput is the batch's total; per running request it compares with the
         # single-stream baseline. Idle, it is stale: no sample.
         if instance.running and throughput and not math.isnan(throughput):
             instance.tokens_per_s = throughput / instance.running
+        return True
 
     def act(self, instance, decision):
         with self.lock:
@@ -346,7 +352,9 @@ def render_metrics(daemon):
         transitions.append((label, machine.transitions))
         restarts.append((label, instance.restart_count))
         blocked.append((label, int(machine.restart_blocked)))
-        reasons.append(({"instance": instance.name, "reason": machine.reason}, 1))
+        # The words before the first colon: a bounded set of label values (the full reason,
+        # with its temperatures and speeds, is in the journal and the readiness answer).
+        reasons.append(({"instance": instance.name, "cause": machine.reason.split(":", 1)[0]}, 1))
         if instance.tokens_per_s is not None:
             rates.append((label, float(instance.tokens_per_s)))
         if machine.baseline is not None:
@@ -359,7 +367,7 @@ def render_metrics(daemon):
                           restarts)
     lines += metric_lines("ktune_guard_restart_blocked", "gauge",
                           "1 while a degraded instance waits because the hourly restart budget is used", blocked)
-    lines += metric_lines("ktune_guard_reason_info", "gauge", "Why the instance is in its state", reasons)
+    lines += metric_lines("ktune_guard_reason_info", "gauge", "Why the instance is in its state, in short", reasons)
     if rates:
         lines += metric_lines("ktune_guard_tokens_per_s", "gauge", "Last decode-rate sample", rates)
     if baselines:

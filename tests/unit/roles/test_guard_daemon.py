@@ -139,6 +139,7 @@ def test_degrading_server_gets_exactly_one_restart_and_recovers(host):
     metrics = samples((tmp / "textfile" / "ktune_guard.prom").read_text())
     assert metrics[("ktune_guard_restarts_total", frozenset({("instance", "r1")}))] == 1
     assert metrics[("ktune_guard_state", frozenset({("instance", "r1"), ("state", "serving")}))] == 1
+    assert metrics[("ktune_guard_reason_info", frozenset({("instance", "r1"), ("cause", "serving")}))] == 1
     kept = json.loads((tmp / "state" / "restarts.json").read_text())
     assert len(kept["r1"]) == 1 and abs(kept["r1"][0] - time.time()) < 120
 
@@ -186,6 +187,20 @@ def test_sglang_metrics_give_running_requests_and_per_request_rate(host, monkeyp
     reading = daemon.read_instance(daemon.instances[0], [], None)
     assert reading.running_requests == 162
     assert reading.tokens_per_s == pytest.approx(86.50814177726902 / 162)
+
+
+def test_sglang_without_metrics_is_probed_instead(host):
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0) as (url, plan):
+        config, _ = host["config"]([{"name": "s1", "backend": "sglang", "base_url": url}])
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        reading = daemon.read_instance(daemon.instances[0], [], None)
+        assert plan.count == 1 and reading.running_requests is None
+        assert 200 < reading.tokens_per_s < 400
+
+
+def test_default_restart_does_not_wait_for_the_model_load():
+    assert ktune_guard.DEFAULTS["restart_command"] == ["systemctl", "restart", "--no-block",
+                                                       "ktransformers@{name}.service"]
 
 
 def test_failed_restart_command_leaves_the_instance_failed_and_drained(host):
