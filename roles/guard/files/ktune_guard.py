@@ -336,6 +336,7 @@ def metric_lines(name, kind, help_text, samples):
 
 
 def render_metrics(daemon):
+    # Instances are labelled name=, as in the monitoring role: Prometheus sets instance= itself.
     lines = []
     lines += metric_lines("ktune_guard_up", "gauge", "1 while the guard runs its cycles", [({}, 1)])
     lines += metric_lines("ktune_guard_ipmi_up", "gauge", "1 when the last ipmitool read worked",
@@ -345,16 +346,16 @@ def render_metrics(daemon):
     states, ready, transitions, restarts, blocked, reasons, rates, baselines = [], [], [], [], [], [], [], []
     for instance in daemon.instances:
         machine = instance.machine
-        label = {"instance": instance.name}
+        label = {"name": instance.name}
         for state in guard.STATES:
-            states.append(({"instance": instance.name, "state": state}, int(machine.state == state)))
+            states.append(({"name": instance.name, "state": state}, int(machine.state == state)))
         ready.append((label, int(instance.decision.ready)))
         transitions.append((label, machine.transitions))
         restarts.append((label, instance.restart_count))
         blocked.append((label, int(machine.restart_blocked)))
         # The words before the first colon: a bounded set of label values (the full reason,
         # with its temperatures and speeds, is in the journal and the readiness answer).
-        reasons.append(({"instance": instance.name, "cause": machine.reason.split(":", 1)[0]}, 1))
+        reasons.append(({"name": instance.name, "cause": machine.reason.split(":", 1)[0]}, 1))
         if instance.tokens_per_s is not None:
             rates.append((label, float(instance.tokens_per_s)))
         if machine.baseline is not None:

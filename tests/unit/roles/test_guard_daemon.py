@@ -137,9 +137,9 @@ def test_degrading_server_gets_exactly_one_restart_and_recovers(host):
     assert len(after) >= 2 and min(after) >= 0.75 * baseline, (baseline, rates, states)
     assert states[-1] == "serving"
     metrics = samples((tmp / "textfile" / "ktune_guard.prom").read_text())
-    assert metrics[("ktune_guard_restarts_total", frozenset({("instance", "r1")}))] == 1
-    assert metrics[("ktune_guard_state", frozenset({("instance", "r1"), ("state", "serving")}))] == 1
-    assert metrics[("ktune_guard_reason_info", frozenset({("instance", "r1"), ("cause", "serving")}))] == 1
+    assert metrics[("ktune_guard_restarts_total", frozenset({("name", "r1")}))] == 1
+    assert metrics[("ktune_guard_state", frozenset({("name", "r1"), ("state", "serving")}))] == 1
+    assert metrics[("ktune_guard_reason_info", frozenset({("name", "r1"), ("cause", "serving")}))] == 1
     kept = json.loads((tmp / "state" / "restarts.json").read_text())
     assert len(kept["r1"]) == 1 and abs(kept["r1"][0] - time.time()) < 120
 
@@ -216,7 +216,7 @@ def test_failed_restart_command_leaves_the_instance_failed_and_drained(host):
         assert daemon.instances[0].decision.state == "failed"
         assert readiness(daemon, "r1")[0] == 503
         metrics = samples((host["tmp"] / "textfile" / "ktune_guard.prom").read_text())
-        assert metrics[("ktune_guard_state", frozenset({("instance", "r1"), ("state", "failed")}))] == 1
+        assert metrics[("ktune_guard_state", frozenset({("name", "r1"), ("state", "failed")}))] == 1
 
 
 def test_lanplus_reads_the_password_from_a_root_only_file(host):

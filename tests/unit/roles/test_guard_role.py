@@ -124,8 +124,8 @@ def site(tmp_path):
     return run
 
 
-def recap(output):
-    line = [line for line in output.splitlines() if line.startswith("gpu-a") and "changed=" in line][-1]
+def recap(output, host="gpu-a"):
+    line = [line for line in output.splitlines() if line.startswith(host + " ") and "changed=" in line][-1]
     return dict(part.split("=") for part in line.split(":", 1)[1].split())
 
 
@@ -161,23 +161,34 @@ def test_named_instance_with_a_baseline(site):
     assert [(i["name"], i.get("baseline_tokens_per_s")) for i in config["instances"]] == [("s1", 14.5)]
 
 
-@pytest.mark.parametrize("bad, named", [
-    ({"ktune_guard_warn_margin_c": 2, "ktune_guard_critical_margin_c": 5},
-     "ktune_guard_critical_margin_c = 5.0 must be smaller than ktune_guard_warn_margin_c = 2.0"),
-    ({"ktune_guard_interval_s": 0}, "ktune_guard_interval_s = 0: expected 1 to 3600"),
-    ({"ktune_guard_degraded_ratio": 1.2}, "ktune_guard_degraded_ratio = 1.2: expected 0.05 to 0.99"),
-    ({"ktune_guard_max_restarts_per_hour": -1}, "ktune_guard_max_restarts_per_hour = -1:"),
-    ({"ktune_guard_instances": [{"name": "nope"}]},
-     "ktune_guard_instances[0].name = 'nope' is not a present instance of ktune_service_instances (present: r1, s1)"),
-    ({"ktune_guard_instances": [{"name": "old"}]}, "ktune_guard_instances[0].name = 'old' is not a present"),
-    ({"ktune_guard_listen_port": 80}, "ktune_guard_listen_port = 80"),
-    ({"ktune_guard_listen_address": "localhost"}, "ktune_guard_listen_address = 'localhost'"),
-    ({"ktune_guard_lanplus_host": "10.0.0.9"}, "expected all three"),
-])
-def test_bad_input_fails_before_anything_changes(site, bad, named):
-    rc, output = site("-e", json.dumps(bad))
+BAD = {
+    "order": ({"ktune_guard_warn_margin_c": 2, "ktune_guard_critical_margin_c": 5},
+              "ktune_guard_critical_margin_c = 5.0 must be smaller than ktune_guard_warn_margin_c = 2.0"),
+    "interval": ({"ktune_guard_interval_s": 0}, "ktune_guard_interval_s = 0: expected 1 to 3600"),
+    "ratio": ({"ktune_guard_degraded_ratio": 1.2}, "ktune_guard_degraded_ratio = 1.2: expected 0.05 to 0.99"),
+    "restarts": ({"ktune_guard_max_restarts_per_hour": -1}, "ktune_guard_max_restarts_per_hour = -1:"),
+    "unknown": ({"ktune_guard_instances": [{"name": "nope"}]},
+                "ktune_guard_instances[0].name = 'nope' is not a present instance of ktune_service_instances "
+                "(present: r1, s1)"),
+    "absent": ({"ktune_guard_instances": [{"name": "old"}]}, "ktune_guard_instances[0].name = 'old' is not a present"),
+    "port": ({"ktune_guard_listen_port": 80}, "ktune_guard_listen_port = 80"),
+    "address": ({"ktune_guard_listen_address": "localhost"}, "ktune_guard_listen_address = 'localhost'"),
+    "lanplus": ({"ktune_guard_lanplus_host": "10.0.0.9"}, "expected all three"),
+}
+
+
+def test_bad_input_fails_before_anything_changes(site, tmp_path):
+    """One run, one host per bad value: each host fails naming its variable, and nothing is written."""
+    inventory = json.loads((tmp_path / "hosts.yml").read_text())
+    good = inventory["all"]["hosts"].pop("gpu-a")
+    for name, (bad, _) in BAD.items():
+        inventory["all"]["hosts"]["bad-" + name] = dict(good, **bad)
+    (tmp_path / "hosts.yml").write_text(json.dumps(inventory))
+    rc, output = site()
     assert rc != 0
-    assert named in output, output
-    assert "gpu-a: " in output and "nothing was changed" in output
+    for name, (_, named) in BAD.items():
+        lines = [line for line in output.splitlines() if ("bad-%s: " % name) in line and "nothing was changed" in line]
+        assert len(lines) == 1 and named in lines[0], (name, output)
+        assert recap(output, "bad-" + name)["failed"] == "1" and recap(output, "bad-" + name)["changed"] == "0"
     assert sorted(path.name for path in site.target.iterdir()) == ["units"]
     assert not list((site.target / "units").iterdir())
