@@ -106,9 +106,13 @@ def lanplus_problems(lanplus):
     if not lanplus.get("host") or not lanplus.get("user") or not path:
         return ["lanplus: host, user and password_file are all needed"]
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
     except OSError as exc:
         return ["lanplus.password_file %s: %s" % (path, exc.strerror)]
+    mode = info.st_mode
+    if info.st_uid != os.geteuid():
+        return ["lanplus.password_file %s is owned by uid %d: expected the guard's own user (uid %d, root)"
+                % (path, info.st_uid, os.geteuid())]
     if mode & 0o077:
         return ["lanplus.password_file %s is readable by others (mode %o): expected 0600 or 0400, owned by root"
                 % (path, mode & 0o777)]
@@ -186,8 +190,12 @@ class Instance(object):
         self.running = None
         self.decision = guard.Decision(guard.SERVING, guard.NONE, "started", False)
         self.changed_at = time.time()
+        self.stepped = False
 
     def status(self):
+        if not self.stepped:
+            return {"instance": self.name, "state": "starting", "ready": False,
+                    "reason": "the guard has not read this instance yet", "since": self.changed_at}
         return {"instance": self.name, "state": self.decision.state, "ready": self.decision.ready,
                 "reason": self.decision.reason, "since": self.changed_at}
 
@@ -284,6 +292,7 @@ class Guard(object):
         with self.lock:
             previous = instance.decision
             instance.decision = decision
+            instance.stepped = True
             if decision.changed:
                 instance.changed_at = self.wall()
         if decision.changed or decision.action != guard.NONE:
@@ -458,6 +467,13 @@ def serve(daemon, address, port):
     return server
 
 
+def run_cycle(daemon):
+    try:
+        daemon.cycle()
+    except Exception as exc:  # one bad cycle must not end the guard: log it and go on
+        log(ERROR, "ktune-guard: cycle failed: %s: %s" % (exc.__class__.__name__, exc))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="ktune host guard")
     parser.add_argument("--config", default="/etc/ktune/guard.json")
@@ -476,18 +492,17 @@ def main(argv=None):
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # One cycle before the endpoint opens: no 200 for an instance the guard has not yet looked at.
+    run_cycle(daemon)
     server = serve(daemon, config["listen_address"], int(config["listen_port"]))
     log(INFO, "ktune-guard: readiness on http://%s:%d/ready/NAME for %s; a cycle every %d s" % (
         config["listen_address"], server.server_address[1], ", ".join(i.name for i in daemon.instances) or "nothing",
         daemon.settings["interval_s"]))
     interval = daemon.settings["interval_s"]
-    while not stop.is_set():
+    started = time.monotonic()
+    while not stop.wait(max(0.0, interval - (time.monotonic() - started))):
         started = time.monotonic()
-        try:
-            daemon.cycle()
-        except Exception as exc:  # one bad cycle must not end the guard: log it and go on
-            log(ERROR, "ktune-guard: cycle failed: %s: %s" % (exc.__class__.__name__, exc))
-        stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        run_cycle(daemon)
     server.shutdown()
     server.server_close()
     return 0

@@ -174,6 +174,8 @@ def test_unknown_instance_is_404_and_status_lists_all(host):
     config, _ = host["config"]([{"name": "r1", "backend": "sglang", "base_url": "http://127.0.0.1:9"}])
     daemon = ktune_guard.Guard(config)
     assert readiness(daemon, "nope")[0] == 404
+    status, body = readiness(daemon, "r1")
+    assert status == 503 and body["state"] == "starting"  # no 200 before the first reading
     daemon.cycle()
     status, body = readiness(daemon, "r1")
     assert status == 503 and body["state"] == "unhealthy"
@@ -226,6 +228,10 @@ def test_lanplus_reads_the_password_from_a_root_only_file(host):
     with pytest.raises(ktune_guard.ConfigError, match="readable by others"):
         host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
     password.chmod(0o600)
+    os.chown(password, 65534, 65534)
+    with pytest.raises(ktune_guard.ConfigError, match="owned by uid 65534"):
+        host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
+    os.chown(password, os.geteuid(), os.getegid())
     config, _ = host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
     dimms, error = ktune_guard.read_dimms(config)
     assert error is None and [d["name"] for d in dimms] == ["DIMMA1 Temp"]
