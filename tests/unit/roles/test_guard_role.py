@@ -115,7 +115,8 @@ def site(tmp_path):
                    ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
                    PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
         command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
-                   str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"), "-e", "@" + str(tmp_path / "locations.json")]
+                   str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"),
+                   "-e", "@" + str(tmp_path / "locations.json")]
         done = subprocess.run(command + list(extra), cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=300)
         return done.returncode, done.stdout + done.stderr

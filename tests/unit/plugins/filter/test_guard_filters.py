@@ -26,7 +26,8 @@ def test_every_present_instance_when_none_is_named():
     assert guard_instances([], RESOLVED) == [
         {"name": "r1", "backend": "legacy", "health_url": "http://127.0.0.1:10002/v1/models",
          "base_url": "http://127.0.0.1:10002"},
-        {"name": "s1", "backend": "sglang", "health_url": "http://[::1]:30000/health", "base_url": "http://[::1]:30000"}]
+        {"name": "s1", "backend": "sglang", "health_url": "http://[::1]:30000/health",
+         "base_url": "http://[::1]:30000"}]
 
 
 def test_named_instances_carry_their_extras():
