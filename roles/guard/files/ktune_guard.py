@@ -7,7 +7,7 @@
 Run by ktune-guard.service. Every interval it reads the DIMM temperatures (ipmitool, in
 band or over lanplus with the password in a root-only file), the CPU throttle counters
 (sysfs), each instance's health URL and its decode speed (SGLang's /metrics, or a sparse
-streamed probe of the legacy server while it serves), steps each instance's state machine
+streamed probe of the legacy server while no connection is open to it), steps each instance's state machine
 (guard.py) and acts:
 
 - GET /ready/NAME on the readiness address answers 200 while the instance serves, 503
@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -59,6 +60,7 @@ DEFAULTS = {
     "textfile_dir": "/var/lib/prometheus/node-exporter",
     "state_dir": "/var/lib/ktune-guard",
     "sysfs_root": "/sys",
+    "procfs_root": "/proc",
     "ipmitool": "ipmitool",
     "ipmitool_args": ["sensor"],
     "ipmitool_timeout": 30,
@@ -161,6 +163,28 @@ def read_throttle(sysfs_root):
     return sum(counts) if counts else None
 
 
+def established_connections(procfs_root, port):
+    """TCP connections in ESTABLISHED state to local `port` (/proc/net/tcp and tcp6), or None unreadable.
+
+    The legacy server has no running-requests gauge: no open connection to its port means no
+    request in flight, so a probe then measures the server alone and disturbs no user.
+    """
+    count, readable = 0, False
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(os.path.join(procfs_root, "net", name)) as handle:
+                lines = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            # sl local_address rem_address st ...; addresses are HEX_IP:HEX_PORT, state 01 = ESTABLISHED
+            if len(fields) > 3 and fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count if readable else None
+
+
 def http_get(url, timeout):
     """(status, body) or (None, why)."""
     try:
@@ -257,13 +281,20 @@ class Guard(object):
         now = self.clock()
         # Without metrics (the legacy server, or SGLang started without --enable-metrics): a sparse probe.
         if health and not measured and instance.machine.state in guard.READY_STATES and self.probe_due(
-                instance, now):
+                instance, now) and self.idle(instance):
             instance.last_probe = now
             instance.tokens_per_s = probe(instance, self.config)
         failed, instance.restart_failed = instance.restart_failed, False
         return guard.Reading(now, dimms=dimms, throttle_count=throttle, health=health,
                              tokens_per_s=instance.tokens_per_s, running_requests=instance.running,
                              restart_failed=failed)
+
+    def idle(self, instance):
+        """No connection in flight to the instance's port (unknown counts as idle: the probe is sparse)."""
+        port = urllib.parse.urlsplit(instance.base_url).port
+        if port is None:
+            return True
+        return not established_connections(self.config["procfs_root"], port)
 
     def probe_due(self, instance, now):
         return instance.last_probe is None or now - instance.last_probe >= self.config["probe_interval_s"]

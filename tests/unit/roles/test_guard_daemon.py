@@ -200,6 +200,38 @@ def test_sglang_without_metrics_is_probed_instead(host):
         assert 200 < reading.tokens_per_s < 400
 
 
+def test_legacy_probe_waits_while_a_connection_is_open(host):
+    import socket
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0) as (url, plan):
+        config, _ = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}])
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        port = int(url.rsplit(":", 1)[1])
+        user = socket.create_connection(("127.0.0.1", port))  # a client in the middle of a request
+        try:
+            time.sleep(0.2)
+            assert ktune_guard.established_connections("/proc", port) == 1
+            assert daemon.read_instance(daemon.instances[0], [], None).tokens_per_s is None
+            assert plan.count == 0
+        finally:
+            user.close()
+        time.sleep(0.2)
+        assert ktune_guard.established_connections("/proc", port) == 0
+        assert daemon.read_instance(daemon.instances[0], [], None).tokens_per_s > 0 and plan.count == 1
+
+
+def test_established_connections_reads_proc_net_tcp(tmp_path):
+    (tmp_path / "net").mkdir()
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    (tmp_path / "net/tcp").write_text(header + (
+        "   0: 0100007F:2712 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n"
+        "   1: 0100007F:2712 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2\n"
+        "   2: 0100007F:D431 0100007F:2712 01 00000000:00000000 00:00000000 00000000     0        0 3\n"
+        "   3: 0100007F:2712 0100007F:D432 06 00000000:00000000 00:00000000 00000000     0        0 4\n"))
+    assert ktune_guard.established_connections(str(tmp_path), 10002) == 1  # 0x2712: the server's side only
+    assert ktune_guard.established_connections(str(tmp_path), 30000) == 0
+    assert ktune_guard.established_connections(str(tmp_path / "none"), 10002) is None
+
+
 def test_default_restart_does_not_wait_for_the_model_load():
     assert ktune_guard.DEFAULTS["restart_command"] == ["systemctl", "restart", "--no-block",
                                                        "ktransformers@{name}.service"]
