@@ -75,3 +75,10 @@ def test_what_prometheus_client_writes_reads_the_same(metrics):
                     metric.labels(label).observe(value)
     text = generate_latest(registry).decode("utf-8")
     same(prom_text.parse(text), judged(text))
+
+
+def test_only_newline_ends_a_line():
+    """str.splitlines() would also break at \\x1e, \\x85 or \\u2028 inside a label value."""
+    text = 'ktest{label="a\x1eb\u2028c\x85d"} 1\n'
+    assert prom_text.parse(text) == [("ktest", {"label": "a\x1eb\u2028c\x85d"}, 1.0)]
+    same(prom_text.parse(text), judged(text))
