@@ -111,7 +111,7 @@ def main():
                     process.wait(20)
                 except subprocess.TimeoutExpired:
                     process.kill()
-    if 'ktune_guard_state{instance="r1",state="serving"} 1' not in metrics:
+    if 'ktune_guard_state{name="r1",state="serving"} 1' not in metrics:
         sys.exit("the guard did not keep r1 serving during the run:\n" + metrics)
     percent = cpu * 100.0 / wall
     print("guard CPU over %.0f s (%d cycles at %d s, a probe every %d s): %.3f s = %.3f%% of one core "
