@@ -286,7 +286,9 @@ class InstanceGuard(object):
         throttling = self._throttling(reading)
         critical = thermal.known and thermal.headroom <= settings["critical_margin_c"]
         warm = thermal.known and thermal.headroom <= settings["warn_margin_c"]
-        thermal_normal = thermal.known and not warm and not throttling
+        # A host whose BMC has no DIMM sensors (many Dell boards) still gets degradation
+        # checks: unknown temperatures with no throttling count as normal.
+        thermal_normal = not warm and not throttling
         self._sample(reading, thermal_normal and self.state in READY_STATES)
 
         if self.state == FAILED:

@@ -234,6 +234,20 @@ def test_restart_budget_frees_after_an_hour():
     assert "restart" in [d.action for d in feed(m, 3625, [10, 10, 10], running=0)]
 
 
+def test_degradation_is_judged_without_dimm_sensors():
+    m = machine()
+    decisions = [m.step(guard.Reading(now, dimms=[], tokens_per_s=10, running_requests=0)) for now in (0, 10, 20)]
+    assert decisions[-1].action == "restart"
+
+
+def test_throttling_drains_rather_than_restarts():
+    m = machine()
+    decisions = [m.step(guard.Reading(now, dimms=None, throttle_count=now, tokens_per_s=10, running_requests=0))
+                 for now in (0, 10, 20, 30)]
+    assert [d.action for d in decisions] == ["none", "drain", "none", "none"]
+    assert decisions[-1].state == "draining"
+
+
 def test_no_degradation_while_hot():
     m = machine()
     decisions = feed(m, 0, [5, 5, 5, 5], running=0, temp=76)
