@@ -13,7 +13,7 @@ States (readiness 200 in serving and hot, 503 in every other state):
     serving --warn--> hot --critical or throttling--> draining --below critical--> cooling
        ^               |                                                              |
        +--cool, dwell--+<---------------------- cool for cool_dwell_s ----------------+
-    serving --tokens/s below baseline x ratio, temperatures normal--> degraded (drained)
+    serving --tokens/s below baseline x ratio, no DIMM hot, no throttling--> degraded (drained)
     degraded --no request running, or drained drain_grace_s--> restarting --healthy--> serving
     restarting --restart failed or not healthy in restart_timeout_s--> failed (stays drained)
     serving/hot --health check fails--> unhealthy --healthy for min_dwell_s--> serving
@@ -260,7 +260,7 @@ class InstanceGuard(object):
         if median >= floor:
             return False, None
         return True, "tokens/s median %.2f of the last %d samples is below %.2f (baseline %.2f x %g) while " \
-                     "the DIMMs are cool" % (median, count, floor, self.baseline, self.settings["degraded_ratio"])
+                     "no DIMM is hot and nothing throttles" % (median, count, floor, self.baseline, self.settings["degraded_ratio"])
 
     def _go(self, state, action, reason, now):
         changed = state != self.state
