@@ -260,7 +260,8 @@ class InstanceGuard(object):
         if median >= floor:
             return False, None
         return True, "tokens/s median %.2f of the last %d samples is below %.2f (baseline %.2f x %g) while " \
-                     "no DIMM is hot and nothing throttles" % (median, count, floor, self.baseline, self.settings["degraded_ratio"])
+                     "no DIMM is hot and nothing throttles" % (
+                         median, count, floor, self.baseline, self.settings["degraded_ratio"])
 
     def _go(self, state, action, reason, now):
         changed = state != self.state
