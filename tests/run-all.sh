@@ -63,6 +63,11 @@ if ! command -v promtool >/dev/null; then
 fi
 promtool --version | head -1
 
+stage "systemd-analyze (Debian's systemd; the guard role's unit is verified with it)"
+command -v systemd-analyze >/dev/null ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; }
+systemd-analyze --version | head -1
+
 stage "yamllint"
 yamllint --strict .
 

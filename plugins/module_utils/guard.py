@@ -1,0 +1,403 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The host guard's judgement: one state machine per ktransformers instance.
+
+Pure Python, standard library only, no I/O: the guard role installs this file next to
+its daemon (roles/guard/files/ktune_guard.py), which reads the host every interval and
+feeds each instance's machine a Reading; the machine answers a Decision (new state,
+action, reason). The same settings check serves the role's validation and the daemon.
+
+States (readiness 200 in serving and hot, 503 in every other state):
+
+    serving --warn--> hot --critical or throttling--> draining --below critical--> cooling
+       ^               |                                                              |
+       +--cool, dwell--+<---------------------- cool for cool_dwell_s ----------------+
+    serving --tokens/s below baseline x ratio, no DIMM hot, no throttling--> degraded (drained)
+    degraded --no request running, or drained drain_grace_s--> restarting --healthy--> serving
+    restarting --restart failed or not healthy in restart_timeout_s--> failed (stays drained)
+    serving/hot --health check fails--> unhealthy --healthy for min_dwell_s--> serving
+
+Thermal lines are margins below each DIMM's upper critical threshold (the BMC's, or
+default_critical_c where the BMC gives none): hot at warn_margin_c or less of headroom,
+draining at critical_margin_c or less; leaving a state needs hysteresis_c more headroom
+than entering it, so a reading that wobbles around a line does not flap.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+SERVING = "serving"
+HOT = "hot"
+DRAINING = "draining"
+COOLING = "cooling"
+DEGRADED = "degraded"
+RESTARTING = "restarting"
+FAILED = "failed"
+UNHEALTHY = "unhealthy"
+STATES = (SERVING, HOT, DRAINING, COOLING, DEGRADED, RESTARTING, FAILED, UNHEALTHY)
+READY_STATES = frozenset([SERVING, HOT])
+
+NONE = "none"
+DRAIN = "drain"
+RESTORE = "restore"
+RESTART = "restart"
+ACTIONS = (NONE, DRAIN, RESTORE, RESTART)
+
+HOUR_S = 3600.0
+
+# name: (default, kind, low, high, what it is). kind "float"/"int"; bounds inclusive.
+SETTINGS = {
+    "interval_s": (10, "int", 1, 3600, "seconds between two readings"),
+    "warn_margin_c": (10.0, "float", 0.0, 60.0, "headroom below a DIMM's critical threshold that makes it hot"),
+    "critical_margin_c": (3.0, "float", 0.0, 60.0, "headroom below critical at which the instance drains"),
+    "hysteresis_c": (3.0, "float", 0.0, 30.0, "extra headroom needed to leave hot or draining"),
+    "default_critical_c": (85.0, "float", 40.0, 130.0, "critical threshold for a DIMM whose BMC gives none"),
+    "min_dwell_s": (60, "int", 0, 86400, "least time in a state before it eases back"),
+    "cool_dwell_s": (300, "int", 0, 86400, "time cool and unthrottled in cooling before serving again"),
+    "degraded_ratio": (0.75, "float", 0.05, 0.99, "tokens/s below baseline x this ratio means degraded"),
+    "degraded_samples": (3, "int", 1, 100, "tokens/s samples whose median is judged (and that learn a baseline)"),
+    "max_restarts_per_hour": (2, "int", 0, 60, "restarts allowed in any hour"),
+    "drain_grace_s": (120, "int", 0, 86400,
+                      "time drained before a restart when the running requests are unknown or never reach 0"),
+    "restart_timeout_s": (600, "int", 10, 86400, "time a restarted instance has to become healthy"),
+}
+
+
+def default_settings():
+    return dict((name, spec[0]) for name, spec in SETTINGS.items())
+
+
+def _number(value, kind):
+    if isinstance(value, bool):
+        raise ValueError
+    if kind == "int":
+        if isinstance(value, float) and value != int(value):
+            raise ValueError
+        return int(value)
+    return float(value)
+
+
+def settings_problems(settings, prefix=""):
+    """Messages about bad settings, each naming prefix + the setting; [] when all are good.
+
+    Missing settings take their defaults. The role calls it with prefix "ktune_guard_" so
+    the messages name the inventory variables; the daemon with no prefix (its JSON keys).
+    """
+    problems = []
+    merged = default_settings()
+    for name, value in (settings or {}).items():
+        if name not in SETTINGS:
+            continue
+        default, kind, low, high, what = SETTINGS[name]
+        try:
+            number = _number(value, kind)
+        except (TypeError, ValueError):
+            problems.append("%s%s = %r: expected %s from %s to %s (%s), such as %s" % (
+                prefix, name, value, "a whole number" if kind == "int" else "a number", low, high, what, default))
+            continue
+        if not low <= number <= high:
+            problems.append("%s%s = %r: expected %s to %s (%s), such as %s" % (
+                prefix, name, value, low, high, what, default))
+            continue
+        merged[name] = number
+    if not problems and merged["critical_margin_c"] >= merged["warn_margin_c"]:
+        problems.append("%scritical_margin_c = %r must be smaller than %swarn_margin_c = %r: an instance is hot "
+                        "(warn margin) before it drains (critical margin)" % (
+                            prefix, merged["critical_margin_c"], prefix, merged["warn_margin_c"]))
+    return problems
+
+
+def make_settings(settings=None):
+    """Settings with defaults filled in and numbers typed; ValueError listing every problem."""
+    problems = settings_problems(settings)
+    if problems:
+        raise ValueError("; ".join(problems))
+    merged = default_settings()
+    for name, value in (settings or {}).items():
+        if name in SETTINGS:
+            merged[name] = _number(value, SETTINGS[name][1])
+    return merged
+
+
+class Reading(object):
+    """What the daemon saw of one instance at one moment.
+
+    now: monotonic seconds. dimms: [{name, celsius, upper_critical}] or None when the BMC
+    could not be read. throttle_count: total of the throttle counters (a counter) or None.
+    health: True/False/None (not probed). tokens_per_s: one decode-rate sample or None.
+    running_requests: int or None (unknown). restart_failed: the last restart command failed.
+    """
+
+    def __init__(self, now, dimms=None, throttle_count=None, health=True, tokens_per_s=None,
+                 running_requests=None, restart_failed=False):
+        self.now = float(now)
+        self.dimms = dimms
+        self.throttle_count = throttle_count
+        self.health = health
+        self.tokens_per_s = tokens_per_s
+        self.running_requests = running_requests
+        self.restart_failed = restart_failed
+
+
+class Decision(object):
+    def __init__(self, state, action, reason, changed):
+        self.state = state
+        self.action = action
+        self.reason = reason
+        self.changed = changed
+
+    @property
+    def ready(self):
+        return self.state in READY_STATES
+
+    def as_dict(self):
+        return {"state": self.state, "action": self.action, "reason": self.reason, "ready": self.ready,
+                "changed": self.changed}
+
+    def __repr__(self):
+        return "Decision(%r, %r, %r)" % (self.state, self.action, self.reason)
+
+
+def _median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
+
+
+class Thermal(object):
+    """The worst DIMM of a reading: its headroom below its critical line, and which it is."""
+
+    def __init__(self, dimms, default_critical):
+        self.known = False
+        self.headroom = None
+        self.sensor = None
+        self.celsius = None
+        self.critical = None
+        for dimm in dimms or []:
+            celsius = dimm.get("celsius")
+            if celsius is None:
+                continue
+            critical = dimm.get("upper_critical") or default_critical
+            headroom = critical - celsius
+            if self.headroom is None or headroom < self.headroom:
+                self.known = True
+                self.headroom, self.sensor, self.celsius, self.critical = headroom, dimm.get("name"), celsius, critical
+
+    def describe(self):
+        return "%s at %g C, %g C below its critical %g C" % (self.sensor, self.celsius, self.headroom, self.critical)
+
+
+class InstanceGuard(object):
+    """One instance's state machine. step(reading) -> Decision; no I/O, time comes in the reading.
+
+    baseline_tokens_per_s: the instance's healthy decode rate; None learns it from the
+    median of the first degraded_samples samples the guard sees. restarts: times (same
+    clock as readings) of earlier restarts, so a restarted daemon keeps the hourly budget.
+    """
+
+    def __init__(self, settings=None, baseline_tokens_per_s=None, restarts=(), now=0.0):
+        self.settings = make_settings(settings)
+        self.baseline = float(baseline_tokens_per_s) if baseline_tokens_per_s else None
+        self.learning = []
+        self.samples = []
+        self.restarts = sorted(float(when) for when in restarts)
+        self.state = SERVING
+        self.since = float(now)
+        self.reason = "started"
+        self.last_throttle = None
+        self.throttle_rose_at = None
+        self.restart_blocked = False
+        self.cool_since = None
+        self.transitions = 0
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def restarts_in_last_hour(self, now):
+        self.restarts = [when for when in self.restarts if now - when < HOUR_S]
+        return len(self.restarts)
+
+    def restart_allowed(self, now):
+        return self.restarts_in_last_hour(now) < self.settings["max_restarts_per_hour"]
+
+    def _throttling(self, reading):
+        """Whether the throttle counters rose since the last reading."""
+        count = reading.throttle_count
+        rose = count is not None and self.last_throttle is not None and count > self.last_throttle
+        if count is not None:
+            self.last_throttle = count
+        if rose:
+            self.throttle_rose_at = reading.now
+        return rose
+
+    def _quiet_since_dwell(self, now, dwell):
+        """No throttle rise within the last `dwell` seconds."""
+        return self.throttle_rose_at is None or now - self.throttle_rose_at >= dwell
+
+    def _dwelt(self, now, dwell):
+        return now - self.since >= dwell
+
+    def _sample(self, reading, thermal_normal):
+        rate = reading.tokens_per_s
+        if rate is None or rate <= 0 or not thermal_normal:
+            return
+        if self.baseline is None:
+            self.learning.append(rate)
+            if len(self.learning) >= self.settings["degraded_samples"]:
+                self.baseline = _median(self.learning)
+            return
+        self.samples.append(rate)
+        del self.samples[:-self.settings["degraded_samples"]]
+
+    def _degraded(self):
+        """(True, reason) when the median of the last samples is below baseline x ratio."""
+        count = self.settings["degraded_samples"]
+        if self.baseline is None or len(self.samples) < count:
+            return False, None
+        median = _median(self.samples)
+        floor = self.baseline * self.settings["degraded_ratio"]
+        if median >= floor:
+            return False, None
+        return True, "tokens/s median %.2f of the last %d samples is below %.2f (baseline %.2f x %g) while " \
+                     "no DIMM is hot and nothing throttles" % (
+                         median, count, floor, self.baseline, self.settings["degraded_ratio"])
+
+    def _go(self, state, action, reason, now):
+        changed = state != self.state
+        if changed:
+            self.cool_since = None
+            self.state = state
+            self.since = now
+            self.transitions += 1
+        self.reason = reason
+        return Decision(state, action, reason, changed)
+
+    def _stay(self, reason=None):
+        if reason:
+            self.reason = reason
+        return Decision(self.state, NONE, self.reason, False)
+
+    # --- the machine ---------------------------------------------------------------------
+
+    def step(self, reading):
+        settings = self.settings
+        now = reading.now
+        thermal = Thermal(reading.dimms, settings["default_critical_c"])
+        throttling = self._throttling(reading)
+        critical = thermal.known and thermal.headroom <= settings["critical_margin_c"]
+        warm = thermal.known and thermal.headroom <= settings["warn_margin_c"]
+        # A host whose BMC has no DIMM sensors (many Dell boards) still gets degradation
+        # checks: unknown temperatures with no throttling count as normal.
+        thermal_normal = not warm and not throttling
+        self._sample(reading, thermal_normal and self.state in READY_STATES)
+
+        if self.state == FAILED:
+            return self._stay()
+        why = ("DIMM %s" % thermal.describe()) if critical else "CPU/memory throttle counters rose"
+        if self.state == RESTARTING:
+            return self._restarting(reading, "draining: " + why if critical or throttling else None)
+        if critical or throttling:
+            if self.state == DRAINING:
+                return self._stay("draining: " + why)
+            action = DRAIN if self.state in READY_STATES else NONE
+            return self._go(DRAINING, action, "draining: " + why, now)
+        if self.state == DRAINING:
+            return self._draining(thermal, now)
+        if self.state == COOLING:
+            return self._cooling(thermal, now)
+        if self.state == DEGRADED:
+            return self._degraded_wait(reading, now)
+        if reading.health is False:
+            if self.state == UNHEALTHY:
+                self.since = now  # the dwell counts from the last failed check
+                return self._stay()
+            return self._go(UNHEALTHY, DRAIN, "the health check failed", now)
+        if self.state == UNHEALTHY:
+            if reading.health and self._dwelt(now, settings["min_dwell_s"]):
+                return self._go(SERVING, RESTORE, "healthy again for %ds" % settings["min_dwell_s"], now)
+            return self._stay()
+        if warm:
+            if self.state == HOT:
+                return self._stay("hot: DIMM %s" % thermal.describe())
+            return self._go(HOT, NONE, "hot: DIMM %s" % thermal.describe(), now)
+        if self.state == HOT:
+            if not thermal.known or thermal.headroom <= settings["warn_margin_c"] + settings["hysteresis_c"] \
+                    or not self._dwelt(now, settings["min_dwell_s"]):
+                return self._stay()
+            return self._go(SERVING, NONE, "cool again: DIMM %s" % thermal.describe(), now)
+        return self._serving(reading, thermal_normal, now)
+
+    def _serving(self, reading, thermal_normal, now):
+        degraded, why = self._degraded() if thermal_normal else (False, None)
+        if not degraded:
+            self.restart_blocked = False
+            return self._stay("serving")
+        if not self.restart_allowed(now):
+            self.restart_blocked = True
+            return self._stay("degraded, restart withheld: %d restarts in the last hour already (at most %d): %s" % (
+                len(self.restarts), self.settings["max_restarts_per_hour"], why))
+        if reading.running_requests == 0:
+            return self._restart(now, "degraded, no request running: " + why)
+        return self._go(DEGRADED, DRAIN, "degraded, draining before a restart: " + why, now)
+
+    def _draining(self, thermal, now):
+        settings = self.settings
+        if not thermal.known:
+            return self._stay()
+        if thermal.headroom > settings["critical_margin_c"] + settings["hysteresis_c"] \
+                and self._dwelt(now, settings["min_dwell_s"]):
+            decision = self._go(COOLING, NONE, "cooling: DIMM %s" % thermal.describe(), now)
+            if thermal.headroom > settings["warn_margin_c"] + settings["hysteresis_c"]:
+                self.cool_since = now
+            return decision
+        return self._stay()
+
+    def _cooling(self, thermal, now):
+        settings = self.settings
+        if not thermal.known:
+            return self._stay()
+        cool = thermal.headroom > settings["warn_margin_c"] + settings["hysteresis_c"]
+        if not cool:
+            self.cool_since = None
+            return self._stay("cooling: DIMM %s" % thermal.describe())
+        if self.cool_since is None:
+            self.cool_since = now  # the cool dwell counts from the first cool reading
+        if now - self.cool_since >= settings["cool_dwell_s"] \
+                and self._quiet_since_dwell(now, settings["cool_dwell_s"]):
+            return self._go(SERVING, RESTORE, "cooled: DIMM %s for %ds without throttling" % (
+                thermal.describe(), settings["cool_dwell_s"]), now)
+        return self._stay()
+
+    def _degraded_wait(self, reading, now):
+        if reading.running_requests == 0:
+            return self._restart(now, "degraded and drained, no request running")
+        if self._dwelt(now, self.settings["drain_grace_s"]):
+            return self._restart(now, "degraded and drained for %ds" % self.settings["drain_grace_s"])
+        return self._stay()
+
+    def _restart(self, now, reason):
+        if not self.restart_allowed(now):
+            self.restart_blocked = True
+            return self._go(SERVING, RESTORE, "degraded, restart withheld: %d restarts in the last hour already "
+                                              "(at most %d)" % (len(self.restarts),
+                                                                self.settings["max_restarts_per_hour"]), now)
+        self.restarts.append(now)
+        self.samples = []
+        return self._go(RESTARTING, RESTART, reason, now)
+
+    def _restarting(self, reading, hot_reason):
+        now = reading.now
+        if reading.restart_failed:
+            return self._go(FAILED, NONE, "the restart failed: staying drained; fix the service and restart "
+                                          "ktune-guard", now)
+        if reading.health and hot_reason:
+            self.samples = []
+            return self._go(DRAINING, NONE, "restarted, " + hot_reason, now)
+        if reading.health:
+            self.samples = []
+            return self._go(SERVING, RESTORE, "restarted and healthy", now)
+        if self._dwelt(now, self.settings["restart_timeout_s"]):
+            return self._go(FAILED, NONE, "not healthy %ds after the restart: staying drained; fix the service "
+                                          "and restart ktune-guard" % self.settings["restart_timeout_s"], now)
+        return self._stay()

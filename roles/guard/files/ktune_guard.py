@@ -1,0 +1,543 @@
+#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ktune host guard: drains a hot or degraded ktransformers instance through a readiness endpoint.
+
+Run by ktune-guard.service. Every interval it reads the DIMM temperatures (ipmitool, in
+band or over lanplus with the password in a root-only file), the CPU throttle counters
+(sysfs), each instance's health URL and its decode speed (SGLang's /metrics, or a sparse
+streamed probe of the legacy server while no connection is open to it), steps each instance's state machine
+(guard.py) and acts:
+
+- GET /ready/NAME on the readiness address answers 200 while the instance serves, 503
+  with a JSON reason otherwise (for HAProxy, nginx or Kubernetes probes); GET /status
+  gives every instance;
+- state, transitions and reasons go to ktune_guard.prom in node_exporter's textfile
+  directory (replaced atomically) and to the journal (stdout, with syslog priority prefixes);
+- a restart runs the configured command (systemctl restart ktransformers@NAME).
+
+    ktune_guard.py --config /etc/ktune/guard.json [--once]
+
+The guard role installs guard.py, ipmi.py, host_telemetry.py, cpulist.py, prom_text.py and
+openai_stream.py from the collection's module_utils next to this file.
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import guard
+    import host_telemetry
+    import ipmi
+    import openai_stream
+    import prom_text
+except ImportError:  # run from the collection checkout (unit tests)
+    from ansible_collections.ktune.inference.plugins.module_utils import (
+        guard, host_telemetry, ipmi, openai_stream, prom_text)
+
+OUTPUT_NAME = "ktune_guard.prom"
+RESTARTS_FILE = "restarts.json"
+DEFAULTS = {
+    "settings": {},
+    "listen_address": "127.0.0.1",
+    "listen_port": 9441,
+    "textfile_dir": "/var/lib/prometheus/node-exporter",
+    "state_dir": "/var/lib/ktune-guard",
+    "sysfs_root": "/sys",
+    "procfs_root": "/proc",
+    "ipmitool": "ipmitool",
+    "ipmitool_args": ["sensor"],
+    "ipmitool_timeout": 30,
+    "lanplus": None,
+    # --no-block: a model load can take many minutes; the guard keeps watching the other
+    # instances and judges the restart by the health check (restart_timeout_s).
+    "restart_command": ["systemctl", "restart", "--no-block", "ktransformers@{name}.service"],
+    "restart_timeout": 300,
+    "probe_timeout": 30,
+    "probe_interval_s": 300,
+    "probe_max_tokens": 64,
+    "probe_prompt": "Count from one to forty in words.",
+    "instances": [],
+}
+# syslog priorities journald reads from a "<N>" line prefix
+INFO, WARNING, ERROR = 6, 4, 3
+
+
+def log(priority, message):
+    sys.stdout.write("<%d>%s\n" % (priority, message))
+    sys.stdout.flush()
+
+
+class ConfigError(Exception):
+    pass
+
+
+def load_config(path):
+    with open(path) as handle:
+        config = dict(DEFAULTS, **json.load(handle))
+    problems = guard.settings_problems(config["settings"])
+    names = [instance.get("name") for instance in config["instances"]]
+    if len(set(names)) != len(names) or not all(names):
+        problems.append("instances: every instance needs a name, each once: %r" % names)
+    lanplus = config.get("lanplus")
+    if lanplus:
+        problems += lanplus_problems(lanplus)
+    if problems:
+        raise ConfigError("%s: %s" % (path, "; ".join(problems)))
+    return config
+
+
+def lanplus_problems(lanplus):
+    path = lanplus.get("password_file") or ""
+    if not lanplus.get("host") or not lanplus.get("user") or not path:
+        return ["lanplus: host, user and password_file are all needed"]
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return ["lanplus.password_file %s: %s" % (path, exc.strerror)]
+    mode = info.st_mode
+    if info.st_uid != os.geteuid():
+        return ["lanplus.password_file %s is owned by uid %d: expected the guard's own user (uid %d, root)"
+                % (path, info.st_uid, os.geteuid())]
+    if mode & 0o077:
+        return ["lanplus.password_file %s is readable by others (mode %o): expected 0600 or 0400, owned by root"
+                % (path, mode & 0o777)]
+    return []
+
+
+def ipmitool_command(config):
+    executable = config["ipmitool"]
+    if not os.path.isabs(executable):
+        path = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/usr/local/sbin:/sbin"
+        executable = shutil.which(executable, path=path)
+    if not executable:
+        return None
+    command = [executable]
+    lanplus = config.get("lanplus")
+    if lanplus:
+        # -f reads the password from the file: it never shows in the process list.
+        command += ["-I", "lanplus", "-H", lanplus["host"], "-U", lanplus["user"], "-f", lanplus["password_file"]]
+    return command + list(config["ipmitool_args"])
+
+
+def read_dimms(config):
+    """([sensor, ...], None) or (None, why) when the BMC cannot be read."""
+    command = ipmitool_command(config)
+    if not command:
+        return None, "%s not found" % config["ipmitool"]
+    try:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=config["ipmitool_timeout"], env=dict(os.environ, LC_ALL="C"))
+    except subprocess.TimeoutExpired:
+        return None, "ipmitool did not answer within %s s" % config["ipmitool_timeout"]
+    except OSError as exc:
+        return None, "%s: %s" % (command[0], exc)
+    if done.returncode != 0:
+        return None, "ipmitool exited with %d: %s" % (done.returncode, (done.stderr or done.stdout).strip()[:200])
+    return ipmi.dimm_temperatures(done.stdout), None
+
+
+def read_throttle(sysfs_root):
+    """Total of every *_count throttle counter on the host, or None without any."""
+    try:
+        counters = host_telemetry.throttle_counters(sysfs_root, host_telemetry.node_cpus(sysfs_root))
+    except (host_telemetry.TelemetryError, ValueError):
+        return None
+    counts = [value for node in counters.values() for name, value in node.items() if name.endswith("_count")]
+    return sum(counts) if counts else None
+
+
+def established_connections(procfs_root, port):
+    """TCP connections in ESTABLISHED state to local `port` (/proc/net/tcp and tcp6), or None unreadable.
+
+    The legacy server has no running-requests gauge: no open connection to its port means no
+    request in flight, so a probe then measures the server alone and disturbs no user.
+    """
+    count, readable = 0, False
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(os.path.join(procfs_root, "net", name)) as handle:
+                lines = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            # sl local_address rem_address st ...; addresses are HEX_IP:HEX_PORT, state 01 = ESTABLISHED
+            if len(fields) > 3 and fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count if readable else None
+
+
+def http_get(url, timeout):
+    """(status, body) or (None, why)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read(1 << 20)
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+    except (OSError, ValueError) as exc:
+        return None, str(getattr(exc, "reason", exc)).encode()
+
+
+class Instance(object):
+    """One guarded instance: its settings, its machine and what the daemon last saw of it."""
+
+    def __init__(self, spec, settings, restarts, now):
+        self.name = spec["name"]
+        self.backend = spec.get("backend", "legacy")
+        self.base_url = spec["base_url"].rstrip("/")
+        self.health_url = spec.get("health_url") or self.base_url + (
+            "/health" if self.backend == "sglang" else "/v1/models")
+        self.metrics = bool(spec.get("metrics", self.backend == "sglang"))
+        self.machine = guard.InstanceGuard(settings, spec.get("baseline_tokens_per_s"), restarts, now)
+        self.restart_failed = False
+        self.restart_count = 0
+        self.last_probe = None
+        self.tokens_per_s = None
+        self.running = None
+        self.decision = guard.Decision(guard.SERVING, guard.NONE, "started", False)
+        self.changed_at = time.time()
+        self.stepped = False
+
+    def status(self):
+        if not self.stepped:
+            return {"instance": self.name, "state": "starting", "ready": False,
+                    "reason": "the guard has not read this instance yet", "since": self.changed_at}
+        return {"instance": self.name, "state": self.decision.state, "ready": self.decision.ready,
+                "reason": self.decision.reason, "since": self.changed_at}
+
+
+class Guard(object):
+    def __init__(self, config, clock=time.monotonic, wall=time.time):
+        self.config = config
+        self.clock = clock
+        self.wall = wall
+        self.settings = guard.make_settings(config["settings"])
+        self.lock = threading.Lock()
+        now = clock()
+        history = self._load_restarts()
+        self.instances = []
+        for spec in config["instances"]:
+            # Restart times are kept as wall-clock time; the machines count on the monotonic clock.
+            restarts = [now - (wall() - when) for when in history.get(spec["name"], [])]
+            self.instances.append(Instance(spec, self.settings, restarts, now))
+        self.ipmi_error = None
+        self.cycles = 0
+
+    # --- restarts kept across daemon restarts -----------------------------------------------
+
+    def _restarts_path(self):
+        return os.path.join(self.config["state_dir"], RESTARTS_FILE)
+
+    def _load_restarts(self):
+        try:
+            with open(self._restarts_path()) as handle:
+                data = json.load(handle)
+            return dict((name, [float(when) for when in times]) for name, times in data.items())
+        except (OSError, ValueError, AttributeError, TypeError):
+            return {}
+
+    def _save_restarts(self):
+        now, wall = self.clock(), self.wall()
+        data = dict((instance.name, [wall - (now - when) for when in instance.machine.restarts])
+                    for instance in self.instances)
+        write_atomically(self.config["state_dir"], json.dumps(data) + "\n", RESTARTS_FILE, mode=0o600)
+
+    # --- one cycle -------------------------------------------------------------------------
+
+    def cycle(self):
+        dimms, self.ipmi_error = read_dimms(self.config)
+        throttle = read_throttle(self.config["sysfs_root"])
+        for instance in self.instances:
+            reading = self.read_instance(instance, dimms, throttle)
+            decision = instance.machine.step(reading)
+            self.act(instance, decision)
+        self.cycles += 1
+        write_atomically(self.config["textfile_dir"], render_metrics(self))
+
+    def read_instance(self, instance, dimms, throttle):
+        timeout = self.config["probe_timeout"]
+        status, _ = http_get(instance.health_url, timeout)
+        health = status == 200
+        instance.tokens_per_s, instance.running = None, None
+        measured = health and instance.metrics and self.read_metrics(instance, timeout)
+        now = self.clock()
+        # Without metrics (the legacy server, or SGLang started without --enable-metrics): a sparse probe.
+        if health and not measured and instance.machine.state in guard.READY_STATES and self.probe_due(
+                instance, now) and self.idle(instance):
+            instance.last_probe = now
+            instance.tokens_per_s = probe(instance, self.config)
+        failed, instance.restart_failed = instance.restart_failed, False
+        return guard.Reading(now, dimms=dimms, throttle_count=throttle, health=health,
+                             tokens_per_s=instance.tokens_per_s, running_requests=instance.running,
+                             restart_failed=failed)
+
+    def idle(self, instance):
+        """No connection in flight to the instance's port (unknown counts as idle: the probe is sparse)."""
+        port = urllib.parse.urlsplit(instance.base_url).port
+        if port is None:
+            return True
+        return not established_connections(self.config["procfs_root"], port)
+
+    def probe_due(self, instance, now):
+        return instance.last_probe is None or now - instance.last_probe >= self.config["probe_interval_s"]
+
+    def read_metrics(self, instance, timeout):
+        """Running requests and a per-request speed from SGLang's /metrics; False when there are none."""
+        status, body = http_get(instance.base_url + "/metrics", timeout)
+        if status != 200:
+            return False
+        try:
+            samples = prom_text.parse(body.decode("utf-8", "replace"))
+        except prom_text.ParseError:
+            return False
+        running = prom_text.total(samples, "sglang:num_running_reqs")
+        throughput = prom_text.total(samples, "sglang:gen_throughput")
+        if running is None:
+            return False
+        instance.running = int(running) if running is not None and not math.isnan(running) else None
+        # gen_throughput is the batch's total; per running request it compares with the
+        # single-stream baseline. Idle, it is stale: no sample.
+        if instance.running and throughput and not math.isnan(throughput):
+            instance.tokens_per_s = throughput / instance.running
+        return True
+
+    def act(self, instance, decision):
+        with self.lock:
+            previous = instance.decision
+            instance.decision = decision
+            instance.stepped = True
+            if decision.changed:
+                instance.changed_at = self.wall()
+        if decision.changed or decision.action != guard.NONE:
+            priority = WARNING if not decision.ready else INFO
+            log(priority, "%s: %s -> %s (action %s): %s" % (
+                instance.name, previous.state, decision.state, decision.action, decision.reason))
+        if decision.action == guard.RESTART:
+            self.restart(instance)
+
+    def restart(self, instance):
+        command = [word.replace("{name}", instance.name) for word in self.config["restart_command"]]
+        instance.restart_count += 1
+        self._save_restarts()
+        try:
+            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                                  timeout=self.config["restart_timeout"])
+            failed = done.returncode != 0
+            why = "exit %d: %s" % (done.returncode, done.stdout.strip()[-300:])
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            failed, why = True, str(exc)
+        if failed:
+            instance.restart_failed = True
+            log(ERROR, "%s: restart failed (%s): %s" % (instance.name, " ".join(command), why))
+        else:
+            log(INFO, "%s: restarted (%s)" % (instance.name, " ".join(command)))
+
+    def status(self, name=None):
+        with self.lock:
+            if name is None:
+                return [instance.status() for instance in self.instances]
+            for instance in self.instances:
+                if instance.name == name:
+                    return instance.status()
+        return None
+
+
+# --- the textfile ---------------------------------------------------------------------------
+
+def escape_label(value):
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def metric_lines(name, kind, help_text, samples):
+    lines = ["# HELP %s %s" % (name, help_text), "# TYPE %s %s" % (name, kind)]
+    for labels, value in samples:
+        text = ",".join('%s="%s"' % (key, escape_label(labels[key])) for key in sorted(labels))
+        lines.append("%s%s %s" % (name, "{%s}" % text if text else "",
+                                   repr(float(value)) if isinstance(value, float) else int(value)))
+    return lines
+
+
+def render_metrics(daemon):
+    # Instances are labelled name=, as in the monitoring role: Prometheus sets instance= itself.
+    lines = []
+    lines += metric_lines("ktune_guard_up", "gauge", "1 while the guard runs its cycles", [({}, 1)])
+    lines += metric_lines("ktune_guard_ipmi_up", "gauge", "1 when the last ipmitool read worked",
+                          [({}, int(daemon.ipmi_error is None))])
+    lines += metric_lines("ktune_guard_last_cycle_timestamp_seconds", "gauge", "When the last cycle ended (Unix time)",
+                          [({}, float(int(daemon.wall())))])
+    states, ready, transitions, restarts, blocked, reasons, rates, baselines = [], [], [], [], [], [], [], []
+    for instance in daemon.instances:
+        machine = instance.machine
+        label = {"name": instance.name}
+        for state in guard.STATES:
+            states.append(({"name": instance.name, "state": state}, int(machine.state == state)))
+        ready.append((label, int(instance.decision.ready)))
+        transitions.append((label, machine.transitions))
+        restarts.append((label, instance.restart_count))
+        blocked.append((label, int(machine.restart_blocked)))
+        # The words before the first colon: a bounded set of label values (the full reason,
+        # with its temperatures and speeds, is in the journal and the readiness answer).
+        reasons.append(({"name": instance.name, "cause": machine.reason.split(":", 1)[0]}, 1))
+        if instance.tokens_per_s is not None:
+            rates.append((label, float(instance.tokens_per_s)))
+        if machine.baseline is not None:
+            baselines.append((label, float(machine.baseline)))
+    lines += metric_lines("ktune_guard_state", "gauge", "1 for the instance's current guard state", states)
+    lines += metric_lines("ktune_guard_ready", "gauge", "1 while the readiness endpoint answers 200", ready)
+    lines += metric_lines("ktune_guard_transitions_total", "counter", "State changes since the guard started",
+                          transitions)
+    lines += metric_lines("ktune_guard_restarts_total", "counter", "Restarts the guard ran since it started",
+                          restarts)
+    lines += metric_lines("ktune_guard_restart_blocked", "gauge",
+                          "1 while a degraded instance waits because the hourly restart budget is used", blocked)
+    lines += metric_lines("ktune_guard_reason_info", "gauge", "Why the instance is in its state, in short", reasons)
+    if rates:
+        lines += metric_lines("ktune_guard_tokens_per_s", "gauge", "Last decode-rate sample", rates)
+    if baselines:
+        lines += metric_lines("ktune_guard_baseline_tokens_per_s", "gauge", "Decode rate judged healthy", baselines)
+    return "\n".join(lines) + "\n"
+
+
+def write_atomically(directory, text, name=OUTPUT_NAME, mode=0o644):
+    """Replace directory/name with text; readers see the old or the new file, never a part."""
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix="." + name + ".")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, os.path.join(directory, name))
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+# --- the probe ------------------------------------------------------------------------------
+
+def probe(instance, config):
+    """One streamed request's decode tokens/s, or None when it gave no measurement."""
+    timeout = config["probe_timeout"]
+    try:
+        endpoint = openai_stream.Endpoint(instance.base_url)
+        models = openai_stream.list_models(endpoint, timeout)
+        if not models:
+            return None
+        result = openai_stream.stream_chat(endpoint, models[0], config["probe_prompt"], config["probe_max_tokens"],
+                                           timeout)
+    except (openai_stream.StreamError, ValueError) as exc:
+        log(WARNING, "%s: probe gave no measurement: %s" % (instance.name, exc))
+        return None
+    return result["tokens_per_s"]
+
+
+# --- the readiness endpoint -------------------------------------------------------------------
+
+def make_handler(daemon):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "ktune-guard/1"
+
+        def log_message(self, fmt, *args):
+            pass  # probes every few seconds would flood the journal
+
+        def send_json(self, status, body):
+            data = (json.dumps(body) + "\n").encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def do_GET(self):
+            path = self.path.split("?", 1)[0]
+            if path == "/status":
+                self.send_json(200, daemon.status())
+            elif path.startswith("/ready/"):
+                status = daemon.status(path[len("/ready/"):])
+                if status is None:
+                    self.send_json(404, {"error": "no guarded instance %r" % path[len("/ready/"):]})
+                else:
+                    self.send_json(200 if status["ready"] else 503, status)
+            else:
+                self.send_json(404, {"error": "try /ready/NAME or /status"})
+
+        do_HEAD = do_GET
+
+    return Handler
+
+
+def serve(daemon, address, port):
+    server_class = ThreadingHTTPServer
+    if ":" in address:
+        server_class = type("ThreadingHTTPServer6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+    server = server_class((address, port), make_handler(daemon))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="readiness", daemon=True)
+    thread.start()
+    return server
+
+
+def run_cycle(daemon):
+    try:
+        daemon.cycle()
+    except Exception as exc:  # one bad cycle must not end the guard: log it and go on
+        log(ERROR, "ktune-guard: cycle failed: %s: %s" % (exc.__class__.__name__, exc))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="ktune host guard")
+    parser.add_argument("--config", default="/etc/ktune/guard.json")
+    parser.add_argument("--once", action="store_true", help="run one cycle, write the metrics and exit")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except (OSError, ValueError, ConfigError) as exc:
+        log(ERROR, "ktune-guard: cannot start: %s" % exc)
+        return 2
+    daemon = Guard(config)
+    if args.once:
+        daemon.cycle()
+        print(json.dumps(daemon.status()))
+        return 0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # One cycle before the endpoint opens: no 200 for an instance the guard has not yet looked at.
+    run_cycle(daemon)
+    server = serve(daemon, config["listen_address"], int(config["listen_port"]))
+    log(INFO, "ktune-guard: readiness on http://%s:%d/ready/NAME for %s; a cycle every %d s" % (
+        config["listen_address"], server.server_address[1], ", ".join(i.name for i in daemon.instances) or "nothing",
+        daemon.settings["interval_s"]))
+    interval = daemon.settings["interval_s"]
+    started = time.monotonic()
+    while not stop.wait(max(0.0, interval - (time.monotonic() - started))):
+        started = time.monotonic()
+        run_cycle(daemon)
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

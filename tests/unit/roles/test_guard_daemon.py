@@ -1,0 +1,330 @@
+"""The guard daemon (roles/guard/files/ktune_guard.py) against the fake server and a fake ipmitool.
+
+The stories of issue 15: a degrading server gets exactly one restart and its tokens/s
+recover; a hot DIMM turns readiness to 503 and, cooled, back to 200 after the dwell.
+The metrics it writes are read with prometheus_client's parser, as node_exporter would.
+"""
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[3]
+FAKE_IPMITOOL = ROOT / "tests" / "fake_ipmitool" / "ipmitool"
+sys.path.insert(0, str(ROOT / "tests" / "fake_ktransformers"))
+import server as fake_server  # noqa: E402
+
+
+def load_daemon():
+    spec = importlib.util.spec_from_file_location("ktune_guard", ROOT / "roles/guard/files/ktune_guard.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ktune_guard = load_daemon()
+
+
+class Clock(object):
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def samples(text):
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    """Directories, the fake ipmitool's state file, and a config factory."""
+    for name in ("textfile", "state"):
+        (tmp_path / name).mkdir()
+    state_file = tmp_path / "ipmi.json"
+    monkeypatch.setenv("FAKE_IPMITOOL_STATE", str(state_file))
+    monkeypatch.setenv("FAKE_IPMITOOL_ARGV", str(tmp_path / "ipmi-argv.jsonl"))
+
+    def set_temps(**temps):
+        state_file.write_text(json.dumps({"sensors": dict((name.replace("_", " "), value)
+                                                          for name, value in temps.items())}))
+
+    def config(instances, **overrides):
+        data = dict(ktune_guard.DEFAULTS, textfile_dir=str(tmp_path / "textfile"), state_dir=str(tmp_path / "state"),
+                    sysfs_root=str(tmp_path / "sys"), ipmitool=str(FAKE_IPMITOOL), instances=instances,
+                    probe_timeout=10, probe_interval_s=0, probe_max_tokens=12, listen_port=0)
+        data.update(overrides)
+        path = tmp_path / "guard.json"
+        path.write_text(json.dumps(data))
+        return ktune_guard.load_config(str(path)), path
+
+    set_temps(DIMMA1_Temp=50.0)
+    return {"tmp": tmp_path, "set_temps": set_temps, "config": config}
+
+
+SERVERS = {}
+
+
+def readiness(daemon, name):
+    """GET /ready/NAME from the daemon's readiness server (one per daemon, closed at the end of the test)."""
+    server = SERVERS.get(id(daemon))
+    if server is None:
+        server = SERVERS[id(daemon)] = ktune_guard.serve(daemon, "127.0.0.1", 0)
+    url = "http://127.0.0.1:%d/ready/%s" % (server.server_address[1], name)
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture(autouse=True)
+def close_readiness_servers():
+    yield
+    while SERVERS:
+        server = SERVERS.popitem()[1]
+        server.shutdown()
+        server.server_close()
+
+
+def restart_script(tmp_path, url):
+    """A stand-in for systemctl restart: resets the fake server's request count, logs the call."""
+    script = tmp_path / "restart"
+    script.write_text("#!%s\nimport sys, urllib.request\nopen(%r, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+                      "urllib.request.urlopen(urllib.request.Request(%r, method='POST'), timeout=5).read()\n"
+                      % (sys.executable, str(tmp_path / "restarts.log"), url + "/fake/reset"))
+    script.chmod(0o755)
+    return [str(script), "ktransformers@{name}.service"]
+
+
+def test_degrading_server_gets_exactly_one_restart_and_recovers(host):
+    tmp = host["tmp"]
+    # Full speed for 3 requests, then half: the curve a restart resets (FAKE /fake/reset).
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0, degradation="1,0.5@3") as (url, plan):
+        config, _ = host["config"](
+            [{"name": "r1", "backend": "legacy", "base_url": url}],
+            restart_command=restart_script(tmp, url),
+            settings={"degraded_samples": 3, "degraded_ratio": 0.75, "drain_grace_s": 0, "min_dwell_s": 0,
+                      "max_restarts_per_hour": 5})
+        clock = Clock()
+        daemon = ktune_guard.Guard(config, clock=clock)
+        states, rates = [], []
+        for _ in range(11):
+            clock.now += 10
+            daemon.cycle()
+            instance = daemon.instances[0]
+            states.append(instance.decision.state)
+            rates.append(instance.tokens_per_s)
+    assert (tmp / "restarts.log").read_text().splitlines() == ["ktransformers@r1.service"]
+    assert states.count("restarting") == 1 and "degraded" in states, states
+    baseline = daemon.instances[0].machine.baseline
+    after = [rate for rate in rates[states.index("restarting") + 1:] if rate is not None]
+    assert len(after) >= 2 and min(after) >= 0.75 * baseline, (baseline, rates, states)
+    assert states[-1] == "serving"
+    metrics = samples((tmp / "textfile" / "ktune_guard.prom").read_text())
+    assert metrics[("ktune_guard_restarts_total", frozenset({("name", "r1")}))] == 1
+    assert metrics[("ktune_guard_state", frozenset({("name", "r1"), ("state", "serving")}))] == 1
+    assert metrics[("ktune_guard_reason_info", frozenset({("name", "r1"), ("cause", "serving")}))] == 1
+    kept = json.loads((tmp / "state" / "restarts.json").read_text())
+    assert len(kept["r1"]) == 1 and abs(kept["r1"][0] - time.time()) < 120
+
+
+def test_hot_dimm_turns_readiness_503_and_back_to_200_after_the_dwell(host):
+    with fake_server.running_bench_server(tokens_per_s=300.0) as (url, _):
+        config, _ = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}], probe_interval_s=3600,
+                                   settings={"min_dwell_s": 30, "cool_dwell_s": 60})
+        clock = Clock()
+        daemon = ktune_guard.Guard(config, clock=clock)
+        daemon.cycle()
+        assert readiness(daemon, "r1")[0] == 200
+        host["set_temps"](DIMMA1_Temp=50.0, DIMMB1_Temp=83.0)
+        clock.now += 10
+        daemon.cycle()
+        status, body = readiness(daemon, "r1")
+        assert status == 503 and body["state"] == "draining"
+        assert "DIMMB1 Temp at 83 C" in body["reason"]
+        host["set_temps"](DIMMA1_Temp=50.0, DIMMB1_Temp=60.0)
+        seen = []
+        for _ in range(10):
+            clock.now += 10
+            daemon.cycle()
+            seen.append((clock.now - 1010, readiness(daemon, "r1")[0], daemon.instances[0].decision.state))
+        back = [elapsed for elapsed, status, _ in seen if status == 200]
+        # draining for min_dwell 30 s, then cooling for cool_dwell 60 s
+        assert back and back[0] == 90, seen
+        assert [state for _, _, state in seen][:3] == ["draining", "draining", "cooling"]
+
+
+def test_unknown_instance_is_404_and_status_lists_all(host):
+    config, _ = host["config"]([{"name": "r1", "backend": "sglang", "base_url": "http://127.0.0.1:9"}])
+    daemon = ktune_guard.Guard(config)
+    assert readiness(daemon, "nope")[0] == 404
+    status, body = readiness(daemon, "r1")
+    assert status == 503 and body["state"] == "starting"  # no 200 before the first reading
+    daemon.cycle()
+    status, body = readiness(daemon, "r1")
+    assert status == 503 and body["state"] == "unhealthy"
+
+
+def test_sglang_metrics_give_running_requests_and_per_request_rate(host, monkeypatch):
+    text = (ROOT / "tests/fixtures/sglang/metrics.txt").read_text()
+    config, _ = host["config"]([{"name": "s1", "backend": "sglang", "base_url": "http://127.0.0.1:1"}])
+    daemon = ktune_guard.Guard(config)
+    monkeypatch.setattr(ktune_guard, "http_get", lambda url, timeout: (200, text.encode()))
+    reading = daemon.read_instance(daemon.instances[0], [], None)
+    assert reading.running_requests == 162
+    assert reading.tokens_per_s == pytest.approx(86.50814177726902 / 162)
+
+
+def test_sglang_without_metrics_is_probed_instead(host):
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0) as (url, plan):
+        config, _ = host["config"]([{"name": "s1", "backend": "sglang", "base_url": url}])
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        reading = daemon.read_instance(daemon.instances[0], [], None)
+        assert plan.count == 1 and reading.running_requests is None
+        assert 200 < reading.tokens_per_s < 400
+
+
+def test_legacy_probe_waits_while_a_connection_is_open(host):
+    import socket
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0) as (url, plan):
+        config, _ = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}])
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        port = int(url.rsplit(":", 1)[1])
+        user = socket.create_connection(("127.0.0.1", port))  # a client in the middle of a request
+        try:
+            time.sleep(0.2)
+            assert ktune_guard.established_connections("/proc", port) == 1
+            assert daemon.read_instance(daemon.instances[0], [], None).tokens_per_s is None
+            assert plan.count == 0
+        finally:
+            user.close()
+        time.sleep(0.2)
+        assert ktune_guard.established_connections("/proc", port) == 0
+        assert daemon.read_instance(daemon.instances[0], [], None).tokens_per_s > 0 and plan.count == 1
+
+
+def test_established_connections_reads_proc_net_tcp(tmp_path):
+    (tmp_path / "net").mkdir()
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    (tmp_path / "net/tcp").write_text(header + (
+        "   0: 0100007F:2712 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n"
+        "   1: 0100007F:2712 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2\n"
+        "   2: 0100007F:D431 0100007F:2712 01 00000000:00000000 00:00000000 00000000     0        0 3\n"
+        "   3: 0100007F:2712 0100007F:D432 06 00000000:00000000 00:00000000 00000000     0        0 4\n"))
+    assert ktune_guard.established_connections(str(tmp_path), 10002) == 1  # 0x2712: the server's side only
+    assert ktune_guard.established_connections(str(tmp_path), 30000) == 0
+    assert ktune_guard.established_connections(str(tmp_path / "none"), 10002) is None
+
+
+def test_default_restart_does_not_wait_for_the_model_load():
+    assert ktune_guard.DEFAULTS["restart_command"] == ["systemctl", "restart", "--no-block",
+                                                       "ktransformers@{name}.service"]
+
+
+def test_failed_restart_command_leaves_the_instance_failed_and_drained(host):
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0, degradation="1,0.5@3") as (url, _):
+        config, _ = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}],
+                                   restart_command=["/bin/false"],
+                                   settings={"degraded_samples": 3, "drain_grace_s": 0, "min_dwell_s": 0})
+        clock = Clock()
+        daemon = ktune_guard.Guard(config, clock=clock)
+        for _ in range(9):
+            clock.now += 10
+            daemon.cycle()
+        assert daemon.instances[0].decision.state == "failed"
+        assert readiness(daemon, "r1")[0] == 503
+        metrics = samples((host["tmp"] / "textfile" / "ktune_guard.prom").read_text())
+        assert metrics[("ktune_guard_state", frozenset({("name", "r1"), ("state", "failed")}))] == 1
+
+
+def test_lanplus_reads_the_password_from_a_root_only_file(host):
+    password = host["tmp"] / "bmc.password"
+    password.write_text("secret\n")
+    password.chmod(0o644)
+    with pytest.raises(ktune_guard.ConfigError, match="readable by others"):
+        host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
+    password.chmod(0o600)
+    os.chown(password, 65534, 65534)
+    with pytest.raises(ktune_guard.ConfigError, match="owned by uid 65534"):
+        host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
+    os.chown(password, os.geteuid(), os.getegid())
+    config, _ = host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
+    dimms, error = ktune_guard.read_dimms(config)
+    assert error is None and [d["name"] for d in dimms] == ["DIMMA1 Temp"]
+    argv = json.loads((host["tmp"] / "ipmi-argv.jsonl").read_text().splitlines()[-1])
+    assert argv == ["-I", "lanplus", "-H", "127.0.0.1", "-U", "admin", "-f", str(password), "sensor"]
+    assert "secret" not in json.dumps(argv)
+
+
+def test_bad_settings_refuse_to_start(host):
+    with pytest.raises(ktune_guard.ConfigError, match="interval_s = 0"):
+        host["config"]([], settings={"interval_s": 0})
+
+
+def test_throttle_counters_rising_drain(host):
+    cpu = host["tmp"] / "sys/devices/system/cpu"
+    (cpu / "cpu0/thermal_throttle").mkdir(parents=True)
+    (cpu / "online").write_text("0\n")
+    counter = cpu / "cpu0/thermal_throttle/package_throttle_count"
+    counter.write_text("4\n")
+    with fake_server.running_bench_server(tokens_per_s=300.0) as (url, _):
+        config, _ = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}], probe_interval_s=3600)
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        daemon.cycle()
+        assert daemon.instances[0].decision.state == "serving"
+        counter.write_text("7\n")
+        daemon.cycle()
+        assert daemon.instances[0].decision.state == "draining"
+
+
+def test_daemon_process_serves_readiness_and_stops_on_sigterm(host):
+    with fake_server.running_bench_server(tokens_per_s=300.0) as (url, _):
+        _, path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}], probe_interval_s=3600,
+                                 listen_port=0, settings={"interval_s": 1})
+        # A fixed free port for the subprocess: bind, read it, release it.
+        import socket
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        data = json.loads(path.read_text())
+        data["listen_port"] = port
+        path.write_text(json.dumps(data))
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "collections"))
+        process = subprocess.Popen([sys.executable, str(ROOT / "roles/guard/files/ktune_guard.py"), "--config",
+                                    str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            deadline = time.monotonic() + 20
+            status = None
+            while time.monotonic() < deadline and status != 200:
+                try:
+                    with urllib.request.urlopen("http://127.0.0.1:%d/ready/r1" % port, timeout=2) as response:
+                        status = response.status
+                except (urllib.error.URLError, OSError):
+                    time.sleep(0.2)
+            assert status == 200
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        assert process.returncode == 0, err
+        assert b"<6>ktune-guard: readiness on http://127.0.0.1:%d/ready/NAME for r1" % port in out
+        assert (host["tmp"] / "textfile" / "ktune_guard.prom").exists()
