@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The guard daemon's CPU time at a 10 s interval, as a percentage of one core (target: <= 0.5%).
 
 Runs roles/guard/files/ktune_guard.py as a process against the fake server
@@ -114,9 +113,9 @@ def main():
     if 'ktune_guard_state{name="r1",state="serving"} 1' not in metrics:
         sys.exit("the guard did not keep r1 serving during the run:\n" + metrics)
     percent = cpu * 100.0 / wall
+    figures = (wall, args.cycles, args.interval, args.probe_interval, cpu, percent, TARGET_PCT, percent / TARGET_PCT)
     print("guard CPU over %.0f s (%d cycles at %d s, a probe every %d s): %.3f s = %.3f%% of one core "
-          "(target <= %.1f%%: ratio %.2f)" % (wall, args.cycles, args.interval, args.probe_interval, cpu, percent,
-                                             TARGET_PCT, percent / TARGET_PCT))
+          "(target <= %.1f%%: ratio %.2f)" % figures)
     return 0 if percent <= TARGET_PCT else 1
 
 

@@ -99,5 +99,5 @@ def parse(text):
 
 def total(samples, name):
     """Sum of the samples called name (over every label set), or None when there is none."""
-    values = [value for sample_name, _, value in samples if sample_name == name]
+    values = [value for sample_name, _labels, value in samples if sample_name == name]
     return sum(values) if values else None

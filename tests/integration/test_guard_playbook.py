@@ -54,7 +54,7 @@ def site(tmp_path):
                    str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"),
                    "-e", "@" + str(tmp_path / "locations.json")]
         done = subprocess.run(command + list(extra), cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=300)
+                              timeout=300, check=False)
         return done.returncode, done.stdout + done.stderr
 
     run.target = target
@@ -118,12 +118,12 @@ def test_bad_input_fails_before_anything_changes(site, tmp_path):
     """One run, one host per bad value: each host fails naming its variable, and nothing is written."""
     inventory = json.loads((tmp_path / "hosts.yml").read_text())
     good = inventory["all"]["hosts"].pop("gpu-a")
-    for name, (bad, _) in BAD.items():
+    for name, (bad, _named) in BAD.items():
         inventory["all"]["hosts"]["bad-" + name] = dict(good, **bad)
     (tmp_path / "hosts.yml").write_text(json.dumps(inventory))
     rc, output = site()
     assert rc != 0
-    for name, (_, named) in BAD.items():
+    for name, (_bad, named) in BAD.items():
         lines = [line for line in output.splitlines() if ("bad-%s: " % name) in line and "nothing was changed" in line]
         assert len(lines) == 1 and named in lines[0], (name, output)
         assert recap(output, "bad-" + name)["failed"] == "1" and recap(output, "bad-" + name)["changed"] == "0"

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -143,7 +142,7 @@ def read_dimms(config):
         return None, "%s not found" % config["ipmitool"]
     try:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                              timeout=config["ipmitool_timeout"], env=dict(os.environ, LC_ALL="C"))
+                              timeout=config["ipmitool_timeout"], env=dict(os.environ, LC_ALL="C"), check=False)
     except subprocess.TimeoutExpired:
         return None, "ipmitool did not answer within %s s" % config["ipmitool_timeout"]
     except OSError as exc:
@@ -274,7 +273,7 @@ class Guard(object):
 
     def read_instance(self, instance, dimms, throttle):
         timeout = self.config["probe_timeout"]
-        status, _ = http_get(instance.health_url, timeout)
+        status, _body = http_get(instance.health_url, timeout)
         health = status == 200
         instance.tokens_per_s, instance.running = None, None
         measured = health and instance.metrics and self.read_metrics(instance, timeout)
@@ -339,7 +338,7 @@ class Guard(object):
         self._save_restarts()
         try:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                                  timeout=self.config["restart_timeout"])
+                                  timeout=self.config["restart_timeout"], check=False)
             failed = done.returncode != 0
             why = "exit %d: %s" % (done.returncode, done.stdout.strip()[-300:])
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -370,8 +369,8 @@ def metric_lines(name, kind, help_text, samples):
     lines = ["# HELP %s %s" % (name, help_text), "# TYPE %s %s" % (name, kind)]
     for labels, value in samples:
         text = ",".join('%s="%s"' % (key, escape_label(labels[key])) for key in sorted(labels))
-        lines.append("%s%s %s" % (name, "{%s}" % text if text else "",
-                                   repr(float(value)) if isinstance(value, float) else int(value)))
+        number = repr(float(value)) if isinstance(value, float) else int(value)
+        lines.append("%s%s %s" % (name, "{%s}" % text if text else "", number))
     return lines
 
 

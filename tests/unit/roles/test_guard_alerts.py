@@ -20,7 +20,8 @@ def promtool():
 
 
 def run(*argv):
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                          check=False)
 
 
 def test_rules_file_is_valid(promtool):

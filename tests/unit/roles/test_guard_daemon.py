@@ -116,7 +116,7 @@ def test_degrading_server_gets_exactly_one_restart_and_recovers(host):
     tmp = host["tmp"]
     # Full speed for 3 requests, then half: the curve a restart resets (FAKE /fake/reset).
     with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0, degradation="1,0.5@3") as (url, plan):
-        config, _ = host["config"](
+        config, _path = host["config"](
             [{"name": "r1", "backend": "legacy", "base_url": url}],
             restart_command=restart_script(tmp, url),
             settings={"degraded_samples": 3, "degraded_ratio": 0.75, "drain_grace_s": 0, "min_dwell_s": 0,
@@ -124,7 +124,7 @@ def test_degrading_server_gets_exactly_one_restart_and_recovers(host):
         clock = Clock()
         daemon = ktune_guard.Guard(config, clock=clock)
         states, rates = [], []
-        for _ in range(11):
+        for _cycle in range(11):
             clock.now += 10
             daemon.cycle()
             instance = daemon.instances[0]
@@ -145,9 +145,9 @@ def test_degrading_server_gets_exactly_one_restart_and_recovers(host):
 
 
 def test_hot_dimm_turns_readiness_503_and_back_to_200_after_the_dwell(host):
-    with fake_server.running_bench_server(tokens_per_s=300.0) as (url, _):
-        config, _ = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}], probe_interval_s=3600,
-                                   settings={"min_dwell_s": 30, "cool_dwell_s": 60})
+    with fake_server.running_bench_server(tokens_per_s=300.0) as (url, _plan):
+        config, _path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}], probe_interval_s=3600,
+                                       settings={"min_dwell_s": 30, "cool_dwell_s": 60})
         clock = Clock()
         daemon = ktune_guard.Guard(config, clock=clock)
         daemon.cycle()
@@ -160,18 +160,18 @@ def test_hot_dimm_turns_readiness_503_and_back_to_200_after_the_dwell(host):
         assert "DIMMB1 Temp at 83 C" in body["reason"]
         host["set_temps"](DIMMA1_Temp=50.0, DIMMB1_Temp=60.0)
         seen = []
-        for _ in range(10):
+        for _cycle in range(10):
             clock.now += 10
             daemon.cycle()
             seen.append((clock.now - 1010, readiness(daemon, "r1")[0], daemon.instances[0].decision.state))
-        back = [elapsed for elapsed, status, _ in seen if status == 200]
+        back = [elapsed for elapsed, status, _state in seen if status == 200]
         # draining for min_dwell 30 s, then cooling for cool_dwell 60 s
         assert back and back[0] == 90, seen
-        assert [state for _, _, state in seen][:3] == ["draining", "draining", "cooling"]
+        assert [state for _elapsed, _status, state in seen][:3] == ["draining", "draining", "cooling"]
 
 
 def test_unknown_instance_is_404_and_status_lists_all(host):
-    config, _ = host["config"]([{"name": "r1", "backend": "sglang", "base_url": "http://127.0.0.1:9"}])
+    config, _path = host["config"]([{"name": "r1", "backend": "sglang", "base_url": "http://127.0.0.1:9"}])
     daemon = ktune_guard.Guard(config)
     assert readiness(daemon, "nope")[0] == 404
     status, body = readiness(daemon, "r1")
@@ -183,7 +183,7 @@ def test_unknown_instance_is_404_and_status_lists_all(host):
 
 def test_sglang_metrics_give_running_requests_and_per_request_rate(host, monkeypatch):
     text = (ROOT / "tests/fixtures/sglang/metrics.txt").read_text()
-    config, _ = host["config"]([{"name": "s1", "backend": "sglang", "base_url": "http://127.0.0.1:1"}])
+    config, _path = host["config"]([{"name": "s1", "backend": "sglang", "base_url": "http://127.0.0.1:1"}])
     daemon = ktune_guard.Guard(config)
     monkeypatch.setattr(ktune_guard, "http_get", lambda url, timeout: (200, text.encode()))
     reading = daemon.read_instance(daemon.instances[0], [], None)
@@ -193,7 +193,7 @@ def test_sglang_metrics_give_running_requests_and_per_request_rate(host, monkeyp
 
 def test_sglang_without_metrics_is_probed_instead(host):
     with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0) as (url, plan):
-        config, _ = host["config"]([{"name": "s1", "backend": "sglang", "base_url": url}])
+        config, _path = host["config"]([{"name": "s1", "backend": "sglang", "base_url": url}])
         daemon = ktune_guard.Guard(config, clock=Clock())
         reading = daemon.read_instance(daemon.instances[0], [], None)
         assert plan.count == 1 and reading.running_requests is None
@@ -203,7 +203,7 @@ def test_sglang_without_metrics_is_probed_instead(host):
 def test_legacy_probe_waits_while_a_connection_is_open(host):
     import socket
     with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0) as (url, plan):
-        config, _ = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}])
+        config, _path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}])
         daemon = ktune_guard.Guard(config, clock=Clock())
         port = int(url.rsplit(":", 1)[1])
         user = socket.create_connection(("127.0.0.1", port))  # a client in the middle of a request
@@ -238,13 +238,13 @@ def test_default_restart_does_not_wait_for_the_model_load():
 
 
 def test_failed_restart_command_leaves_the_instance_failed_and_drained(host):
-    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0, degradation="1,0.5@3") as (url, _):
-        config, _ = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}],
-                                   restart_command=["/bin/false"],
-                                   settings={"degraded_samples": 3, "drain_grace_s": 0, "min_dwell_s": 0})
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0, degradation="1,0.5@3") as (url, _plan):
+        config, _path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}],
+                                       restart_command=["/bin/false"],
+                                       settings={"degraded_samples": 3, "drain_grace_s": 0, "min_dwell_s": 0})
         clock = Clock()
         daemon = ktune_guard.Guard(config, clock=clock)
-        for _ in range(9):
+        for _cycle in range(9):
             clock.now += 10
             daemon.cycle()
         assert daemon.instances[0].decision.state == "failed"
@@ -264,7 +264,7 @@ def test_lanplus_reads_the_password_from_a_root_only_file(host):
     with pytest.raises(ktune_guard.ConfigError, match="owned by uid 65534"):
         host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
     os.chown(password, os.geteuid(), os.getegid())
-    config, _ = host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
+    config, _path = host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
     dimms, error = ktune_guard.read_dimms(config)
     assert error is None and [d["name"] for d in dimms] == ["DIMMA1 Temp"]
     argv = json.loads((host["tmp"] / "ipmi-argv.jsonl").read_text().splitlines()[-1])
@@ -283,8 +283,8 @@ def test_throttle_counters_rising_drain(host):
     (cpu / "online").write_text("0\n")
     counter = cpu / "cpu0/thermal_throttle/package_throttle_count"
     counter.write_text("4\n")
-    with fake_server.running_bench_server(tokens_per_s=300.0) as (url, _):
-        config, _ = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}], probe_interval_s=3600)
+    with fake_server.running_bench_server(tokens_per_s=300.0) as (url, _plan):
+        config, _path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}], probe_interval_s=3600)
         daemon = ktune_guard.Guard(config, clock=Clock())
         daemon.cycle()
         assert daemon.instances[0].decision.state == "serving"
@@ -294,9 +294,9 @@ def test_throttle_counters_rising_drain(host):
 
 
 def test_daemon_process_serves_readiness_and_stops_on_sigterm(host):
-    with fake_server.running_bench_server(tokens_per_s=300.0) as (url, _):
-        _, path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}], probe_interval_s=3600,
-                                 listen_port=0, settings={"interval_s": 1})
+    with fake_server.running_bench_server(tokens_per_s=300.0) as (url, _plan):
+        _config, path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}], probe_interval_s=3600,
+                                       listen_port=0, settings={"interval_s": 1})
         # A fixed free port for the subprocess: bind, read it, release it.
         import socket
         probe = socket.socket()

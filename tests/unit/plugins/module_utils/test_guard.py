@@ -1,5 +1,9 @@
 """The guard's per-instance state machine (plugins/module_utils/guard.py)."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
@@ -215,7 +219,7 @@ def test_restart_budget_withholds_third_restart_in_an_hour():
     m = machine()
     now = 0
     actions = []
-    for _ in range(3):
+    for _round in range(3):
         for decision in feed(m, now, [10, 10, 10], running=0):
             actions.append(decision.action)
         now += 30
@@ -321,8 +325,8 @@ def run(config, steps):
 @hsettings(max_examples=300, deadline=None)
 @given(config_strategy, st.lists(step_strategy, max_size=80))
 def test_never_more_restarts_than_allowed_in_any_hour(config, steps):
-    _, history = run(config, steps)
-    restarts = [now for now, _, _, _, decision in history if decision.action == "restart"]
+    _machine, history = run(config, steps)
+    restarts = [now for now, _item, _previous, _since, decision in history if decision.action == "restart"]
     for start in restarts:
         assert len([when for when in restarts if start <= when < start + 3600]) <= config["max_restarts_per_hour"]
 
@@ -330,8 +334,8 @@ def test_never_more_restarts_than_allowed_in_any_hour(config, steps):
 @hsettings(max_examples=300, deadline=None)
 @given(config_strategy, st.lists(step_strategy, max_size=80))
 def test_never_ready_while_a_dimm_is_above_critical(config, steps):
-    _, history = run(config, steps)
-    for _, item, _, _, decision in history:
+    _machine, history = run(config, steps)
+    for _now, item, _previous, _since, decision in history:
         if item["temp"] is not None and item["temp"] >= (item["critical"] or 85.0):
             assert not decision.ready, decision
 
@@ -339,8 +343,8 @@ def test_never_ready_while_a_dimm_is_above_critical(config, steps):
 @hsettings(max_examples=300, deadline=None)
 @given(config_strategy, st.lists(step_strategy, max_size=80))
 def test_easing_back_respects_the_dwell(config, steps):
-    _, history = run(config, steps)
-    for now, _, previous, since, decision in history:
+    _machine, history = run(config, steps)
+    for now, _item, previous, since, decision in history:
         if previous == "cooling" and decision.state == "serving":
             assert now - since >= config["cool_dwell_s"]
         if (previous, decision.state) in (("hot", "serving"), ("draining", "cooling"), ("unhealthy", "serving")):
@@ -351,9 +355,9 @@ def test_easing_back_respects_the_dwell(config, steps):
 @given(config_strategy, st.lists(step_strategy, max_size=60))
 def test_actions_match_readiness_changes(config, steps):
     """drain exactly when readiness falls, restore exactly when it comes back."""
-    _, history = run(config, steps)
+    _machine, history = run(config, steps)
     ready = True
-    for _, _, _, _, decision in history:
+    for _now, _item, _previous, _since, decision in history:
         if decision.action == "drain":
             assert ready and not decision.ready
         elif decision.action == "restart":

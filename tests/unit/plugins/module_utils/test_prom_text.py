@@ -1,5 +1,9 @@
 """The small Prometheus text parser, judged by prometheus_client's own parser."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import math
 from pathlib import Path
 
@@ -54,7 +58,7 @@ metric_name = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True)
 @hsettings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(metric_name, st.sampled_from(["gauge", "counter", "histogram"]),
                           st.lists(st.tuples(label_text, st.floats(allow_nan=True, allow_infinity=True,
-                                                                    min_value=None)), max_size=3)),
+                                                                   min_value=None)), max_size=3)),
                 max_size=4, unique_by=lambda item: item[0]))
 def test_what_prometheus_client_writes_reads_the_same(metrics):
     registry = CollectorRegistry()
@@ -66,12 +70,12 @@ def test_what_prometheus_client_writes_reads_the_same(metrics):
         elif kind == "counter":
             metric = Counter("ktest_" + name, "help", ["label"], registry=registry)
             for label, value in values:
-                if value == value and value >= 0:
+                if not math.isnan(value) and value >= 0:
                     metric.labels(label).inc(value)
         else:
             metric = Histogram("ktest_" + name, "help", ["label"], registry=registry, buckets=(0.5, 2.0))
             for label, value in values:
-                if value == value:
+                if not math.isnan(value):
                     metric.labels(label).observe(value)
     text = generate_latest(registry).decode("utf-8")
     same(prom_text.parse(text), judged(text))
