@@ -57,19 +57,27 @@ class CpufreqError(Exception):
 
 
 class ApplyError(Exception):
-    """A write failed part-way; ``changed`` lists the policies already changed."""
+    """A write failed part-way.
+
+    ``changed`` lists the policies with at least one file written before the failure
+    (including the policy whose later file failed); ``restore_policies`` and
+    ``restore_boost`` then put them back and say so in the message.
+    """
 
     def __init__(self, cause, changed, boost_changed=False):
         self.cause = cause
-        self.changed = list(changed)
+        self.changed = sorted(set(changed))
         self.boost_changed = boost_changed
+        super(ApplyError, self).__init__("%s (%s)" % (cause, self.done_text()))
+
+    def done_text(self):
         if self.changed:
             done = "policies already changed: %s" % policy_label(self.changed)
         else:
             done = "no policy had been changed"
-        if boost_changed:
+        if self.boost_changed:
             done += "; boost had been changed"
-        super(ApplyError, self).__init__("%s (%s)" % (cause, done))
+        return done
 
 
 def cpufreq_dir(root):
@@ -297,12 +305,13 @@ def readback_mismatches(policies, after, request):
             for (name, wanted, found), numbers in sorted(groups.items(), key=lambda i: min(i[1]))]
 
 
-def apply_policy(policy, request):
+def apply_policy(policy, request, touched=None):
     """Write what differs from ``request`` in order; return the files written.
 
     Each file is read again just before its write, because writing the
     governor can change EPP; identical content is never written.  Raises
-    HostFileError naming the file and value when a write fails.
+    HostFileError naming the file and value when a write fails; ``touched``
+    (a set) receives the policy number as soon as one of its files is written.
     """
     written = []
     for key, name in STATE_FILES:
@@ -315,6 +324,8 @@ def apply_policy(policy, request):
             continue
         write_text(path, wanted)
         written.append(name)
+        if touched is not None:
+            touched.add(policy["number"])
     return written
 
 
@@ -322,19 +333,55 @@ def apply_all(policies, request):
     """Apply ``request`` to every active policy; return {number: after state}.
 
     Only policies that were written appear in the result.  On a failed write
-    raise ApplyError carrying the policies changed so far.
+    raise ApplyError carrying every policy written so far, including the one
+    whose later file failed.
     """
     after = {}
+    touched = set()
     for policy in policies:
         if not policy["active"]:
             continue
         try:
-            written = apply_policy(policy, request)
+            written = apply_policy(policy, request, touched)
         except HostFileError as exc:
-            raise ApplyError(exc, sorted(after))
+            raise ApplyError(exc, touched)
         if written:
             after[policy["number"]] = read_state(policy["path"])
     return after
+
+
+def restore_policies(policies, numbers):
+    """Write back the state read before the change to the policies ``numbers``.
+
+    Files are written in the same order as a change (the governor first, so an
+    active-mode driver's own EPP switch happens before EPP is put back) and only
+    where they differ.  Returns (restored policy numbers, [problems]).
+    """
+    wanted = set(numbers)
+    restored, problems = [], []
+    for policy in policies:
+        if policy["number"] not in wanted:
+            continue
+        try:
+            apply_policy(policy, policy["state"])
+            if read_state(policy["path"]) != policy["state"]:
+                raise HostFileError(policy["path"], "reads %r after restoring %r"
+                                    % (read_state(policy["path"]), policy["state"]))
+        except HostFileError as exc:
+            problems.append(str(exc))
+            continue
+        restored.append(policy["number"])
+    return restored, problems
+
+
+def rollback_message(error, restored, problems):
+    """The failure message after a partial write and the attempt to undo it."""
+    message = "%s (%s)" % (error.cause, error.done_text())
+    if restored:
+        message += "; restored %s to the values read before the task" % policy_label(restored)
+    if problems:
+        message += "; could not restore: %s" % "; ".join(problems)
+    return message
 
 
 def write_boost(root, value):

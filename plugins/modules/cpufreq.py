@@ -92,8 +92,9 @@ options:
 notes:
   - Runs no command and is quick even with hundreds of policies. Each file is read again just
     before it is written, because writing the governor can change EPP.
-  - If a write fails part-way (for example with EBUSY), the task fails, naming the file and the
-    value, and reports the policies that had already been changed.
+  - If a write fails part-way (for example with EBUSY), the module writes the values it read before
+    back to every policy it had changed, then fails, naming the file and the value, the policies
+    restored and any it could not restore (RV(changed) is then true).
 seealso:
   - name: Linux CPU performance scaling
     description: Kernel documentation of cpufreq policies, governors and the boost switch.
@@ -239,6 +240,11 @@ boost:
       description: Boost after the task (in check mode a prediction).
       type: bool
       sample: true
+restored_policies:
+  description: After a write that failed part-way, how many changed policies were put back.
+  returned: when a write failed
+  type: int
+  sample: 3
 diff:
   description: Grouped before and after lines, as in RV(changes).
   returned: when diff mode is on
@@ -302,18 +308,23 @@ def apply(module, root, prepared, request):
     try:
         written = cf.apply_all(policies, request)
     except cf.ApplyError as exc:
-        module.fail_json(msg=str(exc), changed=bool(exc.changed), applicable=True, driver=driver,
-                         changed_policies=len(exc.changed))
+        fail_after_rollback(module, policies, driver, exc)
     if prepared["boost_after"] != prepared["boost_before"]:
         try:
             cf.write_boost(root, prepared["boost_after"])
         except HostFileError as exc:
-            error = cf.ApplyError(exc, sorted(written))
-            module.fail_json(msg=str(error), changed=bool(written), applicable=True, driver=driver,
-                             changed_policies=len(written))
+            fail_after_rollback(module, policies, driver, cf.ApplyError(exc, written))
     for line in cf.readback_mismatches(policies, written, request):
         module.warn("%s (the kernel adjusted the value)" % line)
     return dict((p["number"], written.get(p["number"], p["state"])) for p in policies)
+
+
+def fail_after_rollback(module, policies, driver, error):
+    """A write failed part-way: put back what was changed, then fail saying what stands."""
+    restored, problems = cf.restore_policies(policies, error.changed)
+    left = sorted(set(error.changed) - set(restored))
+    module.fail_json(msg=cf.rollback_message(error, restored, problems), changed=bool(left), applicable=True,
+                     driver=driver, changed_policies=len(left), restored_policies=len(restored))
 
 
 if __name__ == "__main__":

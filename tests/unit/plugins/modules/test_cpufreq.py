@@ -479,7 +479,7 @@ def test_boost_without_boost_file_warns_and_does_not_fail(tmp_path, warnings):
     assert "intel_pstate/no_turbo" in warnings[0]
 
 
-def test_failed_write_names_file_value_and_changed_policies(tmp_path, warnings, monkeypatch):
+def test_failed_write_names_file_value_and_restores_changed_policies(tmp_path, warnings, monkeypatch):
     root = build_tree(tmp_path, "acpi-cpufreq", policies=range(4))
     monkeypatch.setattr(cf, "write_text", FakeKernel(fail_on=[(2, "scaling_governor")]))
 
@@ -489,9 +489,59 @@ def test_failed_write_names_file_value_and_changed_policies(tmp_path, warnings, 
     assert "'performance'" in result["msg"]
     assert "Device or resource busy" in result["msg"]
     assert "policies already changed: policy0-1 (2 policies)" in result["msg"]
-    assert result["changed"] is True
-    assert result["changed_policies"] == 2
-    assert governors(root, range(4)) == ["performance", "performance", "schedutil", "schedutil"]
+    assert "restored policy0-1 (2 policies) to the values read before the task" in result["msg"]
+    assert result["changed"] is False
+    assert result["changed_policies"] == 0
+    assert result["restored_policies"] == 2
+    assert governors(root, range(4)) == ["schedutil"] * 4
+
+
+def test_partial_write_of_3_of_64_policies_is_undone(tmp_path, warnings, monkeypatch):
+    root = build_tree(tmp_path, "amd-pstate-epp", policies=range(64))
+    before = snapshot(root)
+    kernel = FakeKernel(fail_on=[(3, "scaling_governor")])
+    monkeypatch.setattr(cf, "write_text", kernel)
+
+    result = failed({"sysfs_root": root, "governor": "performance", "epp": "performance"})
+
+    assert "policies already changed: policy0-2 (3 policies)" in result["msg"]
+    assert "restored policy0-2 (3 policies)" in result["msg"]
+    assert result["restored_policies"] == 3 and result["changed"] is False
+    # The kernel's own EPP switch is undone too: the tree is as it was.
+    assert snapshot(root) == before
+    assert [w for w in kernel.writes if w[1] == "scaling_governor"][-3:] == [
+        (0, "scaling_governor", "powersave"), (1, "scaling_governor", "powersave"),
+        (2, "scaling_governor", "powersave")]
+
+
+def test_policy_whose_second_file_fails_is_restored_too(tmp_path, warnings, monkeypatch):
+    root = build_tree(tmp_path, "acpi-cpufreq", policies=range(2))
+    monkeypatch.setattr(cf, "write_text", FakeKernel(fail_on=[(0, "scaling_min_freq")]))
+
+    result = failed({"sysfs_root": root, "min_freq_khz": 2000000})
+
+    assert "restored policy0 to the values read before the task" in result["msg"]
+    assert governors(root, range(2)) == ["schedutil"] * 2
+
+
+def test_restore_that_fails_reports_changed_and_what_stands(tmp_path, warnings, monkeypatch):
+    root = build_tree(tmp_path, "acpi-cpufreq", policies=range(3))
+    kernel = FakeKernel(fail_on=[(2, "scaling_governor")])
+    monkeypatch.setattr(cf, "write_text", kernel)
+    real_call = kernel.__call__
+
+    def refuse_schedutil(path, value):
+        if value == "schedutil" and "policy1" in path:
+            raise cf.HostFileError(path, "cannot write %r (Device or resource busy)" % value)
+        return real_call(path, value)
+
+    monkeypatch.setattr(cf, "write_text", refuse_schedutil)
+    result = failed({"sysfs_root": root})
+
+    assert "restored policy0 to the values" in result["msg"]
+    assert "could not restore: " in result["msg"] and "policy1/scaling_governor" in result["msg"]
+    assert result["changed"] is True and result["changed_policies"] == 1
+    assert governors(root, range(3)) == ["schedutil", "performance", "schedutil"]
 
 
 def test_failed_first_write_reports_nothing_changed(tmp_path, warnings, monkeypatch):
@@ -504,7 +554,7 @@ def test_failed_first_write_reports_nothing_changed(tmp_path, warnings, monkeypa
     assert result["changed"] is False
 
 
-def test_failed_boost_write_reports_changed_policies(tmp_path, warnings, monkeypatch):
+def test_failed_boost_write_restores_the_policies(tmp_path, warnings, monkeypatch):
     root = build_tree(tmp_path, "acpi-cpufreq", policies=range(2), boost="0")
     monkeypatch.setattr(cf, "write_text", FakeKernel(fail_on=[(None, "boost")]))
 
@@ -512,7 +562,9 @@ def test_failed_boost_write_reports_changed_policies(tmp_path, warnings, monkeyp
 
     assert "boost: cannot write '1'" in result["msg"]
     assert "policies already changed: policy0-1 (2 policies)" in result["msg"]
-    assert result["changed"] is True
+    assert "restored policy0-1 (2 policies)" in result["msg"]
+    assert result["changed"] is False
+    assert governors(root, range(2)) == ["schedutil"] * 2
 
 
 def test_inactive_policy_is_skipped_with_a_warning(tmp_path, warnings, monkeypatch, fake_kernel):
