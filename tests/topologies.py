@@ -49,6 +49,10 @@ class Topology:
     numa: bool = True
     numa_balancing: Optional[int] = 1
     cpufreq_driver: Optional[str] = None
+    # A VM: the hypervisor CPU flag in cpuinfo and a VM's DMI (the kernel's own signs of one).
+    hypervisor: bool = False
+    # DMI (sys_vendor, product_name) written under sys/class/dmi/id; None writes no DMI.
+    dmi: Optional[tuple] = None
 
     @property
     def online(self):
@@ -104,6 +108,9 @@ def write_tree(topology, out):
     if topology.numa:
         _write_nodes(topology, out / "sys/devices/system/node")
     _write_proc(topology, out / "proc")
+    if topology.dmi:
+        _write(out / "sys/class/dmi/id/sys_vendor", topology.dmi[0] + "\n")
+        _write(out / "sys/class/dmi/id/product_name", topology.dmi[1] + "\n")
     return out
 
 
@@ -194,6 +201,9 @@ def _write_proc(topology, proc_dir):
         if topology.model_name:
             block.append("model name\t: %s" % topology.model_name)
         block += ["physical id\t: %d" % topology.socket_of[cpu], "core id\t\t: %d" % topology.core_of[cpu]]
+        block.append("flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx "
+                     "fxsr sse sse2 ht syscall nx lm constant_tsc nopl pni ssse3 cx16 sse4_1 sse4_2 x2apic popcnt aes "
+                     "xsave avx f16c rdrand%s avx2 avx512f" % (" hypervisor" if topology.hypervisor else ""))
         blocks.append("\n".join(block) + "\n")
     _write(proc_dir / "cpuinfo", "\n".join(blocks) + "\n")
     total_kb = sum(node.memory_mb for node in topology.nodes) * 1024 or 4 * 1024 * 1024
@@ -315,7 +325,10 @@ def catalog():
                   cpufreq_driver="intel_pstate"),
         synthetic("xeon-1s-snc3", INTEL, "Intel(R) Xeon(R) 6980P", 1, 3, 8),
         synthetic("vm-1node-no-cpufreq", INTEL, "QEMU Virtual CPU version 2.5+", 1, 1, 4, smt=False,
-                  smt_file=False, numa_balancing=None),
+                  smt_file=False, numa_balancing=None, hypervisor=True,
+                  dmi=("QEMU", "Standard PC (Q35 + ICH9, 2009)")),
+        # Bare metal whose cpufreq driver did not load (BIOS keeps P-states): must fail, not skip.
+        synthetic("epyc-2s-nps2-no-cpufreq", AMD, epyc, 2, 2, 8, dmi=("Dell Inc.", "PowerEdge R7625")),
         synthetic("no-numa-kernel", AMD, epyc, 1, 1, 4, numa=False),
         synthetic("epyc-2s-nps1-unbalanced", AMD, epyc, 2, 1, 8, memory_mb=[393216, 327680]),
         synthetic("epyc-2s-nps2-memoryless", AMD, epyc, 2, 2, 4, memory_mb=[65536, 0, 65536, 65536]),

@@ -18,6 +18,7 @@ __metaclass__ = type
 import glob
 import os
 
+from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import BARE_METAL_FIX, bare_metal_finding
 from ansible_collections.ktune.inference.plugins.module_utils.layout import count, layout_problems
 from ansible_collections.ktune.inference.plugins.module_utils.use_numa import (
     UseNumaInputError,
@@ -202,8 +203,11 @@ def cpufreq_governor(cpufreq, settings):
         return _unreadable("cpufreq.governor", ERROR, "cpufreq", _section_error(cpufreq))
     wanted = settings.get("ktune_cpu_governor", "performance")
     if not cpufreq.get("applicable"):
-        return control("cpufreq.governor", "skip", ERROR, "no cpufreq policies (VM, container or no driver): "
-                       "not applicable")
+        if cpufreq.get("bare_metal"):
+            return control("cpufreq.governor", "fail", ERROR, "expected governor %s, found %s"
+                           % (wanted, bare_metal_finding(cpufreq.get("dmi"))), BARE_METAL_FIX)
+        return control("cpufreq.governor", "skip", ERROR, "no cpufreq policies (%s): not applicable"
+                       % (cpufreq.get("virtual") or "VM, container or no driver"))
     others = _others(cpufreq.get("governors") or {}, wanted)
     if not others:
         return control("cpufreq.governor", "pass", ERROR, "%s on all %d policies (%s)"

@@ -24,8 +24,12 @@ description:
   - Policies whose CPUs are all offline are refused by the kernel (EBUSY). They are skipped with a
     warning and reported with RV(policies[].active=false); when their CPUs come back online the kernel
     restores their previous governor.
-  - A host without cpufreq (no cpufreq directory or no policy, as in most VMs and containers) is
-    not an error. The module returns RV(applicable=false) and RV(reason), and changes nothing.
+  - A VM or container without cpufreq (no cpufreq directory or no policy) is not an error. The module
+    returns RV(applicable=false) and RV(reason), and changes nothing. It is told apart from bare
+    metal by the C(hypervisor) flag in C(<procfs_root>/cpuinfo), the DMI vendor and product
+    (C(<sysfs_root>/class/dmi/id/sys_vendor), C(product_name)) and a C(container=) variable of PID 1.
+  - Bare metal without cpufreq (its driver did not load, or the BIOS keeps P-states to itself) fails,
+    naming the fix, with RV(bare_metal=true).
   - Settings do not survive a reboot, and C(tuned) or C(cpupower.service) may set the governor
     again. Use one setter only.
 author:
@@ -89,6 +93,11 @@ options:
         example in tests.
     type: path
     default: /sys
+  procfs_root:
+    description:
+      - Where procfs is mounted; its C(cpuinfo) tells a VM from bare metal when there is no cpufreq.
+    type: path
+    default: /proc
 notes:
   - Runs no command and is quick even with hundreds of policies. Each file is read again just
     before it is written, because writing the governor can change EPP.
@@ -140,6 +149,11 @@ RETURN = r"""
 applicable:
   description: Whether the host has cpufreq policies. When false nothing else was done.
   returned: always
+  type: bool
+  sample: true
+bare_metal:
+  description: True when the host has no cpufreq and nothing says it is a VM or container (the task fails).
+  returned: when the module failed for that reason
   type: bool
   sample: true
 reason:
@@ -268,6 +282,7 @@ def main():
             min_freq_khz=dict(type="int"),
             boost=dict(type="bool"),
             sysfs_root=dict(type="path", default="/sys"),
+            procfs_root=dict(type="path", default="/proc"),
         ),
         supports_check_mode=True,
     )
@@ -290,7 +305,10 @@ def main():
     except cf.CpufreqError as exc:
         module.fail_json(msg=str(exc), applicable=True, driver=cf.driver_summary(cf.read_policies(root)))
     if prepared is None:
-        module.exit_json(**cf.not_applicable_result(root))
+        result = cf.not_applicable_result(root, params["procfs_root"], params["governor"])
+        if result.get("failed"):
+            module.fail_json(**result)
+        module.exit_json(**result)
     for warning in prepared["warnings"]:
         module.warn(warning)
 

@@ -237,10 +237,10 @@ def read_sysctls(names, procfs_root):
     return values
 
 
-def plan_cpufreq(module, options, sysfs_root):
+def plan_cpufreq(module, options, sysfs_root, procfs_root):
     request = dict(governor=options["governor"], epp=options["energy_performance_preference"],
                    min_freq_khz=options["min_freq_khz"])
-    plan = cf.check_plan(sysfs_root, request, options["boost"])
+    plan = cf.check_plan(sysfs_root, request, options["boost"], procfs_root)
     for warning in plan.pop("warnings", []):
         module.warn(warning)
     return plan
@@ -276,7 +276,7 @@ def main():
     if reason:
         result["systemd_reason"] = reason
     if params["cpufreq"] is not None:
-        result["cpufreq"] = plan_cpufreq(module, params["cpufreq"], params["sysfs_root"])
+        result["cpufreq"] = plan_cpufreq(module, params["cpufreq"], params["sysfs_root"], params["procfs_root"])
     module.exit_json(**result)
 
 

@@ -278,21 +278,71 @@ def test_epp_not_offered_fails(tmp_path, warnings):
     assert "default performance balance_performance balance_power power" in result["msg"]
 
 
+def proc_with_cpuinfo(tmp_path, flags):
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "cpuinfo").write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: %s\n\n" % flags)
+    return str(proc)
+
+
+def dmi(sysfs, vendor, product):
+    folder = sysfs / "class" / "dmi" / "id"
+    folder.mkdir(parents=True)
+    (folder / "sys_vendor").write_text(vendor + "\n")
+    (folder / "product_name").write_text(product + "\n")
+
+
 @pytest.mark.parametrize("cpufreq_dir_exists", [False, True])
-def test_host_without_cpufreq_is_not_applicable(tmp_path, warnings, cpufreq_dir_exists):
-    os.makedirs(str(tmp_path / "devices" / "system" / "cpu" / "cpu0"))
+def test_vm_without_cpufreq_is_not_applicable(tmp_path, warnings, cpufreq_dir_exists):
+    sysfs = tmp_path / "sys"
+    os.makedirs(str(sysfs / "devices" / "system" / "cpu" / "cpu0"))
     if cpufreq_dir_exists:
-        os.makedirs(str(tmp_path / "devices" / "system" / "cpu" / "cpufreq"))
+        os.makedirs(str(sysfs / "devices" / "system" / "cpu" / "cpufreq"))
+    proc = proc_with_cpuinfo(tmp_path, "fpu sse2 hypervisor avx2")
     before = snapshot(tmp_path)
 
-    result = ok({"sysfs_root": str(tmp_path), "epp": "performance", "boost": True})
+    result = ok({"sysfs_root": str(sysfs), "procfs_root": proc, "epp": "performance", "boost": True})
 
     assert result["applicable"] is False
     assert result["changed"] is False
     assert "devices/system/cpu/cpufreq" in result["reason"]
+    assert "hypervisor flag" in result["reason"]
     assert ("no policyN" in result["reason"]) is cpufreq_dir_exists
     assert result["policies"] == []
     assert snapshot(tmp_path) == before
+
+
+def test_vm_told_by_its_dmi_is_not_applicable(tmp_path, warnings):
+    sysfs = tmp_path / "sys"
+    os.makedirs(str(sysfs / "devices" / "system" / "cpu" / "cpu0"))
+    dmi(sysfs, "QEMU", "Standard PC (Q35 + ICH9, 2009)")
+    result = ok({"sysfs_root": str(sysfs), "procfs_root": proc_with_cpuinfo(tmp_path, "fpu sse2 avx2")})
+    assert result["applicable"] is False
+    assert "DMI says QEMU Standard PC" in result["reason"]
+
+
+def test_bare_metal_without_cpufreq_fails_naming_the_fix(tmp_path, warnings):
+    sysfs = tmp_path / "sys"
+    os.makedirs(str(sysfs / "devices" / "system" / "cpu" / "cpu0"))
+    dmi(sysfs, "Dell Inc.", "PowerEdge R7625")
+    proc = proc_with_cpuinfo(tmp_path, "fpu sse2 avx2")
+    before = snapshot(tmp_path)
+
+    result = failed({"sysfs_root": str(sysfs), "procfs_root": proc})
+
+    assert result["bare_metal"] is True and result["changed"] is False
+    assert "no cpufreq policies on bare metal" in result["msg"]
+    assert "DMI: Dell Inc. PowerEdge R7625" in result["msg"]
+    assert "governor performance cannot be set" in result["msg"]
+    assert "amd_pstate=active" in result["msg"]
+    assert snapshot(tmp_path) == before
+
+
+def test_check_plan_fails_bare_metal_too(tmp_path):
+    sysfs = tmp_path / "sys"
+    os.makedirs(str(sysfs / "devices" / "system" / "cpu" / "cpu0"))
+    plan = cf.check_plan(str(sysfs), {"governor": "performance"}, None, proc_with_cpuinfo(tmp_path, "fpu"))
+    assert plan["failed"] is True and "bare metal" in plan["msg"]
 
 
 def test_unreadable_file_fails_naming_it(tmp_path, warnings):
