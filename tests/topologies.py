@@ -9,6 +9,7 @@ Real hosts come from the `numactl --hardware` outputs in tests/fixtures/numactl.
 
 Command line:  python tests/topologies.py NAME OUTDIR   (writes OUTDIR/sys, OUTDIR/proc)
                python tests/topologies.py --many OUTROOT NAME...   (OUTROOT/NAME/{sys,proc})
+               python tests/topologies.py --many OUTROOT DIR=NAME...   (OUTROOT/DIR: one tree per host)
                python tests/topologies.py --list
 """
 
@@ -360,7 +361,8 @@ def main(argv=None):
     if args.list or not args.name:
         print("\n".join(sorted(tops)))
         return 0
-    targets = ([(name, Path(args.name) / name) for name in [args.out] + args.more] if args.many
+    targets = ([(item.partition("=")[2] or item, Path(args.name) / item.partition("=")[0])
+                for item in [args.out] + args.more] if args.many
                else [(args.name, Path(args.out))])
     for name, out in targets:
         if name not in tops:
