@@ -47,6 +47,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     options = parser.parse_args()
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    # The scenario's host_vars find this run's SSH key through it.
+    env.setdefault("MOLECULE_EPHEMERAL_DIRECTORY", str(Path(options.inventory).resolve().parent))
     inventory = ["-i", options.inventory]
     commands = {
         "ping": ["ansible", options.hosts, "-m", "ansible.builtin.ping"] + inventory,
