@@ -20,6 +20,15 @@ def recap(output):
     return rows
 
 
+def rollout_status(output):
+    """The lines of rollout.yml's last 'Show the rollout status' task, as {label: [hosts]}."""
+    block = output.rsplit("TASK [Show the rollout status after this batch]", 1)[-1].split("TASK [", 1)[0]
+    status = {}
+    for label, hosts in re.findall(r"^\s*- '?([a-z ()-]+): (.*?)'?$", block, re.M):
+        status[label] = [] if hosts == "none" else sorted(hosts.split(", "))
+    return status
+
+
 def run_playbook(playbook, inventories, *args, cwd=None, timeout=1200, env=None):
     """ansible-playbook PROJECT/playbooks/PLAYBOOK -i INV... ARGS; the result has .output (stdout+stderr, no colours)."""
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(PROJECT / "playbooks" / playbook)]

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import HOSTS, recap, run_playbook
+from conftest import HOSTS, recap, rollout_status, run_playbook
 
 # (host, control) -> status, for the controls whose verdict the scenario sets up.
 EXPECTED = {
@@ -104,15 +104,6 @@ def test_audit_made_one_remote_call_per_host(audit):
         assert rows[host]["changed"] == "0"
         assert rows[host]["ok"] in ("1", "2", "3", "4")  # the fact task, plus run_once tasks on the first host
     assert audit["run"].output.count("TASK [Read the host state in one pass]") == 1
-
-
-def rollout_status(output):
-    """The lines of the last 'Show the rollout status' task, as {label: [hosts]}."""
-    block = output.rsplit("TASK [Show the rollout status after this batch]", 1)[-1].split("TASK [", 1)[0]
-    status = {}
-    for label, hosts in re.findall(r"^\s*- '?([a-z ()-]+): (.*?)'?$", block, re.M):
-        status[label] = [] if hosts == "none" else sorted(hosts.split(", "))
-    return status
 
 
 def test_rollout_stops_after_the_failing_canary(failed_rollout):

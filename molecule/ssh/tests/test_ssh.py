@@ -7,18 +7,9 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-from conftest import FLEET, METAL, PROJECT, podman, recap, run_playbook, snapshot
+from conftest import FLEET, METAL, PROJECT, podman, recap, rollout_status, run_playbook, snapshot
 
 SCRIPT = (PROJECT / "roles/page_cache/files/ktune-drop-caches").read_text().splitlines()
-
-
-def rollout_status(output):
-    """The lines of the last 'Show the rollout status' task, as {label: [hosts]}."""
-    block = output.rsplit("TASK [Show the rollout status after this batch]", 1)[-1].split("TASK [", 1)[0]
-    status = {}
-    for label, hosts in re.findall(r"^\s*- '?([a-z ()-]+): (.*?)'?$", block, re.M):
-        status[label] = [] if hosts == "none" else sorted(hosts.split(", "))
-    return status
 
 
 def test_check_mode_over_ssh_changes_nothing_on_the_tuned_fleet():
