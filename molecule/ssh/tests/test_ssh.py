@@ -9,6 +9,9 @@ import xml.etree.ElementTree as ET
 
 from conftest import FLEET, METAL, PROJECT, podman, recap, rollout_status, run_playbook, snapshot
 
+CONTROLLER_SIDE_MONITORING_TASKS = {
+    "Check that the OS family is one the role knows", "Pick the OS family's defaults", "Check the monitoring settings",
+    "Work out the instances' health URLs", "Compare the monitoring packages, files and units with the wanted ones"}
 SCRIPT = (PROJECT / "roles/page_cache/files/ktune-drop-caches").read_text().splitlines()
 
 
@@ -19,6 +22,15 @@ def test_check_mode_over_ssh_changes_nothing_on_the_tuned_fleet():
     rows = recap(run.output)
     assert dict((host, rows[host]["changed"]) for host in FLEET) == dict((host, "0") for host in FLEET), rows
     assert dict((host, snapshot(host)) for host in FLEET) == before
+    # The monitoring role read its state in tune.yml's one managed_state call: with nothing to
+    # change it ran only controller-side tasks (checks and decisions), no module on the host.
+    ran = set()
+    for block in run.output.split("\nTASK [ktune.inference.monitoring : ")[1:]:
+        name = block.split("]", 1)[0]
+        if re.search(r"^(ok|changed): \[ssh-a\]", block.split("\nTASK [", 1)[0], re.M):
+            ran.add(name)
+    ran = set(name for name in ran if not name.startswith("Validating arguments against arg spec"))
+    assert ran and ran <= CONTROLLER_SIDE_MONITORING_TASKS, ran
 
 
 def test_diff_shows_the_drop_script_in_one_line_not_95():
