@@ -9,6 +9,7 @@ Real hosts come from the `numactl --hardware` outputs in tests/fixtures/numactl.
 
 Command line:  python tests/topologies.py NAME OUTDIR   (writes OUTDIR/sys, OUTDIR/proc)
                python tests/topologies.py --many OUTROOT NAME...   (OUTROOT/NAME/{sys,proc})
+               python tests/topologies.py --many OUTROOT DIR=NAME...   (OUTROOT/DIR: one tree per host)
                python tests/topologies.py --list
 """
 
@@ -92,6 +93,10 @@ class Topology:
     unknown_package_ids: bool = False  # physical_package_id -1 (s390x, some ppc64 and VMs)
     nul_terminated: bool = False  # node/online etc. end in "\n\0" (many older kernels)
     node_cpumap_only: bool = False  # nodeN/cpumap hex mask, no nodeN/cpulist
+    # A VM: the hypervisor CPU flag in cpuinfo and a VM's DMI (the kernel's own signs of one).
+    hypervisor: bool = False
+    # DMI (sys_vendor, product_name) written under sys/class/dmi/id; None writes no DMI.
+    dmi: Optional[tuple] = None
 
     @property
     def online(self):
@@ -162,6 +167,9 @@ def write_tree(topology, out):
         _write_nodes(topology, out / "sys/devices/system/node")
     _write_proc(topology, out / "proc")
     _write_devices(topology, out / "sys")
+    if topology.dmi:
+        _write(out / "sys/class/dmi/id/sys_vendor", topology.dmi[0] + "\n")
+        _write(out / "sys/class/dmi/id/product_name", topology.dmi[1] + "\n")
     return out
 
 
@@ -290,6 +298,8 @@ def _write_proc(topology, proc_dir):
         if topology.model_name:
             block.append("model name\t: %s" % topology.model_name)
         block += ["physical id\t: %d" % topology.socket_of[cpu], "core id\t\t: %d" % topology.core_of[cpu]]
+        if topology.hypervisor:
+            flags = (flags + " " if flags else "") + "hypervisor"
         if flags:
             block.append("flags\t\t: %s" % flags)
         blocks.append("\n".join(block) + "\n")
@@ -426,7 +436,10 @@ def catalog():
                   cpufreq_driver="intel_pstate"),
         synthetic("xeon-1s-snc3", INTEL, "Intel(R) Xeon(R) 6980P", 1, 3, 8),
         synthetic("vm-1node-no-cpufreq", INTEL, "QEMU Virtual CPU version 2.5+", 1, 1, 4, smt=False,
-                  smt_file=False, numa_balancing=None),
+                  smt_file=False, numa_balancing=None, hypervisor=True,
+                  dmi=("QEMU", "Standard PC (Q35 + ICH9, 2009)")),
+        # Bare metal whose cpufreq driver did not load (BIOS keeps P-states): must fail, not skip.
+        synthetic("epyc-2s-nps2-no-cpufreq", AMD, epyc, 2, 2, 8, dmi=("Dell Inc.", "PowerEdge R7625")),
         synthetic("no-numa-kernel", AMD, epyc, 1, 1, 4, numa=False),
         synthetic("epyc-2s-nps1-unbalanced", AMD, epyc, 2, 1, 8, memory_mb=[393216, 327680]),
         synthetic("epyc-2s-nps2-memoryless", AMD, epyc, 2, 2, 4, memory_mb=[65536, 0, 65536, 65536]),
@@ -467,7 +480,8 @@ def main(argv=None):
     if args.list or not args.name:
         print("\n".join(sorted(tops)))
         return 0
-    targets = ([(name, Path(args.name) / name) for name in [args.out] + args.more] if args.many
+    targets = ([(item.partition("=")[2] or item, Path(args.name) / item.partition("=")[0])
+                for item in [args.out] + args.more] if args.many
                else [(args.name, Path(args.out))])
     for name, out in targets:
         if name not in tops:

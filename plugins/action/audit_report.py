@@ -33,6 +33,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.audit_report impor
     to_json,
     to_junit,
     to_table,
+    verdicts,
 )
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -120,6 +121,7 @@ class ActionModule(ActionBase):
             "files": files,
             "failed_hosts": summary["failed_hosts"],
             "unknown_hosts": sorted(summary["unknown_hosts"]),
+            "verdicts": verdicts(report),
             "msg": "%d hosts: %d pass, %d fail, %d unknown" % (summary["hosts"], summary["pass"], summary["fail"],
                                                                summary["unknown"]),
         }

@@ -20,6 +20,7 @@ import os
 
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import placement_problem, promised_nodes
+from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import BARE_METAL_FIX, bare_metal_finding
 from ansible_collections.ktune.inference.plugins.module_utils.layout import count, layout_problems
 from ansible_collections.ktune.inference.plugins.module_utils.use_numa import (
     UseNumaInputError,
@@ -194,8 +195,11 @@ def cpufreq_governor(cpufreq, settings):
         return _unreadable("cpufreq.governor", ERROR, "cpufreq", _section_error(cpufreq))
     wanted = concerns.expected_governor(settings)
     if not cpufreq.get("applicable"):
-        return control("cpufreq.governor", "skip", ERROR, "no cpufreq policies (VM, container or no driver): "
-                       "not applicable")
+        if cpufreq.get("bare_metal"):
+            return control("cpufreq.governor", "fail", ERROR, "expected governor %s, found %s"
+                           % (wanted, bare_metal_finding(cpufreq.get("dmi"))), BARE_METAL_FIX)
+        return control("cpufreq.governor", "skip", ERROR, "no cpufreq policies (%s): not applicable"
+                       % (cpufreq.get("virtual") or "VM, container or no driver"))
     others = concerns.cpufreq_drift(settings, cpufreq)["governor"]
     if not others:
         return control("cpufreq.governor", "pass", ERROR, "%s on all %d policies (%s)"

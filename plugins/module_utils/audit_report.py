@@ -67,6 +67,19 @@ def build_report(results, groups, generated_at, unknown_reasons=None):
     return {"hosts": hosts, "summary": summary}
 
 
+def verdicts(report):
+    """{host: why it fails} for every host that fails an error control or was not audited."""
+    found = {}
+    for host, entry in report["hosts"].items():
+        if entry["status"] == "unknown":
+            found[host] = "not audited: %s" % report["summary"]["unknown_hosts"].get(host, "no facts returned")
+        elif entry["status"] == "fail":
+            found[host] = "fails error controls: %s" % "; ".join(
+                "%s (%s; fix: %s)" % (item["id"], item["finding"], item["fix"] or "see the report")
+                for item in entry["controls"] if item["status"] == "fail" and item["severity"] == "error")
+    return found
+
+
 def to_json(report):
     return json.dumps(report, indent=2, sort_keys=False) + "\n"
 
@@ -75,7 +88,11 @@ def to_json(report):
 
 
 def to_junit(report):
-    """One <testsuite> per inventory group, one <testcase> per host and control."""
+    """One <testsuite> per inventory group, one <testcase> per host and control.
+
+    Only a failed error control is a <failure>; a failed warning passes with its finding in
+    <system-out>, and a host that could not be audited gives an <error> per control.
+    """
     hosts = report["hosts"]
     suites = []
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -95,10 +112,14 @@ def to_junit(report):
             for item in entry["controls"]:
                 counts["tests"] += 1
                 head = '    <testcase classname=%s name=%s>' % (quoteattr(host), quoteattr(item["id"]))
-                if item["status"] == "fail":
+                if item["status"] == "fail" and item["severity"] == "error":
                     counts["failures"] += 1
-                    body = '<failure message=%s type=%s>%s</failure>' % (
-                        quoteattr(item["finding"]), quoteattr(item["severity"]), xml_escape("Fix: " + item["fix"]))
+                    body = '<failure message=%s type="error">%s</failure>' % (
+                        quoteattr(item["finding"]), xml_escape("Fix: " + item["fix"]))
+                elif item["status"] == "fail":
+                    # A failed warning does not fail the build: CI shows it as the case's output.
+                    body = '<system-out>%s</system-out>' % xml_escape(
+                        "%s: %s\nFix: %s" % (item["severity"], item["finding"], item["fix"]))
                 elif item["status"] == "skip":
                     counts["skipped"] += 1
                     body = '<skipped message=%s/>' % quoteattr(item["finding"])
@@ -119,15 +140,18 @@ def to_junit(report):
 
 
 def to_table(report):
-    """One line per host: group, status, failed error controls, failed warnings; then totals."""
+    """One line per host: group, status, failed error controls, failed warnings; then why each
+    unknown host was not audited, then totals. Every host line has exactly five fields."""
     hosts = report["hosts"]
     summary = report["summary"]
     rows = [("HOST", "GROUP", "STATUS", "FAILED", "WARNINGS")]
+    not_audited = []
     for group, names in summary["groups"].items():
         for host in names:
             entry = hosts[host]
             if entry["status"] == "unknown":
-                rows.append((host, group, "unknown", summary["unknown_hosts"].get(host, "")[:60], "-"))
+                rows.append((host, group, "unknown", "-", "-"))
+                not_audited.append("%s: not audited: %s" % (host, summary["unknown_hosts"].get(host, "")))
                 continue
             errors = [c["id"] for c in entry["controls"] if c["status"] == "fail" and c["severity"] == "error"]
             warnings = [c["id"] for c in entry["controls"] if c["status"] == "fail" and c["severity"] != "error"]
@@ -135,6 +159,7 @@ def to_table(report):
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip()
              for row in rows]
+    lines.extend(not_audited)
     lines.append("%d hosts: %d pass, %d fail, %d unknown; %d error and %d warning controls failed"
                  % (summary["hosts"], summary["pass"], summary["fail"], summary["unknown"],
                     summary["error_failures"], summary["warning_failures"]))

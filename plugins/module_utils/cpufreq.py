@@ -57,19 +57,27 @@ class CpufreqError(Exception):
 
 
 class ApplyError(Exception):
-    """A write failed part-way; ``changed`` lists the policies already changed."""
+    """A write failed part-way.
+
+    ``changed`` lists the policies with at least one file written before the failure
+    (including the policy whose later file failed); ``restore_policies`` and
+    ``restore_boost`` then put them back and say so in the message.
+    """
 
     def __init__(self, cause, changed, boost_changed=False):
         self.cause = cause
-        self.changed = list(changed)
+        self.changed = sorted(set(changed))
         self.boost_changed = boost_changed
+        super(ApplyError, self).__init__("%s (%s)" % (cause, self.done_text()))
+
+    def done_text(self):
         if self.changed:
             done = "policies already changed: %s" % policy_label(self.changed)
         else:
             done = "no policy had been changed"
-        if boost_changed:
+        if self.boost_changed:
             done += "; boost had been changed"
-        super(ApplyError, self).__init__("%s (%s)" % (cause, done))
+        return done
 
 
 def cpufreq_dir(root):
@@ -297,12 +305,13 @@ def readback_mismatches(policies, after, request):
             for (name, wanted, found), numbers in sorted(groups.items(), key=lambda i: min(i[1]))]
 
 
-def apply_policy(policy, request):
+def apply_policy(policy, request, touched=None):
     """Write what differs from ``request`` in order; return the files written.
 
     Each file is read again just before its write, because writing the
     governor can change EPP; identical content is never written.  Raises
-    HostFileError naming the file and value when a write fails.
+    HostFileError naming the file and value when a write fails; ``touched``
+    (a set) receives the policy number as soon as one of its files is written.
     """
     written = []
     for key, name in STATE_FILES:
@@ -315,6 +324,8 @@ def apply_policy(policy, request):
             continue
         write_text(path, wanted)
         written.append(name)
+        if touched is not None:
+            touched.add(policy["number"])
     return written
 
 
@@ -322,19 +333,55 @@ def apply_all(policies, request):
     """Apply ``request`` to every active policy; return {number: after state}.
 
     Only policies that were written appear in the result.  On a failed write
-    raise ApplyError carrying the policies changed so far.
+    raise ApplyError carrying every policy written so far, including the one
+    whose later file failed.
     """
     after = {}
+    touched = set()
     for policy in policies:
         if not policy["active"]:
             continue
         try:
-            written = apply_policy(policy, request)
+            written = apply_policy(policy, request, touched)
         except HostFileError as exc:
-            raise ApplyError(exc, sorted(after))
+            raise ApplyError(exc, touched)
         if written:
             after[policy["number"]] = read_state(policy["path"])
     return after
+
+
+def restore_policies(policies, numbers):
+    """Write back the state read before the change to the policies ``numbers``.
+
+    Files are written in the same order as a change (the governor first, so an
+    active-mode driver's own EPP switch happens before EPP is put back) and only
+    where they differ.  Returns (restored policy numbers, [problems]).
+    """
+    wanted = set(numbers)
+    restored, problems = [], []
+    for policy in policies:
+        if policy["number"] not in wanted:
+            continue
+        try:
+            apply_policy(policy, policy["state"])
+            if read_state(policy["path"]) != policy["state"]:
+                raise HostFileError(policy["path"], "reads %r after restoring %r"
+                                    % (read_state(policy["path"]), policy["state"]))
+        except HostFileError as exc:
+            problems.append(str(exc))
+            continue
+        restored.append(policy["number"])
+    return restored, problems
+
+
+def rollback_message(error, restored, problems):
+    """The failure message after a partial write and the attempt to undo it."""
+    message = "%s (%s)" % (error.cause, error.done_text())
+    if restored:
+        message += "; restored %s to the values read before the task" % policy_label(restored)
+    if problems:
+        message += "; could not restore: %s" % "; ".join(problems)
+    return message
 
 
 def write_boost(root, value):
@@ -407,6 +454,62 @@ def not_applicable_reason(root):
     return "no cpufreq policies: %s does not exist" % directory
 
 
+# DMI sys_vendor / product_name fragments (lower case) of virtual machines.
+VM_DMI_MARKERS = ("qemu", "kvm", "vmware", "virtualbox", "innotek", "xen", "virtual machine", "amazon ec2",
+                  "google compute engine", "openstack", "bochs", "parallels", "bhyve", "cloud hypervisor",
+                  "firecracker", "hvm domu")
+
+
+def _quiet_read(path):
+    try:
+        return read_optional(path)
+    except HostFileError:
+        return None
+
+
+def dmi_identity(sysfs_root):
+    """'vendor product' from <sysfs_root>/class/dmi/id, or None without DMI."""
+    words = [_quiet_read(under(sysfs_root, "class/dmi/id", name)) for name in ("sys_vendor", "product_name")]
+    words = [word for word in words if word]
+    return " ".join(words) or None
+
+
+def virtualization(sysfs_root, procfs_root):
+    """Why this host is a VM or a container (a short reason), or None when nothing says so,
+    which on a host without cpufreq means bare metal whose driver did not load."""
+    cpuinfo = _quiet_read(under(procfs_root, "cpuinfo")) or ""
+    for line in cpuinfo.splitlines():
+        key, dummy, value = line.partition(":")
+        if key.strip() == "flags" and "hypervisor" in value.split():
+            return "virtual machine: the CPUs have the hypervisor flag"
+    identity = dmi_identity(sysfs_root)
+    if identity and any(marker in identity.lower() for marker in VM_DMI_MARKERS):
+        return "virtual machine: DMI says %s" % identity
+    try:
+        with open(under(procfs_root, "1/environ"), "rb") as handle:
+            if any(item.startswith(b"container=") for item in handle.read().split(b"\0")):
+                return "container: PID 1 has container= in its environment"
+    except (IOError, OSError):
+        pass
+    return None
+
+
+BARE_METAL_FIX = ("let the OS control P-states in the BIOS (CPPC, 'OS DBPM', 'Power regulator: OS control') and "
+                  "load the driver (amd_pstate=active or intel_pstate on the kernel command line, or modprobe "
+                  "acpi-cpufreq); dmesg | grep -i cpufreq says why it did not load")
+
+
+def bare_metal_finding(identity):
+    """Why a host without cpufreq counts as bare metal (shared by the module and the audit)."""
+    return ("no cpufreq policies on bare metal (no hypervisor CPU flag, no container; DMI: %s): the CPU "
+            "frequency driver did not load" % (identity or "none"))
+
+
+def bare_metal_message(root, identity, governor):
+    return "%s: %s, so governor %s cannot be set. Fix: %s" % (
+        cpufreq_dir(root), bare_metal_finding(identity), governor, BARE_METAL_FIX)
+
+
 def boost_missing_warning(root, policies):
     message = "boost was requested but %s does not exist; not applied" % (cpufreq_dir(root) + "/boost")
     if any(p["driver"] in ("intel_pstate", "intel_cpufreq") for p in policies):
@@ -451,9 +554,16 @@ def policy_entry(policy, after):
     )
 
 
-def not_applicable_result(root):
-    return dict(changed=False, applicable=False, reason=not_applicable_reason(root), driver=None, policies=[],
-                changed_policies=0, changes=[], boost_applicable=False)
+def not_applicable_result(root, procfs_root="/proc", governor="performance"):
+    """The result for a host without policies: not applicable on a VM or in a container,
+    a failure naming the fix on bare metal."""
+    virtual = virtualization(root, procfs_root)
+    if virtual is None:
+        return dict(failed=True, changed=False, applicable=True, bare_metal=True, driver=None, policies=[],
+                    changed_policies=0, changes=[], boost_applicable=False,
+                    msg=bare_metal_message(root, dmi_identity(root), governor))
+    return dict(changed=False, applicable=False, reason="%s (%s)" % (not_applicable_reason(root), virtual),
+                driver=None, policies=[], changed_policies=0, changes=[], boost_applicable=False)
 
 
 def outcome(prepared, after, root, with_diff=False):
@@ -478,7 +588,7 @@ def outcome(prepared, after, root, with_diff=False):
     return result
 
 
-def check_plan(root, request, boost_wanted):
+def check_plan(root, request, boost_wanted, procfs_root="/proc"):
     """What setting request would change, writing nothing: the module's check-mode result.
 
     Problems do not raise: they come back as ``msg`` with ``failed: true``, the way the
@@ -490,7 +600,7 @@ def check_plan(root, request, boost_wanted):
     except (HostFileError, CpufreqError) as exc:
         return dict(failed=True, msg=str(exc), applicable=True, changed=False)
     if prepared is None:
-        return not_applicable_result(root)
+        return not_applicable_result(root, procfs_root, request.get("governor"))
     after = dict((p["number"], predict_state(p, request)) for p in prepared["policies"])
     result = outcome(prepared, after, root)
     result["warnings"] = prepared["warnings"]

@@ -19,9 +19,12 @@ import re
 import shlex
 
 from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
+    dmi_identity,
     driver_summary,
     is_active_mode,
+    not_applicable_reason,
     read_policies,
+    virtualization,
 )
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
@@ -87,11 +90,14 @@ def _common(policies, key):
     return sorted(set.intersection(*sets)) if sets else []
 
 
-def read_cpufreq(sysfs_root):
-    """Governor and EPP per group of policies; applicable False without cpufreq."""
+def read_cpufreq(sysfs_root, procfs_root="/proc"):
+    """Governor and EPP per group of policies; applicable False without cpufreq, with
+    ``virtual`` (why it is a VM or container) or ``bare_metal`` True (its driver did not load)."""
     policies = [policy for policy in read_policies(sysfs_root) if policy["active"]]
     if not policies:
-        return {"applicable": False, "policy_count": 0}
+        virtual = virtualization(sysfs_root, procfs_root)
+        return {"applicable": False, "policy_count": 0, "reason": not_applicable_reason(sysfs_root),
+                "virtual": virtual, "bare_metal": virtual is None, "dmi": dmi_identity(sysfs_root)}
     has_epp = any(policy["state"]["epp"] is not None for policy in policies)
     return {
         "applicable": True,
@@ -318,7 +324,7 @@ def gather_host_state(params, show_units, probe):
         services["instances_error"] = instances_error
     return {
         "numa": numa,
-        "cpufreq": section(read_cpufreq, params["sysfs_root"]),
+        "cpufreq": section(read_cpufreq, params["sysfs_root"], params["procfs_root"]),
         "page_cache": page_cache,
         "use_numa": section(read_use_numa, env_files),
         "sysctl": section(read_sysctls, params["procfs_root"], params["sysctl_file"], params["sysctls"]),

@@ -128,3 +128,42 @@ def parse_systemctl_show(output, units):
                             active_state=values.get("ActiveState") or None,
                             unit_file_state=values.get("UnitFileState") or None)
     return states
+
+
+# ID / ID_LIKE words of /etc/os-release and the family Ansible's setup reports for them.
+OS_FAMILIES = (
+    ("Debian", ("debian", "ubuntu", "raspbian", "linuxmint", "pop")),
+    ("RedHat", ("rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn", "redhat")),
+    ("Suse", ("suse", "opensuse", "sles", "opensuse-leap", "opensuse-tumbleweed")),
+    ("Archlinux", ("arch", "archlinux", "manjaro")),
+)
+PKG_MGR_OF = {"Debian": "apt", "RedHat": "dnf", "Suse": "zypper", "Archlinux": "pacman"}
+
+
+def os_release_family(text):
+    """(os_family, pkg_mgr) from /etc/os-release's ID and ID_LIKE, as Ansible's setup names
+    them; (None, None) for an unknown system."""
+    values = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip().strip("\"'")
+    words = [values.get("ID", "").lower()] + values.get("ID_LIKE", "").lower().split()
+    for family, ids in OS_FAMILIES:
+        if any(word in ids for word in words):
+            return family, PKG_MGR_OF[family]
+    return None, None
+
+
+def dpkg_query_command(dpkg_query, packages):
+    return [dpkg_query, "--show", "--showformat=${Package}\t${Status}\t${Version}\n", "--"] + list(packages)
+
+
+def parse_dpkg_query(output, packages):
+    """{package: installed version or None}; dpkg-query names unknown packages only on stderr."""
+    found = dict((name, None) for name in packages)
+    for line in output.splitlines():
+        fields = line.split("\t")
+        if len(fields) == 3 and fields[0] in found and fields[1].endswith(" installed"):
+            found[fields[0]] = fields[2]
+    return found

@@ -104,4 +104,12 @@ unknown_hosts:
   returned: always
   type: list
   elements: str
+verdicts:
+  description:
+    - For every host in RV(failed_hosts) or RV(unknown_hosts), one line saying why, naming each
+      failed error control with its finding and fix. Playbooks fail each such host with it.
+  returned: always
+  type: dict
+  sample:
+    node7: "fails error controls: numa.layout (expected NPS2 (4 nodes on 2 sockets), found NPS4; fix: ...)"
 """

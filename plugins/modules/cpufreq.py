@@ -24,8 +24,12 @@ description:
   - Policies whose CPUs are all offline are refused by the kernel (EBUSY). They are skipped with a
     warning and reported with RV(policies[].active=false); when their CPUs come back online the kernel
     restores their previous governor.
-  - A host without cpufreq (no cpufreq directory or no policy, as in most VMs and containers) is
-    not an error. The module returns RV(applicable=false) and RV(reason), and changes nothing.
+  - A VM or container without cpufreq (no cpufreq directory or no policy) is not an error. The module
+    returns RV(applicable=false) and RV(reason), and changes nothing. It is told apart from bare
+    metal by the C(hypervisor) flag in C(<procfs_root>/cpuinfo), the DMI vendor and product
+    (C(<sysfs_root>/class/dmi/id/sys_vendor), C(product_name)) and a C(container=) variable of PID 1.
+  - Bare metal without cpufreq (its driver did not load, or the BIOS keeps P-states to itself) fails,
+    naming the fix, with RV(bare_metal=true).
   - Settings do not survive a reboot, and C(tuned) or C(cpupower.service) may set the governor
     again. Use one setter only.
 author:
@@ -89,11 +93,17 @@ options:
         example in tests.
     type: path
     default: /sys
+  procfs_root:
+    description:
+      - Where procfs is mounted; its C(cpuinfo) tells a VM from bare metal when there is no cpufreq.
+    type: path
+    default: /proc
 notes:
   - Runs no command and is quick even with hundreds of policies. Each file is read again just
     before it is written, because writing the governor can change EPP.
-  - If a write fails part-way (for example with EBUSY), the task fails, naming the file and the
-    value, and reports the policies that had already been changed.
+  - If a write fails part-way (for example with EBUSY), the module writes the values it read before
+    back to every policy it had changed, then fails, naming the file and the value, the policies
+    restored and any it could not restore (RV(changed) is then true).
 seealso:
   - name: Linux CPU performance scaling
     description: Kernel documentation of cpufreq policies, governors and the boost switch.
@@ -139,6 +149,11 @@ RETURN = r"""
 applicable:
   description: Whether the host has cpufreq policies. When false nothing else was done.
   returned: always
+  type: bool
+  sample: true
+bare_metal:
+  description: True when the host has no cpufreq and nothing says it is a VM or container (the task fails).
+  returned: when the module failed for that reason
   type: bool
   sample: true
 reason:
@@ -239,6 +254,11 @@ boost:
       description: Boost after the task (in check mode a prediction).
       type: bool
       sample: true
+restored_policies:
+  description: After a write that failed part-way, how many changed policies were put back.
+  returned: when a write failed
+  type: int
+  sample: 3
 diff:
   description: Grouped before and after lines, as in RV(changes).
   returned: when diff mode is on
@@ -262,6 +282,7 @@ def main():
             min_freq_khz=dict(type="int"),
             boost=dict(type="bool"),
             sysfs_root=dict(type="path", default="/sys"),
+            procfs_root=dict(type="path", default="/proc"),
         ),
         supports_check_mode=True,
     )
@@ -284,7 +305,10 @@ def main():
     except cf.CpufreqError as exc:
         module.fail_json(msg=str(exc), applicable=True, driver=cf.driver_summary(cf.read_policies(root)))
     if prepared is None:
-        module.exit_json(**cf.not_applicable_result(root))
+        result = cf.not_applicable_result(root, params["procfs_root"], params["governor"])
+        if result.get("failed"):
+            module.fail_json(**result)
+        module.exit_json(**result)
     for warning in prepared["warnings"]:
         module.warn(warning)
 
@@ -302,18 +326,23 @@ def apply(module, root, prepared, request):
     try:
         written = cf.apply_all(policies, request)
     except cf.ApplyError as exc:
-        module.fail_json(msg=str(exc), changed=bool(exc.changed), applicable=True, driver=driver,
-                         changed_policies=len(exc.changed))
+        fail_after_rollback(module, policies, driver, exc)
     if prepared["boost_after"] != prepared["boost_before"]:
         try:
             cf.write_boost(root, prepared["boost_after"])
         except HostFileError as exc:
-            error = cf.ApplyError(exc, sorted(written))
-            module.fail_json(msg=str(error), changed=bool(written), applicable=True, driver=driver,
-                             changed_policies=len(written))
+            fail_after_rollback(module, policies, driver, cf.ApplyError(exc, written))
     for line in cf.readback_mismatches(policies, written, request):
         module.warn("%s (the kernel adjusted the value)" % line)
     return dict((p["number"], written.get(p["number"], p["state"])) for p in policies)
+
+
+def fail_after_rollback(module, policies, driver, error):
+    """A write failed part-way: put back what was changed, then fail saying what stands."""
+    restored, problems = cf.restore_policies(policies, error.changed)
+    left = sorted(set(error.changed) - set(restored))
+    module.fail_json(msg=cf.rollback_message(error, restored, problems), changed=bool(left), applicable=True,
+                     driver=driver, changed_policies=len(left), restored_policies=len(restored))
 
 
 if __name__ == "__main__":

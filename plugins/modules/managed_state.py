@@ -51,6 +51,26 @@ options:
         shares with others (such as C(/etc/environment)) without the whole content leaving the
         host.
     type: str
+  file_line_patterns:
+    description:
+      - Per file, a Python regular expression whose matching lines are returned in
+        RV(files.matching_lines) for that file instead of O(line_pattern)'s, such as C(^ARGS=) for
+        a daemon's defaults file of which one line is managed. The files are described as in O(files).
+    type: dict
+    default: {}
+  packages:
+    description:
+      - Package names whose installed version to return in RV(packages) (dpkg or rpm), read in one
+        command.
+    type: list
+    elements: str
+    default: []
+  os:
+    description:
+      - Return RV(os_family) and RV(pkg_mgr) from C(/etc/os-release), as M(ansible.builtin.setup)
+        names them, so a role needs no fact gathering of its own.
+    type: bool
+    default: false
   units:
     description:
       - Systemd unit names, read with a single C(systemctl show).
@@ -163,6 +183,21 @@ files:
   sample:
     /etc/cron.d/ktune-drop-caches: {exists: true, type: file, mode: "0644", owner: root, group: root,
                                     checksum: 2aae6c35c94fcfb415dbe95f408b9ce91ee846ed}
+packages:
+  description: The installed version of each package asked for, null when it is not installed.
+  returned: when O(packages) is set
+  type: dict
+  sample: {ipmitool: 1.8.19-4+deb12u2, prometheus-node-exporter: null}
+os_family:
+  description: The OS family (Debian, RedHat, Suse, Archlinux) from C(/etc/os-release); null when unknown.
+  returned: when O(os) is true
+  type: str
+  sample: Debian
+pkg_mgr:
+  description: The package manager of that family (apt, dnf, zypper, pacman); null when unknown.
+  returned: when O(os) is true
+  type: str
+  sample: apt
 systemd:
   description: Whether systemctl answered; when false RV(units) is empty and RV(systemd_reason) says why.
   returned: always
@@ -229,6 +264,24 @@ def read_units(module, units):
         module.fail_json(msg=str(exc))
 
 
+def read_packages(module, packages):
+    """{package: version or None}, one dpkg-query (or rpm) call."""
+    if not packages:
+        return {}
+    dpkg_query = module.get_bin_path("dpkg-query")
+    if dpkg_query:
+        dummy, out, dummy = module.run_command(ms.dpkg_query_command(dpkg_query, packages))
+        return ms.parse_dpkg_query(out, packages)
+    rpm = module.get_bin_path("rpm")
+    if rpm is None:
+        module.fail_json(msg="packages: neither dpkg-query nor rpm found to read %s" % ", ".join(packages))
+    found = {}
+    for name in packages:
+        rc, out, dummy = module.run_command([rpm, "-q", "--queryformat", "%{VERSION}-%{RELEASE}", name])
+        found[name] = out.strip() if rc == 0 else None
+    return found
+
+
 def read_sysctls(names, procfs_root):
     values = {}
     for name in names:
@@ -237,10 +290,10 @@ def read_sysctls(names, procfs_root):
     return values
 
 
-def plan_cpufreq(module, options, sysfs_root):
+def plan_cpufreq(module, options, sysfs_root, procfs_root):
     request = dict(governor=options["governor"], epp=options["energy_performance_preference"],
                    min_freq_khz=options["min_freq_khz"])
-    plan = cf.check_plan(sysfs_root, request, options["boost"])
+    plan = cf.check_plan(sysfs_root, request, options["boost"], procfs_root)
     for warning in plan.pop("warnings", []):
         module.warn(warning)
     return plan
@@ -253,6 +306,9 @@ def main():
             line_pattern=dict(type="str"),
             units=dict(type="list", elements="str", default=[]),
             sysctls=dict(type="list", elements="str", default=[]),
+            file_line_patterns=dict(type="dict", default={}),
+            packages=dict(type="list", elements="str", default=[]),
+            os=dict(type="bool", default=False),
             cpufreq=dict(type="dict", options=dict(
                 governor=dict(type="str", default="performance"),
                 energy_performance_preference=dict(type="str"),
@@ -268,6 +324,8 @@ def main():
     try:
         pattern = ms.compile_line_pattern(params["line_pattern"])
         files = dict((path, ms.file_state(path, pattern)) for path in ms.expand_paths(params["files"]))
+        for path, own_pattern in params["file_line_patterns"].items():
+            files[path] = ms.file_state(path, ms.compile_line_pattern(own_pattern))
         sysctls = read_sysctls(params["sysctls"], params["procfs_root"])
     except (ValueError, HostFileError, sysctl.SysctlError) as exc:
         module.fail_json(msg=str(exc))
@@ -275,8 +333,17 @@ def main():
     result = dict(changed=False, files=files, systemd=systemd, units=units, sysctls=sysctls)
     if reason:
         result["systemd_reason"] = reason
+    if params["packages"]:
+        result["packages"] = read_packages(module, params["packages"])
+    if params["os"]:
+        try:
+            with open("/etc/os-release") as handle:
+                text = handle.read()
+        except (IOError, OSError):
+            text = ""
+        result["os_family"], result["pkg_mgr"] = ms.os_release_family(text)
     if params["cpufreq"] is not None:
-        result["cpufreq"] = plan_cpufreq(module, params["cpufreq"], params["sysfs_root"])
+        result["cpufreq"] = plan_cpufreq(module, params["cpufreq"], params["sysfs_root"], params["procfs_root"])
     module.exit_json(**result)
 
 

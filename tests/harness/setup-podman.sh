@@ -32,6 +32,8 @@ PACKAGES=(
   slirp4netns
   fuse-overlayfs
   iptables
+  # the controller side of molecule/ssh (ssh, ssh-keygen)
+  openssh-client
 )
 
 # --- 1. packages ---------------------------------------------------------------

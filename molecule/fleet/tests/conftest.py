@@ -4,11 +4,15 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(PROJECT / "tests"))
+from playbook_run import recap, rollout_status  # noqa: E402,F401  (one parser for every scenario)
+
 HOSTS = ("fleet-nps4-prod", "fleet-nps2-prod", "fleet-snc2-prod", "fleet-nps1-dev", "fleet-vm-dev")
 # A host that is in the inventory but cannot be reached: nothing listens on port 9 of loopback.
 UNREACHABLE = """\
@@ -41,12 +45,6 @@ def snapshot(host):
 
 def snapshots():
     return dict((host, snapshot(host)) for host in HOSTS)
-
-
-def recap(output):
-    """PLAY RECAP rows as {host: {"ok": "3", "changed": "0", "failed": "1", ...}}."""
-    return dict((match.group(1), dict(field.split("=") for field in match.group(2).split()))
-                for match in re.finditer(r"^(\S+)\s+:\s+(ok=\d+.*)$", output, re.M))
 
 
 @pytest.fixture(scope="session")

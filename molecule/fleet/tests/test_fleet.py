@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import HOSTS, recap, run_playbook
+from conftest import HOSTS, recap, rollout_status, run_playbook
 
 # (host, control) -> status, for the controls whose verdict the scenario sets up.
 EXPECTED = {
@@ -33,10 +33,14 @@ def controls_of(report, host):
     return dict((item["id"], item) for item in report["hosts"][host]["controls"])
 
 
-def test_audit_fails_the_play_because_hosts_fail_error_controls(audit):
+def test_audit_fails_the_hosts_that_fail_and_exits_4_for_the_unreachable_one(audit):
     assert audit["report"] is not None, audit["run"].output[-4000:]
-    assert audit["run"].returncode == 2, audit["run"].output[-4000:]
-    assert "failed error controls on" in audit["run"].output
+    assert audit["run"].returncode == 4, audit["run"].output[-4000:]
+    rows = recap(audit["run"].output)
+    assert dict((host, rows[host]["failed"]) for host in HOSTS) == dict(
+        (host, "1" if EXPECTED[host]["status"] == "fail" else "0") for host in HOSTS), rows
+    assert rows["fleet-gone"]["unreachable"] == "1", rows
+    assert "fleet-nps4-prod: fails error controls: numa.layout" in audit["run"].output
 
 
 @pytest.mark.parametrize("host, control, status", CASES)
@@ -104,15 +108,6 @@ def test_audit_made_one_remote_call_per_host(audit):
     assert audit["run"].output.count("TASK [Read the host state in one pass]") == 1
 
 
-def rollout_status(output):
-    """The lines of the last 'Show the rollout status' task, as {label: [hosts]}."""
-    block = output.rsplit("TASK [Show the rollout status after this batch]", 1)[-1].split("TASK [", 1)[0]
-    status = {}
-    for label, hosts in re.findall(r"^\s*- '?([a-z ()-]+): (.*?)'?$", block, re.M):
-        status[label] = [] if hosts == "none" else sorted(hosts.split(", "))
-    return status
-
-
 def test_rollout_stops_after_the_failing_canary(failed_rollout):
     run = failed_rollout["run"]
     assert run.returncode == 2, run.output[-4000:]
@@ -138,7 +133,9 @@ def test_rollout_of_development_fixes_the_drift_batch_by_batch(audit, failed_rol
     assert rollout_status(run.output) == {"rolled out and passed the gate": ["fleet-nps1-dev", "fleet-vm-dev"],
                                           "failed in this batch (may be partly changed)": [],
                                           "not touched": []}, run.output[-6000:]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["gate-fleet-nps1-dev", "gate-fleet-vm-dev"]
+    runs = list(tmp_path.iterdir())
+    assert len(runs) == 1 and re.match(r"rollout-\d{8}T\d{6}Z$", runs[0].name), runs
+    assert sorted(path.name for path in runs[0].iterdir()) == ["gate-fleet-nps1-dev", "gate-fleet-vm-dev"]
     environment = subprocess.run(["podman", "exec", "fleet-nps1-dev", "cat", "/etc/environment"],
                                  capture_output=True, text=True, check=True).stdout
     assert "USE_NUMA" not in environment

@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(PROJECT / "tests"))
 import topologies  # noqa: E402
+from playbook_run import recap  # noqa: E402  (one PLAY RECAP parser for every scenario)
 
 CATALOG = topologies.catalog()
 FIXTURE_OF = {
@@ -71,14 +71,6 @@ def tune_run():
     return subprocess.run(
         ["ansible-playbook", str(PROJECT / "playbooks/tune.yml"), "-i", inventory, "--check", "--tags", "nps_layout"],
         cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600, check=False)
-
-
-def recap(output):
-    """PLAY RECAP rows as {host: {"ok": "3", "changed": "0", "failed": "1", ...}}."""
-    rows = {}
-    for match in re.finditer(r"^(\S+)\s+:\s+(ok=\d+.*)$", re.sub(r"\x1b\[[0-9;]*m", "", output), re.M):
-        rows[match.group(1)] = dict(field.split("=") for field in match.group(2).split())
-    return rows
 
 
 def test_tune_playbook_fails_exactly_the_mismatching_hosts(tune_run):

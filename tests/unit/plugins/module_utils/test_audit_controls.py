@@ -159,9 +159,24 @@ def test_governor_fails_listing_policies_and_skips_without_cpufreq(numa):
     unavailable = grade(nps2, tuned_state(cpufreq=cpufreq(governor="powersave")),
                         ktune_cpu_governor="schedutil")["cpufreq.governor"]
     assert "does not offer schedutil" in unavailable["fix"]
-    none = grade(numa("vm-1node-no-cpufreq"), tuned_state(cpufreq={"applicable": False, "policy_count": 0}))
+    vm = {"applicable": False, "policy_count": 0, "bare_metal": False, "dmi": None,
+          "virtual": "virtual machine: the CPUs have the hypervisor flag"}
+    none = grade(numa("vm-1node-no-cpufreq"), tuned_state(cpufreq=vm))
     assert none["cpufreq.governor"]["status"] == "skip"
+    assert "hypervisor flag" in none["cpufreq.governor"]["finding"]
     assert none["cpufreq.epp"]["status"] == "skip"
+
+
+def test_bare_metal_without_cpufreq_fails_the_governor_control(numa):
+    metal = {"applicable": False, "policy_count": 0, "bare_metal": True, "virtual": None,
+             "dmi": "Dell Inc. PowerEdge R7625"}
+    controls = grade(numa("epyc-2s-nps2"), tuned_state(cpufreq=metal))
+    governor = controls["cpufreq.governor"]
+    assert (governor["status"], governor["severity"]) == ("fail", "error")
+    assert governor["finding"].startswith("expected governor performance, found no cpufreq policies on bare metal")
+    assert "DMI: Dell Inc. PowerEdge R7625" in governor["finding"]
+    assert "amd_pstate=active" in governor["fix"]
+    assert controls["cpufreq.epp"]["status"] == "skip"
 
 
 def test_epp_follows_the_active_mode_rule_or_the_setting(numa):

@@ -60,13 +60,20 @@ def test_junit_has_one_case_per_host_and_control():
     cases = root.findall(".//testcase")
     assert len(cases) == 4 * len(CONTROL_IDS)
     assert root.get("tests") == str(4 * len(CONTROL_IDS))
-    assert root.get("failures") == "3" and root.get("errors") == str(len(CONTROL_IDS))
+    assert root.get("failures") == "1" and root.get("errors") == str(len(CONTROL_IDS))
     assert root.get("skipped") == "1"
     layout = [c for c in cases if c.get("classname") == "nps4" and c.get("name") == "numa.layout"][0]
     failure = layout.find("failure")
     assert failure.get("type") == "error"
     assert failure.get("message") == "numa.layout is fail <b>"
     assert failure.text == "Fix: fix numa.layout"
+    warning = [c for c in cases if c.get("classname") == "vm" and c.get("name") == "numa.balancing"][0]
+    assert warning.find("failure") is None and warning.find("error") is None
+    assert warning.find("system-out").text == "warning: numa.balancing is fail <b>\nFix: fix numa.balancing"
+    suites = dict((s.get("name"), s) for s in root.findall("testsuite"))
+    assert suites["ktune audit: development"].get("failures") == "0"
+    assert suites["ktune audit: production"].get("failures") == "1"
+    assert len(root.findall(".//failure")) == 1
     unreachable = [c for c in cases if c.get("classname") == "gone"]
     assert all(c.find("error").get("message") == "host not audited: unreachable: ssh refused" for c in unreachable)
     assert [s.get("name") for s in root.findall("testsuite")] == ["ktune audit: development", "ktune audit: production"]
@@ -99,11 +106,26 @@ def test_safe_svg_drops_everything_before_the_svg_element():
 def test_table_has_one_line_per_host_and_totals():
     lines = to_table(fleet()).splitlines()
     assert lines[0].split() == ["HOST", "GROUP", "STATUS", "FAILED", "WARNINGS"]
-    rows = dict((line.split()[0], line.split()[1:]) for line in lines[1:-1])
+    rows = dict((line.split()[0], line.split()[1:]) for line in lines[1:5])
     assert rows["nps4"] == ["production", "fail", "numa.layout", "cpufreq.epp"]
     assert rows["vm"] == ["development", "pass", "-", "numa.balancing"]
-    assert rows["gone"][:3] == ["production", "unknown", "unreachable:"]
+    assert rows["gone"] == ["production", "unknown", "-", "-"]
+    assert lines[5] == "gone: not audited: unreachable: ssh refused"
     assert lines[-1] == "4 hosts: 2 pass, 1 fail, 1 unknown; 1 error and 2 warning controls failed"
+
+
+def test_table_keeps_its_columns_for_an_unknown_host_with_a_long_reason():
+    reason = ("unreachable: Failed to connect to the host via ssh: ssh: connect to host 10.0.0.5 port 22: "
+              "Connection timed out")
+    report = build_report({"nps2": controls()}, {"gone": "production", "nps2": "production"}, "t", {"gone": reason})
+    lines = to_table(report).splitlines()
+    header, gone, nps2 = lines[0], lines[1], lines[2]
+    assert gone.split() == ["gone", "production", "unknown", "-", "-"]
+    assert nps2.split() == ["nps2", "production", "pass", "-", "-"]
+    # The FAILED column is as wide as its header or its control ids, not as the reason.
+    assert header.index("WARNINGS") == gone.rindex("-") == nps2.rindex("-")
+    assert header.index("WARNINGS") - header.index("FAILED") == len("FAILED  ")
+    assert lines[3] == "gone: not audited: " + reason
 
 
 def test_host_missing_from_results_is_unknown_not_dropped():

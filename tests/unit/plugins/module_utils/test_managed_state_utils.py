@@ -94,3 +94,11 @@ def test_parse_systemctl_show_refuses_a_block_count_that_does_not_match():
 def test_systemctl_show_command_asks_for_the_three_properties():
     command = ms.systemctl_show_command("/bin/systemctl", ["cron.service"])
     assert command == ["/bin/systemctl", "show", "--property=LoadState,ActiveState,UnitFileState", "--", "cron.service"]
+
+
+def test_os_family_from_os_release_as_setup_names_it():
+    assert ms.os_release_family('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n') == ("Debian", "apt")
+    assert ms.os_release_family('ID=ubuntu\nID_LIKE=debian\n') == ("Debian", "apt")
+    assert ms.os_release_family('ID="rocky"\nID_LIKE="rhel centos fedora"\n') == ("RedHat", "dnf")
+    assert ms.os_release_family('ID=plan9\n') == (None, None)
+    assert ms.os_release_family('') == (None, None)

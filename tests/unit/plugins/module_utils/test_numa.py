@@ -27,6 +27,7 @@ EXPECTED = {
     "xeon-2s-cxl-memory-only": ("SNC1", 1, 2, 208, 104, True, [0, 1, 2, 3], [2, 3], [], True),
     "epyc-2s-nps1": ("NPS1", 1, 2, 64, 32, True, [0, 1], [], [], True),
     "epyc-2s-nps2": ("NPS2", 2, 2, 64, 32, True, [0, 1, 2, 3], [], [], True),
+    "epyc-2s-nps2-no-cpufreq": ("NPS2", 2, 2, 64, 32, True, [0, 1, 2, 3], [], [], True),
     "epyc-2s-nps4": ("NPS4", 4, 2, 64, 32, True, list(range(8)), [], [], True),
     "epyc-2s-nps4-384": ("NPS4", 4, 2, 384, 192, True, list(range(8)), [], [], True),
     "epyc-2s-nps0": ("NPS0", 0, 2, 64, 32, True, [0], [], [], True),

@@ -278,21 +278,71 @@ def test_epp_not_offered_fails(tmp_path, warnings):
     assert "default performance balance_performance balance_power power" in result["msg"]
 
 
+def proc_with_cpuinfo(tmp_path, flags):
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "cpuinfo").write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: %s\n\n" % flags)
+    return str(proc)
+
+
+def dmi(sysfs, vendor, product):
+    folder = sysfs / "class" / "dmi" / "id"
+    folder.mkdir(parents=True)
+    (folder / "sys_vendor").write_text(vendor + "\n")
+    (folder / "product_name").write_text(product + "\n")
+
+
 @pytest.mark.parametrize("cpufreq_dir_exists", [False, True])
-def test_host_without_cpufreq_is_not_applicable(tmp_path, warnings, cpufreq_dir_exists):
-    os.makedirs(str(tmp_path / "devices" / "system" / "cpu" / "cpu0"))
+def test_vm_without_cpufreq_is_not_applicable(tmp_path, warnings, cpufreq_dir_exists):
+    sysfs = tmp_path / "sys"
+    os.makedirs(str(sysfs / "devices" / "system" / "cpu" / "cpu0"))
     if cpufreq_dir_exists:
-        os.makedirs(str(tmp_path / "devices" / "system" / "cpu" / "cpufreq"))
+        os.makedirs(str(sysfs / "devices" / "system" / "cpu" / "cpufreq"))
+    proc = proc_with_cpuinfo(tmp_path, "fpu sse2 hypervisor avx2")
     before = snapshot(tmp_path)
 
-    result = ok({"sysfs_root": str(tmp_path), "epp": "performance", "boost": True})
+    result = ok({"sysfs_root": str(sysfs), "procfs_root": proc, "epp": "performance", "boost": True})
 
     assert result["applicable"] is False
     assert result["changed"] is False
     assert "devices/system/cpu/cpufreq" in result["reason"]
+    assert "hypervisor flag" in result["reason"]
     assert ("no policyN" in result["reason"]) is cpufreq_dir_exists
     assert result["policies"] == []
     assert snapshot(tmp_path) == before
+
+
+def test_vm_told_by_its_dmi_is_not_applicable(tmp_path, warnings):
+    sysfs = tmp_path / "sys"
+    os.makedirs(str(sysfs / "devices" / "system" / "cpu" / "cpu0"))
+    dmi(sysfs, "QEMU", "Standard PC (Q35 + ICH9, 2009)")
+    result = ok({"sysfs_root": str(sysfs), "procfs_root": proc_with_cpuinfo(tmp_path, "fpu sse2 avx2")})
+    assert result["applicable"] is False
+    assert "DMI says QEMU Standard PC" in result["reason"]
+
+
+def test_bare_metal_without_cpufreq_fails_naming_the_fix(tmp_path, warnings):
+    sysfs = tmp_path / "sys"
+    os.makedirs(str(sysfs / "devices" / "system" / "cpu" / "cpu0"))
+    dmi(sysfs, "Dell Inc.", "PowerEdge R7625")
+    proc = proc_with_cpuinfo(tmp_path, "fpu sse2 avx2")
+    before = snapshot(tmp_path)
+
+    result = failed({"sysfs_root": str(sysfs), "procfs_root": proc})
+
+    assert result["bare_metal"] is True and result["changed"] is False
+    assert "no cpufreq policies on bare metal" in result["msg"]
+    assert "DMI: Dell Inc. PowerEdge R7625" in result["msg"]
+    assert "governor performance cannot be set" in result["msg"]
+    assert "amd_pstate=active" in result["msg"]
+    assert snapshot(tmp_path) == before
+
+
+def test_check_plan_fails_bare_metal_too(tmp_path):
+    sysfs = tmp_path / "sys"
+    os.makedirs(str(sysfs / "devices" / "system" / "cpu" / "cpu0"))
+    plan = cf.check_plan(str(sysfs), {"governor": "performance"}, None, proc_with_cpuinfo(tmp_path, "fpu"))
+    assert plan["failed"] is True and "bare metal" in plan["msg"]
 
 
 def test_unreadable_file_fails_naming_it(tmp_path, warnings):
@@ -479,7 +529,7 @@ def test_boost_without_boost_file_warns_and_does_not_fail(tmp_path, warnings):
     assert "intel_pstate/no_turbo" in warnings[0]
 
 
-def test_failed_write_names_file_value_and_changed_policies(tmp_path, warnings, monkeypatch):
+def test_failed_write_names_file_value_and_restores_changed_policies(tmp_path, warnings, monkeypatch):
     root = build_tree(tmp_path, "acpi-cpufreq", policies=range(4))
     monkeypatch.setattr(cf, "write_text", FakeKernel(fail_on=[(2, "scaling_governor")]))
 
@@ -489,9 +539,59 @@ def test_failed_write_names_file_value_and_changed_policies(tmp_path, warnings, 
     assert "'performance'" in result["msg"]
     assert "Device or resource busy" in result["msg"]
     assert "policies already changed: policy0-1 (2 policies)" in result["msg"]
-    assert result["changed"] is True
-    assert result["changed_policies"] == 2
-    assert governors(root, range(4)) == ["performance", "performance", "schedutil", "schedutil"]
+    assert "restored policy0-1 (2 policies) to the values read before the task" in result["msg"]
+    assert result["changed"] is False
+    assert result["changed_policies"] == 0
+    assert result["restored_policies"] == 2
+    assert governors(root, range(4)) == ["schedutil"] * 4
+
+
+def test_partial_write_of_3_of_64_policies_is_undone(tmp_path, warnings, monkeypatch):
+    root = build_tree(tmp_path, "amd-pstate-epp", policies=range(64))
+    before = snapshot(root)
+    kernel = FakeKernel(fail_on=[(3, "scaling_governor")])
+    monkeypatch.setattr(cf, "write_text", kernel)
+
+    result = failed({"sysfs_root": root, "governor": "performance", "epp": "performance"})
+
+    assert "policies already changed: policy0-2 (3 policies)" in result["msg"]
+    assert "restored policy0-2 (3 policies)" in result["msg"]
+    assert result["restored_policies"] == 3 and result["changed"] is False
+    # The kernel's own EPP switch is undone too: the tree is as it was.
+    assert snapshot(root) == before
+    assert [w for w in kernel.writes if w[1] == "scaling_governor"][-3:] == [
+        (0, "scaling_governor", "powersave"), (1, "scaling_governor", "powersave"),
+        (2, "scaling_governor", "powersave")]
+
+
+def test_policy_whose_second_file_fails_is_restored_too(tmp_path, warnings, monkeypatch):
+    root = build_tree(tmp_path, "acpi-cpufreq", policies=range(2))
+    monkeypatch.setattr(cf, "write_text", FakeKernel(fail_on=[(0, "scaling_min_freq")]))
+
+    result = failed({"sysfs_root": root, "min_freq_khz": 2000000})
+
+    assert "restored policy0 to the values read before the task" in result["msg"]
+    assert governors(root, range(2)) == ["schedutil"] * 2
+
+
+def test_restore_that_fails_reports_changed_and_what_stands(tmp_path, warnings, monkeypatch):
+    root = build_tree(tmp_path, "acpi-cpufreq", policies=range(3))
+    kernel = FakeKernel(fail_on=[(2, "scaling_governor")])
+    monkeypatch.setattr(cf, "write_text", kernel)
+    real_call = kernel.__call__
+
+    def refuse_schedutil(path, value):
+        if value == "schedutil" and "policy1" in path:
+            raise cf.HostFileError(path, "cannot write %r (Device or resource busy)" % value)
+        return real_call(path, value)
+
+    monkeypatch.setattr(cf, "write_text", refuse_schedutil)
+    result = failed({"sysfs_root": root})
+
+    assert "restored policy0 to the values" in result["msg"]
+    assert "could not restore: " in result["msg"] and "policy1/scaling_governor" in result["msg"]
+    assert result["changed"] is True and result["changed_policies"] == 1
+    assert governors(root, range(3)) == ["schedutil", "performance", "schedutil"]
 
 
 def test_failed_first_write_reports_nothing_changed(tmp_path, warnings, monkeypatch):
@@ -504,7 +604,7 @@ def test_failed_first_write_reports_nothing_changed(tmp_path, warnings, monkeypa
     assert result["changed"] is False
 
 
-def test_failed_boost_write_reports_changed_policies(tmp_path, warnings, monkeypatch):
+def test_failed_boost_write_restores_the_policies(tmp_path, warnings, monkeypatch):
     root = build_tree(tmp_path, "acpi-cpufreq", policies=range(2), boost="0")
     monkeypatch.setattr(cf, "write_text", FakeKernel(fail_on=[(None, "boost")]))
 
@@ -512,7 +612,9 @@ def test_failed_boost_write_reports_changed_policies(tmp_path, warnings, monkeyp
 
     assert "boost: cannot write '1'" in result["msg"]
     assert "policies already changed: policy0-1 (2 policies)" in result["msg"]
-    assert result["changed"] is True
+    assert "restored policy0-1 (2 policies)" in result["msg"]
+    assert result["changed"] is False
+    assert governors(root, range(2)) == ["schedutil"] * 2
 
 
 def test_inactive_policy_is_skipped_with_a_warning(tmp_path, warnings, monkeypatch, fake_kernel):

@@ -113,12 +113,24 @@ def test_absent_files_and_no_cpufreq_are_reported_not_failed(tmp_path):
     result, failed = run_module(host_facts, args_for(tmp_path))
     assert not failed
     state = result["ansible_facts"]["ktune_host_state"]
-    assert state["cpufreq"] == {"applicable": False, "policy_count": 0}
+    assert state["cpufreq"] == {
+        "applicable": False, "policy_count": 0, "bare_metal": False,
+        "reason": "no cpufreq policies: %s/sys/devices/system/cpu/cpufreq does not exist" % tmp_path,
+        "virtual": "virtual machine: the CPUs have the hypervisor flag", "dmi": "QEMU Standard PC (Q35 + ICH9, 2009)"}
     assert state["page_cache"] == {"path": str(tmp_path / "etc/cron.d/ktune-drop-caches"), "present": False, "jobs": []}
     assert state["sysctl"]["file_present"] is False
     assert state["sysctl"]["live"]["kernel.numa_balancing"] is None
     assert state["use_numa"] == {"files": [{"file": str(tmp_path / "etc/environment"), "exists": False}],
                                  "definitions": []}
+
+
+def test_bare_metal_without_cpufreq_is_told_apart_from_a_vm(tmp_path):
+    topologies.write_tree(topologies.catalog()["epyc-2s-nps2-no-cpufreq"], tmp_path)
+    result, failed = run_module(host_facts, args_for(tmp_path))
+    assert not failed
+    cpufreq = result["ansible_facts"]["ktune_host_state"]["cpufreq"]
+    assert (cpufreq["applicable"], cpufreq["bare_metal"], cpufreq["virtual"]) == (False, True, None)
+    assert cpufreq["dmi"] == "Dell Inc. PowerEdge R7625"
 
 
 def test_unreadable_section_is_reported_with_its_file_and_the_rest_still_read(host):

@@ -127,3 +127,34 @@ def test_cpufreq_plan_reports_a_governor_the_driver_lacks_without_failing(tmp_pa
     assert not failed
     assert state["cpufreq"]["failed"] is True
     assert "policy0-3" in state["cpufreq"]["msg"] and "'schedutil'" in state["cpufreq"]["msg"]
+
+
+FAKE_DPKG_QUERY = """#!/bin/sh
+# Answers `dpkg-query --show --showformat=... -- PKG...` like dpkg: installed, removed, unknown.
+shift 3
+for package in "$@"; do
+  case $package in
+    ipmitool) printf 'ipmitool\\tinstall ok installed\\t1.8.19-4+deb12u2\\n' ;;
+    cron) printf 'cron\\tdeinstall ok config-files\\t3.0pl1-162\\n' ;;
+    *) echo "dpkg-query: no packages found matching $package" >&2 ;;
+  esac
+done
+exit 1
+"""
+
+
+def test_packages_line_patterns_per_file_and_os_family(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dpkg-query").write_text(FAKE_DPKG_QUERY)
+    (bin_dir / "dpkg-query").chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+    defaults = tmp_path / "prometheus-node-exporter"
+    defaults.write_text('# set by the package\nARGS="--collector.textfile.directory=/x"\nOTHER=1\n')
+    result, failed = run_module(managed_state, {
+        "files": [str(defaults)], "line_pattern": "^OTHER", "file_line_patterns": {str(defaults): "^ARGS="},
+        "packages": ["ipmitool", "cron", "prometheus-node-exporter"], "os": True})
+    assert not failed, result
+    assert result["files"][str(defaults)]["matching_lines"] == ['ARGS="--collector.textfile.directory=/x"']
+    assert result["packages"] == {"ipmitool": "1.8.19-4+deb12u2", "cron": None, "prometheus-node-exporter": None}
+    assert result["os_family"] in ("Debian", "RedHat", "Suse", "Archlinux", None)
