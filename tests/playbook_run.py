@@ -39,6 +39,6 @@ def run_playbook(playbook, inventories, *args, cwd=None, timeout=1200, env=None)
                        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     environment.update(env or {})
     done = subprocess.run(command + [str(arg) for arg in args], cwd=cwd or PROJECT, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
     done.output = ANSI.sub("", done.stdout + done.stderr)
     return done

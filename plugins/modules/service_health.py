@@ -22,7 +22,7 @@ description:
     too long).
   - Changes nothing.
 author:
-  - ktune contributors
+  - ktune contributors (@ktune)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

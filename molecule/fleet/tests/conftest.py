@@ -11,7 +11,6 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(PROJECT / "tests"))
-from playbook_run import recap, rollout_status  # noqa: E402,F401  (one parser for every scenario)
 
 HOSTS = ("fleet-nps4-prod", "fleet-nps2-prod", "fleet-snc2-prod", "fleet-nps1-dev", "fleet-vm-dev")
 # A host that is in the inventory but cannot be reached: nothing listens on port 9 of loopback.

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from conftest import HOSTS, recap, rollout_status, run_playbook
+from conftest import HOSTS, run_playbook
+from playbook_run import recap, rollout_status
 
 # (host, control) -> status, for the controls whose verdict the scenario sets up.
 EXPECTED = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(PROJECT / "tests"))
-from playbook_run import recap, rollout_status, run_playbook as run_project_playbook  # noqa: E402,F401
+from playbook_run import run_playbook as run_project_playbook  # noqa: E402
 
 FLEET = ("ssh-a", "ssh-b", "ssh-c")
 METAL = "ssh-metal"

@@ -7,7 +7,8 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-from conftest import FLEET, METAL, PROJECT, podman, recap, rollout_status, run_playbook, snapshot
+from conftest import FLEET, METAL, PROJECT, podman, run_playbook, snapshot
+from playbook_run import recap, rollout_status
 
 CONTROLLER_SIDE_MONITORING_TASKS = {
     "Check that the OS family is one the role knows", "Pick the OS family's defaults", "Check the monitoring settings",

@@ -10,7 +10,6 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(PROJECT / "tests"))
-from playbook_run import recap  # noqa: E402,F401  (one PLAY RECAP parser for every scenario)
 
 
 def run_tune(*args):

@@ -6,7 +6,8 @@ import re
 import pytest
 import testinfra
 
-from conftest import recap, run_tune
+from conftest import run_tune
+from playbook_run import recap
 
 SNAPSHOT = "/var/lib/ktune-test/snapshot.sh"
 

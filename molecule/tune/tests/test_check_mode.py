@@ -1,6 +1,6 @@
 """The check-mode run on fresh containers changed no file (compared by the side_effect step)."""
 
-from conftest import recap
+from playbook_run import recap
 
 
 def test_check_run_changed_nothing(host):

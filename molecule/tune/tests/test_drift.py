@@ -7,7 +7,7 @@ disabled unit, a USE_NUMA=0 line, a kernel setting and a CPU governor.
 
 import testinfra
 
-from conftest import recap
+from playbook_run import recap
 
 HOST = "amd-nps2"  # production: NUMA on, amd-pstate-epp
 CRON_FILE = "/etc/cron.d/ktune-drop-caches"

@@ -10,7 +10,8 @@ import subprocess
 
 import testinfra
 
-from conftest import PROJECT, recap, run_tune
+from conftest import PROJECT, run_tune
+from playbook_run import recap
 
 HOST = "amd-nps2"  # production: NUMA on, amd-pstate-epp
 CONTROL_ROLE = {"cpufreq.governor": "cpu_governor", "cpufreq.epp": "cpu_governor", "use_numa.policy": "numa_env",

@@ -7,7 +7,8 @@ import shlex
 import pytest
 import testinfra
 
-from conftest import recap, run_tune
+from conftest import run_tune
+from playbook_run import recap
 
 # Per inventory host: whether ktransformers gets USE_NUMA=1, and why (the start of the
 # role's reason). Runtime values: None means the fixture kernel lacks the key, which

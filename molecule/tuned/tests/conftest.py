@@ -3,11 +3,13 @@
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(PROJECT / "tests"))  # playbook_run: one PLAY RECAP parser for every scenario
 
 
 def run_tune(*args):
@@ -17,12 +19,6 @@ def run_tune(*args):
                           cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900, check=False)
     done.output = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
     return done
-
-
-def recap(output):
-    """PLAY RECAP rows as {host: {"ok": "3", "changed": "0", "failed": "1", ...}}."""
-    return dict((match.group(1), dict(field.split("=") for field in match.group(2).split()))
-                for match in re.finditer(r"^(\S+)\s+:\s+(ok=\d+.*)$", output, re.M))
 
 
 @pytest.fixture(scope="session")

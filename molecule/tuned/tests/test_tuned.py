@@ -9,7 +9,8 @@ import json
 import pytest
 import testinfra
 
-from conftest import recap, run_tune
+from conftest import run_tune
+from playbook_run import recap
 
 HOST = "tuned-amd"
 UNIT = "/etc/systemd/system/ktune-cpufreq.service"

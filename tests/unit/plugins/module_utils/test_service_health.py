@@ -1,5 +1,9 @@
 """service_health: a crash loop ends the health wait within one poll, a slow load does not."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 from ansible_collections.ktune.inference.plugins.module_utils.service_health import not_coming_up, wait_for_health
 
 UNIT = "ktransformers@r1.service"
