@@ -20,7 +20,7 @@ from ansible_collections.ktune.inference.plugins.module_utils import audit_contr
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.diagnosis import findings
 
-ROOT = Path(__file__).resolve().parents[4]
+ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests/unit/roles"))
 from role_vars import evaluate  # noqa: E402
 
