@@ -79,7 +79,7 @@ def epp_wanted(settings, active_mode, has_epp):
     settings = settings or {}
     if not has_epp:
         return None
-    if settings.get("ktune_cpu_epp") is not None:
+    if settings.get("ktune_cpu_epp") not in (None, ""):  # empty is unset, as the role's omit treats it
         return settings["ktune_cpu_epp"]
     if active_mode and expected_governor(settings) == "performance":
         return "performance"

@@ -4,6 +4,7 @@ localhost, for given inputs: what tune would decide, without a host."""
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,8 +25,13 @@ def evaluate(role, expressions, cases):
         "tasks": [{
             "name": "Evaluate",
             "ansible.builtin.debug": {"msg": dict((name, "{{ %s }}" % expr) for name, expr in expressions.items())},
-            "loop": "{{ __cases }}", "vars": dict((key, "{{ item[%r] }}" % key)
-                                                  for key in names),
+            "loop": "{{ __cases }}", "vars": dict((key, "{{ item[%r] }}" % key) for key in names),
+            "register": "__evaluated",
+        }, {
+            # A file, not the json stdout callback: ansible-core 2.16 has no ansible.builtin.json.
+            "name": "Keep the results",
+            "ansible.builtin.copy": {"content": "{{ __evaluated.results | map(attribute='msg') | list | to_json }}",
+                                     "dest": "{{ __out }}", "mode": "0644"},
         }],
     }]
     with tempfile.TemporaryDirectory() as tmp:
@@ -34,11 +40,12 @@ def evaluate(role, expressions, cases):
         with open(playbook, "w") as handle:
             yaml.safe_dump(play, handle)
         with open(extra, "w") as handle:
-            json.dump({"__cases": cases}, handle)
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+            json.dump({"__cases": cases, "__out": os.path.join(tmp, "results.json"),
+                       "ansible_python_interpreter": sys.executable}, handle)
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                    ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
         done = subprocess.run(["ansible-playbook", "-i", "localhost,", playbook, "-e", "@" + extra],
                               cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["results"]
-    return [entry["msg"] for entry in result]
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        with open(os.path.join(tmp, "results.json")) as handle:
+            return json.load(handle)
