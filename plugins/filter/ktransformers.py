@@ -15,6 +15,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     instance_problems,
     memory_fit_problems,
     parse_listeners,
+    redact_secrets,
     resolve_instances,
 )
 
@@ -79,4 +80,5 @@ class FilterModule(object):
             "ktransformers_instances": ktransformers_instances,
             "ktransformers_command": ktransformers_command,
             "ktransformers_problems": ktransformers_problems,
+            "ktransformers_redact": redact_secrets,
         }

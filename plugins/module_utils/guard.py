@@ -211,6 +211,9 @@ class InstanceGuard(object):
         self.restart_blocked = False
         self.cool_since = None
         self.transitions = 0
+        self.failed_slow_start = False
+        self.healthy_since = None
+        self.drained_for_heat = False
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -293,8 +296,12 @@ class InstanceGuard(object):
         self._sample(reading, thermal_normal and self.state in READY_STATES)
 
         if self.state == FAILED:
-            return self._stay()
+            return self._failed(reading, now)
         why = ("DIMM %s" % thermal.describe()) if critical else "CPU/memory throttle counters rose"
+        if critical or throttling:
+            # A drain a hot DIMM caused waits for a DIMM reading; one for throttling alone can end
+            # on still counters (many BMCs have no DIMM sensor to wait on).
+            self.drained_for_heat = critical or (self.drained_for_heat and self.state == DRAINING)
         if self.state == RESTARTING:
             return self._restarting(reading, "draining: " + why if critical or throttling else None)
         if critical or throttling:
@@ -341,10 +348,18 @@ class InstanceGuard(object):
             return self._restart(now, "degraded, no request running: " + why)
         return self._go(DEGRADED, DRAIN, "degraded, draining before a restart: " + why, now)
 
+    def _throttle_quiet(self, now):
+        """Drained for throttling with no DIMM reading to wait on: serve once the counters stay still."""
+        settings = self.settings
+        if self._dwelt(now, settings["min_dwell_s"]) and self._quiet_since_dwell(now, settings["cool_dwell_s"]):
+            return self._go(SERVING, RESTORE, "throttle counters still for %ds (no DIMM reading)"
+                            % settings["cool_dwell_s"], now)
+        return self._stay()
+
     def _draining(self, thermal, now):
         settings = self.settings
         if not thermal.known:
-            return self._stay()
+            return self._stay() if self.drained_for_heat else self._throttle_quiet(now)
         if thermal.headroom > settings["critical_margin_c"] + settings["hysteresis_c"] \
                 and self._dwelt(now, settings["min_dwell_s"]):
             decision = self._go(COOLING, NONE, "cooling: DIMM %s" % thermal.describe(), now)
@@ -398,6 +413,24 @@ class InstanceGuard(object):
             self.samples = []
             return self._go(SERVING, RESTORE, "restarted and healthy", now)
         if self._dwelt(now, self.settings["restart_timeout_s"]):
-            return self._go(FAILED, NONE, "not healthy %ds after the restart: staying drained; fix the service "
-                                          "and restart ktune-guard" % self.settings["restart_timeout_s"], now)
+            self.failed_slow_start = True
+            return self._go(FAILED, NONE, "not healthy %ds after the restart: staying drained until it answers "
+                                          "its health check for %ds" % (self.settings["restart_timeout_s"],
+                                                                         self.settings["min_dwell_s"]), now)
+        return self._stay()
+
+    def _failed(self, reading, now):
+        """A failed restart command stays failed; a slow start (a big model still loading) serves
+        again once the instance has answered its health check for the dwell."""
+        if not self.failed_slow_start:
+            return self._stay()
+        if not reading.health:
+            self.healthy_since = None
+            return self._stay()
+        if self.healthy_since is None:
+            self.healthy_since = now  # the dwell counts from the first healthy answer
+        if now - self.healthy_since >= self.settings["min_dwell_s"]:
+            self.failed_slow_start = False
+            self.healthy_since = None
+            return self._go(SERVING, RESTORE, "healthy %ds after a slow restart" % self.settings["min_dwell_s"], now)
         return self._stay()

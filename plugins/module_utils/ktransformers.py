@@ -1114,3 +1114,19 @@ def parse_listeners(text):
         unit = words[2] if len(words) > 2 and words[2] != "-" else None
         result.append({"port": int(words[0]), "pid": int(pid) if pid else None, "unit": unit})
     return result
+
+
+_API_KEY_IN_TEXT = re.compile(r"""(api[-_]key['"]?\s*[:=]?\s*['"]?)[^'",)\s]+""", re.IGNORECASE)
+
+
+def redact_secrets(text, secrets=()):
+    """Text (a journal excerpt) with every API key in it replaced by <redacted>.
+
+    SGLang logs its server_args, api_key included, at every start, and the legacy server echoes
+    its command line: both the known keys and anything written as api_key=/api-key: VALUE go.
+    """
+    text = "" if text is None else str(text)
+    for secret in secrets or ():
+        if secret:
+            text = text.replace(str(secret), "<redacted>")
+    return _API_KEY_IN_TEXT.sub(r"\1<redacted>", text)

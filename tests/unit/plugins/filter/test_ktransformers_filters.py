@@ -28,3 +28,7 @@ def test_filters(numa):
         FILTERS["ktransformers_command"](legacy(), {})
     with pytest.raises(AnsibleFilterError, match="expected one instance"):
         FILTERS["ktransformers_command"]([legacy()], facts)
+
+
+def test_the_redact_filter_is_the_module_utils_function():
+    assert FILTERS["ktransformers_redact"]("api_key='sk-9' ok", ["sk-9"]) == "api_key='<redacted>' ok"

@@ -215,6 +215,16 @@ def test_restart_never_healthy_fails_after_timeout():
     assert m.step(reading(120, health=False)).state == "failed"
 
 
+def test_a_slow_start_after_the_timeout_serves_again_after_the_dwell():
+    """A big model can load for longer than the restart timeout: failed, then serving once healthy."""
+    m = machine()
+    feed(m, 0, [10, 10, 10], running=0)
+    assert m.step(reading(120, health=False)).state == "failed"
+    assert m.step(reading(500, health=True)).state == "failed"  # the dwell starts
+    decision = m.step(reading(500 + m.settings["min_dwell_s"], health=True))
+    assert (decision.state, decision.action, decision.ready) == ("serving", "restore", True)
+
+
 def test_restart_budget_withholds_third_restart_in_an_hour():
     m = machine()
     now = 0
@@ -250,6 +260,17 @@ def test_throttling_drains_rather_than_restarts():
                  for now in (0, 10, 20, 30)]
     assert [d.action for d in decisions] == ["none", "drain", "none", "none"]
     assert decisions[-1].state == "draining"
+
+
+def test_drained_for_throttling_without_dimm_readings_serves_once_the_counters_stay_still():
+    """No DIMM sensor to wait on (many BMCs): the still counters alone end the drain."""
+    m = machine()
+    m.step(guard.Reading(0, dimms=[], throttle_count=5))
+    assert m.step(guard.Reading(10, dimms=[], throttle_count=6)).state == "draining"
+    quiet_from = 10 + max(m.settings["min_dwell_s"], m.settings["cool_dwell_s"])
+    assert m.step(guard.Reading(quiet_from - 1, dimms=[], throttle_count=6)).state == "draining"
+    decision = m.step(guard.Reading(quiet_from, dimms=[], throttle_count=6))
+    assert (decision.state, decision.action, decision.ready) == ("serving", "restore", True)
 
 
 def test_no_degradation_while_hot():

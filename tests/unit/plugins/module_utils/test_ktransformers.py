@@ -11,6 +11,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     instance_problems,
     memory_fit_problems,
     parse_listeners,
+    redact_secrets,
     resolve_instances,
 )
 
@@ -574,3 +575,22 @@ def test_unknown_sizes_and_hosts_without_node_memory_are_not_judged(numa):
     assert fit(numa("no-numa-kernel"), legacy(), 10000) == []
     assert instance_problems([legacy()], numa("epyc-2s-nps2"), {"memory_reserve_mb": -1}) == [
         "ktune_service_memory_reserve_mb = -1: expected whole MiB >= 0 (default 8192)"]
+
+
+# --- journal excerpts shown on failure -----------------------------------------------
+
+
+@pytest.mark.parametrize("line, leaked", [
+    ("server_args=ServerArgs(model_path='/m', api_key='sk-live-1', host='127.0.0.1')", "sk-live-1"),
+    ('{"api_key": "sk-live-2"}', "sk-live-2"),
+    ("launch: --api-key sk-live-3 --port 30000", "sk-live-3"),
+    ("ktransformers --api_key=sk-live-4", "sk-live-4"),
+])
+def test_journal_excerpts_lose_the_api_key(line, leaked):
+    safe = redact_secrets(line)
+    assert leaked not in safe and "<redacted>" in safe
+
+
+def test_known_keys_are_redacted_wherever_they_appear():
+    safe = redact_secrets("Authorization: Bearer sk-known\nother line", ["sk-known", None, ""])
+    assert safe == "Authorization: Bearer <redacted>\nother line"
