@@ -15,6 +15,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     instance_problems,
     memory_fit_problems,
     parse_listeners,
+    instances_without_secrets,
     redact_secrets,
     resolve_instances,
 )
@@ -74,6 +75,10 @@ def ktransformers_problems(instances, numa, settings=None, stats=None, listeners
     return problems + host_problems(resolve_instances(instances, numa, settings), settings, stats, listeners)
 
 
+def ktransformers_public(instances):
+    return instances_without_secrets(instances)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -81,4 +86,5 @@ class FilterModule(object):
             "ktransformers_command": ktransformers_command,
             "ktransformers_problems": ktransformers_problems,
             "ktransformers_redact": redact_secrets,
+            "ktransformers_public": ktransformers_public,
         }

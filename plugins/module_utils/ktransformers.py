@@ -123,6 +123,24 @@ class InstanceError(ValueError):
     """Settings that cannot be turned into a command line; the message names the variable."""
 
 
+# Stands for a set API key where only its presence matters (it passes the key pattern).
+SECRET_PLACEHOLDER = "ktune-redacted-api-key"
+
+
+def instances_without_secrets(instances):
+    """ktune_service_instances with each set api_key replaced by SECRET_PLACEHOLDER (a single key too).
+
+    The readers that only judge (audit, rollout gate, monitoring, guard) need to know that a key is
+    set, not the key, and must not carry it in module arguments Ansible may log.
+    """
+    if isinstance(instances, str):
+        return SECRET_PLACEHOLDER if instances else instances
+    if not isinstance(instances, list):
+        return instances
+    return [dict(item, api_key=SECRET_PLACEHOLDER) if isinstance(item, dict) and item.get("api_key") else item
+            for item in instances]
+
+
 def merged_settings(settings):
     """Role settings over DEFAULT_SETTINGS (one level deep for the per-backend defaults)."""
     result = dict(DEFAULT_SETTINGS)

@@ -9,6 +9,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     InstanceError,
     host_problems,
     instance_problems,
+    instances_without_secrets,
     memory_fit_problems,
     parse_listeners,
     redact_secrets,
@@ -594,3 +595,13 @@ def test_journal_excerpts_lose_the_api_key(line, leaked):
 def test_known_keys_are_redacted_wherever_they_appear():
     safe = redact_secrets("Authorization: Bearer sk-known\nother line", ["sk-known", None, ""])
     assert safe == "Authorization: Bearer <redacted>\nother line"
+
+
+def test_judging_readers_get_instances_without_their_keys(numa):
+    public = instances_without_secrets([sglang(api_key="sk-live-secret-1"), legacy(), "not-a-dict"])
+    assert public[0]["api_key"] == "ktune-redacted-api-key" and "sk-live-secret-1" not in repr(public)
+    assert public[1:] == [legacy(), "not-a-dict"]
+    assert instances_without_secrets("sk-live-secret-1") == "ktune-redacted-api-key"
+    # the placeholder still says "a key is set" to the judgements
+    resolved = resolve_instances(public[:1], dict(numa("epyc-2s-nps2"), gpus=[ONE_GPU]), {"host": "0.0.0.0"})
+    assert resolved[0]["api_key"] == "ktune-redacted-api-key"
