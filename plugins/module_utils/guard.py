@@ -414,9 +414,9 @@ class InstanceGuard(object):
             return self._go(SERVING, RESTORE, "restarted and healthy", now)
         if self._dwelt(now, self.settings["restart_timeout_s"]):
             self.failed_slow_start = True
-            return self._go(FAILED, NONE, "not healthy %ds after the restart: staying drained until it answers "
-                                          "its health check for %ds" % (self.settings["restart_timeout_s"],
-                                                                         self.settings["min_dwell_s"]), now)
+            reason = "not healthy %ds after the restart: staying drained until it answers its health check for %ds" % (
+                self.settings["restart_timeout_s"], self.settings["min_dwell_s"])
+            return self._go(FAILED, NONE, reason, now)
         return self._stay()
 
     def _failed(self, reading, now):
