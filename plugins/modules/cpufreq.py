@@ -103,7 +103,7 @@ notes:
     before it is written, because writing the governor can change EPP.
   - If a write fails part-way (for example with EBUSY), the module writes the values it read before
     back to every policy it had changed, then fails, naming the file and the value, the policies
-    restored and any it could not restore (C(changed) is then true).
+    restored and any it could not restore; C(changed) is true only when some policy could not be restored.
 seealso:
   - name: Linux CPU performance scaling
     description: Kernel documentation of cpufreq policies, governors and the boost switch.
