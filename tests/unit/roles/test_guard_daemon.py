@@ -8,6 +8,7 @@ The metrics it writes are read with prometheus_client's parser, as node_exporter
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -306,9 +308,17 @@ def test_daemon_process_serves_readiness_and_stops_on_sigterm(host):
         data = json.loads(path.read_text())
         data["listen_port"] = port
         path.write_text(json.dumps(data))
-        env = dict(os.environ, PYTHONPATH=str(ROOT / "collections"))
-        process = subprocess.Popen([sys.executable, str(ROOT / "roles/guard/files/ktune_guard.py"), "--config",
-                                    str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        # Laid out as the role installs it: the daemon with the shared module_utils beside it.
+        install = host["tmp"] / "install"
+        install.mkdir()
+        shutil.copy(str(ROOT / "roles/guard/files/ktune_guard.py"), str(install))
+        shared = yaml.safe_load((ROOT / "roles/guard/vars/main.yml").read_text())["guard_shared_modules"]
+        for name in shared:
+            shutil.copy(str(ROOT / "plugins/module_utils" / name), str(install))
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        process = subprocess.Popen([sys.executable, str(install / "ktune_guard.py"), "--config", str(path)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(install))
         try:
             deadline = time.monotonic() + 20
             status = None
