@@ -162,7 +162,10 @@ def test_malformed_chunk():
 
 def test_check_mode_measures_too():
     with running_bench_server(**FAST) as (url, plan):
-        result, failed = run_module(inference_benchmark, dict(RUN, url=url, requests=3), check_mode=True)
+        # Report only: what is under test is that check mode sends the requests, not the verdict
+        # (three requests on a loaded machine can look degraded).
+        result, failed = run_module(inference_benchmark, dict(RUN, url=url, requests=3, fail_on_regression=False),
+                                    check_mode=True)
     assert not failed and plan.count == 3
     assert result["changed"] is False and len(result["tokens_per_s"]) == 3
 
