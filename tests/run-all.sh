@@ -4,10 +4,11 @@
 #      pip: requirements-test.txt)
 #   2. lint: yamllint, ansible-lint (production profile), ansible-doc of every plugin,
 #      ansible-galaxy collection build, galaxy-importer on the tarball, ansible-builder create
-#   3. ansible-test sanity and units on ansible-core 2.16 and 2.19 (one venv each)
-#   4. unit tests (pytest, hypothesis; the contract tests parse the generated ktransformers
-#      command lines with upstream's parsers), `tests/upstream/derive.py verify` (the
-#      upstream option lists still match the pinned released wheels), integration tests
+#   3. ansible-test sanity, and the unit tests (pytest, hypothesis; the contract tests parse the
+#      generated ktransformers command lines with upstream's parsers) under ansible-test units,
+#      on ansible-core 2.16 and 2.19 (one venv each)
+#   4. `tests/upstream/derive.py verify` (the upstream option lists still match the pinned
+#      released wheels), integration tests
 #   5. the molecule scenarios on systemd containers (podman, debootstrap image)
 #
 # Usage: bash tests/run-all.sh [--skip-molecule] [SCENARIO...]
@@ -121,8 +122,8 @@ for core in 2.16 2.19; do
   PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh units --python "${python_version}"
 done
 
-stage "unit tests"
-python -m pytest -q tests/unit
+# The unit tests ran above, under ansible-test units on both cores (every file under tests/unit);
+# `python -m pytest -q tests/unit` runs the same tests directly while developing.
 
 stage "upstream contract fixtures against the released wheels (cached in \${KTUNE_UPSTREAM_CACHE:-~/.cache/ktune-upstream})"
 python tests/upstream/derive.py verify
