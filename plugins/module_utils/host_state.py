@@ -18,6 +18,9 @@ import os
 import re
 import shlex
 
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
+
 from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     dmi_identity,
     driver_summary,
@@ -330,3 +333,19 @@ def gather_host_state(params, show_units, probe):
         "sysctl": section(read_sysctls, params["procfs_root"], params["sysctl_file"], params["sysctls"]),
         "services": services,
     }
+
+
+def http_prober(timeout):
+    """probe(url) -> (HTTP status or None, text): a direct GET, never through a proxy (the health
+    URLs are local to the host). Shared by host_facts and service_health."""
+    opener = build_opener(ProxyHandler({}))
+
+    def probe(url):
+        try:
+            response = opener.open(url, timeout=timeout)
+            return response.getcode(), "HTTP %d" % response.getcode()
+        except HTTPError as exc:
+            return exc.code, "HTTP %d %s" % (exc.code, exc.reason)
+        except (URLError, OSError, ValueError) as exc:
+            return None, str(getattr(exc, "reason", None) or exc)
+    return probe

@@ -159,12 +159,11 @@ ansible_facts:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
 
 from ansible_collections.ktune.inference.plugins.module_utils.host_state import (
     MANAGED_SYSCTLS,
     gather_host_state,
+    http_prober,
     parse_systemctl_show,
 )
 
@@ -181,21 +180,6 @@ def systemctl_reader(module):
             raise OSError("systemctl show failed (rc %d): %s" % (rc, err.strip() or out.strip()))
         return parse_systemctl_show(out)
     return show_units
-
-
-def http_prober(timeout):
-    # A direct GET: the health URLs are local to the host, never through a proxy.
-    opener = build_opener(ProxyHandler({}))
-
-    def probe(url):
-        try:
-            response = opener.open(url, timeout=timeout)
-            return response.getcode(), "HTTP %d" % response.getcode()
-        except HTTPError as exc:
-            return exc.code, "HTTP %d %s" % (exc.code, exc.reason)
-        except (URLError, OSError, ValueError) as exc:
-            return None, str(getattr(exc, "reason", None) or exc)
-    return probe
 
 
 def main():

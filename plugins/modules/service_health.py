@@ -109,10 +109,8 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
 
-from ansible_collections.ktune.inference.plugins.module_utils.host_state import parse_systemctl_show
+from ansible_collections.ktune.inference.plugins.module_utils.host_state import http_prober, parse_systemctl_show
 from ansible_collections.ktune.inference.plugins.module_utils.service_health import (
     UNIT_PROPERTIES,
     wait_for_health,
@@ -130,20 +128,6 @@ def unit_reader(module):
             module.fail_json(msg="systemctl show %s failed (rc %d): %s" % (unit, rc, err.strip() or out.strip()))
         return parse_systemctl_show(out).get(unit, {})
     return show_unit
-
-
-def http_prober(timeout):
-    opener = build_opener(ProxyHandler({}))
-
-    def probe(url):
-        try:
-            response = opener.open(url, timeout=timeout)
-            return response.getcode(), "HTTP %d" % response.getcode()
-        except HTTPError as exc:
-            return exc.code, "HTTP %d %s" % (exc.code, exc.reason)
-        except (URLError, OSError, ValueError) as exc:
-            return None, str(getattr(exc, "reason", None) or exc)
-    return probe
 
 
 def main():

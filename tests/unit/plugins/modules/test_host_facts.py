@@ -177,7 +177,7 @@ def test_services_get_units_and_real_http_answers(host, health_servers):
     assert error is None
     shown = {"ktransformers@r1.service": {"LoadState": "loaded", "ActiveState": "active", "SubState": "running",
                                           "UnitFileState": "enabled"}}
-    services = host_state.read_services(instances, lambda units: shown, host_facts.http_prober(2))
+    services = host_state.read_services(instances, lambda units: shown, host_state.http_prober(2))
     by_name = dict((unit["name"], unit) for unit in services["units"])
     assert by_name["r1"]["active_state"] == "active"
     assert by_name["r1"]["health_url"] == "http://127.0.0.1:%d/v1/models" % legacy_port
@@ -193,7 +193,7 @@ def test_refused_connection_and_missing_systemd_are_reported(host):
 
     def no_systemd(units):
         raise OSError("systemd is not running here")
-    services = host_state.read_services(instances, no_systemd, host_facts.http_prober(2))
+    services = host_state.read_services(instances, no_systemd, host_state.http_prober(2))
     assert services["systemd_error"] == "systemd is not running here"
     assert services["units"][0]["health_status"] is None
     assert "refused" in services["units"][0]["health_message"].lower()
