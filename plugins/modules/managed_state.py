@@ -36,6 +36,12 @@ attributes:
     support: full
     platforms: posix
 options:
+  numa:
+    description:
+      - Also return the C(ktune_numa) fact, as M(ktune.inference.numa_facts) does, in the same round
+        trip (tune.yml reads the layout and the managed state in one call).
+    type: bool
+    default: false
   files:
     description:
       - Paths and glob patterns of files to describe. A plain path is reported even when it does
@@ -137,9 +143,23 @@ EXAMPLES = r"""
     line_pattern: '^\s*(export\s+)?USE_NUMA\b'
     sysctls: [kernel.numa_balancing, vm.zone_reclaim_mode]
   register: numa_env_state
+
+- name: Read the NUMA layout with the state, in one round trip
+  ktune.inference.managed_state:
+    numa: true
+    units: [tuned.service]
+  register: host_state
 """
 
 RETURN = r"""
+ansible_facts:
+  description: With O(numa), the C(ktune_numa) fact as M(ktune.inference.numa_facts) returns it.
+  returned: when O(numa) is true
+  type: dict
+  contains:
+    ktune_numa:
+      description: The NUMA layout; see M(ktune.inference.numa_facts).
+      type: dict
 files:
   description: One entry per path given or matched by a glob, keyed by path.
   returned: always
@@ -244,6 +264,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ktune.inference.plugins.module_utils import cpufreq as cf
 from ansible_collections.ktune.inference.plugins.module_utils import managed_state as ms
+from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 from ansible_collections.ktune.inference.plugins.module_utils import sysctl
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
 
@@ -309,6 +330,7 @@ def main():
             file_line_patterns=dict(type="dict", default={}),
             packages=dict(type="list", elements="str", default=[]),
             os=dict(type="bool", default=False),
+            numa=dict(type="bool", default=False),
             cpufreq=dict(type="dict", options=dict(
                 governor=dict(type="str", default="performance"),
                 energy_performance_preference=dict(type="str"),
@@ -342,6 +364,11 @@ def main():
         except (IOError, OSError):
             text = ""
         result["os_family"], result["pkg_mgr"] = ms.os_release_family(text)
+    if params["numa"]:
+        try:
+            result["ansible_facts"] = {"ktune_numa": gather_numa_facts(params["sysfs_root"], params["procfs_root"])}
+        except HostFileError as exc:
+            module.fail_json(msg="cannot read NUMA facts: %s" % exc, path=exc.path)
     if params["cpufreq"] is not None:
         result["cpufreq"] = plan_cpufreq(module, params["cpufreq"], params["sysfs_root"], params["procfs_root"])
     module.exit_json(**result)

@@ -12,7 +12,7 @@ from playbook_run import recap, rollout_status
 
 CONTROLLER_SIDE_MONITORING_TASKS = {
     "Check that the OS family is one the role knows", "Pick the OS family's defaults", "Check the monitoring settings",
-    "Work out the instances' health URLs", "Compare the monitoring packages, files and units with the wanted ones"}
+    "Work out the instances' health URLs", "Work out what differs from the wanted monitoring"}
 SCRIPT = (PROJECT / "roles/page_cache/files/ktune-drop-caches").read_text().splitlines()
 
 

@@ -7,9 +7,10 @@ import stat
 
 import pytest
 
+import topologies
 from ansible_collections.ktune.inference.tests.unit.cpufreq_tree import build_tree, snapshot
 from module_runner import run_module
-from ansible_collections.ktune.inference.plugins.modules import cpufreq, managed_state
+from ansible_collections.ktune.inference.plugins.modules import cpufreq, managed_state, numa_facts
 
 FAKE_SYSTEMCTL = """#!/bin/sh
 # Answers `systemctl show --property=... -- UNIT...` like systemd: one block per unit.
@@ -158,3 +159,27 @@ def test_packages_line_patterns_per_file_and_os_family(tmp_path, monkeypatch):
     assert result["files"][str(defaults)]["matching_lines"] == ['ARGS="--collector.textfile.directory=/x"']
     assert result["packages"] == {"ipmitool": "1.8.19-4+deb12u2", "cron": None, "prometheus-node-exporter": None}
     assert result["os_family"] in ("Debian", "RedHat", "Suse", "Archlinux", None)
+
+
+def test_numa_option_returns_the_layout_numa_facts_returns(tmp_path, fake_systemctl):
+    topologies.write_tree(topologies.catalog()["epyc-2s-64c-nps4"], tmp_path)
+    roots = {"sysfs_root": str(tmp_path / "sys"), "procfs_root": str(tmp_path / "proc")}
+    alone, failed = run_module(numa_facts, roots)
+    assert not failed
+    combined, failed = run_module(managed_state, dict(roots, numa=True, units=["cron.service"]))
+    assert not failed and combined["changed"] is False
+    assert combined["ansible_facts"]["ktune_numa"] == alone["ansible_facts"]["ktune_numa"]
+    assert combined["ansible_facts"]["ktune_numa"]["layout"] == "NPS4"
+    assert combined["units"]["cron.service"]["active_state"] == "active"
+    without, failed = run_module(managed_state, dict(roots, units=["cron.service"]))
+    assert not failed and "ansible_facts" not in without
+
+
+def test_numa_option_fails_naming_the_broken_file(tmp_path):
+    topologies.write_tree(topologies.catalog()["epyc-2s-64c-nps4"], tmp_path)
+    broken = tmp_path / "sys/devices/system/node/node3/distance"
+    broken.write_text("10 12\n")
+    result, failed = run_module(managed_state, {"numa": True, "sysfs_root": str(tmp_path / "sys"),
+                                                "procfs_root": str(tmp_path / "proc")})
+    assert failed
+    assert str(broken) in result["msg"] and result["path"] == str(broken)
