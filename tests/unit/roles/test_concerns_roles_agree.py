@@ -73,7 +73,8 @@ def test_use_numa_in_environment_but_not_in_the_service_env_file_fails_the_audit
 
 def test_use_numa_tune_and_audit_agree(numa):
     decided = evaluate("numa_env", {"in_place": "numa_env_files_in_place"}, [
-        {"ktune_use_numa_enabled": enabled, "ktune_managed_state": {"files": managed_files(files)}}
+        {"numa_env_decision": {"enabled": enabled, "problems": [], "reason": "given"},
+         "ktune_managed_state": {"files": managed_files(files)}}
         for files, enabled, _in_place in USE_NUMA_WORLDS])
     for (files, enabled, in_place), tune in zip(USE_NUMA_WORLDS, decided):
         audit = grade(numa("epyc-2s-nps2"), {"use_numa": audit_use_numa(files)},

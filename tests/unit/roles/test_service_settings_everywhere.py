@@ -34,7 +34,7 @@ def settings_in(path, name):
 SERVICE = settings_in("roles/ktransformers_service/tasks/validate_instances.yml", "ktransformers_service_settings")[0]
 READERS = [
     ("roles/guard/tasks/validate.yml", "__guard_service_settings"),
-    ("roles/monitoring/tasks/validate.yml", "monitoring_service_settings"),
+    ("roles/monitoring/vars/main.yml", "monitoring_service_settings"),
     ("playbooks/audit.yml", "service_settings"),
     ("playbooks/rollout.yml", "service_settings"),
 ]

@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action ktune.inference.judge: one role's settings, host state and drift, on the controller."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
+    RoleSpecError,
+    judgement,
+    listed,
+    role_options,
+    spec_problems,
+)
+
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LAZY_ARGS = ("host_problems", "drift", "notes")
+
+
+def resolve(templar, name):
+    """The value of a variable, templated (ansible-core 2.19 and 2.16)."""
+    if hasattr(templar, "resolve_variable_expression"):
+        return templar.resolve_variable_expression(name)
+    return templar.template("{{ %s }}" % name)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def _settings(self, options, task_vars):
+        """The host's value of each option it sets; one that cannot be templated is a problem."""
+        values, problems = {}, []
+        for name in options:
+            if name not in task_vars:
+                continue
+            try:
+                values[name] = resolve(self._templar, name)
+            except AnsibleError as exc:
+                problems.append("%s cannot be evaluated: %s" % (name, to_text(exc).splitlines()[0]))
+        return values, problems
+
+    def _lazy(self, name):
+        """A list variable named by the role, templated only once the settings passed."""
+        if name is None:
+            return []
+        if not VARIABLE_NAME.match(name):
+            raise AnsibleActionFail("judge: %r is not a variable name" % (name,))
+        return resolve(self._templar, name)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self._task.args
+        role = args.get("role")
+        if not role or not VARIABLE_NAME.match(role):
+            raise AnsibleActionFail("judge: role must be a role name of this collection, got %r" % (role,))
+        try:
+            options = role_options(role, args.get("entry_point", "main"))
+        except RoleSpecError as exc:
+            raise AnsibleActionFail("judge: %s" % exc)
+        values, template_problems = self._settings(options, task_vars)
+        spec_errors = template_problems + spec_problems(options, values)
+        settings_problems = listed(args.get("problems"))
+        # In this order, each only when everything before it passed: a host-state judgement
+        # may need valid settings, and what differs may need a host the role can work on.
+        lazy = dict((name, []) for name in LAZY_ARGS)
+        if not spec_errors and not settings_problems:
+            lazy["host_problems"] = self._lazy(args.get("host_problems"))
+            if not listed(lazy["host_problems"]):
+                lazy["drift"] = self._lazy(args.get("drift"))
+                lazy["notes"] = self._lazy(args.get("notes"))
+        facts = judgement(role, spec_errors, settings_problems, lazy["host_problems"], lazy["drift"], lazy["notes"])
+        if not facts["__%s_problems" % role]:
+            for fact, name in (args.get("facts") or {}).items():
+                if not VARIABLE_NAME.match(fact):
+                    raise AnsibleActionFail("judge: %r is not a fact name" % (fact,))
+                facts[fact] = self._lazy(name)
+        result.update(changed=False, ansible_facts=facts)
+        return result
