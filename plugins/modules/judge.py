@@ -18,7 +18,7 @@ description:
   - Checks the host's settings against the role's C(meta/argument_specs.yml) entry point (types,
     choices), then takes the role's own settings problems (O(problems)). Only when both pass does it
     template the role's host-state problems (O(host_problems)), and only when there are none what
-    differs (O(drift)) and the notes (O(notes)): each may need what the one before it checked.
+    differs (O(drift)) and the notes (O(notes)), since each may need what the one before it checked.
   - Sets the facts C(__ROLE_problems), C(__ROLE_host_problems), C(__ROLE_drift) and C(__ROLE_notes)
     (lists of strings, empty strings dropped). It never fails on what it finds; the caller decides
     (C(tune.yml) stops every host on settings problems, and fails only the host on host-state problems).
