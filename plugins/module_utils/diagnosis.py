@@ -19,7 +19,10 @@ collects anything. ``data`` keys (all optional but ``host``):
 - ``files``: names in the bundle;
 - ``window_s``, ``collected_at``, ``thresholds`` (see DEFAULT_THRESHOLDS);
 - ``cpu_governor``: ktune_cpu_governor, the governor the host should run; what "right" is
-  comes from concerns.py, as for tune and the audit.
+  comes from concerns.py, as for tune and the audit;
+- ``controls``: the audit_controls filter's result for the host (host_facts read, judged with
+  the inventory's settings): the failed tuning controls (EPP, NUMA sysctls, USE_NUMA, the
+  page-cache job) are findings.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -248,6 +251,27 @@ def governor_findings(data):
                     "Run playbooks/tune.yml --tags cpu_governor on this host.")]
 
 
+# The audit controls (audit_controls.py, judged with concerns.py) that the diagnosis reports as
+# tuning drift: a setting the inventory asks for that the host does not have. The governor and
+# the layout have findings of their own (above); the service controls need the audit's service read.
+DRIFT_CONTROLS = (
+    ("cpufreq.epp", "EPP is not what the inventory asks for"),
+    ("numa.balancing", "NUMA kernel settings differ from the inventory"),
+    ("use_numa.policy", "USE_NUMA differs from the host's NUMA decision"),
+    ("page_cache.cron", "Page-cache job missing or not running"),
+)
+
+
+def drift_findings(data):
+    """A finding per failed DRIFT_CONTROLS control in data["controls"] (the audit_controls
+    filter's result for the host): the audit's finding as evidence, its fix as the fix."""
+    failed = dict((control.get("id"), control) for control in data.get("controls") or []
+                  if isinstance(control, dict) and control.get("status") == "fail")
+    return [finding("%s (%s)" % (cause, control_id), failed[control_id].get("finding", ""),
+                    failed[control_id].get("fix") or "Run playbooks/tune.yml on this host.")
+            for control_id, cause in DRIFT_CONTROLS if control_id in failed]
+
+
 def frequency_findings(data, limits):
     samples = parse_frequency_samples(data.get("frequency_samples"))
     if len(samples) < 2:
@@ -317,7 +341,8 @@ def findings(data):
     """Likely causes, most severe first."""
     limits = _thresholds(data)
     found = (layout_findings(data) + dimm_findings(data, limits) + throttle_findings(data)
-             + governor_findings(data) + frequency_findings(data, limits) + memory_findings(data, limits)
+             + governor_findings(data) + drift_findings(data) + frequency_findings(data, limits)
+             + memory_findings(data, limits)
              + numa_traffic_findings(data, limits) + log_findings(data))
     return sorted(found, key=lambda item: 0 if item["severity"] == "critical" else 1)
 

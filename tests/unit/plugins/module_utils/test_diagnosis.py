@@ -157,3 +157,20 @@ def test_thresholds_are_known_names_with_sensible_numbers():
                                "ktune_diagnose_thresholds.node_free_ratio", "ktune_diagnose_thresholds.numa_miss_ratio"]
     assert "expected a share from 0 to 1 (default 0.05)" in problems[-1]
     assert named(diagnosis.settings_problems({"ktune_diagnose_thresholds": [1]})) == ["ktune_diagnose_thresholds"]
+
+
+def test_failed_tuning_controls_are_findings_with_the_audits_words():
+    controls = [
+        {"id": "cpufreq.epp", "status": "fail", "severity": "warning", "finding": "expected EPP performance, found x",
+         "fix": "tune --tags cpu_governor"},
+        {"id": "numa.balancing", "status": "pass", "severity": "warning", "finding": "as configured", "fix": ""},
+        {"id": "use_numa.policy", "status": "fail", "severity": "error", "finding": "expected USE_NUMA=1", "fix": ""},
+        {"id": "cpufreq.governor", "status": "fail", "severity": "error", "finding": "own finding", "fix": ""},
+        {"id": "service.active", "status": "fail", "severity": "error", "finding": "not read here", "fix": ""},
+    ]
+    found = [(item["cause"], item["evidence"], item["fix"]) for item in diagnosis.findings({"host": "h", "controls": controls})]
+    assert found == [
+        ("EPP is not what the inventory asks for (cpufreq.epp)", "expected EPP performance, found x",
+         "tune --tags cpu_governor"),
+        ("USE_NUMA differs from the host's NUMA decision (use_numa.policy)", "expected USE_NUMA=1",
+         "Run playbooks/tune.yml on this host.")]
