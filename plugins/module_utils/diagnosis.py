@@ -15,7 +15,8 @@ collects anything. ``data`` keys (all optional but ``host``):
 - ``kernel_log``: kernel log lines already filtered for thermal and machine check words;
 - ``service_journal``: the ktransformers journal;
 - ``missing``: {tool: why it was not run}, or the same as ``tool<TAB>why`` lines;
-  an unavailable ipmitool (``ipmi.reason`` of the thermal fact) is added to it;
+  an unavailable ipmitool (``ipmi.reason`` of the thermal fact) and ``numa_error`` (why the
+  layout could not be read) are added to it;
 - ``files``: names in the bundle;
 - ``window_s``, ``collected_at``, ``thresholds`` (see DEFAULT_THRESHOLDS);
 - ``cpu_governor``: ktune_cpu_governor, the governor the host should run; what "right" is
@@ -348,13 +349,16 @@ def findings(data):
 
 
 def missing_tools(data):
-    """{tool: why} from ``missing`` (dict or TSV text) and the thermal fact's ipmi reason."""
+    """{tool: why} from ``missing`` (dict or TSV text), the thermal fact's ipmi reason and
+    ``numa_error`` (the layout host_facts could not read)."""
     missing = data.get("missing") or {}
     if not isinstance(missing, dict):
         missing = dict(line.split("\t", 1) for line in str(missing).splitlines() if "\t" in line)
     ipmi = (data.get("thermal_after") or data.get("thermal_before") or {}).get("ipmi") or {}
     if ipmi and not ipmi.get("available") and ipmi.get("reason"):
         missing.setdefault("ipmitool", ipmi["reason"])
+    if data.get("numa_error"):
+        missing.setdefault("numa-layout", str(data["numa_error"]))
     return missing
 
 

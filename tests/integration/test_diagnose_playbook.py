@@ -130,6 +130,14 @@ def test_check_mode_collects_too_and_cleans_up(site):
     assert done.leftovers == []
 
 
+def test_a_layout_that_cannot_be_read_is_noted_not_fatal(site, tmp_path):
+    (tmp_path / "sys").mkdir()
+    done = site("-e", "ktune_sysfs_root=%s" % (tmp_path / "sys"))
+    summary = summary_of(done)
+    assert re.search(r"^- numa-layout: .+", summary, re.M), summary
+    assert (done.dest / "gpu-a-diagnostics.tar.gz").is_file() and done.leftovers == []
+
+
 @pytest.mark.parametrize("extra, message", [
     (["-e", "ktune_diagnose_samples=0"],
      "gpu-a: ktune_diagnose_samples = '0': expected a whole number of CPU frequency samples over the window, 1 or more"),

@@ -117,6 +117,8 @@ def test_missing_as_tsv_and_the_ipmi_reason():
                                           "thermal_after": after})
     assert ("- ipmitool: ipmitool not found on the PATH or in /usr/sbin\n- numastat: not installed\n"
             "- perf: not installed\n") in summary
+    summary = diagnosis.summary_markdown({"host": "h4", "numa_error": "/x/devices/system/cpu: no such directory"})
+    assert "- numa-layout: /x/devices/system/cpu: no such directory\n" in summary
 
 
 def test_garbage_inputs_do_not_crash():
