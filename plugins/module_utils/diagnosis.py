@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Likely causes of a slow inference host, from what playbooks/diagnose.yml collected.
+"""Likely causes of a slow inference host, from what the diagnose role collected.
 
 ``findings(data)`` judges the collected data and ``summary_markdown(data)`` writes the
-summary.md of the bundle. ``data`` keys (all optional but ``host``):
+summary.md of the bundle; ``settings_problems(settings)`` checks the role's settings before it
+collects anything. ``data`` keys (all optional but ``host``):
 
 - ``layout_problems``: messages of the nps_layout_problems filter; ``numa_summary``: lines;
 - ``thermal_before`` / ``thermal_after``: the ktune_thermal fact (thermal_facts module)
@@ -14,9 +15,15 @@ summary.md of the bundle. ``data`` keys (all optional but ``host``):
 - ``kernel_log``: kernel log lines already filtered for thermal and machine check words;
 - ``service_journal``: the ktransformers journal;
 - ``missing``: {tool: why it was not run}, or the same as ``tool<TAB>why`` lines;
-  an unavailable ipmitool (``ipmi.reason`` of the thermal fact) is added to it;
+  an unavailable ipmitool (``ipmi.reason`` of the thermal fact) and ``numa_error`` (why the
+  layout could not be read) are added to it;
 - ``files``: names in the bundle;
-- ``window_s``, ``collected_at``, ``thresholds`` (see DEFAULT_THRESHOLDS).
+- ``window_s``, ``collected_at``, ``thresholds`` (see DEFAULT_THRESHOLDS);
+- ``cpu_governor``: ktune_cpu_governor, the governor the host should run; what "right" is
+  comes from concerns.py, as for tune and the audit;
+- ``controls``: the audit_controls filter's result for the host (host_facts read, judged with
+  the inventory's settings): the failed tuning controls (EPP, NUMA sysctls, USE_NUMA, the
+  page-cache job) are findings.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -41,6 +48,77 @@ MACHINE_CHECK_LINE = re.compile(r"hardware error|machine check|mce: \[|edac .*(e
                                 r"corrected error|uncorrected", re.IGNORECASE)
 SERVICE_ERROR_LINE = re.compile(r"traceback|out of memory|oom|cuda error|segmentation fault|killed", re.IGNORECASE)
 NOISE_LINE = re.compile(r"^Token \S+ not in hash table\.$")
+
+# The diagnose role's whole-number settings: (variable, lowest allowed, what it is).
+COUNT_SETTINGS = (
+    ("ktune_diagnose_samples", 1, "CPU frequency samples over the window"),
+    ("ktune_diagnose_window_s", 0, "seconds the CPU frequency is sampled over"),
+    ("ktune_diagnose_perf_s", 0, "seconds perf stat counts for"),
+    ("ktune_diagnose_log_lines", 0, "kernel log and journal lines kept"),
+)
+# Thresholds that are shares of something (0 to 1); the others are degrees Celsius.
+RATIO_THRESHOLDS = ("numa_miss_ratio", "mem_available_ratio", "node_free_ratio", "frequency_drop_ratio")
+
+
+def _whole_number(value):
+    """int from an int or a string of digits (extra vars arrive as strings); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*$", value):
+        return int(value)
+    return None
+
+
+def _is_number(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    return isinstance(value, str) and re.match(r"^\s*[0-9]+(\.[0-9]*)?\s*$", value) is not None
+
+
+def settings_problems(settings):
+    """Why the diagnose role's settings cannot be used, one message per variable; [] when valid.
+
+    settings: {variable: value}; a variable left out takes the role's default, which is valid.
+    """
+    settings = settings or {}
+    problems = []
+    for name, lowest, what in COUNT_SETTINGS:
+        if name not in settings:
+            continue
+        value = settings[name]
+        number = _whole_number(value)
+        if number is None or number < lowest:
+            problems.append("%s = %r: expected a whole number of %s, %d or more" % (name, value, what, lowest))
+    thresholds = settings.get("ktune_diagnose_thresholds")
+    if thresholds is None:
+        thresholds = {}
+    if not isinstance(thresholds, dict):
+        problems.append("ktune_diagnose_thresholds = %r: expected a dictionary of {name: number} with names from %s"
+                        % (thresholds, ", ".join(sorted(DEFAULT_THRESHOLDS))))
+        thresholds = {}
+    for key, value in sorted(thresholds.items(), key=lambda item: str(item[0])):
+        if key not in DEFAULT_THRESHOLDS:
+            problems.append("ktune_diagnose_thresholds.%s is not a threshold: expected one of %s"
+                            % (key, ", ".join(sorted(DEFAULT_THRESHOLDS))))
+        elif not _is_number(value) or float(value) < 0 or (key in RATIO_THRESHOLDS and float(value) > 1):
+            problems.append("ktune_diagnose_thresholds.%s = %r: expected %s (default %s)" % (
+                key, value, "a share from 0 to 1" if key in RATIO_THRESHOLDS else "degrees Celsius, 0 or more",
+                DEFAULT_THRESHOLDS[key]))
+    for name in ("ktune_diagnose_remote_tmp", "ktune_sysfs_root", "ktune_procfs_root"):
+        if name not in settings:
+            continue
+        value = settings[name]
+        if not isinstance(value, str) or not value.startswith("/"):
+            problems.append("%s = %r: expected an absolute path" % (name, value))
+    dest = settings.get("ktune_diagnose_dest")
+    if dest not in (None, "") and not isinstance(dest, str):
+        problems.append("ktune_diagnose_dest = %r: expected a folder on the controller, or null for "
+                        "./ktune-diagnostics/<UTC timestamp>" % (dest,))
+    return problems
 
 
 def _thresholds(data):
@@ -174,6 +252,27 @@ def governor_findings(data):
                     "Run playbooks/tune.yml --tags cpu_governor on this host.")]
 
 
+# The audit controls (audit_controls.py, judged with concerns.py) that the diagnosis reports as
+# tuning drift: a setting the inventory asks for that the host does not have. The governor and
+# the layout have findings of their own (above); the service controls need the audit's service read.
+DRIFT_CONTROLS = (
+    ("cpufreq.epp", "EPP is not what the inventory asks for"),
+    ("numa.balancing", "NUMA kernel settings differ from the inventory"),
+    ("use_numa.policy", "USE_NUMA differs from the host's NUMA decision"),
+    ("page_cache.cron", "Page-cache job missing or not running"),
+)
+
+
+def drift_findings(data):
+    """A finding per failed DRIFT_CONTROLS control in data["controls"] (the audit_controls
+    filter's result for the host): the audit's finding as evidence, its fix as the fix."""
+    failed = dict((control.get("id"), control) for control in data.get("controls") or []
+                  if isinstance(control, dict) and control.get("status") == "fail")
+    return [finding("%s (%s)" % (cause, control_id), failed[control_id].get("finding", ""),
+                    failed[control_id].get("fix") or "Run playbooks/tune.yml on this host.")
+            for control_id, cause in DRIFT_CONTROLS if control_id in failed]
+
+
 def frequency_findings(data, limits):
     samples = parse_frequency_samples(data.get("frequency_samples"))
     if len(samples) < 2:
@@ -243,19 +342,23 @@ def findings(data):
     """Likely causes, most severe first."""
     limits = _thresholds(data)
     found = (layout_findings(data) + dimm_findings(data, limits) + throttle_findings(data)
-             + governor_findings(data) + frequency_findings(data, limits) + memory_findings(data, limits)
+             + governor_findings(data) + drift_findings(data) + frequency_findings(data, limits)
+             + memory_findings(data, limits)
              + numa_traffic_findings(data, limits) + log_findings(data))
     return sorted(found, key=lambda item: 0 if item["severity"] == "critical" else 1)
 
 
 def missing_tools(data):
-    """{tool: why} from ``missing`` (dict or TSV text) and the thermal fact's ipmi reason."""
+    """{tool: why} from ``missing`` (dict or TSV text), the thermal fact's ipmi reason and
+    ``numa_error`` (the layout host_facts could not read)."""
     missing = data.get("missing") or {}
     if not isinstance(missing, dict):
         missing = dict(line.split("\t", 1) for line in str(missing).splitlines() if "\t" in line)
     ipmi = (data.get("thermal_after") or data.get("thermal_before") or {}).get("ipmi") or {}
     if ipmi and not ipmi.get("available") and ipmi.get("reason"):
         missing.setdefault("ipmitool", ipmi["reason"])
+    if data.get("numa_error"):
+        missing.setdefault("numa-layout", str(data["numa_error"]))
     return missing
 
 

@@ -244,3 +244,13 @@ def test_an_invalid_level_is_graded_not_raised(numa):
     control = grade(numa("epyc-2s-nps2"), {"page_cache": audit_cron(CRON_WORLDS[1][0])},
                     ktune_drop_caches_level="x")["page_cache.cron"]
     assert control["status"] == "fail" and "--level x" in control["finding"]
+
+
+def test_diagnosis_reports_epp_drift_exactly_when_the_audit_fails_it(numa):
+    """The diagnose role hands the audit's controls to the findings: same settings, same verdict."""
+    for driver, governor, epp, want_governor, want_epp, _expected in EPP_WORLDS:
+        controls = list(grade(numa("epyc-2s-nps2"), {"cpufreq": audit_cpufreq(driver, governor, epp)},
+                              ktune_cpu_governor=want_governor, ktune_cpu_epp=want_epp).values())
+        audit_fails = [c for c in controls if c["id"] == "cpufreq.epp"][0]["status"] == "fail"
+        diagnosed = [f for f in findings({"host": "h1", "controls": controls}) if "(cpufreq.epp)" in f["cause"]]
+        assert bool(diagnosed) is audit_fails, (driver, governor, epp, want_governor, want_epp)

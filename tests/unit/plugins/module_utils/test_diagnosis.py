@@ -117,6 +117,8 @@ def test_missing_as_tsv_and_the_ipmi_reason():
                                           "thermal_after": after})
     assert ("- ipmitool: ipmitool not found on the PATH or in /usr/sbin\n- numastat: not installed\n"
             "- perf: not installed\n") in summary
+    summary = diagnosis.summary_markdown({"host": "h4", "numa_error": "/x/devices/system/cpu: no such directory"})
+    assert "- numa-layout: /x/devices/system/cpu: no such directory\n" in summary
 
 
 def test_garbage_inputs_do_not_crash():
@@ -124,3 +126,53 @@ def test_garbage_inputs_do_not_crash():
             "frequency_samples": "not numbers\n1 2 3\n", "kernel_log": None}
     assert diagnosis.findings(data) == []
     assert "# Diagnosis of h3" in diagnosis.summary_markdown(data)
+
+
+def test_default_settings_are_valid():
+    settings = {"ktune_diagnose_samples": 5, "ktune_diagnose_window_s": 10, "ktune_diagnose_perf_s": 5,
+                "ktune_diagnose_log_lines": 500, "ktune_diagnose_thresholds": {}, "ktune_diagnose_dest": None,
+                "ktune_diagnose_remote_tmp": "/var/tmp", "ktune_sysfs_root": "/sys", "ktune_procfs_root": "/proc"}
+    assert diagnosis.settings_problems(settings) == []
+    assert diagnosis.settings_problems({}) == []  # left out: the role's defaults
+    # Extra vars arrive as strings.
+    assert diagnosis.settings_problems({"ktune_diagnose_samples": "3", "ktune_diagnose_window_s": "0"}) == []
+    assert diagnosis.settings_problems({"ktune_diagnose_thresholds": dict(diagnosis.DEFAULT_THRESHOLDS)}) == []
+
+
+def named(problems):
+    return [problem.split(" ")[0] for problem in problems]
+
+
+def test_each_bad_setting_is_named():
+    assert named(diagnosis.settings_problems({
+        "ktune_diagnose_samples": 0, "ktune_diagnose_window_s": -1, "ktune_diagnose_perf_s": "5s",
+        "ktune_diagnose_log_lines": True, "ktune_diagnose_remote_tmp": "var/tmp", "ktune_sysfs_root": None,
+        "ktune_procfs_root": "/proc", "ktune_diagnose_dest": ["x"]})) == [
+        "ktune_diagnose_samples", "ktune_diagnose_window_s", "ktune_diagnose_perf_s", "ktune_diagnose_log_lines",
+        "ktune_diagnose_remote_tmp", "ktune_sysfs_root", "ktune_diagnose_dest"]
+
+
+def test_thresholds_are_known_names_with_sensible_numbers():
+    problems = diagnosis.settings_problems({"ktune_diagnose_thresholds": {
+        "dimm_hot": 80, "numa_miss_ratio": 5, "dimm_margin_c": -2, "node_free_ratio": "x", "dimm_hot_c": "90"}})
+    assert named(problems) == ["ktune_diagnose_thresholds.dimm_hot", "ktune_diagnose_thresholds.dimm_margin_c",
+                               "ktune_diagnose_thresholds.node_free_ratio", "ktune_diagnose_thresholds.numa_miss_ratio"]
+    assert "expected a share from 0 to 1 (default 0.05)" in problems[-1]
+    assert named(diagnosis.settings_problems({"ktune_diagnose_thresholds": [1]})) == ["ktune_diagnose_thresholds"]
+
+
+def test_failed_tuning_controls_are_findings_with_the_audits_words():
+    controls = [
+        {"id": "cpufreq.epp", "status": "fail", "severity": "warning", "finding": "expected EPP performance, found x",
+         "fix": "tune --tags cpu_governor"},
+        {"id": "numa.balancing", "status": "pass", "severity": "warning", "finding": "as configured", "fix": ""},
+        {"id": "use_numa.policy", "status": "fail", "severity": "error", "finding": "expected USE_NUMA=1", "fix": ""},
+        {"id": "cpufreq.governor", "status": "fail", "severity": "error", "finding": "own finding", "fix": ""},
+        {"id": "service.active", "status": "fail", "severity": "error", "finding": "not read here", "fix": ""},
+    ]
+    found = [(item["cause"], item["evidence"], item["fix"]) for item in diagnosis.findings({"host": "h", "controls": controls})]
+    assert found == [
+        ("EPP is not what the inventory asks for (cpufreq.epp)", "expected EPP performance, found x",
+         "tune --tags cpu_governor"),
+        ("USE_NUMA differs from the host's NUMA decision (use_numa.policy)", "expected USE_NUMA=1",
+         "Run playbooks/tune.yml on this host.")]
