@@ -78,11 +78,7 @@ class ActionModule(ActionBase):
             if not listed(lazy["host_problems"]):
                 lazy["drift"] = self._lazy(args.get("drift"))
                 lazy["notes"] = self._lazy(args.get("notes"))
-        facts = judgement(role, spec_errors, settings_problems, lazy["host_problems"], lazy["drift"], lazy["notes"])
-        if not facts["__%s_problems" % role]:
-            for fact, name in (args.get("facts") or {}).items():
-                if not VARIABLE_NAME.match(fact):
-                    raise AnsibleActionFail("judge: %r is not a fact name" % (fact,))
-                facts[fact] = self._lazy(name)
-        result.update(changed=False, ansible_facts=facts)
+        # Returned, not set as facts: facts would go to the fact cache and outlive the run.
+        result.update(judgement(spec_errors, settings_problems, lazy["host_problems"], lazy["drift"], lazy["notes"]))
+        result["changed"] = False
         return result

@@ -19,14 +19,15 @@ description:
     choices), then takes the role's own settings problems (O(problems)). Only when both pass does it
     template the role's host-state problems (O(host_problems)), and only when there are none what
     differs (O(drift)) and the notes (O(notes)), since each may need what the one before it checked.
-  - Sets the facts C(__ROLE_problems), C(__ROLE_host_problems), C(__ROLE_drift) and C(__ROLE_notes)
-    (lists of strings, empty strings dropped). It never fails on what it finds; the caller decides
-    (C(tune.yml) stops every host on settings problems, and fails only the host on host-state problems).
+  - Returns RV(problems), RV(host_problems), RV(drift) and RV(notes) (lists of strings, empty strings
+    dropped) to register; it sets no facts, so nothing outlives the run in a fact cache. It never fails
+    on what it finds; the caller decides (C(tune.yml) stops every host on settings problems, and fails
+    only the host on host-state problems).
 author:
   - ktune contributors (@ktune)
 options:
   role:
-    description: The role of this collection whose argument specification is checked; names the facts.
+    description: The role of this collection whose argument specification is checked.
     type: str
     required: true
   entry_point:
@@ -47,12 +48,6 @@ options:
   notes:
     description: Name of the role variable listing notes to show, such as a setting that does not apply to this host.
     type: str
-  facts:
-    description:
-      - Further facts to set when the settings pass, fact name to the name of the role variable that
-        holds its value, such as the USE_NUMA decision later roles read.
-    type: dict
-    default: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -77,35 +72,35 @@ EXAMPLES = r"""
     role: page_cache
     problems: "{{ page_cache_settings_problems }}"
     drift: page_cache_drift_items
+  register: page_cache_judgement
 
 - name: Stop on bad settings
   ansible.builtin.fail:
-    msg: "{{ inventory_hostname }}: {{ __page_cache_problems | join(' || ') }}"
-  when: __page_cache_problems | length > 0
+    msg: "{{ inventory_hostname }}: {{ page_cache_judgement.problems | join(' || ') }}"
+  when: page_cache_judgement.problems | length > 0
 """
 
 RETURN = r"""
-ansible_facts:
-  description: The judgement, as facts named after the role.
+problems:
+  description: Settings problems, from the argument specification and the role's checks.
   returned: always
-  type: dict
-  contains:
-    __ROLE_problems:
-      description: Settings problems, from the argument specification and the role's checks.
-      type: list
-      elements: str
-      sample: ["ktune_drop_caches_level = 7 is not a drop_caches level: expected 1, 2 or 3"]
-    __ROLE_host_problems:
-      description: Host-state problems (empty when the settings have problems).
-      type: list
-      elements: str
-    __ROLE_drift:
-      description: What the role would change, one line per item (empty when the settings have problems).
-      type: list
-      elements: str
-      sample: ["/etc/cron.d/ktune-drop-caches: missing"]
-    __ROLE_notes:
-      description: Notes for the operator, such as a setting that does not apply to this host (empty when not judged).
-      type: list
-      elements: str
+  type: list
+  elements: str
+  sample: ["ktune_drop_caches_level = 7 is not a drop_caches level: expected 1, 2 or 3"]
+host_problems:
+  description: Host-state problems (empty when the settings have problems).
+  returned: always
+  type: list
+  elements: str
+drift:
+  description: What the role would change, one line per item (empty when not judged).
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/cron.d/ktune-drop-caches: missing"]
+notes:
+  description: Notes for the operator, such as a setting that does not apply to this host (empty when not judged).
+  returned: always
+  type: list
+  elements: str
 """

@@ -58,8 +58,8 @@ def listed(items):
     return [str(item).strip() for item in items if item is not None and str(item).strip()]
 
 
-def judgement(role, spec_errors, problems, host_problems, drift, notes):
-    """The facts the judge action sets: __ROLE_problems, __ROLE_host_problems, __ROLE_drift.
+def judgement(spec_errors, problems, host_problems, drift, notes):
+    """What the judge action returns: problems, host_problems, drift and notes.
 
     Settings problems (the spec's and the role's) come first; with any, the host state was not
     judged (it may depend on the settings). With host-state problems, what differs and the notes
@@ -68,10 +68,9 @@ def judgement(role, spec_errors, problems, host_problems, drift, notes):
     settings = listed(spec_errors) + listed(problems)
     host = [] if settings else listed(host_problems)
     judged = not settings and not host
-    prefix = "__%s_" % role
     return {
-        prefix + "problems": settings,
-        prefix + "host_problems": host,
-        prefix + "drift": listed(drift) if judged else [],
-        prefix + "notes": listed(notes) if judged else [],
+        "problems": settings,
+        "host_problems": host,
+        "drift": listed(drift) if judged else [],
+        "notes": listed(notes) if judged else [],
     }

@@ -57,9 +57,9 @@ def test_profile_switches_tuned_and_leaves_persistence_to_it(host):
     again = tune_cpu_governor("profile")
     assert again.returncode == 0, again.output[-3000:]
     assert recap(again.output)[HOST]["changed"] == "0", again.output[-3000:]
-    # The one read saw tuned on the wanted profile (/etc/tuned/active_profile): the role is skipped.
-    assert re.search(r"^TASK \[Set the CPU frequency governor\][^\n]*\nskipping: \[%s\]" % HOST, again.output, re.M), \
-        again.output[-3000:]
+    # The one read saw tuned on the wanted profile (/etc/tuned/active_profile): nothing to change.
+    assert re.search(r"^TASK \[Change what differs, then verify it\][^\n]*\nskipping: \[%s\]" % HOST, again.output,
+                     re.M), again.output[-3000:]
 
 
 def test_disable_stops_tuned_and_installs_the_ktune_unit(host):

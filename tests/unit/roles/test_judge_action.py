@@ -21,13 +21,13 @@ def judge(variables, host_problems="__host", drift="__drift"):
         "tasks": [{
             "name": "Judge",
             "ktune.inference.judge": {"role": "page_cache", "problems": "{{ __problems }}",
-                                      "host_problems": host_problems, "drift": drift,
-                                      "facts": {"__extra": "__extra_value"}},
+                                      "host_problems": host_problems, "drift": drift},
+            "register": "judged",
         }, {
             "name": "Keep the facts",
             "ansible.builtin.copy": {
-                "content": "{{ {'problems': __page_cache_problems, 'host': __page_cache_host_problems,"
-                           " 'drift': __page_cache_drift, 'extra': __extra | default(none)} | to_json }}",
+                "content": "{{ {'problems': judged.problems, 'host': judged.host_problems, 'drift': judged.drift,"
+                           " 'fact': ansible_facts.keys() | select('match', '__') | list} | to_json }}",
                 "dest": "{{ __out }}", "mode": "0644"},
         }],
     }]
@@ -48,20 +48,19 @@ def judge(variables, host_problems="__host", drift="__drift"):
             return json.load(handle)
 
 
-GOOD = {"__problems": [""], "__host": [], "__drift": ["/etc/cron.d/ktune-drop-caches: missing"],
-        "__extra_value": 42}
+GOOD = {"__problems": [""], "__host": [], "__drift": ["/etc/cron.d/ktune-drop-caches: missing"]}
 
 
-def test_a_host_with_good_settings_gets_its_drift_and_facts():
+def test_a_host_with_good_settings_gets_its_drift_and_sets_no_fact():
     facts = judge(GOOD)
-    assert facts == {"problems": [], "host": [], "drift": ["/etc/cron.d/ktune-drop-caches: missing"], "extra": 42}
+    assert facts == {"problems": [], "host": [], "drift": ["/etc/cron.d/ktune-drop-caches: missing"], "fact": []}
 
 
 def test_a_type_error_in_the_settings_is_named_and_nothing_else_is_templated():
     facts = judge(dict(GOOD, ktune_drop_caches_level=7, __broken="{{ undefined_thing.attribute }}"),
                   drift="__broken")
     assert len(facts["problems"]) == 1 and "ktune_drop_caches_level" in facts["problems"][0], facts
-    assert facts["drift"] == [] and facts["extra"] is None
+    assert facts["drift"] == []
 
 
 def test_the_roles_own_problems_stop_the_judgement_too():

@@ -42,18 +42,16 @@ def test_listed_drops_the_empty_strings_of_passed_checks():
 
 
 def test_settings_problems_leave_host_state_and_drift_unjudged():
-    facts = judgement("page_cache", ["type"], ["", "range"], ["host"], ["drift"], ["note"])
-    assert facts == {"__page_cache_problems": ["type", "range"], "__page_cache_host_problems": [],
-                     "__page_cache_drift": [], "__page_cache_notes": []}
+    found = judgement(["type"], ["", "range"], ["host"], ["drift"], ["note"])
+    assert found == {"problems": ["type", "range"], "host_problems": [], "drift": [], "notes": []}
 
 
 def test_host_problems_leave_drift_and_notes_unjudged():
-    facts = judgement("numa_env", [], [""], ["memory"], ["drift"], ["note"])
-    assert facts["__numa_env_problems"] == [] and facts["__numa_env_host_problems"] == ["memory"]
-    assert facts["__numa_env_drift"] == [] and facts["__numa_env_notes"] == []
+    found = judgement([], [""], ["memory"], ["drift"], ["note"])
+    assert found == {"problems": [], "host_problems": ["memory"], "drift": [], "notes": []}
 
 
 def test_a_judged_host_lists_what_differs_and_the_notes():
-    facts = judgement("cpu_governor", [], [], [], ["governor policy0: powersave"], ["cpufreq not applicable"])
-    assert facts["__cpu_governor_drift"] == ["governor policy0: powersave"]
-    assert facts["__cpu_governor_notes"] == ["cpufreq not applicable"]
+    found = judgement([], [], [], ["governor policy0: powersave"], ["cpufreq not applicable"])
+    assert found == {"problems": [], "host_problems": [], "drift": ["governor policy0: powersave"],
+                     "notes": ["cpufreq not applicable"]}
