@@ -38,6 +38,9 @@ FAILED = "failed"
 UNHEALTHY = "unhealthy"
 STATES = (SERVING, HOT, DRAINING, COOLING, DEGRADED, RESTARTING, FAILED, UNHEALTHY)
 READY_STATES = frozenset([SERVING, HOT])
+# Not a state of the machine: the daemon reports it (503) while the fleet's drain file names
+# the instance; the machine keeps judging underneath and takes over when the file goes.
+DRAINED = "drained"
 
 NONE = "none"
 DRAIN = "drain"
