@@ -54,7 +54,9 @@ def guard_instance_problems(wanted, resolved, name="ktune_guard_instances"):
 def guard_instances(wanted, resolved):
     """The daemon's instance list: every present instance when wanted is empty, else the named ones.
 
-    resolved: the ktransformers_instances filter's output (health_url, health_path, backend).
+    resolved: the ktransformers_instances filter's output (health_url, health_path, backend). An
+    instance with an API key gets api_key_file, its root-only credentials file (the guard reads the
+    key from there at run time: the key itself never enters the guard's settings).
     """
     extra = dict((entry["name"], entry) for entry in wanted or [])
     result = []
@@ -64,6 +66,8 @@ def guard_instances(wanted, resolved):
         url, path = instance["health_url"], instance["health_path"]
         entry = {"name": instance["name"], "backend": instance["backend"], "health_url": url,
                  "base_url": url[:-len(path)] if url.endswith(path) else url}
+        if instance.get("api_key") and instance.get("credentials_file"):
+            entry["api_key_file"] = instance["credentials_file"]
         for key in ("baseline_tokens_per_s", "metrics"):
             if extra.get(instance["name"], {}).get(key) is not None:
                 entry[key] = extra[instance["name"]][key]

@@ -30,6 +30,13 @@ def test_every_present_instance_when_none_is_named():
          "base_url": "http://[::1]:30000"}]
 
 
+def test_a_keyed_instance_names_its_credentials_file_never_the_key():
+    keyed = [dict(RESOLVED[0], api_key="ktune-redacted-api-key", credentials_file="/etc/ktransformers/r1.credentials")]
+    assert guard_instances([], keyed) == [
+        {"name": "r1", "backend": "legacy", "health_url": "http://127.0.0.1:10002/v1/models",
+         "base_url": "http://127.0.0.1:10002", "api_key_file": "/etc/ktransformers/r1.credentials"}]
+
+
 def test_named_instances_carry_their_extras():
     assert guard_instances([{"name": "s1", "baseline_tokens_per_s": 12.5, "metrics": False}], RESOLVED) == [
         {"name": "s1", "backend": "sglang", "health_url": "http://[::1]:30000/health", "base_url": "http://[::1]:30000",
