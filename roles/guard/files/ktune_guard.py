@@ -627,7 +627,13 @@ def main(argv=None):
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # One cycle before the endpoint opens: no 200 for an instance the guard has not yet looked at.
     run_cycle(daemon)
-    server = serve(daemon, config["listen_address"], int(config["listen_port"]))
+    try:
+        server = serve(daemon, config["listen_address"], int(config["listen_port"]))
+    except OSError as exc:
+        log(ERROR, "ktune-guard: cannot listen on %s:%s for readiness: %s. Fix: free the port or set "
+                   "ktune_guard_listen_port / ktune_guard_listen_address" % (
+                       config["listen_address"], config["listen_port"], exc.strerror or exc))
+        return 1
     log(INFO, "ktune-guard: readiness on http://%s:%d/ready/NAME for %s; a cycle every %d s" % (
         config["listen_address"], server.server_address[1], ", ".join(i.name for i in daemon.instances) or "nothing",
         daemon.settings["interval_s"]))
