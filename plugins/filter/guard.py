@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ktune.inference.plugins.module_utils.guard import settings_problems
+from ansible_collections.ktune.inference.plugins.module_utils.guard import drain_plan, settings_problems
 
 
 def guard_settings_problems(settings, prefix="ktune_guard_"):
@@ -75,7 +75,15 @@ def guard_instances(wanted, resolved):
     return result
 
 
+def guard_drain_plan(statuses, wanted, floor, max_drains=1):
+    """The fleet playbook's decision: which wanted hosts to drain, keeping floor of the group serving."""
+    if not isinstance(statuses, dict):
+        raise AnsibleFilterError("guard_drain_plan: expected {host: guard status list or None}, got %s"
+                                 % type(statuses).__name__)
+    return drain_plan(statuses, list(wanted or []), float(floor), int(max_drains))
+
+
 class FilterModule(object):
     def filters(self):
         return {"guard_settings_problems": guard_settings_problems, "guard_instances": guard_instances,
-                "guard_instance_problems": guard_instance_problems}
+                "guard_instance_problems": guard_instance_problems, "guard_drain_plan": guard_drain_plan}
