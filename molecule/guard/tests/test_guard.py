@@ -69,10 +69,11 @@ def test_settings_are_root_only_and_carry_no_key(host):
 
 def test_the_guard_reads_the_simulated_bmc_over_lanplus(host):
     # The same read the guard does, by hand: the real ipmitool against ipmi_sim.
-    out = host.check_output("ipmitool -I lanplus -H 127.0.0.1 -U ktune-guard -f /etc/ktune/bmc.password sensor "
-                            "2>/dev/null")
+    out = host.check_output("ipmitool -I lanplus -H 127.0.0.1 -U ktune-guard -f /etc/ktune/bmc.password -C 3 "
+                            "sensor 2>/dev/null")
     assert [line.split("|")[0].strip() for line in out.splitlines()] == ["DIMMA1 Temp", "DIMMB1 Temp"]
     assert metrics(host)["ktune_guard_ipmi_up"] == 1
+    assert not [line for line in journal(host) if "DIMM temperatures unreadable" in line]
     assert "ipmitool over lanplus to 127.0.0.1" in host.check_output(
         "/usr/bin/python3 /usr/local/lib/ktune-guard/ktune_guard.py --check-config")
 

@@ -332,7 +332,12 @@ class Guard(object):
     # --- one cycle -------------------------------------------------------------------------
 
     def cycle(self):
-        dimms, self.ipmi_error = read_dimms(self.config)
+        dimms, error = read_dimms(self.config)
+        if error != self.ipmi_error and (error or self.cycles):
+            # Once per change, not every cycle: a BMC that stays unreadable is one journal line.
+            log(WARNING if error else INFO, "ktune-guard: DIMM temperatures %s" % (
+                "unreadable: %s" % error if error else "readable again"))
+        self.ipmi_error = error
         throttle = read_throttle(self.config["sysfs_root"])
         drain = read_drain(self.config["state_dir"])
         for instance in self.instances:
