@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Send one ipmi_sim emulation command (ipmi_sim_cmd(5)) to the simulator's console and print its echo.
 
 A test double helper for molecule/guard: lan.conf opens the console on 127.0.0.1:9000.
 Closing the connection leaves the simulator running ("quit" would stop it).
 
-    ktune-bmc-console sensor_set_value 0x20 0 2 84 0
+    python3 /usr/local/lib/ktune_bmc_console.py sensor_set_value 0x20 0 2 84 0
 """
 
 import socket
@@ -15,7 +14,7 @@ import time
 def main(argv):
     command = " ".join(argv).strip()
     if not command or command.split()[0] == "quit":
-        sys.exit("usage: ktune-bmc-console COMMAND ARGS... (not quit)")
+        sys.exit("usage: ktune_bmc_console.py COMMAND ARGS... (not quit)")
     with socket.create_connection(("127.0.0.1", 9000), timeout=10) as console:
         console.recv(4096)  # telnet negotiation and the "> " prompt
         console.sendall(command.encode() + b"\n")

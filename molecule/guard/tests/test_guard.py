@@ -53,8 +53,13 @@ def wait_until(what, check, timeout, step=0.5):
     pytest.fail("not within %s s: %s" % (timeout, what))
 
 
+def draining(host):
+    answer = ready(host)
+    return answer if answer[0] == 503 else None
+
+
 def set_dimm(host, sensor, celsius):
-    host.check_output("ktune-bmc-console sensor_set_value 0x20 0 %d %d 0" % (sensor, celsius))
+    host.check_output("python3 /usr/local/lib/ktune_bmc_console.py sensor_set_value 0x20 0 %d %d 0" % (sensor, celsius))
 
 
 def test_settings_are_root_only_and_carry_no_key(host):
@@ -93,8 +98,7 @@ def test_a_hot_dimm_drains_and_serves_again_after_the_dwell(host):
     assert ready(host)[0] == 200
     set_dimm(host, DIMM_A, 84)  # 1 C below critical: inside the 3 C critical margin
     try:
-        status, body = wait_until("503 for a hot DIMM", lambda: (lambda r: r if r[0] == 503 else None)(ready(host)),
-                                  5 * INTERVAL + 10)
+        status, body = wait_until("503 for a hot DIMM", lambda: draining(host), 5 * INTERVAL + 10)
         assert body["state"] == "draining" and body["ready"] is False
         assert "DIMMA1 Temp at 84 C, 1 C below its critical 85 C" in body["reason"]
     finally:
@@ -124,6 +128,7 @@ def test_a_degrading_instance_gets_exactly_one_restart_and_recovers(host):
     host.check_output("echo 0.3 > /var/lib/ktune-test/degrade")
     wait_until("the guard restarted r1", lambda: [line for line in journal(host) if line.startswith("r1: restarted")],
                PROBE_EVERY + 30)
+
     # Recovered: serving again and the next probe measures the healthy rate.
     def recovered():
         sample = metrics(host).get('ktune_guard_tokens_per_s{name="r1"}')
