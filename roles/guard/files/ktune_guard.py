@@ -309,6 +309,8 @@ class Guard(object):
             self.instances.append(Instance(spec, self.settings, restarts, now))
         self.ipmi_error = None
         self.cycles = 0
+        # Set by SIGTERM/SIGINT: systemd stops the whole unit, ipmitool included, mid-cycle.
+        self.stop = threading.Event()
 
     # --- restarts kept across daemon restarts -----------------------------------------------
 
@@ -333,7 +335,7 @@ class Guard(object):
 
     def cycle(self):
         dimms, error = read_dimms(self.config)
-        if error != self.ipmi_error and (error or self.cycles):
+        if error != self.ipmi_error and (error or self.cycles) and not self.stop.is_set():
             # Once per change, not every cycle: a BMC that stays unreadable is one journal line.
             log(WARNING if error else INFO, "ktune-guard: DIMM temperatures %s" % (
                 "unreadable: %s" % error if error else "readable again"))
@@ -627,7 +629,7 @@ def main(argv=None):
         daemon.cycle()
         print(json.dumps(daemon.status()))
         return 0
-    stop = threading.Event()
+    stop = daemon.stop
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # One cycle before the endpoint opens: no 200 for an instance the guard has not yet looked at.

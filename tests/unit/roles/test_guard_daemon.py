@@ -432,3 +432,23 @@ def test_drain_file_takes_named_instances_out_until_it_goes(host):
         drain.unlink()
         daemon.cycle()
         assert readiness(daemon, "r1")[0] == 200 and readiness(daemon, "r2")[0] == 200
+
+
+def test_bmc_unreadable_is_one_journal_line_per_change_and_none_while_stopping(host, capsys):
+    config, _path = host["config"]([])
+    daemon = ktune_guard.Guard(config, clock=Clock())
+    daemon.cycle()
+    (host["tmp"] / "ipmi.json").write_text(json.dumps({"fail": True}))
+    daemon.cycle()
+    daemon.cycle()
+    host["set_temps"](DIMMA1_Temp=50.0)
+    daemon.cycle()
+    lines = [line for line in capsys.readouterr().out.splitlines() if "DIMM temperatures" in line]
+    assert lines == ["<4>ktune-guard: DIMM temperatures unreadable: ipmitool exited with 1: "
+                     "Error: Unable to establish IPMI v2 / RMCP+ session",
+                     "<6>ktune-guard: DIMM temperatures readable again"]
+    # systemd stops the unit: ipmitool dies with the daemon; no "unreadable" line for that.
+    daemon.stop.set()
+    (host["tmp"] / "ipmi.json").write_text(json.dumps({"fail": True}))
+    daemon.cycle()
+    assert "DIMM temperatures" not in capsys.readouterr().out
