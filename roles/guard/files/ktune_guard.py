@@ -246,6 +246,24 @@ def established_connections(procfs_root, port):
     return count if readable else None
 
 
+def restarted_unit(command):
+    """The systemd unit a `systemctl ... restart UNIT` command restarts, else None."""
+    if not command or os.path.basename(command[0]) != "systemctl" or "restart" not in command:
+        return None
+    units = [word for word in command[1:] if word.endswith(".service")]
+    return units[-1] if units else None
+
+
+def unit_invocation(unit):
+    """The unit's current InvocationID (new at every start), or None when systemctl cannot tell."""
+    try:
+        done = subprocess.run(["systemctl", "show", "-p", "InvocationID", "--value", unit], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
 def http_get(url, timeout, api_key=None):
     """(status, body) or (None, why)."""
     request = urllib.request.Request(url, headers={"Authorization": "Bearer %s" % api_key} if api_key else {})
@@ -273,6 +291,9 @@ class Instance(object):
         self.drained = None
         self.machine = guard.InstanceGuard(settings, spec.get("baseline_tokens_per_s"), restarts, now)
         self.restart_failed = False
+        # The unit's InvocationID before the guard's restart: health counts once it changed.
+        self.restart_unit = None
+        self.invocation_before = None
         self.restart_count = 0
         self.last_probe = None
         self.tokens_per_s = None
@@ -378,6 +399,8 @@ class Guard(object):
                 instance, now) and self.idle(instance):
             instance.last_probe = now
             instance.tokens_per_s = probe(instance, self.config)
+        if health and instance.machine.state == guard.RESTARTING and not self.restart_took_effect(instance):
+            health = False  # the old process still answers: --no-block has not stopped it yet
         failed, instance.restart_failed = instance.restart_failed, False
         return guard.Reading(now, dimms=dimms, throttle_count=throttle, health=health,
                              tokens_per_s=instance.tokens_per_s, running_requests=instance.running,
@@ -427,8 +450,20 @@ class Guard(object):
         if decision.action == guard.RESTART:
             self.restart(instance)
 
+    def restart_took_effect(self, instance):
+        """Whether the unit restarted since the guard asked (a new InvocationID); True when unknowable."""
+        if not instance.restart_unit or not instance.invocation_before:
+            return True
+        current = unit_invocation(instance.restart_unit)
+        if current is None or current != instance.invocation_before:
+            instance.invocation_before = None
+            return True
+        return False
+
     def restart(self, instance):
         command = [word.replace("{name}", instance.name) for word in self.config["restart_command"]]
+        instance.restart_unit = restarted_unit(command)
+        instance.invocation_before = unit_invocation(instance.restart_unit) if instance.restart_unit else None
         instance.restart_count += 1
         self._save_restarts()
         try:

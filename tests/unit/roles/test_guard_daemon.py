@@ -452,3 +452,24 @@ def test_bmc_unreadable_is_one_journal_line_per_change_and_none_while_stopping(h
     (host["tmp"] / "ipmi.json").write_text(json.dumps({"fail": True}))
     daemon.cycle()
     assert "DIMM temperatures" not in capsys.readouterr().out
+
+
+def test_a_restart_counts_as_healthy_only_once_the_unit_restarted(host, monkeypatch):
+    """systemctl restart --no-block returns at once: the old process may still answer the health check."""
+    assert ktune_guard.restarted_unit(["systemctl", "restart", "--no-block", "ktransformers@r1.service"]) == \
+        "ktransformers@r1.service"
+    assert ktune_guard.restarted_unit(["/bin/false"]) is None
+    invocations = {"ktransformers@r1.service": "aaa"}
+    monkeypatch.setattr(ktune_guard, "unit_invocation", lambda unit: invocations.get(unit))
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0) as (url, _plan):
+        config, _path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}],
+                                       restart_command=["/bin/true", "systemctl", "restart", "x"],
+                                       probe_interval_s=3600)
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        instance = daemon.instances[0]
+        instance.machine.state = "restarting"
+        instance.restart_unit, instance.invocation_before = "ktransformers@r1.service", "aaa"
+        assert daemon.read_instance(instance, [], None).health is False  # same invocation: not restarted yet
+        invocations["ktransformers@r1.service"] = "bbb"
+        assert daemon.read_instance(instance, [], None).health is True
+        assert instance.invocation_before is None
