@@ -460,7 +460,7 @@ def test_a_restart_counts_as_healthy_only_once_the_unit_restarted(host, monkeypa
         "ktransformers@r1.service"
     assert ktune_guard.restarted_unit(["/bin/false"]) is None
     invocations = {"ktransformers@r1.service": "aaa"}
-    monkeypatch.setattr(ktune_guard, "unit_invocation", lambda unit: invocations.get(unit))
+    monkeypatch.setattr(ktune_guard, "unit_invocation", invocations.get)
     with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0) as (url, _plan):
         config, _path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}],
                                        restart_command=["/bin/true", "systemctl", "restart", "x"],
