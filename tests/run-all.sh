@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of ktune.inference, from a bare Debian machine:
-#   1. installs what it needs (apt: python3-venv, shellcheck, podman, runc, debootstrap;
-#      pip: requirements-test.txt)
+#   1. installs what it needs (apt: python3-venv, shellcheck, openjdk-17-jre-headless, podman, runc,
+#      debootstrap; pip: requirements-test.txt, ansible-rulebook in a venv of its own)
 #   2. lint: yamllint, ansible-lint (production profile), ansible-doc of every plugin,
 #      ansible-galaxy collection build, galaxy-importer on the tarball, ansible-builder create
 #   3. ansible-test sanity, and the unit tests (pytest, hypothesis; the contract tests parse the
@@ -37,6 +37,9 @@ if ! python3 -c 'import ensurepip' 2>/dev/null; then
 fi
 if ! command -v shellcheck >/dev/null; then  # ansible-test sanity's shellcheck test needs it
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck
+fi
+if ! command -v java >/dev/null; then  # ansible-rulebook's rule engine (drools) runs on Java 17
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless
 fi
 [[ -x ${VENV}/bin/python ]] || python3 -m venv "${VENV}"
 "${VENV}/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
@@ -129,6 +132,9 @@ stage "upstream contract fixtures against the released wheels (cached in \${KTUN
 python tests/upstream/derive.py verify
 
 stage "integration tests (playbooks on localhost against test servers)"
+# ansible-rulebook (the guard's fleet rulebook test) in its own venv: it pulls its own
+# dependency pins; it runs the main venv's ansible-playbook. The test finds it at ${VENV}-eda.
+tool_venv eda 'ansible-rulebook>=1.1,<2' >/dev/null
 python -m pytest -q tests/integration
 
 if ((SKIP_MOLECULE)); then

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ktune.inference.plugins.module_utils.guard import settings_problems
+from ansible_collections.ktune.inference.plugins.module_utils.guard import drain_plan, settings_problems
 
 
 def guard_settings_problems(settings, prefix="ktune_guard_"):
@@ -54,7 +54,9 @@ def guard_instance_problems(wanted, resolved, name="ktune_guard_instances"):
 def guard_instances(wanted, resolved):
     """The daemon's instance list: every present instance when wanted is empty, else the named ones.
 
-    resolved: the ktransformers_instances filter's output (health_url, health_path, backend).
+    resolved: the ktransformers_instances filter's output (health_url, health_path, backend). An
+    instance with an API key gets api_key_file, its root-only credentials file (the guard reads the
+    key from there at run time: the key itself never enters the guard's settings).
     """
     extra = dict((entry["name"], entry) for entry in wanted or [])
     result = []
@@ -64,6 +66,8 @@ def guard_instances(wanted, resolved):
         url, path = instance["health_url"], instance["health_path"]
         entry = {"name": instance["name"], "backend": instance["backend"], "health_url": url,
                  "base_url": url[:-len(path)] if url.endswith(path) else url}
+        if instance.get("api_key") and instance.get("credentials_file"):
+            entry["api_key_file"] = instance["credentials_file"]
         for key in ("baseline_tokens_per_s", "metrics"):
             if extra.get(instance["name"], {}).get(key) is not None:
                 entry[key] = extra[instance["name"]][key]
@@ -71,7 +75,15 @@ def guard_instances(wanted, resolved):
     return result
 
 
+def guard_drain_plan(statuses, wanted, floor, max_drains=1):
+    """The fleet playbook's decision: which wanted hosts to drain, keeping floor of the group serving."""
+    if not isinstance(statuses, dict):
+        raise AnsibleFilterError("guard_drain_plan: expected {host: guard status list or None}, got %s"
+                                 % type(statuses).__name__)
+    return drain_plan(statuses, list(wanted or []), float(floor), int(max_drains))
+
+
 class FilterModule(object):
     def filters(self):
         return {"guard_settings_problems": guard_settings_problems, "guard_instances": guard_instances,
-                "guard_instance_problems": guard_instance_problems}
+                "guard_instance_problems": guard_instance_problems, "guard_drain_plan": guard_drain_plan}

@@ -38,6 +38,9 @@ FAILED = "failed"
 UNHEALTHY = "unhealthy"
 STATES = (SERVING, HOT, DRAINING, COOLING, DEGRADED, RESTARTING, FAILED, UNHEALTHY)
 READY_STATES = frozenset([SERVING, HOT])
+# Not a state of the machine: the daemon reports it (503) while the fleet's drain file names
+# the instance; the machine keeps judging underneath and takes over when the file goes.
+DRAINED = "drained"
 
 NONE = "none"
 DRAIN = "drain"
@@ -434,3 +437,51 @@ class InstanceGuard(object):
             self.healthy_since = None
             return self._go(SERVING, RESTORE, "healthy %ds after a slow restart" % self.settings["min_dwell_s"], now)
         return self._stay()
+
+
+# --- the fleet: which hosts may be drained --------------------------------------------------
+
+def drain_plan(statuses, wanted, floor, max_drains):
+    """Which of the `wanted` hosts to drain without leaving fewer than `floor` of the group serving.
+
+    statuses: {host: [instance status, ...] from its guard's GET /status, or None when the
+    guard did not answer}; every host of the group is in it. A host serves while its guard
+    answers and at least one of its instances is ready; a host whose guard does not answer
+    counts as not serving (the conservative side of the floor). wanted: hosts asked to drain,
+    in order. floor: the least fraction of the group's hosts that must keep serving (0..1).
+    max_drains: the most hosts drained by this one request (the rate limit).
+
+    Returns {"drain": [host, ...], "already": [host, ...], "refused": [{"host", "why"}, ...],
+    "serving": count left serving, "total": group size}.
+    """
+    total = len(statuses)
+
+    def serving(host):
+        instances = statuses.get(host)
+        return bool(instances) and any(item.get("ready") for item in instances)
+
+    def drained(host):
+        instances = statuses.get(host)
+        return bool(instances) and all(item.get("state") == DRAINED for item in instances)
+
+    left = sum(1 for host in statuses if serving(host))
+    plan = {"drain": [], "already": [], "refused": [], "total": total}
+    for host in wanted:
+        if host not in statuses:
+            plan["refused"].append({"host": host, "why": "%s is not in the group" % host})
+        elif drained(host):
+            plan["already"].append(host)
+        elif len(plan["drain"]) >= max_drains:
+            plan["refused"].append({"host": host, "why": "rate limit: this request drains at most %d host(s)"
+                                    % max_drains})
+        elif not serving(host):
+            plan["drain"].append(host)  # serves nobody now: draining it takes no capacity away
+        elif total and (left - 1) >= floor * total - 1e-9:
+            plan["drain"].append(host)
+            left -= 1
+        else:
+            plan["refused"].append({"host": host, "why": (
+                "draining it would leave %d of %d hosts serving (%.0f%%), below ktune_min_serving_fraction %g"
+                % (left - 1, total, 100.0 * (left - 1) / total if total else 0, floor))})
+    plan["serving"] = left
+    return plan

@@ -24,6 +24,9 @@ Environment:
   FAKE_ARGV_FILE=PATH   where to record the start (default $HOME/fake-argv-PORT.json)
   FAKE_TOKENS_PER_S=N   legacy/sglang: pace streamed answers at N tokens/s (unset: as fast as possible)
   FAKE_DEGRADATION=SPEC legacy/sglang: per-request rate factors, as bench --degradation
+  FAKE_DEGRADE_FILE=PATH legacy/sglang: while PATH holds a factor (such as 0.3) and was written
+                        after this process started, answers are paced at that factor: a test
+                        degrades a running server by writing the file, and a restart cures it
 
 Streams answer stream_options.include_usage with a last chunk carrying usage.completion_tokens,
 like OpenAI, SGLang and vLLM. In bench mode the answer has max_tokens tokens (one chunk each).
@@ -238,6 +241,20 @@ class StreamPlan(object):
         self.count = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.degrade_file = None
+        self.started = time.time()
+
+    def file_factor(self):
+        """The factor in degrade_file when it was written after the start, else 1."""
+        if not self.degrade_file:
+            return 1.0
+        try:
+            if os.stat(self.degrade_file).st_mtime <= self.started:
+                return 1.0
+            with open(self.degrade_file) as handle:
+                return float(handle.read().strip() or 1)
+        except (OSError, ValueError):
+            return 1.0
 
     def next_index(self):
         with self.lock:
@@ -253,7 +270,7 @@ class StreamPlan(object):
         """Tokens/s of request `index`: the base rate, its degradation factor and seeded noise."""
         if not self.tokens_per_s:
             return None
-        factor = self.factor_at(index)
+        factor = self.factor_at(index) * self.file_factor()
         if self.noise:
             factor *= 1 + random.Random("%s:%d" % (self.seed, index)).uniform(-self.noise, self.noise)
         return self.tokens_per_s * factor
@@ -269,8 +286,10 @@ class StreamPlan(object):
 
 def plan_from_environment():
     rate = os.environ.get("FAKE_TOKENS_PER_S")
-    return StreamPlan(tokens_per_s=float(rate) if rate else None,
+    plan = StreamPlan(tokens_per_s=float(rate) if rate else None,
                       degradation=os.environ.get("FAKE_DEGRADATION") or "1")
+    plan.degrade_file = os.environ.get("FAKE_DEGRADE_FILE") or None
+    return plan
 
 
 def stream_answer(handler, plan, request, words, ident, created, model_name):

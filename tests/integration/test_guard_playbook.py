@@ -129,3 +129,22 @@ def test_bad_input_fails_before_anything_changes(site, tmp_path):
         assert recap(output, "bad-" + name)["failed"] == "1" and recap(output, "bad-" + name)["changed"] == "0"
     assert sorted(path.name for path in site.target.iterdir()) == ["units"]
     assert not list((site.target / "units").iterdir())
+
+
+def test_keyed_instance_without_its_credentials_file_stops_before_the_settings(site, tmp_path):
+    """The key never shows (-v --diff), and the daemon's own check refuses a missing key file."""
+    key = "guard-integration-key-4711"
+    inventory = json.loads((tmp_path / "hosts.yml").read_text())
+    host = inventory["all"]["hosts"]["gpu-a"]
+    host["ktune_service_instances"][0]["api_key"] = key
+    host["ktune_service_instances"][0]["name"] = "ktune-guard-test-nokey"
+    (tmp_path / "hosts.yml").write_text(json.dumps(inventory))
+    credentials = Path("/etc/ktransformers/ktune-guard-test-nokey.credentials")
+    assert not credentials.exists()
+    rc, output = site("-v", "--diff")
+    assert rc != 0
+    assert key not in output
+    line = [line for line in output.splitlines() if "ktune-guard would not start with these settings" in line]
+    assert line and "instances[ktune-guard-test-nokey].api_key_file %s: No such file or directory" % credentials \
+        in output, output
+    assert not (site.target / "etc/guard.json").exists()

@@ -14,9 +14,21 @@ streamed probe of the legacy server while no connection is open to it), steps ea
   gives every instance;
 - state, transitions and reasons go to ktune_guard.prom in node_exporter's textfile
   directory (replaced atomically) and to the journal (stdout, with syslog priority prefixes);
-- a restart runs the configured command (systemctl restart ktransformers@NAME).
+- a restart runs the configured command (systemctl restart ktransformers@NAME);
+- a drain file (STATE_DIR/drain.json, root only: the fleet playbook writes it) takes the
+  instances it names out of rotation (503, state "drained") until it is removed.
 
-    ktune_guard.py --config /etc/ktune/guard.json [--once]
+An instance with an API key names its key file (api_key_file: the ktransformers_service
+role's root-only /etc/ktransformers/NAME.credentials, KTUNE_API_KEY=...): the guard reads
+it every cycle and sends Authorization: Bearer KEY to the health check, /metrics and the
+probe. The key is never in guard.json, the journal or the metrics.
+
+    ktune_guard.py --config /etc/ktune/guard.json [--once | --check-config]
+
+--check-config loads and checks the settings (and that the lanplus password file and
+every key file are root-only), prints what it checked and exits 0, or prints the problems
+and exits 2; "--config -" reads the settings from standard input (the role checks the
+settings it is about to write that way).
 
 The guard role installs guard.py, ipmi.py, host_telemetry.py, cpulist.py, prom_text.py and
 openai_stream.py from the collection's module_utils next to this file.
@@ -52,6 +64,8 @@ except ImportError:  # run from the collection checkout (unit tests)
 
 OUTPUT_NAME = "ktune_guard.prom"
 RESTARTS_FILE = "restarts.json"
+DRAIN_FILE = "drain.json"
+KEY_VARIABLE = "KTUNE_API_KEY"
 DEFAULTS = {
     "settings": {},
     "listen_address": "127.0.0.1",
@@ -88,36 +102,84 @@ class ConfigError(Exception):
 
 
 def load_config(path):
-    with open(path) as handle:
-        config = dict(DEFAULTS, **json.load(handle))
+    if path == "-":
+        config = dict(DEFAULTS, **json.load(sys.stdin))
+    else:
+        with open(path) as handle:
+            config = dict(DEFAULTS, **json.load(handle))
     problems = guard.settings_problems(config["settings"])
     names = [instance.get("name") for instance in config["instances"]]
     if len(set(names)) != len(names) or not all(names):
         problems.append("instances: every instance needs a name, each once: %r" % names)
+    for instance in config["instances"]:
+        if instance.get("api_key_file"):
+            problems += secret_file_problems("instances[%s].api_key_file" % instance.get("name"),
+                                             instance["api_key_file"])
+            if not secret_file_problems("", instance["api_key_file"]) and not read_api_key(instance["api_key_file"]):
+                problems.append("instances[%s].api_key_file %s holds no %s= line or key" % (
+                    instance.get("name"), instance["api_key_file"], KEY_VARIABLE))
     lanplus = config.get("lanplus")
     if lanplus:
         problems += lanplus_problems(lanplus)
     if problems:
-        raise ConfigError("%s: %s" % (path, "; ".join(problems)))
+        raise ConfigError("%s: %s" % ("standard input" if path == "-" else path, "; ".join(problems)))
     return config
+
+
+def secret_file_problems(label, path):
+    """[] when path is a file only the guard's own user (root) can read, else why not."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return ["%s %s: %s" % (label, path, exc.strerror)]
+    if info.st_uid != os.geteuid():
+        return ["%s %s is owned by uid %d: expected the guard's own user (uid %d, root)"
+                % (label, path, info.st_uid, os.geteuid())]
+    if info.st_mode & 0o077:
+        return ["%s %s is readable by others (mode %o): expected 0600 or 0400, owned by root"
+                % (label, path, info.st_mode & 0o777)]
+    return []
 
 
 def lanplus_problems(lanplus):
     path = lanplus.get("password_file") or ""
     if not lanplus.get("host") or not lanplus.get("user") or not path:
         return ["lanplus: host, user and password_file are all needed"]
+    return secret_file_problems("lanplus.password_file", path)
+
+
+def read_api_key(path):
+    """The key in a credentials file: its KTUNE_API_KEY= line, or its only line; "" when none or unreadable."""
     try:
-        info = os.stat(path)
-    except OSError as exc:
-        return ["lanplus.password_file %s: %s" % (path, exc.strerror)]
-    mode = info.st_mode
-    if info.st_uid != os.geteuid():
-        return ["lanplus.password_file %s is owned by uid %d: expected the guard's own user (uid %d, root)"
-                % (path, info.st_uid, os.geteuid())]
-    if mode & 0o077:
-        return ["lanplus.password_file %s is readable by others (mode %o): expected 0600 or 0400, owned by root"
-                % (path, mode & 0o777)]
-    return []
+        with open(path) as handle:
+            lines = [line.strip() for line in handle if line.strip() and not line.lstrip().startswith("#")]
+    except (OSError, UnicodeDecodeError):
+        return ""
+    for line in lines:
+        if line.startswith(KEY_VARIABLE + "="):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    return lines[0] if len(lines) == 1 and "=" not in lines[0] else ""
+
+
+def read_drain(state_dir):
+    """{instance name or "*": reason} from STATE_DIR/drain.json; {} when there is none or it is unusable.
+
+    The fleet playbook (playbooks/guard_drain.yml) writes {"instances": ["*"] or [NAME, ...],
+    "reason": "...", "by": "..."}; only root can write the state directory.
+    """
+    try:
+        with open(os.path.join(state_dir, DRAIN_FILE)) as handle:
+            data = json.load(handle)
+    except OSError:
+        return {}
+    except ValueError as exc:
+        log(WARNING, "ktune-guard: %s is not JSON, ignored: %s" % (DRAIN_FILE, exc))
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("instances"), list):
+        log(WARNING, "ktune-guard: %s has no instances list, ignored" % DRAIN_FILE)
+        return {}
+    reason = "drained by %s: %s" % (data.get("by") or "an operator", data.get("reason") or "no reason given")
+    return dict((str(name), reason) for name in data["instances"])
 
 
 def ipmitool_command(config):
@@ -184,10 +246,29 @@ def established_connections(procfs_root, port):
     return count if readable else None
 
 
-def http_get(url, timeout):
-    """(status, body) or (None, why)."""
+def restarted_unit(command):
+    """The systemd unit a `systemctl ... restart UNIT` command restarts, else None."""
+    if not command or os.path.basename(command[0]) != "systemctl" or "restart" not in command:
+        return None
+    units = [word for word in command[1:] if word.endswith(".service")]
+    return units[-1] if units else None
+
+
+def unit_invocation(unit):
+    """The unit's current InvocationID (new at every start), or None when systemctl cannot tell."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        done = subprocess.run(["systemctl", "show", "-p", "InvocationID", "--value", unit], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def http_get(url, timeout, api_key=None):
+    """(status, body) or (None, why)."""
+    request = urllib.request.Request(url, headers={"Authorization": "Bearer %s" % api_key} if api_key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read(1 << 20)
     except urllib.error.HTTPError as exc:
         return exc.code, b""
@@ -205,8 +286,14 @@ class Instance(object):
         self.health_url = spec.get("health_url") or self.base_url + (
             "/health" if self.backend == "sglang" else "/v1/models")
         self.metrics = bool(spec.get("metrics", self.backend == "sglang"))
+        self.api_key_file = spec.get("api_key_file")
+        self.api_key = None
+        self.drained = None
         self.machine = guard.InstanceGuard(settings, spec.get("baseline_tokens_per_s"), restarts, now)
         self.restart_failed = False
+        # The unit's InvocationID before the guard's restart: health counts once it changed.
+        self.restart_unit = None
+        self.invocation_before = None
         self.restart_count = 0
         self.last_probe = None
         self.tokens_per_s = None
@@ -219,6 +306,10 @@ class Instance(object):
         if not self.stepped:
             return {"instance": self.name, "state": "starting", "ready": False,
                     "reason": "the guard has not read this instance yet", "since": self.changed_at}
+        if self.drained:
+            # The fleet's drain overrides readiness; the machine keeps judging underneath.
+            return {"instance": self.name, "state": guard.DRAINED, "ready": False, "reason": self.drained,
+                    "since": self.changed_at, "guard_state": self.decision.state}
         return {"instance": self.name, "state": self.decision.state, "ready": self.decision.ready,
                 "reason": self.decision.reason, "since": self.changed_at}
 
@@ -239,6 +330,8 @@ class Guard(object):
             self.instances.append(Instance(spec, self.settings, restarts, now))
         self.ipmi_error = None
         self.cycles = 0
+        # Set by SIGTERM/SIGINT: systemd stops the whole unit, ipmitool included, mid-cycle.
+        self.stop = threading.Event()
 
     # --- restarts kept across daemon restarts -----------------------------------------------
 
@@ -262,27 +355,52 @@ class Guard(object):
     # --- one cycle -------------------------------------------------------------------------
 
     def cycle(self):
-        dimms, self.ipmi_error = read_dimms(self.config)
+        dimms, error = read_dimms(self.config)
+        if error != self.ipmi_error and (error or self.cycles) and not self.stop.is_set():
+            # Once per change, not every cycle: a BMC that stays unreadable is one journal line.
+            log(WARNING if error else INFO, "ktune-guard: DIMM temperatures %s" % (
+                "unreadable: %s" % error if error else "readable again"))
+        self.ipmi_error = error
         throttle = read_throttle(self.config["sysfs_root"])
+        drain = read_drain(self.config["state_dir"])
         for instance in self.instances:
+            self.apply_drain(instance, drain.get(instance.name) or drain.get("*"))
+            if instance.api_key_file:
+                instance.api_key = read_api_key(instance.api_key_file) or None
             reading = self.read_instance(instance, dimms, throttle)
             decision = instance.machine.step(reading)
             self.act(instance, decision)
         self.cycles += 1
         write_atomically(self.config["textfile_dir"], render_metrics(self))
 
+    def apply_drain(self, instance, reason):
+        """Take the instance out of rotation while the drain file names it (reason), back when it does not."""
+        if reason == instance.drained:
+            return
+        with self.lock:
+            previous, instance.drained = instance.drained, reason
+            instance.changed_at = self.wall()
+        if reason:
+            log(WARNING, "%s: %s -> %s: %s" % (instance.name, instance.decision.state, guard.DRAINED, reason))
+        else:
+            log(INFO, "%s: %s -> %s: the drain file no longer names it (was: %s)" % (
+                instance.name, guard.DRAINED, instance.decision.state, previous))
+
     def read_instance(self, instance, dimms, throttle):
         timeout = self.config["probe_timeout"]
-        status, _body = http_get(instance.health_url, timeout)
+        status, _body = http_get(instance.health_url, timeout, instance.api_key)
         health = status == 200
         instance.tokens_per_s, instance.running = None, None
         measured = health and instance.metrics and self.read_metrics(instance, timeout)
         now = self.clock()
         # Without metrics (the legacy server, or SGLang started without --enable-metrics): a sparse probe.
+        # A drained instance serves no users: its probe disturbs nobody, so it goes on.
         if health and not measured and instance.machine.state in guard.READY_STATES and self.probe_due(
                 instance, now) and self.idle(instance):
             instance.last_probe = now
             instance.tokens_per_s = probe(instance, self.config)
+        if health and instance.machine.state == guard.RESTARTING and not self.restart_took_effect(instance):
+            health = False  # the old process still answers: --no-block has not stopped it yet
         failed, instance.restart_failed = instance.restart_failed, False
         return guard.Reading(now, dimms=dimms, throttle_count=throttle, health=health,
                              tokens_per_s=instance.tokens_per_s, running_requests=instance.running,
@@ -300,7 +418,7 @@ class Guard(object):
 
     def read_metrics(self, instance, timeout):
         """Running requests and a per-request speed from SGLang's /metrics; False when there are none."""
-        status, body = http_get(instance.base_url + "/metrics", timeout)
+        status, body = http_get(instance.base_url + "/metrics", timeout, instance.api_key)
         if status != 200:
             return False
         try:
@@ -332,8 +450,20 @@ class Guard(object):
         if decision.action == guard.RESTART:
             self.restart(instance)
 
+    def restart_took_effect(self, instance):
+        """Whether the unit restarted since the guard asked (a new InvocationID); True when unknowable."""
+        if not instance.restart_unit or not instance.invocation_before:
+            return True
+        current = unit_invocation(instance.restart_unit)
+        if current is None or current != instance.invocation_before:
+            instance.invocation_before = None
+            return True
+        return False
+
     def restart(self, instance):
         command = [word.replace("{name}", instance.name) for word in self.config["restart_command"]]
+        instance.restart_unit = restarted_unit(command)
+        instance.invocation_before = unit_invocation(instance.restart_unit) if instance.restart_unit else None
         instance.restart_count += 1
         self._save_restarts()
         try:
@@ -383,12 +513,14 @@ def render_metrics(daemon):
     lines += metric_lines("ktune_guard_last_cycle_timestamp_seconds", "gauge", "When the last cycle ended (Unix time)",
                           [({}, float(int(daemon.wall())))])
     states, ready, transitions, restarts, blocked, reasons, rates, baselines = [], [], [], [], [], [], [], []
+    drained = []
     for instance in daemon.instances:
         machine = instance.machine
         label = {"name": instance.name}
         for state in guard.STATES:
             states.append(({"name": instance.name, "state": state}, int(machine.state == state)))
-        ready.append((label, int(instance.decision.ready)))
+        ready.append((label, int(instance.decision.ready and not instance.drained)))
+        drained.append((label, int(bool(instance.drained))))
         transitions.append((label, machine.transitions))
         restarts.append((label, instance.restart_count))
         blocked.append((label, int(machine.restart_blocked)))
@@ -401,6 +533,8 @@ def render_metrics(daemon):
             baselines.append((label, float(machine.baseline)))
     lines += metric_lines("ktune_guard_state", "gauge", "1 for the instance's current guard state", states)
     lines += metric_lines("ktune_guard_ready", "gauge", "1 while the readiness endpoint answers 200", ready)
+    lines += metric_lines("ktune_guard_drained", "gauge", "1 while the fleet's drain file takes the instance out",
+                          drained)
     lines += metric_lines("ktune_guard_transitions_total", "counter", "State changes since the guard started",
                           transitions)
     lines += metric_lines("ktune_guard_restarts_total", "counter", "Restarts the guard ran since it started",
@@ -438,11 +572,11 @@ def probe(instance, config):
     timeout = config["probe_timeout"]
     try:
         endpoint = openai_stream.Endpoint(instance.base_url)
-        models = openai_stream.list_models(endpoint, timeout)
+        models = openai_stream.list_models(endpoint, timeout, api_key=instance.api_key)
         if not models:
             return None
         result = openai_stream.stream_chat(endpoint, models[0], config["probe_prompt"], config["probe_max_tokens"],
-                                           timeout)
+                                           timeout, api_key=instance.api_key)
     except (openai_stream.StreamError, ValueError) as exc:
         log(WARNING, "%s: probe gave no measurement: %s" % (instance.name, exc))
         return None
@@ -508,23 +642,40 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="ktune host guard")
     parser.add_argument("--config", default="/etc/ktune/guard.json")
     parser.add_argument("--once", action="store_true", help="run one cycle, write the metrics and exit")
+    parser.add_argument("--check-config", action="store_true",
+                        help="check the settings and the secret files' permissions, then exit (0 good, 2 not)")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
     except (OSError, ValueError, ConfigError) as exc:
+        if args.check_config:
+            sys.stderr.write("ktune-guard: the settings would not start: %s\n" % exc)
+            return 2
         log(ERROR, "ktune-guard: cannot start: %s" % exc)
         return 2
+    if args.check_config:
+        print("ktune-guard: settings good: %d instance(s) (%s), readiness on %s:%s, %s" % (
+            len(config["instances"]), ", ".join(i["name"] for i in config["instances"]) or "none",
+            config["listen_address"], config["listen_port"],
+            "ipmitool over lanplus to %s" % config["lanplus"]["host"] if config.get("lanplus") else "ipmitool in band"))
+        return 0
     daemon = Guard(config)
     if args.once:
         daemon.cycle()
         print(json.dumps(daemon.status()))
         return 0
-    stop = threading.Event()
+    stop = daemon.stop
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # One cycle before the endpoint opens: no 200 for an instance the guard has not yet looked at.
     run_cycle(daemon)
-    server = serve(daemon, config["listen_address"], int(config["listen_port"]))
+    try:
+        server = serve(daemon, config["listen_address"], int(config["listen_port"]))
+    except OSError as exc:
+        log(ERROR, "ktune-guard: cannot listen on %s:%s for readiness: %s. Fix: free the port or set "
+                   "ktune_guard_listen_port / ktune_guard_listen_address" % (
+                       config["listen_address"], config["listen_port"], exc.strerror or exc))
+        return 1
     log(INFO, "ktune-guard: readiness on http://%s:%d/ready/NAME for %s; a cycle every %d s" % (
         config["listen_address"], server.server_address[1], ", ".join(i.name for i in daemon.instances) or "nothing",
         daemon.settings["interval_s"]))

@@ -187,7 +187,7 @@ def test_sglang_metrics_give_running_requests_and_per_request_rate(host, monkeyp
     text = (ROOT / "tests/fixtures/sglang/metrics.txt").read_text()
     config, _path = host["config"]([{"name": "s1", "backend": "sglang", "base_url": "http://127.0.0.1:1"}])
     daemon = ktune_guard.Guard(config)
-    monkeypatch.setattr(ktune_guard, "http_get", lambda url, timeout: (200, text.encode()))
+    monkeypatch.setattr(ktune_guard, "http_get", lambda url, timeout, api_key=None: (200, text.encode()))
     reading = daemon.read_instance(daemon.instances[0], [], None)
     assert reading.running_requests == 162
     assert reading.tokens_per_s == pytest.approx(86.50814177726902 / 162)
@@ -338,3 +338,138 @@ def test_daemon_process_serves_readiness_and_stops_on_sigterm(host):
         assert process.returncode == 0, err
         assert b"<6>ktune-guard: readiness on http://127.0.0.1:%d/ready/NAME for r1" % port in out
         assert (host["tmp"] / "textfile" / "ktune_guard.prom").exists()
+
+
+def install_daemon(tmp_path):
+    """The daemon laid out as the role installs it, with the shared module_utils beside it."""
+    install = tmp_path / "install"
+    install.mkdir()
+    shutil.copy(str(ROOT / "roles/guard/files/ktune_guard.py"), str(install))
+    for name in yaml.safe_load((ROOT / "roles/guard/vars/main.yml").read_text())["guard_shared_modules"]:
+        shutil.copy(str(ROOT / "plugins/module_utils" / name), str(install))
+    return install / "ktune_guard.py"
+
+
+def key_file(tmp_path, key, mode=0o600):
+    path = tmp_path / "r1.credentials"
+    path.write_text("# Managed by Ansible (ktune.inference.ktransformers_service). Root only.\nKTUNE_API_KEY=%s\n" % key)
+    path.chmod(mode)
+    return path
+
+
+def test_api_key_from_a_root_only_file_reaches_the_probe(host):
+    """A keyed server answers the probe only with the key; the key is in no file the guard writes."""
+    key = "guard-test-key-0123"
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0, api_key=key) as (url, _plan):
+        spec = {"name": "r1", "backend": "legacy", "base_url": url}
+        config, _path = host["config"]([spec])
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        daemon.cycle()
+        assert daemon.instances[0].tokens_per_s is None  # no key: 401, no measurement
+        path = key_file(host["tmp"], key, 0o644)
+        with pytest.raises(ktune_guard.ConfigError, match="api_key_file %s is readable by others" % path):
+            host["config"]([dict(spec, api_key_file=str(path))])
+        path.chmod(0o600)
+        config, config_path = host["config"]([dict(spec, api_key_file=str(path))])
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        daemon.cycle()
+        assert daemon.instances[0].tokens_per_s > 0
+        written = [config_path.read_text()] + [p.read_text() for p in (host["tmp"] / "textfile").iterdir()]
+        assert not [text for text in written if key in text]
+        empty = host["tmp"] / "empty.credentials"
+        empty.write_text("# nothing\n")
+        empty.chmod(0o600)
+        with pytest.raises(ktune_guard.ConfigError, match="holds no KTUNE_API_KEY= line"):
+            host["config"]([dict(spec, api_key_file=str(empty))])
+
+
+def test_check_config_exits_0_or_2_naming_the_problem(host):
+    daemon = install_daemon(host["tmp"])
+    password = host["tmp"] / "bmc.password"
+    password.write_text("secret\n")
+    password.chmod(0o600)
+    _config, path = host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
+    password.chmod(0o640)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([sys.executable, str(daemon), "--check-config", "--config", str(path)], capture_output=True,
+                          text=True, env=env, check=False)
+    assert done.returncode == 2
+    assert "lanplus.password_file %s is readable by others (mode 640)" % password in done.stderr
+    password.chmod(0o600)
+    done = subprocess.run([sys.executable, str(daemon), "--check-config", "--config", str(path)], capture_output=True,
+                          text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "settings good" in done.stdout and "lanplus to 127.0.0.1" in done.stdout
+    # "-": the settings come on standard input (the role checks what it is about to write).
+    data = json.loads(path.read_text())
+    data["settings"] = {"interval_s": 0}
+    done = subprocess.run([sys.executable, str(daemon), "--check-config", "--config", "-"], input=json.dumps(data),
+                          capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 2 and "standard input: interval_s = 0" in done.stderr
+
+
+def test_drain_file_takes_named_instances_out_until_it_goes(host):
+    with fake_server.running_bench_server(tokens_per_s=300.0) as (url, _plan):
+        config, _path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url},
+                                        {"name": "r2", "backend": "legacy", "base_url": url}], probe_interval_s=3600)
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        daemon.cycle()
+        assert readiness(daemon, "r1")[0] == 200
+        drain = host["tmp"] / "state" / "drain.json"
+        drain.write_text(json.dumps({"instances": ["r1"], "reason": "DIMM hot on 2 of 4 hosts", "by": "ktune fleet"}))
+        daemon.cycle()
+        status, body = readiness(daemon, "r1")
+        assert status == 503 and body["state"] == "drained" and body["guard_state"] == "serving"
+        assert body["reason"] == "drained by ktune fleet: DIMM hot on 2 of 4 hosts"
+        assert readiness(daemon, "r2")[0] == 200
+        metrics = samples((host["tmp"] / "textfile" / "ktune_guard.prom").read_text())
+        assert metrics[("ktune_guard_drained", frozenset({("name", "r1")}))] == 1
+        assert metrics[("ktune_guard_ready", frozenset({("name", "r1")}))] == 0
+        drain.write_text(json.dumps({"instances": ["*"], "reason": "maintenance"}))
+        daemon.cycle()
+        assert readiness(daemon, "r2")[0] == 503
+        drain.unlink()
+        daemon.cycle()
+        assert readiness(daemon, "r1")[0] == 200 and readiness(daemon, "r2")[0] == 200
+
+
+def test_bmc_unreadable_is_one_journal_line_per_change_and_none_while_stopping(host, capsys):
+    config, _path = host["config"]([])
+    daemon = ktune_guard.Guard(config, clock=Clock())
+    daemon.cycle()
+    (host["tmp"] / "ipmi.json").write_text(json.dumps({"fail": True}))
+    daemon.cycle()
+    daemon.cycle()
+    host["set_temps"](DIMMA1_Temp=50.0)
+    daemon.cycle()
+    lines = [line for line in capsys.readouterr().out.splitlines() if "DIMM temperatures" in line]
+    assert lines == ["<4>ktune-guard: DIMM temperatures unreadable: ipmitool exited with 1: "
+                     "Error: Unable to establish IPMI v2 / RMCP+ session",
+                     "<6>ktune-guard: DIMM temperatures readable again"]
+    # systemd stops the unit: ipmitool dies with the daemon; no "unreadable" line for that.
+    daemon.stop.set()
+    (host["tmp"] / "ipmi.json").write_text(json.dumps({"fail": True}))
+    daemon.cycle()
+    assert "DIMM temperatures" not in capsys.readouterr().out
+
+
+def test_a_restart_counts_as_healthy_only_once_the_unit_restarted(host, monkeypatch):
+    """systemctl restart --no-block returns at once: the old process may still answer the health check."""
+    assert ktune_guard.restarted_unit(["systemctl", "restart", "--no-block", "ktransformers@r1.service"]) == \
+        "ktransformers@r1.service"
+    assert ktune_guard.restarted_unit(["/bin/false"]) is None
+    invocations = {"ktransformers@r1.service": "aaa"}
+    monkeypatch.setattr(ktune_guard, "unit_invocation", invocations.get)
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0) as (url, _plan):
+        config, _path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url}],
+                                       restart_command=["/bin/true", "systemctl", "restart", "x"],
+                                       probe_interval_s=3600)
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        instance = daemon.instances[0]
+        instance.machine.state = "restarting"
+        instance.restart_unit, instance.invocation_before = "ktransformers@r1.service", "aaa"
+        assert daemon.read_instance(instance, [], None).health is False  # same invocation: not restarted yet
+        invocations["ktransformers@r1.service"] = "bbb"
+        assert daemon.read_instance(instance, [], None).health is True
+        assert instance.invocation_before is None

@@ -4,7 +4,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ktune.inference.plugins.filter.guard import (
-    guard_instance_problems, guard_instances, guard_settings_problems)
+    guard_drain_plan, guard_instance_problems, guard_instances, guard_settings_problems)
 
 RESOLVED = [
     {"name": "r1", "state": "present", "backend": "legacy", "health_url": "http://127.0.0.1:10002/v1/models",
@@ -30,6 +30,13 @@ def test_every_present_instance_when_none_is_named():
          "base_url": "http://[::1]:30000"}]
 
 
+def test_a_keyed_instance_names_its_credentials_file_never_the_key():
+    keyed = [dict(RESOLVED[0], api_key="ktune-redacted-api-key", credentials_file="/etc/ktransformers/r1.credentials")]
+    assert guard_instances([], keyed) == [
+        {"name": "r1", "backend": "legacy", "health_url": "http://127.0.0.1:10002/v1/models",
+         "base_url": "http://127.0.0.1:10002", "api_key_file": "/etc/ktransformers/r1.credentials"}]
+
+
 def test_named_instances_carry_their_extras():
     assert guard_instances([{"name": "s1", "baseline_tokens_per_s": 12.5, "metrics": False}], RESOLVED) == [
         {"name": "s1", "backend": "sglang", "health_url": "http://[::1]:30000/health", "base_url": "http://[::1]:30000",
@@ -51,3 +58,30 @@ def test_named_instances_carry_their_extras():
 ])
 def test_instance_problems(wanted, expected):
     assert guard_instance_problems(wanted, RESOLVED) == expected
+
+
+def hot(ready=True, state="hot"):
+    return [{"instance": "r1", "state": state, "ready": ready}]
+
+
+def test_drain_plan_keeps_the_floor_and_the_rate_limit():
+    statuses = {"gpu-a": hot(), "gpu-b": hot()}
+    plan = guard_drain_plan(statuses, ["gpu-a", "gpu-b"], 0.5, 2)
+    assert plan["drain"] == ["gpu-a"] and plan["serving"] == 1 and plan["total"] == 2
+    assert plan["refused"] == [{"host": "gpu-b", "why": "draining it would leave 0 of 2 hosts serving (0%), below "
+                                                        "ktune_min_serving_fraction 0.5"}]
+    # One already drained by an earlier event: the next one is refused by the floor too.
+    statuses["gpu-a"] = hot(False, "drained")
+    plan = guard_drain_plan(statuses, ["gpu-b"], 0.5, 1)
+    assert plan["drain"] == [] and plan["refused"][0]["host"] == "gpu-b"
+    assert guard_drain_plan(statuses, ["gpu-a"], 0.5, 1)["already"] == ["gpu-a"]
+    # The rate limit: one host per request even when the floor would allow more.
+    four = dict(("gpu-%d" % n, hot()) for n in range(4))
+    plan = guard_drain_plan(four, ["gpu-0", "gpu-1"], 0.25, 1)
+    assert plan["drain"] == ["gpu-0"]
+    assert plan["refused"] == [{"host": "gpu-1", "why": "rate limit: this request drains at most 1 host(s)"}]
+    # A host whose guard does not answer serves nobody: it counts against the floor, may be drained.
+    plan = guard_drain_plan({"gpu-a": None, "gpu-b": hot()}, ["gpu-b", "gpu-a"], 0.5, 2)
+    assert plan["drain"] == ["gpu-a"] and plan["refused"][0]["host"] == "gpu-b"
+    assert guard_drain_plan({"gpu-a": hot()}, ["nope"], 0.5)["refused"] == [
+        {"host": "nope", "why": "nope is not in the group"}]
