@@ -16,13 +16,11 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     RoleSpecError,
     judgement,
-    listed,
     role_options,
     spec_problems,
 )
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LAZY_ARGS = ("host_problems", "drift", "notes")
 
 
 def resolve(templar, name):
@@ -69,16 +67,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("judge: %s" % exc)
         values, template_problems = self._settings(options, task_vars)
         spec_errors = template_problems + spec_problems(options, values)
-        settings_problems = listed(args.get("problems"))
-        # In this order, each only when everything before it passed: a host-state judgement
-        # may need valid settings, and what differs may need a host the role can work on.
-        lazy = dict((name, []) for name in LAZY_ARGS)
-        if not spec_errors and not settings_problems:
-            lazy["host_problems"] = self._lazy(args.get("host_problems"))
-            if not listed(lazy["host_problems"]):
-                lazy["drift"] = self._lazy(args.get("drift"))
-                lazy["notes"] = self._lazy(args.get("notes"))
+        lazy = dict((name, lambda name=name: self._lazy(args.get(name))) for name in ("host_problems", "drift", "notes"))
         # Returned, not set as facts: facts would go to the fact cache and outlive the run.
-        result.update(judgement(spec_errors, settings_problems, lazy["host_problems"], lazy["drift"], lazy["notes"]))
+        result.update(judgement(spec_errors, args.get("problems"), lazy["host_problems"], lazy["drift"], lazy["notes"]))
         result["changed"] = False
         return result

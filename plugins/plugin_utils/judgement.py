@@ -61,16 +61,14 @@ def listed(items):
 def judgement(spec_errors, problems, host_problems, drift, notes):
     """What the judge action returns: problems, host_problems, drift and notes.
 
-    Settings problems (the spec's and the role's) come first; with any, the host state was not
-    judged (it may depend on the settings). With host-state problems, what differs and the notes
-    were not judged (they may need a host the role can work on). What was not judged is empty.
+    host_problems, drift and notes are callables returning the role's lists, called in that order
+    and each only when everything before it passed: the host state may need valid settings, what
+    differs and the notes a host the role can work on. What was not judged is empty.
     """
-    settings = listed(spec_errors) + listed(problems)
-    host = [] if settings else listed(host_problems)
-    judged = not settings and not host
-    return {
-        "problems": settings,
-        "host_problems": host,
-        "drift": listed(drift) if judged else [],
-        "notes": listed(notes) if judged else [],
-    }
+    found = {"problems": listed(spec_errors) + listed(problems), "host_problems": [], "drift": [], "notes": []}
+    if not found["problems"]:
+        found["host_problems"] = listed(host_problems())
+        if not found["host_problems"]:
+            found["drift"] = listed(drift())
+            found["notes"] = listed(notes())
+    return found

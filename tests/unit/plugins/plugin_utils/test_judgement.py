@@ -41,17 +41,21 @@ def test_listed_drops_the_empty_strings_of_passed_checks():
     assert listed(None) == []
 
 
+def unjudged():
+    raise AssertionError("templated although an earlier check failed")
+
+
 def test_settings_problems_leave_host_state_and_drift_unjudged():
-    found = judgement(["type"], ["", "range"], ["host"], ["drift"], ["note"])
+    found = judgement(["type"], ["", "range"], unjudged, unjudged, unjudged)
     assert found == {"problems": ["type", "range"], "host_problems": [], "drift": [], "notes": []}
 
 
 def test_host_problems_leave_drift_and_notes_unjudged():
-    found = judgement([], [""], ["memory"], ["drift"], ["note"])
+    found = judgement([], [""], lambda: ["memory"], unjudged, unjudged)
     assert found == {"problems": [], "host_problems": ["memory"], "drift": [], "notes": []}
 
 
 def test_a_judged_host_lists_what_differs_and_the_notes():
-    found = judgement([], [], [], ["governor policy0: powersave"], ["cpufreq not applicable"])
+    found = judgement([], [], lambda: [], lambda: ["governor policy0: powersave"], lambda: ["cpufreq not applicable"])
     assert found == {"problems": [], "host_problems": [], "drift": ["governor policy0: powersave"],
                      "notes": ["cpufreq not applicable"]}
