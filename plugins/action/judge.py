@@ -1,26 +1,38 @@
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action ktune.inference.judge: one role's settings, host state and drift, on the controller."""
+"""Action ktune.inference.judge: the tuning roles' settings, one read of the host for all of
+them, and each role's host state and drift, on the controller."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.six import string_types
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
+    COLLECTION_ROOT,
+    RequestConflict,
     RoleSpecError,
+    combined,
     judgement,
+    layered,
+    merged_request,
     role_options,
+    role_variable,
+    selected_by_tags,
+    settings_judgement,
     spec_problems,
 )
 
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+READ_MODULE = "ktune.inference.managed_state"
 
 
 def resolve(templar, name):
@@ -30,45 +42,111 @@ def resolve(templar, name):
     return templar.template("{{ %s }}" % name)
 
 
+def not_judged():
+    return []
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _requires_connection = False
 
-    def _settings(self, options, task_vars):
-        """The host's value of each option it sets; one that cannot be templated is a problem."""
-        values, problems = {}, []
+    def _roles(self, task_vars):
+        args = self._task.args
+        roles = args.get("roles")
+        if isinstance(roles, string_types):
+            roles = [roles]
+        if not isinstance(roles, list) or not all(isinstance(role, string_types) and ROLE_NAME.match(role) for role in roles):
+            raise AnsibleActionFail("judge: roles must be a list of role names of this collection, got %r" % (roles,))
+        if args.get("select_by_tags", False):
+            roles = selected_by_tags(roles, task_vars.get("ansible_run_tags"), task_vars.get("ansible_skip_tags"))
+        return roles
+
+    def _role_file(self, role, folder):
+        """A role's defaults or vars, loaded as Ansible loads them (templates kept for later)."""
+        path = os.path.join(COLLECTION_ROOT, "roles", role, folder, "main.yml")
+        if not os.path.exists(path):
+            return {}
+        try:
+            return self._loader.load_from_file(path, trusted_as_template=True) or {}
+        except TypeError:  # ansible-core before 2.19 trusts every template it loads
+            return self._loader.load_from_file(path) or {}
+
+    def _templar_for(self, role, variables):
+        """A templar that sees the role's variables and finds its files and templates (lookups)."""
+        role_path = os.path.join(COLLECTION_ROOT, "roles", role)
+        search_path = [role_path] + list(variables.get("ansible_search_path") or [])
+        return self._templar.copy_with_new_env(
+            available_variables=dict(variables, role_path=role_path, ansible_search_path=search_path))
+
+    def _value(self, templar, variables, name, default):
+        return resolve(templar, name) if name in variables else default
+
+    def _settings(self, role, variables):
+        """The role's settings problems: types and choices (argument spec), then its own checks."""
+        templar = self._templar_for(role, variables)
+        try:
+            options = role_options(role)
+        except RoleSpecError as exc:
+            raise AnsibleActionFail("judge: %s" % exc)
+        values, errors = {}, []
         for name in options:
-            if name not in task_vars:
+            if name not in variables:
                 continue
             try:
-                values[name] = resolve(self._templar, name)
+                values[name] = resolve(templar, name)
             except AnsibleError as exc:
-                problems.append("%s cannot be evaluated: %s" % (name, to_text(exc).splitlines()[0]))
-        return values, problems
+                errors.append("%s cannot be evaluated: %s" % (name, to_text(exc).splitlines()[0]))
+        return settings_judgement(errors + spec_problems(options, values),
+                                  lambda: self._value(templar, variables, role_variable(role, "settings_problems"), []))
 
-    def _lazy(self, name):
-        """A list variable named by the role, templated only once the settings passed."""
-        if name is None:
-            return []
-        if not VARIABLE_NAME.match(name):
-            raise AnsibleActionFail("judge: %r is not a variable name" % (name,))
-        return resolve(self._templar, name)
+    def _read(self, roles, variables, task_vars):
+        """One managed_state call for every role's request (and the NUMA layout)."""
+        args = self._task.args
+        requests = [self._value(self._templar_for(role, variables), variables, role_variable(role, "state_request"), {})
+                    for role in roles]
+        try:
+            request = merged_request(requests)
+        except RequestConflict as exc:
+            raise AnsibleActionFail("judge: %s" % exc)
+        request["numa"] = bool(args.get("numa", True))
+        for root in ("sysfs_root", "procfs_root"):
+            if args.get(root):
+                request[root] = args[root]
+        return self._execute_module(module_name=READ_MODULE, module_args=request, task_vars=task_vars)
+
+    def _judge(self, role, problems, variables):
+        templar = self._templar_for(role, variables)
+
+        def part(name):
+            return lambda: self._value(templar, variables, role_variable(role, name), [])
+        found = judgement(problems, part("host_problems"), part("drift_items"), part("notes"))
+        if not found["problems"] and not found["host_problems"]:
+            found["exports"] = self._value(templar, variables, role_variable(role, "exports"), {})
+        return found
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
-        args = self._task.args
-        role = args.get("role")
-        if not role or not VARIABLE_NAME.match(role):
-            raise AnsibleActionFail("judge: role must be a role name of this collection, got %r" % (role,))
-        try:
-            options = role_options(role, args.get("entry_point", "main"))
-        except RoleSpecError as exc:
-            raise AnsibleActionFail("judge: %s" % exc)
-        values, template_problems = self._settings(options, task_vars)
-        spec_errors = template_problems + spec_problems(options, values)
-        lazy = dict((name, lambda name=name: self._lazy(args.get(name))) for name in ("host_problems", "drift", "notes"))
-        # Returned, not set as facts: facts would go to the fact cache and outlive the run.
-        result.update(judgement(spec_errors, args.get("problems"), lazy["host_problems"], lazy["drift"], lazy["notes"]))
-        result["changed"] = False
+        roles = self._roles(task_vars)
+        layers = [self._role_file(role, "defaults") for role in roles] + [self._role_file(role, "vars") for role in roles]
+        variables = layered(task_vars, layers)
+        # Settings first, for every role: a host whose settings are wrong is not even read.
+        problems = dict((role, self._settings(role, variables)) for role in roles)
+        if any(problems.values()):
+            judged = dict((role, judgement(problems[role], not_judged, not_judged, not_judged)) for role in roles)
+            result.update(combined(judged))
+            result.update(roles=judged, state={}, changed=False)
+            return result
+        state = self._task.args.get("state") or self._read(roles, variables, task_vars)
+        if state.get("failed"):
+            result.update(failed=True, msg="%s: reading the host failed: %s" % (task_vars.get("inventory_hostname"), state.get("msg")))
+            return result
+        variables["ktune_managed_state"] = state
+        facts = state.get("ansible_facts") or {}
+        if "ktune_numa" in facts:
+            variables["ktune_numa"] = facts["ktune_numa"]
+        judged = dict((role, self._judge(role, [], variables)) for role in roles)
+        result.update(combined(judged))
+        result.update(roles=judged, state=state, changed=False)
+        if facts:
+            result["ansible_facts"] = facts
         return result

@@ -10,49 +10,61 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: judge
-short_description: Judge one tuning role's settings, the host's state and what the role would change
+short_description: Judge the tuning roles' settings, read the host once for all of them, and list what each would change
 version_added: "0.1.0"
 description:
-  - An action that runs on the controller only; it makes no call to the host. Each tuning role's
-    C(tasks/judge.yml) calls it once, after the one read of the host (M(ktune.inference.managed_state)).
-  - Checks the host's settings against the role's C(meta/argument_specs.yml) entry point (types,
-    choices), then takes the role's own settings problems (O(problems)). Only when both pass does it
-    template the role's host-state problems (O(host_problems)), and only when there are none what
-    differs (O(drift)) and the notes (O(notes)), since each may need what the one before it checked.
-  - Returns RV(problems), RV(host_problems), RV(drift) and RV(notes) (lists of strings, empty strings
-    dropped) to register; it sets no facts, so nothing outlives the run in a fact cache. It never fails
-    on what it finds; the caller decides (C(tune.yml) stops every host on settings problems, and fails
-    only the host on host-state problems).
+  - An action that runs on the controller. C(tune.yml) and C(rollout.yml) call it once per host for
+    every tuning role; each role's C(tasks/validate.yml) calls it for that role alone.
+  - For each role in O(roles), first its settings, on the controller, without touching the host (the
+    host's values against the role's C(meta/argument_specs.yml) C(main) entry point, types and choices),
+    then, only when those pass, the role's own checks (the role variable C(<role>_settings_problems)).
+  - Only when no role has a settings problem, one read-only call of M(ktune.inference.managed_state) on
+    the host, with every role's request (C(<role>_state_request)) merged and the NUMA layout; none when
+    O(state) is given.
+  - Then, for each role, its host-state problems (C(<role>_host_problems)), and only when there are
+    none what it would change (C(<role>_drift_items)), its notes (C(<role>_notes)) and what it passes to
+    the roles that follow (C(<role>_exports)). The role's variables are templated as the role would
+    (its defaults and vars under the host's variables, its files and templates on the search path),
+    with C(ktune_managed_state) and C(ktune_numa) from the read.
+  - Returns the lists to register; it never fails on what it finds (the caller decides; C(tune.yml)
+    stops every host on settings problems and fails only the host on host-state problems). The only
+    fact it sets is C(ktune_numa) from the read, as M(ktune.inference.managed_state) does; a read that
+    fails fails the task for that host.
 author:
   - ktune contributors (@ktune)
 options:
-  role:
-    description: The role of this collection whose argument specification is checked.
-    type: str
-    required: true
-  entry_point:
-    description: The entry point of the role's argument specification.
-    type: str
-    default: main
-  problems:
-    description: The role's own checks of the settings, one string per problem (empty strings are passed checks).
+  roles:
+    description:
+      - The tuning roles of this collection to judge, in order. An empty list still reads the NUMA layout.
     type: list
     elements: str
-    default: []
-  host_problems:
-    description: Name of the role variable listing the host-state problems (templated only when the settings pass).
-    type: str
-  drift:
-    description: Name of the role variable listing what the role would change (templated only when the settings pass).
-    type: str
-  notes:
-    description: Name of the role variable listing notes to show, such as a setting that does not apply to this host.
-    type: str
+    required: true
+  select_by_tags:
+    description:
+      - Judge only the roles this run's C(--tags) and C(--skip-tags) select, each role's tag being its
+        name, as the role's own tasks would be selected. The task itself is meant to be tagged C(always).
+    type: bool
+    default: false
+  state:
+    description:
+      - What the host read returned already (a registered M(ktune.inference.managed_state) result); no
+        read is made.
+    type: dict
+  numa:
+    description: Read the NUMA layout too (the C(ktune_numa) fact).
+    type: bool
+    default: true
+  sysfs_root:
+    description: Passed to the read (another sysfs tree; tests use it).
+    type: path
+  procfs_root:
+    description: Passed to the read (another procfs tree; tests use it).
+    type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   action:
-    description: Runs as an action plugin on the controller; the module file holds only this documentation.
+    description: Runs as an action plugin on the controller; the host sees one read-only module call.
     support: full
   check_mode:
     support: full
@@ -67,33 +79,37 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Judge the page cache settings and what differs
+- name: Read the host once and judge every tuning role
   ktune.inference.judge:
-    role: page_cache
-    problems: "{{ page_cache_settings_problems }}"
-    drift: page_cache_drift_items
-  register: page_cache_judgement
+    roles: [nps_layout, cpu_governor, page_cache, numa_env]
+    select_by_tags: true
+  register: judged
+  tags: [always]
 
 - name: Stop on bad settings
   ansible.builtin.fail:
-    msg: "{{ inventory_hostname }}: {{ page_cache_judgement.problems | join(' || ') }}"
-  when: page_cache_judgement.problems | length > 0
+    msg: "{{ inventory_hostname }}: {{ judged.problems | join(' || ') }}"
+  when: judged.problems | length > 0
+
+- name: Show what would change
+  ansible.builtin.debug:
+    msg: "{{ judged.roles_with_drift }}: {{ judged.drift }}"
 """
 
 RETURN = r"""
 problems:
-  description: Settings problems, from the argument specification and the role's checks.
+  description: Settings problems of every role judged, from the argument specifications and the roles' checks.
   returned: always
   type: list
   elements: str
   sample: ["ktune_drop_caches_level = 7 is not a drop_caches level: expected 1, 2 or 3"]
 host_problems:
-  description: Host-state problems (empty when the settings have problems).
+  description: Host-state problems (empty when some setting has a problem).
   returned: always
   type: list
   elements: str
 drift:
-  description: What the role would change, one line per item (empty when not judged).
+  description: What the roles would change, one line per item (empty when not judged).
   returned: always
   type: list
   elements: str
@@ -103,4 +119,23 @@ notes:
   returned: always
   type: list
   elements: str
+roles_with_drift:
+  description: The roles that have something to change, in the order given.
+  returned: always
+  type: list
+  elements: str
+  sample: [page_cache]
+exports:
+  description: What the judged roles pass to the roles that follow.
+  returned: always
+  type: dict
+  sample: {ktune_use_numa_enabled: true}
+roles:
+  description: Each judged role's problems, host_problems, drift, notes (and exports), by role name.
+  returned: always
+  type: dict
+state:
+  description: What the host read returned (M(ktune.inference.managed_state)); empty when the settings had problems.
+  returned: always
+  type: dict
 """

@@ -1,11 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One role's judgement of a host, on the controller: its settings against the role's argument
-specification and its own checks, the host's state, and what the role would change.
+"""The tuning roles' judgement of a host, on the controller: each role's settings against its
+argument specification and its own checks, the host's state, and what the role would change.
 
-Used by the ktune.inference.judge action (each tuning role's tasks/judge.yml), so tune.yml
-decides every role in one task per role and skips a role with nothing to change.
+Used by the ktune.inference.judge action: tune.yml judges every role in one task (one read of the
+host for all of them) and skips the roles with nothing to change; a role run alone does the same
+for itself (tasks/validate.yml).
+
+A role takes part through variables named after it, in its vars/main.yml (ROLE_VARIABLES).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,9 +23,28 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# What a role defines (each optional), by the name after "<role>_".
+ROLE_VARIABLES = {
+    "settings_problems": "its own checks of the settings, one string per problem ('' for a passed check)",
+    "state_request": "what it reads from the host, as ktune.inference.managed_state options",
+    "host_problems": "host state it cannot work with (templated only when the settings pass)",
+    "drift_items": "what it would change, one line per item (only when there are no host problems)",
+    "notes": "what to show the operator (only when there are no host problems)",
+    "exports": "variables for the roles that follow, such as the USE_NUMA decision (only when judged)",
+}
+LIST_OPTIONS = ("files", "units", "sysctls", "packages")
+
 
 class RoleSpecError(Exception):
     pass
+
+
+class RequestConflict(Exception):
+    pass
+
+
+def role_variable(role, part):
+    return "%s_%s" % (role, part)
 
 
 def role_options(role, entry_point="main", collection_root=COLLECTION_ROOT):
@@ -49,6 +71,57 @@ def spec_problems(options, values):
     return list(result.error_messages)
 
 
+def selected_by_tags(roles, run_tags, skip_tags):
+    """The roles whose tag (the role's name) this run's --tags and --skip-tags select."""
+    run = set(run_tags or ["all"])
+    skip = set(skip_tags or [])
+    return [role for role in roles
+            if role not in skip and "tagged" not in skip and run & set(["all", "tagged", role])]
+
+
+def layered(task_vars, layers):
+    """The variables a role's templates see: the task's, then each layer's names not set there.
+
+    layers: dicts from lowest to highest priority among themselves (role defaults before role vars);
+    any name the task already has wins, as inventory beats role defaults.
+    """
+    variables = dict(task_vars)
+    names_of_task = set(variables)
+    for layer in layers:
+        for name, value in (layer or {}).items():
+            if name not in names_of_task:
+                variables[name] = value
+    return variables
+
+
+def merged_request(requests):
+    """One ktune.inference.managed_state request out of several roles' requests."""
+    merged = {}
+    for request in requests:
+        for name, value in (request or {}).items():
+            if name in LIST_OPTIONS:
+                known = merged.setdefault(name, [])
+                known.extend(item for item in value or [] if item not in known)
+            elif name in ("file_line_patterns", "cpufreq"):
+                combine_options(merged.setdefault(name, {}), value or {}, name)
+            elif name == "os":
+                merged[name] = bool(merged.get(name)) or bool(value)
+            elif merged.get(name, value) != value:
+                raise RequestConflict("two roles ask for different %s: %r and %r" % (name, merged[name], value))
+            else:
+                merged[name] = value
+    return merged
+
+
+def combine_options(known, more, name):
+    for key, value in more.items():
+        if value is None:
+            continue
+        if known.get(key, value) != value:
+            raise RequestConflict("two roles ask for different %s of %s: %r and %r" % (name, key, known[key], value))
+        known[key] = value
+
+
 def listed(items):
     """A role's list of findings without the empty strings its Jinja leaves for passed checks."""
     if items is None:
@@ -58,17 +131,39 @@ def listed(items):
     return [str(item).strip() for item in items if item is not None and str(item).strip()]
 
 
-def judgement(spec_errors, problems, host_problems, drift, notes):
-    """What the judge action returns: problems, host_problems, drift and notes.
+def settings_judgement(spec_errors, own_checks):
+    """The settings' problems: the argument specification's, else the role's own checks.
+
+    own_checks is a callable, called only when the types are right: the role's checks may
+    need them (a number compared, a list walked).
+    """
+    return listed(spec_errors) or listed(own_checks())
+
+
+def judgement(problems, host_problems, drift, notes):
+    """One role's judgement: problems, host_problems, drift and notes.
 
     host_problems, drift and notes are callables returning the role's lists, called in that order
     and each only when everything before it passed: the host state may need valid settings, what
     differs and the notes a host the role can work on. What was not judged is empty.
     """
-    found = {"problems": listed(spec_errors) + listed(problems), "host_problems": [], "drift": [], "notes": []}
+    found = {"problems": listed(problems), "host_problems": [], "drift": [], "notes": []}
     if not found["problems"]:
         found["host_problems"] = listed(host_problems())
         if not found["host_problems"]:
             found["drift"] = listed(drift())
             found["notes"] = listed(notes())
+    return found
+
+
+def combined(judgements):
+    """Every role's lists and exports in one, and the roles that have something to change."""
+    found = {"problems": [], "host_problems": [], "drift": [], "notes": []}
+    for role, judged in judgements.items():
+        for part in found:
+            found[part].extend(judged.get(part, []))
+    found["exports"] = {}
+    for judged in judgements.values():
+        found["exports"].update(judged.get("exports") or {})
+    found["roles_with_drift"] = [role for role, judged in judgements.items() if judged.get("drift")]
     return found

@@ -1,6 +1,6 @@
-"""The judge action in a real play: the argument specification and the role's checks first, the
-host state and what differs templated only when the settings passed (so a broken expression
-there cannot hide the settings' message)."""
+"""The judge action in a real play: every role's settings first (argument specification, then the
+role's own checks), the host read only where they pass, each role's host state and drift templated
+only when what comes before it passed, and the roles following the run's tags."""
 
 import json
 import os
@@ -12,23 +12,26 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "tests"))
+from topologies import catalog, write_tree  # noqa: E402
+
+BROKEN = "{{ undefined_thing.attribute }}"
+# A state as the read returns it: the page-cache job and script missing, no cron daemon.
+STATE = {"files": {}, "units": {}}
 
 
-def judge(variables, host_problems="__host", drift="__drift"):
+def judge(variables, roles=("page_cache",), args=None, tags=()):
+    task_args = dict({"roles": list(roles)}, **(args or {}))
     play = [{
         "hosts": "localhost", "connection": "local", "gather_facts": False,
-        "vars_files": [str(ROOT / "roles/page_cache/defaults/main.yml")],
         "tasks": [{
-            "name": "Judge",
-            "ktune.inference.judge": {"role": "page_cache", "problems": "{{ __problems }}",
-                                      "host_problems": host_problems, "drift": drift},
-            "register": "judged",
+            "name": "Judge", "ktune.inference.judge": task_args, "register": "judged", "tags": ["always"],
         }, {
-            "name": "Keep the facts",
+            "name": "Keep the result",
             "ansible.builtin.copy": {
-                "content": "{{ {'problems': judged.problems, 'host': judged.host_problems, 'drift': judged.drift,"
-                           " 'fact': ansible_facts.keys() | select('match', '__') | list} | to_json }}",
+                "content": "{{ judged | combine({'facts': ansible_facts.keys() | select('match', '__') | list}) | to_json }}",
                 "dest": "{{ __out }}", "mode": "0644"},
+            "tags": ["always"],
         }],
     }]
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,36 +44,68 @@ def judge(variables, host_problems="__host", drift="__drift"):
                       handle)
         env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="0",
                    ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-        done = subprocess.run(["ansible-playbook", "-i", "localhost,", playbook, "-e", "@" + extra], cwd=str(ROOT),
-                              env=env, capture_output=True, text=True, timeout=300, check=False)
+        argv = ["ansible-playbook", "-i", "localhost,", playbook, "-e", "@" + extra]
+        if tags:
+            argv += ["--tags", ",".join(tags)]
+        done = subprocess.run(argv, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         with open(os.path.join(tmp, "out.json")) as handle:
             return json.load(handle)
 
 
-GOOD = {"__problems": [""], "__host": [], "__drift": ["/etc/cron.d/ktune-drop-caches: missing"]}
+def test_a_host_with_good_settings_gets_the_roles_drift_and_no_fact():
+    judged = judge({}, args={"state": STATE})
+    assert judged["problems"] == [] and judged["host_problems"] == []
+    assert "/etc/cron.d/ktune-drop-caches: missing" in " ".join(judged["drift"]), judged["drift"]
+    assert judged["roles_with_drift"] == ["page_cache"]
+    assert judged["roles"]["page_cache"]["drift"] == judged["drift"]
+    assert judged["facts"] == []
 
 
-def test_a_host_with_good_settings_gets_its_drift_and_sets_no_fact():
-    facts = judge(GOOD)
-    assert facts == {"problems": [], "host": [], "drift": ["/etc/cron.d/ktune-drop-caches: missing"], "fact": []}
+def test_a_type_error_is_named_and_the_host_is_neither_read_nor_judged():
+    judged = judge({"ktune_drop_caches_level": 7, "page_cache_settings_problems": BROKEN,
+                    "page_cache_drift_items": BROKEN})
+    assert len(judged["problems"]) == 1 and "ktune_drop_caches_level" in judged["problems"][0], judged
+    assert judged["drift"] == [] and judged["state"] == {}
 
 
-def test_a_type_error_in_the_settings_is_named_and_nothing_else_is_templated():
-    facts = judge(dict(GOOD, ktune_drop_caches_level=7, __broken="{{ undefined_thing.attribute }}"),
-                  drift="__broken")
-    assert len(facts["problems"]) == 1 and "ktune_drop_caches_level" in facts["problems"][0], facts
-    assert facts["drift"] == []
-
-
-def test_the_roles_own_problems_stop_the_judgement_too():
-    facts = judge(dict(GOOD, __problems=["ktune_drop_caches_minute = '61' is out of range"],
-                       __broken="{{ undefined_thing.attribute }}"), host_problems="__broken")
-    assert facts["problems"] == ["ktune_drop_caches_minute = '61' is out of range"]
-    assert facts["host"] == [] and facts["drift"] == []
+def test_the_roles_own_problems_stop_every_role_before_the_read():
+    judged = judge({"page_cache_settings_problems": ["ktune_drop_caches_minute = '61' is out of range"],
+                    "page_cache_host_problems": BROKEN, "cpu_governor_drift_items": BROKEN},
+                   roles=("page_cache", "cpu_governor"))
+    assert judged["problems"] == ["ktune_drop_caches_minute = '61' is out of range"]
+    assert judged["roles"]["cpu_governor"] == {"problems": [], "host_problems": [], "drift": [], "notes": []}
+    assert judged["state"] == {} and judged["roles_with_drift"] == []
 
 
 def test_host_problems_leave_the_drift_unjudged():
-    facts = judge(dict(GOOD, __host=["unknown OS family"], __broken="{{ undefined_thing.attribute }}"),
-                  drift="__broken")
-    assert facts["problems"] == [] and facts["host"] == ["unknown OS family"] and facts["drift"] == []
+    judged = judge({"page_cache_host_problems": ["unknown OS family"], "page_cache_drift_items": BROKEN},
+                   args={"state": STATE})
+    assert judged["problems"] == [] and judged["host_problems"] == ["unknown OS family"] and judged["drift"] == []
+
+
+def test_only_the_roles_the_tags_select_are_judged():
+    judged = judge({"cpu_governor_drift_items": BROKEN}, roles=("page_cache", "cpu_governor"),
+                   args={"state": STATE, "select_by_tags": True}, tags=("page_cache",))
+    assert list(judged["roles"]) == ["page_cache"] and judged["roles_with_drift"] == ["page_cache"]
+
+
+def test_one_read_serves_every_role_and_the_layout(tmp_path):
+    write_tree(catalog()["epyc-2s-nps2"], tmp_path)
+    judged = judge({"ktune_expected_nodes_per_socket": 2, "ktune_expected_sockets": 2,
+                    "ktune_sysfs_root": str(tmp_path / "sys"), "ktune_procfs_root": str(tmp_path / "proc")},
+                   roles=("nps_layout", "page_cache"),
+                   args={"sysfs_root": str(tmp_path / "sys"), "procfs_root": str(tmp_path / "proc")})
+    assert judged["problems"] == [] and judged["host_problems"] == [], judged
+    assert judged["ansible_facts"]["ktune_numa"]["layout"] == "NPS2"
+    assert any(note.startswith("NPS2 on 2 sockets") for note in judged["notes"]), judged["notes"]
+    assert "/usr/local/sbin/ktune-drop-caches" in judged["state"]["files"]
+
+
+def test_a_layout_other_than_the_inventorys_is_a_host_problem(tmp_path):
+    write_tree(catalog()["epyc-2s-nps2"], tmp_path)
+    judged = judge({"ktune_expected_nodes_per_socket": 4, "ktune_expected_sockets": 2},
+                   roles=("nps_layout",),
+                   args={"sysfs_root": str(tmp_path / "sys"), "procfs_root": str(tmp_path / "proc")})
+    assert judged["problems"] == [] and judged["roles_with_drift"] == []
+    assert len(judged["host_problems"]) == 1 and "NPS4" in judged["host_problems"][0], judged["host_problems"]

@@ -5,10 +5,16 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
+    RequestConflict,
     RoleSpecError,
+    combined,
     judgement,
+    layered,
     listed,
+    merged_request,
     role_options,
+    selected_by_tags,
+    settings_judgement,
     spec_problems,
 )
 
@@ -45,17 +51,84 @@ def unjudged():
     raise AssertionError("templated although an earlier check failed")
 
 
+def test_the_roles_own_checks_wait_for_the_types():
+    assert settings_judgement(["ktune_drop_caches_level: 7 is not one of 1, 2, 3"], unjudged) == [
+        "ktune_drop_caches_level: 7 is not one of 1, 2, 3"]
+    assert settings_judgement([], lambda: ["", "range"]) == ["range"]
+
+
 def test_settings_problems_leave_host_state_and_drift_unjudged():
-    found = judgement(["type"], ["", "range"], unjudged, unjudged, unjudged)
+    found = judgement(["type", "range"], unjudged, unjudged, unjudged)
     assert found == {"problems": ["type", "range"], "host_problems": [], "drift": [], "notes": []}
 
 
 def test_host_problems_leave_drift_and_notes_unjudged():
-    found = judgement([], [""], lambda: ["memory"], unjudged, unjudged)
+    found = judgement([""], lambda: ["memory"], unjudged, unjudged)
     assert found == {"problems": [], "host_problems": ["memory"], "drift": [], "notes": []}
 
 
 def test_a_judged_host_lists_what_differs_and_the_notes():
-    found = judgement([], [], lambda: [], lambda: ["governor policy0: powersave"], lambda: ["cpufreq not applicable"])
+    found = judgement([], lambda: [], lambda: ["governor policy0: powersave"], lambda: ["cpufreq not applicable"])
     assert found == {"problems": [], "host_problems": [], "drift": ["governor policy0: powersave"],
                      "notes": ["cpufreq not applicable"]}
+
+
+ROLES = ["nps_layout", "cpu_governor", "page_cache", "numa_env", "monitoring"]
+
+
+@pytest.mark.parametrize("run_tags, skip_tags, expected", [
+    (["all"], [], ROLES),
+    ([], [], ROLES),
+    (["cpu_governor"], [], ["cpu_governor"]),
+    (["service"], [], []),
+    (["always"], [], []),
+    (["tagged"], [], ROLES),
+    (["all"], ["monitoring", "nps_layout"], ["cpu_governor", "page_cache", "numa_env"]),
+    (["page_cache", "numa_env"], ["numa_env"], ["page_cache"]),
+    (["all"], ["tagged"], []),
+])
+def test_roles_follow_the_runs_tags_as_their_tasks_would(run_tags, skip_tags, expected):
+    assert selected_by_tags(ROLES, run_tags, skip_tags) == expected
+
+
+def test_the_tasks_variables_beat_role_defaults_and_vars():
+    defaults = {"ktune_cpu_governor": "performance", "ktune_cpu_epp": None}
+    role_vars = {"cpu_governor_plan": "{{ x }}", "ktune_cpu_epp": "balance"}
+    variables = layered({"ktune_cpu_governor": "schedutil", "inventory_hostname": "a"}, [defaults, role_vars])
+    assert variables == {"ktune_cpu_governor": "schedutil", "inventory_hostname": "a", "ktune_cpu_epp": "balance",
+                         "cpu_governor_plan": "{{ x }}"}
+
+
+def test_requests_merge_into_one_read():
+    merged = merged_request([
+        {"files": ["/etc/a", "/etc/b"], "units": ["tuned.service"], "file_line_patterns": {"/etc/tuned/active_profile": "\\S"},
+         "cpufreq": {"governor": "performance", "energy_performance_preference": None}},
+        {"files": ["/etc/b", "/etc/c"], "units": ["cron.service"], "sysctls": ["kernel.numa_balancing"],
+         "line_pattern": "^USE_NUMA", "os": False},
+        {"os": True, "packages": ["ipmitool"], "file_line_patterns": {"/etc/default/x": "^ARGS="}},
+        {},
+    ])
+    assert merged == {
+        "files": ["/etc/a", "/etc/b", "/etc/c"], "units": ["tuned.service", "cron.service"],
+        "file_line_patterns": {"/etc/tuned/active_profile": "\\S", "/etc/default/x": "^ARGS="},
+        "cpufreq": {"governor": "performance"}, "sysctls": ["kernel.numa_balancing"], "line_pattern": "^USE_NUMA",
+        "os": True, "packages": ["ipmitool"]}
+
+
+def test_two_roles_asking_differently_for_one_thing_are_refused():
+    with pytest.raises(RequestConflict, match="line_pattern"):
+        merged_request([{"line_pattern": "^A"}, {"line_pattern": "^B"}])
+    with pytest.raises(RequestConflict, match="/etc/x"):
+        merged_request([{"file_line_patterns": {"/etc/x": "^A"}}, {"file_line_patterns": {"/etc/x": "^B"}}])
+
+
+def test_combined_lists_every_role_and_the_roles_to_change():
+    found = combined({
+        "nps_layout": {"problems": [], "host_problems": [], "drift": [], "notes": ["NPS2 as expected"]},
+        "page_cache": {"problems": [], "host_problems": [], "drift": ["/etc/cron.d/ktune-drop-caches: missing"], "notes": []},
+        "numa_env": {"problems": [], "host_problems": [], "drift": [], "notes": [],
+                     "exports": {"ktune_use_numa_enabled": True}},
+    })
+    assert found == {"problems": [], "host_problems": [], "drift": ["/etc/cron.d/ktune-drop-caches: missing"],
+                     "notes": ["NPS2 as expected"], "exports": {"ktune_use_numa_enabled": True},
+                     "roles_with_drift": ["page_cache"]}
