@@ -15,6 +15,7 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.six import string_types
 from ansible.plugins.action import ActionBase
+from ansible.template import Templar
 
 from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     COLLECTION_ROOT,
@@ -74,8 +75,9 @@ class ActionModule(ActionBase):
         """A templar that sees the role's variables and finds its files and templates (lookups)."""
         role_path = os.path.join(COLLECTION_ROOT, "roles", role)
         search_path = [role_path] + list(variables.get("ansible_search_path") or [])
-        return self._templar.copy_with_new_env(
-            available_variables=dict(variables, role_path=role_path, ansible_search_path=search_path))
+        # A new templar, not a copy: a copy's lookups would still see the task's variables (2.16).
+        return Templar(loader=self._loader,
+                       variables=dict(variables, role_path=role_path, ansible_search_path=search_path))
 
     def _value(self, templar, variables, name, default):
         return resolve(templar, name) if name in variables else default

@@ -109,3 +109,10 @@ def test_a_layout_other_than_the_inventorys_is_a_host_problem(tmp_path):
                    args={"sysfs_root": str(tmp_path / "sys"), "procfs_root": str(tmp_path / "proc")})
     assert judged["problems"] == [] and judged["roles_with_drift"] == []
     assert len(judged["host_problems"]) == 1 and "NPS4" in judged["host_problems"][0], judged["host_problems"]
+
+
+def test_a_wrongly_typed_cpufreq_setting_is_named_not_sent_to_the_read():
+    # It used to reach the read's own argument check, which failed the host naming min_freq_khz.
+    judged = judge({"ktune_cpu_min_freq_khz": "fast"}, roles=("cpu_governor",))
+    assert len(judged["problems"]) == 1 and "ktune_cpu_min_freq_khz" in judged["problems"][0], judged["problems"]
+    assert judged["state"] == {}
