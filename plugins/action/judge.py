@@ -28,7 +28,6 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     role_options,
     role_variable,
     selected_by_tags,
-    settings_judgement,
     spec_problems,
 )
 
@@ -82,8 +81,8 @@ class ActionModule(ActionBase):
     def _value(self, templar, variables, name, default):
         return resolve(templar, name) if name in variables else default
 
-    def _settings(self, role, variables):
-        """The role's settings problems: types and choices (argument spec), then its own checks."""
+    def _spec_errors(self, role, variables):
+        """The role's settings against its argument specification (types, choices), before any read."""
         templar = self._templar_for(role, variables)
         try:
             options = role_options(role)
@@ -97,8 +96,7 @@ class ActionModule(ActionBase):
                 values[name] = resolve(templar, name)
             except AnsibleError as exc:
                 errors.append("%s cannot be evaluated: %s" % (name, to_text(exc).splitlines()[0]))
-        return settings_judgement(errors + spec_problems(options, values),
-                                  lambda: self._value(templar, variables, role_variable(role, "settings_problems"), []))
+        return errors + spec_problems(options, values)
 
     def _read(self, roles, variables, task_vars):
         """One managed_state call for every role's request (and the NUMA layout)."""
@@ -115,12 +113,14 @@ class ActionModule(ActionBase):
                 request[root] = args[root]
         return self._execute_module(module_name=READ_MODULE, module_args=request, task_vars=task_vars)
 
-    def _judge(self, role, problems, variables):
+    def _judge(self, role, variables):
+        """The role's own checks of its settings (some need the read, such as a governor some
+        policy lacks), then its host state, what it would change, its notes and exports."""
         templar = self._templar_for(role, variables)
 
         def part(name):
             return lambda: self._value(templar, variables, role_variable(role, name), [])
-        found = judgement(problems, part("host_problems"), part("drift_items"), part("notes"))
+        found = judgement(part("settings_problems")(), part("host_problems"), part("drift_items"), part("notes"))
         if not found["problems"] and not found["host_problems"]:
             found["exports"] = self._value(templar, variables, role_variable(role, "exports"), {})
         return found
@@ -131,10 +131,11 @@ class ActionModule(ActionBase):
         roles = self._roles(task_vars)
         layers = [self._role_file(role, "defaults") for role in roles] + [self._role_file(role, "vars") for role in roles]
         variables = layered(task_vars, layers)
-        # Settings first, for every role: a host whose settings are wrong is not even read.
-        problems = dict((role, self._settings(role, variables)) for role in roles)
-        if any(problems.values()):
-            judged = dict((role, judgement(problems[role], not_judged, not_judged, not_judged)) for role in roles)
+        # The settings' types first, for every role: a host whose settings cannot even be sent to
+        # the read is not read.
+        spec_errors = dict((role, self._spec_errors(role, variables)) for role in roles)
+        if any(spec_errors.values()):
+            judged = dict((role, judgement(spec_errors[role], not_judged, not_judged, not_judged)) for role in roles)
             result.update(combined(judged))
             result.update(roles=judged, state={}, changed=False)
             return result
@@ -146,7 +147,7 @@ class ActionModule(ActionBase):
         facts = state.get("ansible_facts") or {}
         if "ktune_numa" in facts:
             variables["ktune_numa"] = facts["ktune_numa"]
-        judged = dict((role, self._judge(role, [], variables)) for role in roles)
+        judged = dict((role, self._judge(role, variables)) for role in roles)
         result.update(combined(judged))
         result.update(roles=judged, state=state, changed=False)
         if facts:

@@ -131,19 +131,10 @@ def listed(items):
     return [str(item).strip() for item in items if item is not None and str(item).strip()]
 
 
-def settings_judgement(spec_errors, own_checks):
-    """The settings' problems: the argument specification's, else the role's own checks.
-
-    own_checks is a callable, called only when the types are right: the role's checks may
-    need them (a number compared, a list walked).
-    """
-    return listed(spec_errors) or listed(own_checks())
-
-
 def judgement(problems, host_problems, drift, notes):
     """One role's judgement: problems, host_problems, drift and notes.
 
-    host_problems, drift and notes are callables returning the role's lists, called in that order
+    problems: the settings' problems (argument specification, else the role's own checks); host_problems, drift and notes are callables returning the role's lists, called in that order
     and each only when everything before it passed: the host state may need valid settings, what
     differs and the notes a host the role can work on. What was not judged is empty.
     """

@@ -1,5 +1,5 @@
-"""The judge action in a real play: every role's settings first (argument specification, then the
-role's own checks), the host read only where they pass, each role's host state and drift templated
+"""The judge action in a real play: every role's settings' types first (argument specification),
+the host read only where they pass, then each role's own checks, each role's host state and drift templated
 only when what comes before it passed, and the roles following the run's tags."""
 
 import json
@@ -69,11 +69,17 @@ def test_a_type_error_is_named_and_the_host_is_neither_read_nor_judged():
     assert judged["drift"] == [] and judged["state"] == {}
 
 
-def test_the_roles_own_problems_stop_every_role_before_the_read():
+def test_the_roles_own_problems_leave_its_host_state_and_drift_unjudged():
     judged = judge({"page_cache_settings_problems": ["ktune_drop_caches_minute = '61' is out of range"],
-                    "page_cache_host_problems": BROKEN, "cpu_governor_drift_items": BROKEN},
-                   roles=("page_cache", "cpu_governor"))
+                    "page_cache_host_problems": BROKEN, "page_cache_drift_items": BROKEN}, args={"state": STATE})
     assert judged["problems"] == ["ktune_drop_caches_minute = '61' is out of range"]
+    assert judged["host_problems"] == [] and judged["drift"] == [] and judged["roles_with_drift"] == []
+
+
+def test_a_type_error_in_one_role_stops_every_role_before_the_read():
+    judged = judge({"ktune_drop_caches_level": "high", "cpu_governor_drift_items": BROKEN},
+                   roles=("page_cache", "cpu_governor"))
+    assert judged["problems"] and all("ktune_drop_caches_level" in problem for problem in judged["problems"]), judged
     assert judged["roles"]["cpu_governor"] == {"problems": [], "host_problems": [], "drift": [], "notes": []}
     assert judged["state"] == {} and judged["roles_with_drift"] == []
 

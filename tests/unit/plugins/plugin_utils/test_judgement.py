@@ -14,7 +14,6 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     merged_request,
     role_options,
     selected_by_tags,
-    settings_judgement,
     spec_problems,
 )
 
@@ -49,12 +48,6 @@ def test_listed_drops_the_empty_strings_of_passed_checks():
 
 def unjudged():
     raise AssertionError("templated although an earlier check failed")
-
-
-def test_the_roles_own_checks_wait_for_the_types():
-    assert settings_judgement(["ktune_drop_caches_level: 7 is not one of 1, 2, 3"], unjudged) == [
-        "ktune_drop_caches_level: 7 is not one of 1, 2, 3"]
-    assert settings_judgement([], lambda: ["", "range"]) == ["range"]
 
 
 def test_settings_problems_leave_host_state_and_drift_unjudged():
