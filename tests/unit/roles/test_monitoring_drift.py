@@ -32,8 +32,8 @@ def judge(variables):
     """The role's judge task, imported as tune.yml's flow runs it, on the given settings and state."""
     play = [{
         "hosts": "localhost", "connection": "local", "gather_facts": False,
-        "tasks": [{"name": "Judge", "ansible.builtin.import_role": {"name": "ktune.inference.monitoring",
-                                                                      "tasks_from": "judge.yml"}},
+        "tasks": [{"name": "Judge",
+                   "ansible.builtin.import_role": {"name": "ktune.inference.monitoring", "tasks_from": "judge.yml"}},
                   {"name": "Keep the judgement", "ansible.builtin.copy": {
                       "content": "{{ __monitoring_judgement | to_json }}", "dest": "{{ __out }}", "mode": "0644"}}],
     }]
