@@ -43,7 +43,7 @@ def run(*argv):
 def test_rules_file_is_valid(promtool):
     done = run(promtool, "check", "rules", str(RULES))
     assert done.returncode == 0, done.stdout
-    assert "SUCCESS: 9 rules found" in done.stdout
+    assert "SUCCESS: 10 rules found" in done.stdout
 
 
 def test_rules_unit_tests_pass(promtool):
@@ -58,7 +58,8 @@ def test_every_alert_has_a_unit_test():
     assert alerts == tested
     assert {"KtuneDimmTemperatureNearCritical", "KtuneDimmTemperatureHigh", "KtuneCpuThermalThrottling",
             "KtuneNumaMissRatioHigh", "KtuneCpuGovernorNotPerformance", "KtuneCpuEppNotAsConfigured",
-            "KtuneNumaSysctlNotAsConfigured", "KtuneInstanceDown", "KtuneMetricsStale"} == alerts
+            "KtuneNumaSysctlNotAsConfigured", "KtuneInstanceDown", "KtuneCollectorSectionFailed",
+            "KtuneMetricsStale"} == alerts
 
 
 def test_every_alert_has_a_case_that_fires_and_one_that_does_not():
