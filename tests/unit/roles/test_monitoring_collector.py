@@ -223,6 +223,7 @@ def test_an_inactive_policy_is_left_out_as_the_audit_leaves_it(tree, tmp_path, m
     monkeypatch.setattr(builtins, "open", busy_open)
     found = samples(collector.render(collector.collect(config(tree, tmp_path))))
     assert found[("ktune_collector_success", frozenset({("section", "cpufreq")}))] == 1
+    assert found[("ktune_collector_success", frozenset({("section", "cpu")}))] == 1
     governors = dict((labels, value) for (name, labels), value in found.items()
                      if name == "ktune_cpu_governor_policies")
     assert governors == {frozenset({("governor", "performance"), ("driver", "amd-pstate-epp")}): 1,
