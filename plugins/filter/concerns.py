@@ -60,6 +60,15 @@ def numa_sysctl_problems(numa_balancing, zone_reclaim_mode):
                                           "ktune_zone_reclaim_mode": zone_reclaim_mode})
 
 
+def alert_expectations(settings):
+    """The values the monitoring collector exports as the host's expectations (ktune_*_expected)."""
+    settings = _mapping(settings, "alert_expectations", "the settings by variable name")
+    try:
+        return concerns.alert_expectations(settings)
+    except ValueError as exc:
+        raise AnsibleFilterError("alert_expectations: %s" % exc)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -69,4 +78,5 @@ class FilterModule(object):
             "cron_daemons_running": cron_daemons_running,
             "numa_sysctl_problems": numa_sysctl_problems,
             "drop_caches_argv": drop_caches_argv,
+            "alert_expectations": alert_expectations,
         }

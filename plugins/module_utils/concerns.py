@@ -282,3 +282,23 @@ def numa_sysctls_live_drift(wanted, live):
         if value is not None and str(value).strip() != str(wanted[name]):
             wrong.append("%s = %s live, expected %d" % (name, value, wanted[name]))
     return wrong
+
+
+# --- alerts ----------------------------------------------------------------------------
+
+
+def alert_expectations(settings):
+    """What the monitoring collector exports as the host's expected values (ktune_*_expected),
+    decided by the same functions tune and the audit use, so no alert rule names a value.
+
+    {"governor": str, "epp": {"active_mode": str or None, "other": str or None},
+     "sysctls": {name: int}}. The EPP depends on a host fact, whether the cpufreq driver runs in
+    active mode: both answers are decided here and the collector picks the one its reading
+    (cpufreq.in_active_mode) calls for; None means EPP is not managed there. Raises ValueError
+    naming the variable when a NUMA kernel setting is invalid (the role checks that first).
+    """
+    return {
+        "governor": expected_governor(settings),
+        "epp": {"active_mode": epp_wanted(settings, True, True), "other": epp_wanted(settings, False, True)},
+        "sysctls": numa_sysctls_wanted(settings),
+    }

@@ -18,20 +18,24 @@ __metaclass__ = type
 import errno
 import os
 
-from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
-    HostFileError,
-    numbered_entries,
-    read_int,
-    read_optional,
-    read_text,
-    under,
-    write_text,
-)
-from ansible_collections.ktune.inference.plugins.module_utils.cpulist import (
-    CpulistError,
-    format_cpulist,
-    parse_cpulist,
-)
+try:
+    from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
+        HostFileError,
+        numbered_entries,
+        read_int,
+        read_optional,
+        read_text,
+        under,
+        write_text,
+    )
+    from ansible_collections.ktune.inference.plugins.module_utils.cpulist import (
+        CpulistError,
+        format_cpulist,
+        parse_cpulist,
+    )
+except ImportError:  # installed on a host next to the monitoring collector, outside the collection
+    from sysfs import HostFileError, numbered_entries, read_int, read_optional, read_text, under, write_text
+    from cpulist import CpulistError, format_cpulist, parse_cpulist
 
 CPUFREQ_DIR = "devices/system/cpu/cpufreq"
 
@@ -199,6 +203,12 @@ def read_boost(root):
 
 def is_active_mode(policy):
     return policy["driver"] in ACTIVE_MODE_DRIVERS
+
+
+def in_active_mode(policies):
+    """Whether the host's cpufreq runs in active mode: every active policy's driver does (the
+    host fact the EPP rule depends on; the audit and the monitoring collector read it here)."""
+    return bool(policies) and all(is_active_mode(policy) for policy in policies)
 
 
 def policy_problems(policy, request):

@@ -24,7 +24,7 @@ from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_op
 from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     dmi_identity,
     driver_summary,
-    is_active_mode,
+    in_active_mode,
     not_applicable_reason,
     read_policies,
     virtualization,
@@ -106,7 +106,7 @@ def read_cpufreq(sysfs_root, procfs_root="/proc"):
         "applicable": True,
         "policy_count": len(policies),
         "driver": driver_summary(policies),
-        "active_mode": all(is_active_mode(policy) for policy in policies),
+        "active_mode": in_active_mode(policies),
         "governors": _group(policies, "governor"),
         "available_governors": _common(policies, "governors"),
         "epp": _group(policies, "epp") if has_epp else None,

@@ -30,13 +30,13 @@ class TelemetryError(Exception):
     """A file that exists but does not read or parse; the message names it."""
 
 
-def _read(path):
-    """Stripped content, or None when the file does not exist."""
+def _read(path, missing=(errno.ENOENT, errno.ENOTDIR)):
+    """Stripped content, or None when the file does not exist (or the read fails with an errno in missing)."""
     try:
         with open(path) as handle:
             return handle.read().strip()
     except (IOError, OSError) as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if exc.errno in missing:
             return None
         raise TelemetryError("%s: cannot read (%s)" % (path, exc.strerror or exc))
 
@@ -117,15 +117,22 @@ def _policy_cpus(policy_path):
 
 
 def cpufreq_policies(sysfs_root):
-    """[{policy, cpus, governor, driver, cur_khz}] for every cpufreq policy ([] without cpufreq)."""
+    """[{policy, cpus, governor, driver, cur_khz}] for every active cpufreq policy ([] without cpufreq).
+
+    The kernel answers EBUSY to every read of an inactive policy (all its CPUs offline): such a
+    policy is left out, as cpufreq.read_policy marks it inactive.
+    """
     base = os.path.join(cpu_dir(sysfs_root), "cpufreq")
     policies = []
     for number in _numbered(base, "policy"):
         path = os.path.join(base, "policy%d" % number)
+        governor = _read(os.path.join(path, "scaling_governor"), missing=(errno.ENOENT, errno.ENOTDIR, errno.EBUSY))
+        if governor is None and os.path.exists(os.path.join(path, "scaling_governor")):
+            continue
         policies.append({
             "policy": number,
             "cpus": _policy_cpus(path) or [number],
-            "governor": _read(os.path.join(path, "scaling_governor")),
+            "governor": governor,
             "driver": _read(os.path.join(path, "scaling_driver")),
             "cur_khz": _read_int(os.path.join(path, "scaling_cur_freq")),
         })

@@ -19,12 +19,15 @@ import re
 import stat
 import tempfile
 
-from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
-    HostFileError,
-    read_optional,
-    under,
-    write_text,
-)
+try:
+    from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
+        HostFileError,
+        read_optional,
+        under,
+        write_text,
+    )
+except ImportError:  # installed on a host next to the monitoring collector, outside the collection
+    from sysfs import HostFileError, read_optional, under, write_text
 
 HEADER = (
     "# Managed by ktune (ktune.inference.sysctl_settings): this whole file is rewritten,\n"

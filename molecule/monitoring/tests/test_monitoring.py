@@ -4,6 +4,7 @@ bundle and summary on the controller."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -146,6 +148,63 @@ def test_node_exporter_serves_our_metrics_where_installed(host):
     served = samples(page)
     assert value(served, "ktune_ipmi_up") == 1
     assert value(served, "node_textfile_scrape_error") == 0
+
+
+def test_expected_values_come_with_what_the_host_runs(host):
+    """The collector exports what the host's settings expect (the inventory's defaults here) next
+    to the governor, EPP and kernel values it reads as the audit reads them."""
+    metrics = read_metrics(host)
+    assert value(metrics, "ktune_cpu_governor_expected", governor="performance") == 1
+    assert value(metrics, "ktune_collector_interval_seconds") == 10
+    for name in ("kernel.numa_balancing", "vm.zone_reclaim_mode"):
+        assert value(metrics, "ktune_sysctl_expected", sysctl=name) == 0
+        live = host.run("cat /proc/sys/%s" % name.replace(".", "/"))
+        found = value(metrics, "ktune_sysctl_value", sysctl=name)
+        assert found == (int(live.stdout) if live.rc == 0 else None)
+    epp = {labels: v for (name, labels), v in metrics.items() if name.startswith("ktune_cpu_epp_")}
+    if name_of(host) == "monitoring-nobmc":  # acpi-cpufreq: no EPP, nothing expected
+        assert epp == {}
+        return
+    # amd-pstate-epp in active mode, configured for the performance governor: EPP performance
+    # is what the audit expects, and the fixture runs balance_performance on every policy.
+    assert epp == {frozenset({("epp", "performance")}): 1,
+                   frozenset({("epp", "balance_performance"), ("driver", "amd-pstate-epp")}): len(topology_of(host).online)}
+
+
+def test_the_rules_fire_on_what_node_exporter_serves(tmp_path):
+    """promtool evaluates the installed rules over node_exporter's page of the host that has both:
+    the fixture's powersave governor and balance_performance EPP fire against the defaults' expectations."""
+    host = testinfra.get_host("podman://monitoring-bmc")
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not on the PATH (tests/run-all.sh unpacks it into the venv)"
+    page = host.run_test("python3 -c \"import urllib.request; "
+                         "print(urllib.request.urlopen('http://127.0.0.1:9100/metrics').read().decode())\"").stdout
+    series = []
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if sample.name.startswith(("ktune_cpu_governor", "ktune_cpu_epp", "ktune_sysctl")):
+                labels = dict(sample.labels, instance="monitoring-bmc:9100", job="node")
+                series.append({"series": "%s{%s}" % (sample.name, ", ".join(
+                    '%s="%s"' % item for item in sorted(labels.items()))), "values": "%sx30" % sample.value})
+    firing = [{"alertname": "KtuneCpuGovernorNotPerformance", "governor": "powersave", "driver": "amd-pstate-epp"},
+              {"alertname": "KtuneCpuEppNotAsConfigured", "epp": "balance_performance", "driver": "amd-pstate-epp"}]
+    for name in ("kernel.numa_balancing", "vm.zone_reclaim_mode"):  # the machine's kernel, read only
+        live = host.run("cat /proc/sys/%s" % name.replace(".", "/"))
+        if live.rc == 0 and int(live.stdout) != 0:
+            firing.append({"alertname": "KtuneNumaSysctlNotAsConfigured", "sysctl": name})
+    rules = tmp_path / "ktune.rules.yml"
+    rules.write_text(host.file("/etc/prometheus/rules/ktune.rules.yml").content_string)
+    expected = [{"labels": "ALERTS{%s}" % ", ".join('%s="%s"' % item for item in sorted(dict(
+        labels, alertstate="firing", severity="warning", instance="monitoring-bmc:9100", job="node").items())),
+        "value": 1} for labels in firing]
+    suite = {"rule_files": [str(rules)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": series, "promql_expr_test": [{
+            "expr": 'ALERTS{alertstate="firing", alertname=~"KtuneCpu.*|KtuneNumaSysctl.*"}', "eval_time": "20m",
+            "exp_samples": expected}]}]}
+    (tmp_path / "served.test.yml").write_text(yaml.safe_dump(suite))
+    done = subprocess.run([promtool, "test", "rules", str(tmp_path / "served.test.yml")], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_alert_rules_installed_where_asked(host):

@@ -5,15 +5,18 @@
 
 Run by ktune-metrics.service (a oneshot started by ktune-metrics.timer). Each run reads
 the BMC's DIMM temperatures (ipmitool), per-node numastat counters, CPU frequencies,
-thermal throttle counters and governors from sysfs, probes every ktransformers
-instance over HTTP, and replaces ktune.prom in the textfile directory atomically
-(temporary file in the same directory, then rename), so node_exporter never reads a
-half-written file.
+thermal throttle counters, governors and EPP from sysfs, the NUMA kernel settings from
+procfs, probes every ktransformers instance over HTTP, and replaces ktune.prom in the
+textfile directory atomically (temporary file in the same directory, then rename), so
+node_exporter never reads a half-written file.
 
     ktune_metrics.py --config /etc/ktune/monitoring.json
 
-The monitoring role installs ipmi.py, host_telemetry.py and cpulist.py from the
-collection's module_utils next to this file.
+The monitoring role installs ipmi.py, host_telemetry.py, cpulist.py, cpufreq.py, sysctl.py
+and sysfs.py from the collection's module_utils next to this file: governors, EPP and
+kernel settings are read by the audit's own readers. What the host should run (the
+``expected`` settings) is decided on the controller by the role, with the audit's
+judgement (the alert_expectations filter); this script only reports it next to what it reads.
 """
 
 import argparse
@@ -30,21 +33,27 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
+    import cpufreq
     import host_telemetry
     import ipmi
+    import sysctl
 except ImportError:  # run from the collection checkout (unit tests)
-    from ansible_collections.ktune.inference.plugins.module_utils import host_telemetry, ipmi
+    from ansible_collections.ktune.inference.plugins.module_utils import cpufreq, host_telemetry, ipmi, sysctl
 
 OUTPUT_NAME = "ktune.prom"
 DEFAULTS = {
     "textfile_dir": "/var/lib/prometheus/node-exporter",
     "sysfs_root": "/sys",
+    "procfs_root": "/proc",
     "ipmitool": "ipmitool",
     "ipmitool_args": ["sensor"],
     "ipmitool_timeout": 30,
     "instances": [],
     "probe_timeout": 5,
-    "expected_governor": "performance",
+    # Written by the monitoring role from the host's settings; without them nothing is expected
+    # (the governor alert then fires for every policy: it fails closed).
+    "interval": None,
+    "expected": {"governor": None, "epp": {"active_mode": None, "other": None}, "sysctls": {}},
 }
 NUMASTAT_METRICS = {
     "numa_hit": ("ktune_numa_hit_total", "Pages allocated on this node as intended"),
@@ -215,15 +224,53 @@ def throttle_families(throttle_by_node):
     return [events, seconds]
 
 
-def governor_family(governors, expected):
-    """Policies per governor in force, and the governor the host is configured for
-    (ktune_cpu_governor), which the KtuneCpuGovernorNotPerformance alert compares with."""
-    family = Family("ktune_cpu_governor_policies", "gauge", "cpufreq policies per governor and driver in force")
-    for (governor, driver), count in sorted(governors.items()):
-        family.add(count, governor=governor, driver=driver)
-    wanted = Family("ktune_cpu_governor_expected", "gauge", "1 for the governor this host is configured for")
-    wanted.add(1, governor=expected)
-    return [family, wanted]
+def count_by(policies, key):
+    """{(value, driver): number of policies} of the policies' state[key], None values left out."""
+    counts = {}
+    for policy in policies:
+        value = policy["state"][key]
+        if value is not None:
+            counts[(value, policy["driver"])] = counts.get((value, policy["driver"]), 0) + 1
+    return counts
+
+
+def cpufreq_families(policies, expected):
+    """Policies per governor and per EPP in force, read as the audit reads them (cpufreq.read_policies:
+    an inactive policy, whose files answer EBUSY, is left out), and what the host should run:
+    the governor (ktune_cpu_governor) and the EPP for the driver's mode, both decided by the role.
+    The alert rules compare the two, so no rule names a value."""
+    policies = [policy for policy in policies if policy["active"]]
+    governors = Family("ktune_cpu_governor_policies", "gauge", "cpufreq policies per governor and driver in force")
+    for (governor, driver), count in sorted(count_by(policies, "governor").items()):
+        governors.add(count, governor=governor, driver=driver)
+    epps = Family("ktune_cpu_epp_policies", "gauge",
+                  "cpufreq policies per energy_performance_preference and driver in force")
+    for (epp, driver), count in sorted(count_by(policies, "epp").items()):
+        epps.add(count, epp=epp, driver=driver)
+    wanted_governor = Family("ktune_cpu_governor_expected", "gauge", "1 for the governor this host is configured for")
+    if expected.get("governor"):
+        wanted_governor.add(1, governor=expected["governor"])
+    wanted_epp = Family("ktune_cpu_epp_expected", "gauge",
+                        "1 for the EPP this host is configured for (absent where EPP is left alone)")
+    epp_by_mode = expected.get("epp") or {}
+    wanted = epp_by_mode.get("active_mode" if cpufreq.in_active_mode(policies) else "other")
+    if wanted and epps.samples:
+        wanted_epp.add(1, epp=wanted)
+    return [governors, wanted_governor, epps, wanted_epp]
+
+
+def sysctl_families(procfs_root, expected):
+    """The kernel settings the host should have (ktune_numa_balancing, ktune_zone_reclaim_mode),
+    read live as the audit reads them (sysctl.read_runtime), next to their expected values.
+    A key the running kernel lacks has no live value, so it cannot alert (as in the audit)."""
+    live = Family("ktune_sysctl_value", "gauge", "Live value of a kernel setting ktune manages (/proc/sys)")
+    wanted = Family("ktune_sysctl_expected", "gauge", "The value this host is configured for")
+    for name, value in sorted(expected.items()):
+        wanted.add(value, sysctl=name)
+        found = sysctl.display_value(sysctl.read_runtime(procfs_root, name)[1])
+        if isinstance(found, int):
+            live.add(found, sysctl=name)
+    return [live, wanted]
 
 
 def probe(url, timeout):
@@ -304,17 +351,23 @@ def collect(config):
         nodes = host_telemetry.node_cpus(root)
         policies = host_telemetry.cpufreq_policies(root)
         return (frequency_families(host_telemetry.frequency_summary(policies, nodes))
-                + throttle_families(host_telemetry.throttle_counters(root, nodes))
-                + governor_family(host_telemetry.governor_counts(policies), config["expected_governor"]))
+                + throttle_families(host_telemetry.throttle_counters(root, nodes)))
 
+    expected = config["expected"]
     section("ipmi", dimms)
     section("numastat", lambda: numastat_families(host_telemetry.numastat(root)))
     section("cpu", cpu)
+    section("cpufreq", lambda: cpufreq_families(cpufreq.read_policies(root), expected))
+    section("sysctl", lambda: sysctl_families(config["procfs_root"], expected.get("sysctls") or {}))
     section("instances", lambda: instance_families(config["instances"], config["probe_timeout"]))
     section("placement", lambda: placement_families(config["instances"]))
     stamp = Family("ktune_collector_last_run_timestamp_seconds", "gauge", "When the collector last ran (Unix time)")
     stamp.add(round(time.time(), 3))
-    return families + [success, stamp]
+    interval = Family("ktune_collector_interval_seconds", "gauge",
+                      "Seconds between two collector runs (ktune_monitoring_interval)")
+    if config.get("interval"):
+        interval.add(config["interval"])
+    return families + [success, stamp, interval]
 
 
 def load_config(path):

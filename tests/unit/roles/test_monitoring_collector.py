@@ -3,6 +3,8 @@
 Its output is parsed with prometheus_client's text parser, as node_exporter would read it.
 """
 
+import builtins
+import errno
 import http.server
 import importlib.util
 import os
@@ -83,9 +85,14 @@ def health_server():
     server.server_close()
 
 
+EXPECTED = {"governor": "performance", "epp": {"active_mode": "performance", "other": None},
+            "sysctls": {"kernel.numa_balancing": 0, "vm.zone_reclaim_mode": 0}}
+
+
 def config(tree, tmp_path, **extra):
-    settings = dict(collector.DEFAULTS, sysfs_root=str(tree), textfile_dir=str(tmp_path),
-                    ipmitool=str(tmp_path / "absent-ipmitool"))
+    settings = dict(collector.DEFAULTS, sysfs_root=str(tree), procfs_root=str(tree.parent / "proc"),
+                    textfile_dir=str(tmp_path), ipmitool=str(tmp_path / "absent-ipmitool"), expected=EXPECTED,
+                    interval=60)
     settings.update(extra)
     return settings
 
@@ -118,6 +125,11 @@ def test_full_run_parses_and_names_follow_conventions(tree, tmp_path, health_ser
     assert found[("ktune_cpu_governor_policies",
                   frozenset({("governor", "performance"), ("driver", "amd-pstate-epp")}))] == 1
     assert found[("ktune_cpu_governor_expected", frozenset({("governor", "performance")}))] == 1
+    assert found[("ktune_cpu_epp_policies",
+                  frozenset({("epp", "balance_performance"), ("driver", "amd-pstate-epp")}))] == 64
+    assert found[("ktune_cpu_epp_expected", frozenset({("epp", "performance")}))] == 1
+    assert found[("ktune_sysctl_expected", frozenset({("sysctl", "vm.zone_reclaim_mode")}))] == 0
+    assert found[("ktune_collector_interval_seconds", frozenset())] == 60
     assert found[("ktune_instance_up", frozenset({("name", "ds"), ("url", health_server + "/health")}))] == 1
     assert found[("ktune_instance_up", frozenset({("name", "sick"), ("url", health_server + "/v1/models")}))] == 0
     assert found[("ktune_instance_http_status", frozenset({("name", "sick")}))] == 503
@@ -197,3 +209,64 @@ def test_instance_memory_per_numa_node_from_numa_maps(tmp_path, monkeypatch):
     assert found[("ktune_instance_numa_resident_bytes", frozenset({("name", "ds"), ("node", "1")}))] == \
         (512 * 2048 + 10 * 4) * 1024
     assert not [key for key in found if ("name", "stopped") in key[1]]
+
+
+def test_an_inactive_policy_is_left_out_as_the_audit_leaves_it(tree, tmp_path, monkeypatch):
+    """The kernel answers EBUSY to every read of a policy whose CPUs are all offline; the audit's
+    reader (cpufreq.read_policies) leaves it out, and so must the governor count."""
+    real_open = builtins.open
+
+    def busy_open(path, *args, **kwargs):
+        if str(path).endswith("policy3/scaling_governor"):
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(path))
+        return real_open(path, *args, **kwargs)
+    monkeypatch.setattr(builtins, "open", busy_open)
+    found = samples(collector.render(collector.collect(config(tree, tmp_path))))
+    assert found[("ktune_collector_success", frozenset({("section", "cpufreq")}))] == 1
+    assert found[("ktune_collector_success", frozenset({("section", "cpu")}))] == 1
+    governors = dict((labels, value) for (name, labels), value in found.items()
+                     if name == "ktune_cpu_governor_policies")
+    assert governors == {frozenset({("governor", "performance"), ("driver", "amd-pstate-epp")}): 1,
+                         frozenset({("governor", "powersave"), ("driver", "amd-pstate-epp")}): 62}
+
+
+def test_the_epp_expectation_follows_the_driver_mode(tree, tmp_path):
+    """Which of the role's two EPP answers applies is a host fact, read as the audit reads it."""
+    expected = dict(EXPECTED, epp={"active_mode": "performance", "other": "balance_power"})
+    found = samples(collector.render(collector.collect(config(tree, tmp_path, expected=expected))))
+    assert [labels for name, labels in found if name == "ktune_cpu_epp_expected"] == [frozenset({("epp", "performance")})]
+    for driver in (tree / "devices/system/cpu/cpufreq").glob("policy*/scaling_driver"):
+        driver.write_text("amd-pstate\n")  # passive mode, EPP still there
+    found = samples(collector.render(collector.collect(config(tree, tmp_path, expected=expected))))
+    assert [labels for name, labels in found if name == "ktune_cpu_epp_expected"] == [
+        frozenset({("epp", "balance_power")})]
+
+
+def test_epp_left_alone_exports_no_expectation(tree, tmp_path):
+    expected = dict(EXPECTED, epp={"active_mode": None, "other": None})
+    found = samples(collector.render(collector.collect(config(tree, tmp_path, expected=expected))))
+    assert not [name for name, labels in found if name == "ktune_cpu_epp_expected"]
+    assert [name for name, labels in found if name == "ktune_cpu_epp_policies"]
+
+
+def test_kernel_settings_live_and_expected(tree, tmp_path):
+    proc = tree.parent / "proc"
+    (proc / "sys/kernel").mkdir(parents=True, exist_ok=True)
+    (proc / "sys/kernel/numa_balancing").write_text("1\n")
+    found = samples(collector.render(collector.collect(config(tree, tmp_path))))
+    assert found[("ktune_sysctl_value", frozenset({("sysctl", "kernel.numa_balancing")}))] == 1
+    assert found[("ktune_sysctl_value", frozenset({("sysctl", "vm.zone_reclaim_mode")}))] == 1
+    (proc / "sys/vm/zone_reclaim_mode").unlink()
+    found = samples(collector.render(collector.collect(config(tree, tmp_path))))
+    assert found[("ktune_sysctl_expected", frozenset({("sysctl", "kernel.numa_balancing")}))] == 0
+    # The kernel lacks vm.zone_reclaim_mode here: expected, but no live value (not drift, as in the audit).
+    assert ("ktune_sysctl_value", frozenset({("sysctl", "vm.zone_reclaim_mode")})) not in found
+    assert found[("ktune_sysctl_expected", frozenset({("sysctl", "vm.zone_reclaim_mode")}))] == 0
+
+
+def test_without_the_roles_settings_nothing_is_expected(tree, tmp_path):
+    settings = dict(collector.DEFAULTS, sysfs_root=str(tree), textfile_dir=str(tmp_path),
+                    ipmitool=str(tmp_path / "absent-ipmitool"))
+    names = set(name for name, labels in samples(collector.render(collector.collect(settings))))
+    assert "ktune_cpu_governor_policies" in names
+    assert not [name for name in names if name.endswith("_expected") or name == "ktune_collector_interval_seconds"]

@@ -1,0 +1,95 @@
+"""The monitoring role's drift judgement (roles/monitoring/tasks/judge.yml in a real play): the alert
+rules file and the collector's settings are compared by checksum of what the role would write, so an
+edited rules file, or settings that change what the alerts expect, are drift that tune.yml acts on."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "tests/unit/roles"))
+from role_vars import evaluate  # noqa: E402
+
+RULES_PATH = "/etc/prometheus/rules/ktune.rules.yml"
+CONFIG_PATH = "/etc/ktune/monitoring.json"
+RULES = (ROOT / "roles/monitoring/files/ktune-alerts.rules.yml").read_text()
+SETTINGS = {"ktune_monitoring_rules_path": RULES_PATH, "ktune_monitoring_textfile_dir": "/var/lib/prometheus/node-exporter"}
+
+
+def as_installed(path, content):
+    return {"path": path, "exists": True, "type": "file", "mode": "0644", "owner": "root", "group": "root",
+            "checksum": hashlib.sha1(content.encode()).hexdigest()}
+
+
+def judge(variables):
+    """The role's judge task, imported as tune.yml's flow runs it, on the given settings and state."""
+    play = [{
+        "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "tasks": [{"name": "Judge",
+                   "ansible.builtin.import_role": {"name": "ktune.inference.monitoring", "tasks_from": "judge.yml"}},
+                  {"name": "Keep the judgement", "ansible.builtin.copy": {
+                      "content": "{{ __monitoring_judgement | to_json }}", "dest": "{{ __out }}", "mode": "0644"}}],
+    }]
+    with tempfile.TemporaryDirectory() as tmp:
+        playbook = os.path.join(tmp, "judge.yml")
+        with open(playbook, "w") as handle:
+            yaml.safe_dump(play, handle)
+        extra = os.path.join(tmp, "vars.json")
+        with open(extra, "w") as handle:
+            json.dump(dict(variables, __out=os.path.join(tmp, "out.json"), ansible_python_interpreter=sys.executable),
+                      handle)
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="0",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+        done = subprocess.run(["ansible-playbook", "-i", "localhost,", playbook, "-e", "@" + extra], cwd=str(ROOT),
+                              env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        with open(os.path.join(tmp, "out.json")) as handle:
+            return json.load(handle)
+
+
+@pytest.fixture(scope="module")
+def config_content():
+    """The collector's settings file the role writes under the defaults."""
+    return evaluate("monitoring", {"content": "monitoring_settings_content"}, [dict(SETTINGS)])[0]["content"]
+
+
+def state(rules, config):
+    """A Debian host with the rules file and the collector's settings as given (the rest not installed)."""
+    return {"os_family": "Debian", "pkg_mgr": "apt", "units": {}, "packages": {},
+            "files": {RULES_PATH: as_installed(RULES_PATH, rules), CONFIG_PATH: as_installed(CONFIG_PATH, config)}}
+
+
+def about(drift):
+    return sorted(item for item in drift if item.startswith((RULES_PATH, CONFIG_PATH)))
+
+
+def test_installed_as_rendered_is_no_drift(config_content):
+    judged = judge(dict(SETTINGS, ktune_managed_state=state(RULES, config_content)))
+    assert judged["problems"] == [] and about(judged["drift"]) == []
+
+
+def test_an_edited_rules_file_is_drift(config_content):
+    edited = RULES.replace("for: 10m", "for: 1h")
+    judged = judge(dict(SETTINGS, ktune_managed_state=state(edited, config_content)))
+    assert about(judged["drift"]) == [RULES_PATH + ": content differs"]
+
+
+@pytest.mark.parametrize("setting", [{"ktune_cpu_governor": "schedutil"}, {"ktune_cpu_epp": "balance_power"},
+                                     {"ktune_numa_balancing": 1}, {"ktune_zone_reclaim_mode": 4}])
+def test_a_setting_the_alerts_expect_changes_the_collectors_settings(config_content, setting):
+    judged = judge(dict(SETTINGS, ktune_managed_state=state(RULES, config_content), **setting))
+    assert about(judged["drift"]) == [CONFIG_PATH + ": content differs"]
+
+
+def test_an_invalid_kernel_setting_fails_before_anything_naming_the_variable(config_content):
+    judged = judge(dict(SETTINGS, ktune_managed_state=state(RULES, config_content), ktune_zone_reclaim_mode=9))
+    assert judged["drift"] == []
+    assert any(problem.startswith("ktune_zone_reclaim_mode = 9 is not a vm.zone_reclaim_mode value")
+               for problem in judged["problems"]), judged["problems"]
