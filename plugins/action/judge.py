@@ -111,7 +111,10 @@ class ActionModule(ActionBase):
         for root in ("sysfs_root", "procfs_root"):
             if args.get(root):
                 request[root] = args[root]
-        return self._execute_module(module_name=READ_MODULE, module_args=request, task_vars=task_vars)
+        try:
+            return self._execute_module(module_name=READ_MODULE, module_args=request, task_vars=task_vars)
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
 
     def _judge(self, role, variables):
         """The role's own checks of its settings (some need the read, such as a governor some
