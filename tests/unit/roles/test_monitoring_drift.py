@@ -1,4 +1,4 @@
-"""The monitoring role's drift judgement (roles/monitoring/tasks/judge.yml in a real play): the alert
+"""The monitoring role's drift judgement (the ktune.inference.judge action in a real play): the alert
 rules file and the collector's settings are compared by checksum of what the role would write, so an
 edited rules file, or settings that change what the alerts expect, are drift that tune.yml acts on."""
 
@@ -29,11 +29,12 @@ def as_installed(path, content):
 
 
 def judge(variables):
-    """The role's judge task, imported as tune.yml's flow runs it, on the given settings and state."""
+    """The role judged as tune.yml's judge task judges it, on the given settings and state."""
     play = [{
         "hosts": "localhost", "connection": "local", "gather_facts": False,
         "tasks": [{"name": "Judge",
-                   "ansible.builtin.import_role": {"name": "ktune.inference.monitoring", "tasks_from": "judge.yml"}},
+                   "ktune.inference.judge": {"roles": ["monitoring"], "state": "{{ ktune_managed_state }}"},
+                   "register": "__monitoring_judgement"},
                   {"name": "Keep the judgement", "ansible.builtin.copy": {
                       "content": "{{ __monitoring_judgement | to_json }}", "dest": "{{ __out }}", "mode": "0644"}}],
     }]
