@@ -1,4 +1,5 @@
-"""ktune.inference.host_facts: one read-only pass over a fixture host (sysfs, procfs and /etc files)."""
+"""ktune.inference.managed_state's host_state: everything the audit grades, in one read-only pass over
+a fixture host (sysfs, procfs and /etc files); the readers in module_utils/host_state.py."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -14,7 +15,7 @@ import pytest
 import topologies
 from module_runner import run_module
 from ansible_collections.ktune.inference.plugins.module_utils import host_state
-from ansible_collections.ktune.inference.plugins.modules import host_facts
+from ansible_collections.ktune.inference.plugins.modules import managed_state
 
 CRON = """# managed by ktune
 SHELL=/bin/sh
@@ -43,13 +44,19 @@ def host(tmp_path):
     return tmp_path
 
 
-def args_for(tree, **extra):
+def host_state_for(tree, **extra):
+    """The host_state options that read the fixture host's /etc files."""
     etc = tree / "etc"
-    args = {"sysfs_root": str(tree / "sys"), "procfs_root": str(tree / "proc"),
-            "cron_file": str(etc / "cron.d/ktune-drop-caches"), "sysctl_file": str(etc / "sysctl.d/90-ktune-numa.conf"),
-            "environment_file": str(etc / "environment"), "env_dir": str(etc / "ktransformers")}
-    args.update(extra)
-    return args
+    options = {"cron_file": str(etc / "cron.d/ktune-drop-caches"), "sysctl_file": str(etc / "sysctl.d/90-ktune-numa.conf"),
+               "environment_file": str(etc / "environment"), "env_dir": str(etc / "ktransformers")}
+    options.update(extra)
+    return options
+
+
+def args_for(tree, **extra):
+    """managed_state's arguments for the audit's read of the fixture host."""
+    return {"sysfs_root": str(tree / "sys"), "procfs_root": str(tree / "proc"),
+            "host_state": host_state_for(tree, **extra)}
 
 
 def checksums(tree):
@@ -65,7 +72,7 @@ def checksums(tree):
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_reads_every_section_and_writes_nothing(host, check_mode):
     before = checksums(host)
-    result, failed = run_module(host_facts, args_for(host), check_mode=check_mode)
+    result, failed = run_module(managed_state, args_for(host), check_mode=check_mode)
     assert not failed
     assert result["changed"] is False
     assert checksums(host) == before
@@ -89,7 +96,7 @@ def test_reads_every_section_and_writes_nothing(host, check_mode):
 
 
 def test_finds_use_numa_in_environment_and_env_files_only(host):
-    result, _unused = run_module(host_facts, args_for(host))
+    result, _unused = run_module(managed_state, args_for(host))
     use_numa = result["ansible_facts"]["ktune_host_state"]["use_numa"]
     assert [f["file"] for f in use_numa["files"]] == [str(host / "etc/environment"),
                                                       str(host / "etc/ktransformers/r1.env")]
@@ -101,7 +108,7 @@ def test_listed_env_files_replace_the_directory_search(host):
     listed = host / "custom.env"
     listed.write_text("USE_NUMA\n")
     missing = host / "missing.env"
-    result, _unused = run_module(host_facts, args_for(host, extra_env_files=[str(listed), str(missing)]))
+    result, _unused = run_module(managed_state, args_for(host, extra_env_files=[str(listed), str(missing)]))
     use_numa = result["ansible_facts"]["ktune_host_state"]["use_numa"]
     assert [(f["file"], f["exists"]) for f in use_numa["files"]] == [
         (str(host / "etc/environment"), True), (str(listed), True), (str(missing), False)]
@@ -110,7 +117,7 @@ def test_listed_env_files_replace_the_directory_search(host):
 
 def test_absent_files_and_no_cpufreq_are_reported_not_failed(tmp_path):
     topologies.write_tree(topologies.catalog()["vm-1node-no-cpufreq"], tmp_path)
-    result, failed = run_module(host_facts, args_for(tmp_path))
+    result, failed = run_module(managed_state, args_for(tmp_path))
     assert not failed
     state = result["ansible_facts"]["ktune_host_state"]
     assert state["cpufreq"] == {
@@ -126,7 +133,7 @@ def test_absent_files_and_no_cpufreq_are_reported_not_failed(tmp_path):
 
 def test_bare_metal_without_cpufreq_is_told_apart_from_a_vm(tmp_path):
     topologies.write_tree(topologies.catalog()["epyc-2s-nps2-no-cpufreq"], tmp_path)
-    result, failed = run_module(host_facts, args_for(tmp_path))
+    result, failed = run_module(managed_state, args_for(tmp_path))
     assert not failed
     cpufreq = result["ansible_facts"]["ktune_host_state"]["cpufreq"]
     assert (cpufreq["applicable"], cpufreq["bare_metal"], cpufreq["virtual"]) == (False, True, None)
@@ -137,12 +144,72 @@ def test_unreadable_section_is_reported_with_its_file_and_the_rest_still_read(ho
     broken = host / "sys/devices/system/cpu/cpufreq/policy3/scaling_driver"
     broken.unlink()
     broken.mkdir()
-    result, failed = run_module(host_facts, args_for(host))
+    result, failed = run_module(managed_state, args_for(host))
     assert not failed
     state = result["ansible_facts"]["ktune_host_state"]
     assert str(broken) in state["cpufreq"]["error"]
     assert state["page_cache"]["present"] is True
     assert result["ansible_facts"]["ktune_numa"]["layout"] == "NPS2"
+
+
+def test_host_state_joins_the_other_reads_and_leaves_their_results_as_they_were(host):
+    env = str(host / "etc/environment")
+    other = {"files": [env], "line_pattern": "USE_NUMA", "sysctls": ["kernel.numa_balancing"],
+             "sysfs_root": str(host / "sys"), "procfs_root": str(host / "proc")}
+    alone, failed = run_module(managed_state, other)
+    assert not failed and "ansible_facts" not in alone
+    both, failed = run_module(managed_state, dict(other, host_state=host_state_for(host)))
+    assert not failed
+    assert dict((key, both[key]) for key in alone) == alone
+    assert both["files"][env]["matching_lines"] == ["USE_NUMA=0"]
+    assert sorted(both["ansible_facts"]) == ["ktune_host_state", "ktune_numa"]
+    assert sorted(both["ansible_facts"]["ktune_host_state"]) == ["cpufreq", "page_cache", "services", "sysctl",
+                                                                 "use_numa"]
+
+
+def test_an_empty_host_state_reads_everything_with_the_defaults(tmp_path):
+    topologies.write_tree(topologies.catalog()["vm-1node-no-cpufreq"], tmp_path)
+    result, failed = run_module(managed_state, {"sysfs_root": str(tmp_path / "sys"),
+                                                "procfs_root": str(tmp_path / "proc"), "host_state": {}})
+    assert not failed
+    state = result["ansible_facts"]["ktune_host_state"]
+    assert state["page_cache"]["path"] == "/etc/cron.d/ktune-drop-caches"
+    assert state["sysctl"]["file"] == "/etc/sysctl.d/90-ktune-numa.conf"
+    assert sorted(state["sysctl"]["live"]) == ["kernel.numa_balancing", "vm.zone_reclaim_mode"]
+    assert state["use_numa"]["files"][0]["file"] == "/etc/environment"
+    assert result["ansible_facts"]["ktune_numa"]["node_count"] == 1
+
+
+def test_numa_and_host_state_read_the_layout_once(host, monkeypatch):
+    reads, read = [], host_state.gather_numa_facts
+
+    def counted(*args):
+        reads.append(args)
+        return read(*args)
+    monkeypatch.setattr(managed_state, "gather_numa_facts", counted)
+    monkeypatch.setattr(host_state, "gather_numa_facts", counted)
+    result, failed = run_module(managed_state, dict(args_for(host), numa=True))
+    assert not failed
+    assert len(reads) == 1
+    assert result["ansible_facts"]["ktune_numa"]["layout"] == "NPS2"
+    assert "cpufreq" in result["ansible_facts"]["ktune_host_state"]
+
+
+def test_an_unreadable_layout_is_reported_for_the_audit_and_fails_when_numa_is_asked(host):
+    broken = host / "sys/devices/system/node/node1/distance"
+    broken.write_text("10 12\n")
+    result, failed = run_module(managed_state, args_for(host))
+    assert not failed
+    assert str(broken) in result["ansible_facts"]["ktune_numa"]["error"]
+    assert result["ansible_facts"]["ktune_host_state"]["page_cache"]["present"] is True
+    result, failed = run_module(managed_state, dict(args_for(host), numa=True))
+    assert failed and str(broken) in result["msg"] and result["path"] == str(broken)
+
+
+def test_a_host_state_sysctl_name_outside_procfs_fails_naming_the_option(host):
+    result, failed = run_module(managed_state, args_for(host, sysctls=["kernel.numa_balancing", "../../etc/passwd"]))
+    assert failed
+    assert result["msg"].startswith("host_state.sysctls: ") and "'../../etc/passwd'" in result["msg"]
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
@@ -242,7 +309,8 @@ def test_cron_daemon_is_asked_only_when_the_job_exists(host, tmp_path):
     def show(units):
         asked.append(list(units))
         return {}
-    params = dict(args_for(host), sysctls=["kernel.numa_balancing"], extra_env_files=None, instances=[],
+    params = dict(host_state_for(host), sysfs_root=str(host / "sys"), procfs_root=str(host / "proc"),
+                  sysctls=["kernel.numa_balancing"], extra_env_files=None, instances=[],
                   service_settings={}, cron_units=["cron.service"])
     state = host_state.gather_host_state(params, show, None)
     assert asked == [["cron.service"]]
@@ -274,4 +342,4 @@ def test_the_main_process_memory_per_node_is_read_from_numa_maps(tmp_path):
     assert by_name["k2"]["main_pid"] == 4242
     assert by_name["k2"]["numa_resident_kb"] == {"0": 256 * 4, "1": 40960 * 2048 + 2304 * 4 + 33 * 4}
     assert by_name["gone"]["numa_resident_kb"] is None  # no numa_maps: not judged
-    assert "MainPID" in host_facts.SHOW_PROPERTIES.split(",")
+    assert "MainPID" in host_state.SHOW_PROPERTIES
