@@ -80,13 +80,12 @@ seealso:
 """
 
 EXAMPLES = r"""
-# Deprecated: the same read with ktune.inference.managed_state
-- name: Read the host state for the audit
-  ktune.inference.managed_state:
-    sysfs_root: "{{ ktune_sysfs_root | default('/sys') }}"
-    procfs_root: "{{ ktune_procfs_root | default('/proc') }}"
-    host_state:
-      instances: "{{ ktune_service_instances | default([]) }}"
+# Deprecated: move the options under managed_state's host_state (see its examples).
+- name: Read the host state for the audit, under the old option names
+  ktune.inference.host_facts:
+    procfs_root: /proc
+    cron_units: [cron.service]
+    extra_env_files: [/etc/ktransformers/r1.env]
   register: ktune_audit_facts
 """
 
