@@ -19,9 +19,6 @@ import os
 import re
 import shlex
 
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
-
 from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     dmi_identity,
     driver_summary,
@@ -31,12 +28,6 @@ from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     virtualization,
 )
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
-from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
-    listen_exposure,
-    parse_numa_maps,
-    InstanceError,
-    resolve_instances,
-)
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 from ansible_collections.ktune.inference.plugins.module_utils.sysctl import display_value, read_runtime, validate_name
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
@@ -48,6 +39,9 @@ ENV_DIR = "/etc/ktransformers"
 MANAGED_SYSCTLS = ("kernel.numa_balancing", "vm.zone_reclaim_mode")
 CRON_UNITS = ("cron.service", "crond.service", "cronie.service")
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID")
+# SERVICES_ONLY: the service role's instance resolution (module_utils.ktransformers) and urllib are
+# imported where the services section needs them, not with this module: managed_state loads it
+# for every read (its host_state argument spec), and tune's reads never ask for the services.
 
 # The same definitions the numa_env role removes: "USE_NUMA", "USE_NUMA=x", "export USE_NUMA=x".
 USE_NUMA_LINE = re.compile(r"^\s*(?:export\s+)?USE_NUMA(?:\s*=(.*))?\s*$")
@@ -249,6 +243,11 @@ def expected_instances(instances, numa, settings):
     """
     if not instances:
         return [], None
+    from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (  # SERVICES_ONLY
+        InstanceError,
+        listen_exposure,
+        resolve_instances,
+    )
     try:
         resolved = resolve_instances(instances, numa or {}, settings)
         keys = ("name", "state", "unit", "health_url", "backend", "host", "numactl", "numa_node", "kt_numa_nodes")
@@ -274,6 +273,7 @@ def parse_systemctl_show(text):
 
 def read_numa_resident(procfs_root, pid):
     """{node: resident kB} of a process from procfs_root/PID/numa_maps; None when it cannot be read."""
+    from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import parse_numa_maps  # SERVICES_ONLY
     try:
         with open(os.path.join(procfs_root, str(pid), "numa_maps")) as handle:
             return dict((str(node), kb) for node, kb in parse_numa_maps(handle.read()).items())
@@ -344,6 +344,8 @@ def gather_host_state(params, show_units, probe, numa=None):
 def http_prober(timeout):
     """probe(url) -> (HTTP status or None, text): a direct GET, never through a proxy (the health
     URLs are local to the host). Shared by the host state read and service_health."""
+    from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # see SERVICES_ONLY
+    from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
     opener = build_opener(ProxyHandler({}))
 
     def probe(url):
