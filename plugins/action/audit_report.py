@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action ktune.inference.audit_report: grade every host on the controller and write the report.
 
-Runs once (run_once, delegated to localhost); reads each host's registered host_facts result and
-variables through hostvars, so hosts that returned nothing (unreachable, failed) are still listed,
-as unknown. The settings come from the inventory over the roles' own defaults files, the same
-layering tune.yml gets from its roles.
+Runs once (run_once, delegated to localhost); reads each host's registered host state (the
+managed_state module's host_state read) and variables through hostvars, so hosts that returned
+nothing (unreachable, failed) are still listed, as unknown. The settings come from the inventory
+over the roles' own defaults files, the same layering tune.yml gets from its roles.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters audit_controls and audit_status: grade one host from its host_facts result."""
+"""Filters audit_controls and audit_status: grade one host from its host state read (managed_state's host_state)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -27,8 +27,8 @@ def _facts(result, name):
     if isinstance(result, dict) and "ansible_facts" in result:
         result = result["ansible_facts"]
     if not isinstance(result, dict) or "ktune_host_state" not in result:
-        raise AnsibleFilterError("%s: expected the result of ktune.inference.host_facts (or its ansible_facts), got %r"
-                                 % (name, type(result).__name__))
+        raise AnsibleFilterError("%s: expected the result of ktune.inference.managed_state with host_state (or its "
+                                 "ansible_facts), got %r" % (name, type(result).__name__))
     return result
 
 

@@ -4,9 +4,9 @@
 """The fleet audit's controls: one host's facts and settings in, graded controls out.
 
 Pure functions, run on the controller. ``evaluate(facts, settings)`` takes what
-``ktune.inference.host_facts`` returned (``ktune_numa`` and ``ktune_host_state``) and the
-host's variables (role defaults under the inventory) and returns one dict per control:
-``{"id", "status": pass|fail|skip, "severity": error|warning, "finding", "fix"}``.
+``ktune.inference.managed_state`` returned with ``host_state`` (``ktune_numa`` and
+``ktune_host_state``) and the host's variables (role defaults under the inventory) and returns
+one dict per control: ``{"id", "status": pass|fail|skip, "severity": error|warning, "finding", "fix"}``.
 The judgements are the roles' own code (layout.layout_problems, use_numa.decide and the
 concern functions of concerns.py), so the audit and tune say the same thing in the same words.
 """
@@ -95,7 +95,7 @@ def _int_or_none(value):
 
 
 def _section_error(section):
-    return section.get("error") if isinstance(section, dict) else "not returned by host_facts"
+    return section.get("error") if isinstance(section, dict) else "not returned by the host_state read"
 
 
 def _unreadable(control_id, severity, what, error):
@@ -457,7 +457,7 @@ def numa_is_on(decision, state):
 def evaluate(facts, settings):
     """Every control for one host, in CONTROL_IDS order."""
     settings = settings or {}
-    numa = facts.get("ktune_numa") or {"error": "not returned by host_facts"}
+    numa = facts.get("ktune_numa") or {"error": "not returned by the host_state read"}
     state = facts.get("ktune_host_state") or {}
     numa_error = _section_error(numa)
     if numa_error:

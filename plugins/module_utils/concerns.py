@@ -5,7 +5,7 @@
 
 Pure functions over plain data. tune's roles call them through the filters in
 plugins/filter/concerns.py (with what ktune.inference.managed_state read), the audit through
-audit_controls.py (with what ktune.inference.host_facts read), diagnosis through diagnosis.py.
+audit_controls.py (with what managed_state's host_state read), diagnosis through diagnosis.py.
 Each concern has a reading in one shape; the ``*_from_*`` adapters turn either reader's
 output into it, so the same function decides the drift for both pipelines.
 

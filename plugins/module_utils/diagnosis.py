@@ -21,7 +21,7 @@ collects anything. ``data`` keys (all optional but ``host``):
 - ``window_s``, ``collected_at``, ``thresholds`` (see DEFAULT_THRESHOLDS);
 - ``cpu_governor``: ktune_cpu_governor, the governor the host should run; what "right" is
   comes from concerns.py, as for tune and the audit;
-- ``controls``: the audit_controls filter's result for the host (host_facts read, judged with
+- ``controls``: the audit_controls filter's result for the host (host_state read, judged with
   the inventory's settings): the failed tuning controls (EPP, NUMA sysctls, USE_NUMA, the
   page-cache job) are findings.
 """
@@ -350,7 +350,7 @@ def findings(data):
 
 def missing_tools(data):
     """{tool: why} from ``missing`` (dict or TSV text), the thermal fact's ipmi reason and
-    ``numa_error`` (the layout host_facts could not read)."""
+    ``numa_error`` (the layout the host_state read could not read)."""
     missing = data.get("missing") or {}
     if not isinstance(missing, dict):
         missing = dict(line.split("\t", 1) for line in str(missing).splitlines() if "\t" in line)

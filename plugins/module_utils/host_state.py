@@ -3,10 +3,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read-only snapshot of what the tuning roles manage on a host, for the fleet audit.
 
-Every reader here only opens files for reading (or runs ``systemctl show``/an HTTP GET,
-through callables the module passes in): the audit must never change a host. Each
-section is read on its own, so one unreadable file does not hide the rest; a section
-that fails is reported as ``{"error": "<file>: <problem>"}``.
+Read by ktune.inference.managed_state's ``host_state`` option (and the deprecated host_facts
+module, the same code under its old option names). Every reader here only opens files for
+reading (or runs ``systemctl show``/an HTTP GET, through callables the module passes in):
+the audit must never change a host. Each section is read on its own, so one unreadable file
+does not hide the rest; a section that fails is reported as ``{"error": "<file>: <problem>"}``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,9 +19,6 @@ import os
 import re
 import shlex
 
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
-
 from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     dmi_identity,
     driver_summary,
@@ -30,14 +28,8 @@ from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     virtualization,
 )
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
-from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
-    listen_exposure,
-    parse_numa_maps,
-    InstanceError,
-    resolve_instances,
-)
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
-from ansible_collections.ktune.inference.plugins.module_utils.sysctl import display_value, read_runtime
+from ansible_collections.ktune.inference.plugins.module_utils.sysctl import display_value, read_runtime, validate_name
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
 
 CRON_FILE = "/etc/cron.d/ktune-drop-caches"
@@ -45,6 +37,11 @@ SYSCTL_FILE = "/etc/sysctl.d/90-ktune-numa.conf"
 ENVIRONMENT_FILE = "/etc/environment"
 ENV_DIR = "/etc/ktransformers"
 MANAGED_SYSCTLS = ("kernel.numa_balancing", "vm.zone_reclaim_mode")
+CRON_UNITS = ("cron.service", "crond.service", "cronie.service")
+SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID")
+# SERVICES_ONLY: the service role's instance resolution (module_utils.ktransformers) and urllib are
+# imported where the services section needs them, not with this module: managed_state loads it
+# for every read (its host_state argument spec), and tune's reads never ask for the services.
 
 # The same definitions the numa_env role removes: "USE_NUMA", "USE_NUMA=x", "export USE_NUMA=x".
 USE_NUMA_LINE = re.compile(r"^\s*(?:export\s+)?USE_NUMA(?:\s*=(.*))?\s*$")
@@ -246,6 +243,11 @@ def expected_instances(instances, numa, settings):
     """
     if not instances:
         return [], None
+    from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (  # SERVICES_ONLY
+        InstanceError,
+        listen_exposure,
+        resolve_instances,
+    )
     try:
         resolved = resolve_instances(instances, numa or {}, settings)
         keys = ("name", "state", "unit", "health_url", "backend", "host", "numactl", "numa_node", "kt_numa_nodes")
@@ -271,6 +273,7 @@ def parse_systemctl_show(text):
 
 def read_numa_resident(procfs_root, pid):
     """{node: resident kB} of a process from procfs_root/PID/numa_maps; None when it cannot be read."""
+    from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import parse_numa_maps  # SERVICES_ONLY
     try:
         with open(os.path.join(procfs_root, str(pid), "numa_maps")) as handle:
             return dict((str(node), kb) for node, kb in parse_numa_maps(handle.read()).items())
@@ -313,9 +316,12 @@ def read_services(instances, show_units, probe, procfs_root=None):
 # --- everything --------------------------------------------------------------------
 
 
-def gather_host_state(params, show_units, probe):
-    """The whole snapshot; params are the host_facts module's options."""
-    numa = section(gather_numa_facts, params["sysfs_root"], params["procfs_root"])
+def gather_host_state(params, show_units, probe, numa=None):
+    """The whole snapshot; params are the host_state options with sysfs_root and procfs_root.
+
+    numa: the layout when the caller has read it already (it is not read twice)."""
+    if numa is None:
+        numa = section(gather_numa_facts, params["sysfs_root"], params["procfs_root"])
     env_files = env_file_list(params["environment_file"], params["env_dir"], params["extra_env_files"])
     instances, instances_error = expected_instances(params["instances"], numa if "error" not in numa else {},
                                                     params["service_settings"])
@@ -337,7 +343,9 @@ def gather_host_state(params, show_units, probe):
 
 def http_prober(timeout):
     """probe(url) -> (HTTP status or None, text): a direct GET, never through a proxy (the health
-    URLs are local to the host). Shared by host_facts and service_health."""
+    URLs are local to the host). Shared by the host state read and service_health."""
+    from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # see SERVICES_ONLY
+    from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
     opener = build_opener(ProxyHandler({}))
 
     def probe(url):
@@ -349,3 +357,53 @@ def http_prober(timeout):
         except (URLError, OSError, ValueError) as exc:
             return None, str(getattr(exc, "reason", None) or exc)
     return probe
+
+
+# --- the module side ---------------------------------------------------------------
+
+
+def host_state_options():
+    """The argument spec of what is read for the audit: managed_state's host_state suboptions,
+    the deprecated host_facts module's top-level options. A new dict on each call."""
+    return dict(
+        cron_file=dict(type="path", default=CRON_FILE),
+        cron_units=dict(type="list", elements="str", default=list(CRON_UNITS)),
+        sysctl_file=dict(type="path", default=SYSCTL_FILE),
+        sysctls=dict(type="list", elements="str", default=list(MANAGED_SYSCTLS)),
+        environment_file=dict(type="path", default=ENVIRONMENT_FILE),
+        env_dir=dict(type="path", default=ENV_DIR),
+        extra_env_files=dict(type="list", elements="path"),
+        instances=dict(type="list", elements="raw", default=[]),
+        service_settings=dict(type="dict", default={}),
+        health_timeout=dict(type="float", default=5),
+    )
+
+
+def systemctl_reader(module):
+    """show_units(units) -> {Id: {property: value}} with one `systemctl show`; raises OSError
+    when systemd cannot be asked (the sections that need it say so, the rest is still read)."""
+    def show_units(units):
+        systemctl = module.get_bin_path("systemctl")
+        if systemctl is None or not os.path.isdir("/run/systemd/system"):
+            raise OSError("systemd is not running here (no systemctl or /run/systemd/system)")
+        rc, out, err = module.run_command([systemctl, "show", "--property=" + ",".join(SHOW_PROPERTIES), "--"]
+                                          + list(units))
+        if rc != 0:
+            raise OSError("systemctl show failed (rc %d): %s" % (rc, err.strip() or out.strip()))
+        return parse_systemctl_show(out)
+    return show_units
+
+
+def read_host_state(module, options, sysfs_root, procfs_root, numa=None):
+    """{"ktune_numa": ..., "ktune_host_state": ...}: the facts the audit controls judge.
+
+    options are the host_state_options() values. A kernel parameter name that could point
+    outside procfs_root/sys raises SysctlError before anything is read; service settings
+    left null are the role's defaults (dropped here, as the role drops them)."""
+    for name in options["sysctls"]:
+        validate_name(name)
+    params = dict(options, sysfs_root=sysfs_root, procfs_root=procfs_root)
+    params["service_settings"] = dict((key, value) for key, value in (options["service_settings"] or {}).items()
+                                      if value is not None)
+    state = gather_host_state(params, systemctl_reader(module), http_prober(options["health_timeout"]), numa)
+    return {"ktune_numa": state.pop("numa"), "ktune_host_state": state}

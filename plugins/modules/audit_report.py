@@ -10,11 +10,12 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: audit_report
-short_description: Grade hosts from their host_facts results and write the fleet audit report
+short_description: Grade hosts from their host state reads and write the fleet audit report
 version_added: "0.1.0"
 description:
   - An action that runs on the controller only (use it with C(run_once) and C(delegate_to) localhost).
-    It reads every listed host's registered M(ktune.inference.host_facts) result and its variables
+    It reads every listed host's registered M(ktune.inference.managed_state) result (read with
+    O(ktune.inference.managed_state#module:host_state)) and its variables
     through C(hostvars), grades the controls (numa.layout, numa.memory_balance, numa.memory_only_nodes,
     numa.balancing, cpufreq.governor, cpufreq.epp, page_cache.cron, use_numa.policy, use_numa.memory,
     service.active, service.healthy, service.listen, service.numa_placement) and writes C(audit.json), C(audit.xml) (JUnit) and
@@ -33,7 +34,7 @@ options:
     elements: str
     required: true
   facts:
-    description: Name of the variable each host registered the host_facts result in.
+    description: Name of the variable each host registered the managed_state (host_state) result in.
     type: str
     default: ktune_audit_facts
   report_dir:
@@ -59,12 +60,13 @@ attributes:
     support: full
     platforms: posix
 seealso:
-  - module: ktune.inference.host_facts
+  - module: ktune.inference.managed_state
 """
 
 EXAMPLES = r"""
 - name: Read the host state
-  ktune.inference.host_facts:
+  ktune.inference.managed_state:
+    host_state: {}
   register: ktune_audit_facts
   ignore_unreachable: true
 

@@ -10,23 +10,20 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: host_facts
-short_description: Read everything the fleet audit grades, in one pass, without changing anything
+short_description: Read everything the fleet audit grades (deprecated, use managed_state's host_state)
 version_added: "0.1.0"
+deprecated:
+  removed_in: "1.0.0"
+  why: >-
+    One module reads the host for tune, the audit, the rollout gate and the diagnosis:
+    M(ktune.inference.managed_state) returns the same facts with its O(ktune.inference.managed_state#module:host_state) option.
+  alternative: >-
+    Use M(ktune.inference.managed_state) with these options under
+    O(ktune.inference.managed_state#module:host_state) (C(sysfs_root) and C(procfs_root) stay top-level).
 description:
-  - One round trip per host for C(playbooks/audit.yml) and the gates of C(playbooks/rollout.yml).
-  - Returns the C(ktune_numa) fact (as M(ktune.inference.numa_facts)) and C(ktune_host_state), with the
-    cpufreq governors and EPP per group of policies, the page-cache cron job, every
-    C(USE_NUMA) definition and the file it is in, the managed kernel parameters (live and
-    persisted), and the state and health answer of each configured C(ktransformers@) unit, with
-    its main process's resident memory per NUMA node (C(PROCFS/PID/numa_maps)), the NUMA-placement proof.
-  - Never writes. It opens files for reading, runs C(systemctl show) (once for the cron daemon
-    when the job file exists, once for the configured instances) and sends one HTTP GET to each
-    present instance's health URL.
-  - Each section is read on its own; a file that cannot be read makes that section
-    a dictionary with one key, C(error), naming the file and the problem, instead of failing
-    the whole host.
-  - Judging the state is left to the controller (the C(ktune.inference.audit_report) action and
-    the C(ktune.inference.audit_controls) filter).
+  - The same read as M(ktune.inference.managed_state) with O(ktune.inference.managed_state#module:host_state),
+    by the same code, under the options it had before the two modules became one.
+  - Returns the C(ktune_numa) and C(ktune_host_state) facts. Never writes.
 author:
   - ktune contributors (@ktune)
 extends_documentation_fragment:
@@ -36,176 +33,97 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.facts
 options:
   cron_file:
-    description: The page-cache job the C(ktune.inference.page_cache) role installs.
+    description: As O(ktune.inference.managed_state#module:host_state.cron_file).
     type: path
     default: /etc/cron.d/ktune-drop-caches
   cron_units:
-    description:
-      - systemd units of the cron daemon (Debian C(cron), RedHat C(crond), Arch C(cronie)); the
-        state of those that exist is returned with the job. Empty skips systemd for the job.
+    description: As O(ktune.inference.managed_state#module:host_state.cron_units).
     type: list
     elements: str
     default: [cron.service, crond.service, cronie.service]
   sysctl_file:
-    description: The persisted kernel parameters (the numa_env role's C(ktune_sysctl_file)).
+    description: As O(ktune.inference.managed_state#module:host_state.sysctl_file).
     type: path
     default: /etc/sysctl.d/90-ktune-numa.conf
   sysctls:
-    description: Kernel parameters whose live and persisted values are read.
+    description: As O(ktune.inference.managed_state#module:host_state.sysctls).
     type: list
     elements: str
     default: [kernel.numa_balancing, vm.zone_reclaim_mode]
   environment_file:
-    description: The system-wide environment file searched for C(USE_NUMA).
+    description: As O(ktune.inference.managed_state#module:host_state.environment_file).
     type: path
     default: /etc/environment
   env_dir:
-    description: Directory whose C(*.env) files are searched when O(extra_env_files) is null.
+    description: As O(ktune.inference.managed_state#module:host_state.env_dir).
     type: path
     default: /etc/ktransformers
   extra_env_files:
-    description:
-      - Further environment files (the numa_env role's C(ktune_numa_env_extra_files)); null
-        searches the existing C(<env_dir>/*.env) files, as the role does.
+    description: As O(ktune.inference.managed_state#module:host_state.extra_env_files).
     type: list
     elements: path
   instances:
-    description:
-      - The configured C(ktune_service_instances); their units and health URLs are derived the
-        way the C(ktune.inference.ktransformers_service) role derives them.
+    description: As O(ktune.inference.managed_state#module:host_state.instances).
     type: list
     elements: raw
     default: []
   service_settings:
-    description:
-      - Settings of the service role that change units or health URLs, with the role's names
-        without the C(ktune_service_) prefix (C(backend), C(legacy_defaults), C(sglang_defaults), C(host),
-        C(sglang_variant)).
+    description: As O(ktune.inference.managed_state#module:host_state.service_settings).
     type: dict
     default: {}
   health_timeout:
-    description: Seconds to wait for each health answer.
+    description: As O(ktune.inference.managed_state#module:host_state.health_timeout).
     type: float
     default: 5
-notes:
-  - The module reports; it never asserts. An empty O(instances) list skips HTTP.
 seealso:
-  - module: ktune.inference.numa_facts
+  - module: ktune.inference.managed_state
 """
 
 EXAMPLES = r"""
-- name: Read the host state for the audit
+# Deprecated: move the options under managed_state's host_state (see its examples).
+- name: Read the host state for the audit, under the old option names
   ktune.inference.host_facts:
-    sysfs_root: "{{ ktune_sysfs_root | default('/sys') }}"
-    procfs_root: "{{ ktune_procfs_root | default('/proc') }}"
-    instances: "{{ ktune_service_instances | default([]) }}"
+    procfs_root: /proc
+    cron_units: [cron.service]
+    extra_env_files: [/etc/ktransformers/r1.env]
   register: ktune_audit_facts
-
-- name: Show the governors
-  ansible.builtin.debug:
-    msg: "{{ ktune_host_state.cpufreq.governors | default('no cpufreq') }}"
 """
 
 RETURN = r"""
 ansible_facts:
-  description: Facts added to the host.
+  description: Facts added to the host, as RV(ktune.inference.managed_state#module:ansible_facts) with host_state.
   returned: always
   type: dict
   contains:
     ktune_numa:
-      description: As returned by M(ktune.inference.numa_facts), or a dictionary with an C(error) key.
+      description: The NUMA layout, or a dictionary with an C(error) key.
       returned: always
       type: dict
     ktune_host_state:
       description: Everything else the audit grades.
       returned: always
       type: dict
-      contains:
-        cpufreq:
-          description: >-
-            C(applicable) (false without cpufreq), C(policy_count), C(driver), C(active_mode),
-            C(governors) and C(epp) as {value: policy cpulist}, C(available_governors),
-            C(epp_choices).
-          type: dict
-          sample: {applicable: true, policy_count: 64, driver: amd-pstate-epp, active_mode: true,
-                   governors: {performance: "0-63"}, available_governors: [performance, powersave],
-                   epp: {performance: "0-63"}, epp_choices: [default, performance]}
-        page_cache:
-          description: >-
-            C(path), C(present), C(jobs) (schedule, user, command, argv, script, script_executable) and
-            C(daemon), the cron units' C(active_state) and C(unit_file_state) (C(units) null and C(unknown)
-            saying why when systemd cannot be asked).
-          type: dict
-        use_numa:
-          description: C(files) searched (file, exists) and C(definitions) (file, line_number, line, value).
-          type: dict
-          sample: {files: [{file: /etc/environment, exists: true}],
-                   definitions: [{file: /etc/environment, line_number: 2, line: USE_NUMA=0, value: "0"}]}
-        sysctl:
-          description: C(file), C(file_present), C(persisted) and C(live) values by name (live null when absent).
-          type: dict
-          sample: {file: /etc/sysctl.d/90-ktune-numa.conf, file_present: true,
-                   persisted: {kernel.numa_balancing: 0}, live: {kernel.numa_balancing: 0}}
-        services:
-          description: >-
-            C(units): name, state, unit, backend, host, numactl, numa_node, kt_numa_nodes, exposure,
-            health_url, load_state, active_state, sub_state, unit_file_state, health_status (HTTP code
-            or null), health_message, main_pid and numa_resident_kb (node id to resident kB, null when
-            numa_maps cannot be read) of a running unit; C(systemd_error)
-            and C(instances_error) when present.
-          type: dict
 """
-
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ktune.inference.plugins.module_utils.host_state import (
-    MANAGED_SYSCTLS,
-    gather_host_state,
-    http_prober,
-    parse_systemctl_show,
-)
-
-SHOW_PROPERTIES = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID"
-
-
-def systemctl_reader(module):
-    def show_units(units):
-        systemctl = module.get_bin_path("systemctl")
-        if systemctl is None or not os.path.isdir("/run/systemd/system"):
-            raise OSError("systemd is not running here (no systemctl or /run/systemd/system)")
-        rc, out, err = module.run_command([systemctl, "show", "--property=" + SHOW_PROPERTIES, "--"] + units)
-        if rc != 0:
-            raise OSError("systemctl show failed (rc %d): %s" % (rc, err.strip() or out.strip()))
-        return parse_systemctl_show(out)
-    return show_units
+from ansible_collections.ktune.inference.plugins.module_utils.host_state import host_state_options, read_host_state
+from ansible_collections.ktune.inference.plugins.module_utils.sysctl import SysctlError
 
 
 def main():
+    options = host_state_options()
     module = AnsibleModule(
-        argument_spec=dict(
-            sysfs_root=dict(type="path", default="/sys"),
-            procfs_root=dict(type="path", default="/proc"),
-            cron_file=dict(type="path", default="/etc/cron.d/ktune-drop-caches"),
-            cron_units=dict(type="list", elements="str", default=["cron.service", "crond.service", "cronie.service"]),
-            sysctl_file=dict(type="path", default="/etc/sysctl.d/90-ktune-numa.conf"),
-            sysctls=dict(type="list", elements="str", default=list(MANAGED_SYSCTLS)),
-            environment_file=dict(type="path", default="/etc/environment"),
-            env_dir=dict(type="path", default="/etc/ktransformers"),
-            extra_env_files=dict(type="list", elements="path"),
-            instances=dict(type="list", elements="raw", default=[]),
-            service_settings=dict(type="dict", default={}),
-            health_timeout=dict(type="float", default=5),
-        ),
+        argument_spec=dict(sysfs_root=dict(type="path", default="/sys"),
+                           procfs_root=dict(type="path", default="/proc"), **options),
         supports_check_mode=True,
     )
-    params = dict(module.params)
-    params["service_settings"] = dict((key, value) for key, value in (params["service_settings"] or {}).items()
-                                      if value is not None)
-    state = gather_host_state(params, systemctl_reader(module), http_prober(params["health_timeout"]))
-    numa = state.pop("numa")
-    module.exit_json(changed=False, ansible_facts={"ktune_numa": numa, "ktune_host_state": state})
+    try:
+        facts = read_host_state(module, dict((name, module.params[name]) for name in options),
+                                module.params["sysfs_root"], module.params["procfs_root"])
+    except SysctlError as exc:
+        module.fail_json(msg="sysctls: %s" % exc)
+    module.exit_json(changed=False, ansible_facts=facts)
 
 
 if __name__ == "__main__":

@@ -9,33 +9,108 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: managed_state
-short_description: Read the files, systemd units and kernel parameters a role manages, in one call
+short_description: Read everything tune, the audit, the rollout gate and the diagnosis judge, in one call
 version_added: 0.1.0
 description:
-  - Returns, in one remote round trip, what a set of files looks like (existence, type, mode,
-    owner, group, SHA-1 checksum and optionally the lines matching a pattern), the load, active
-    and enablement state of a set of systemd units, and the running values of a set of kernel
-    parameters.
+  - The collection's one host reader. Returns, in one remote round trip, what a set of files
+    looks like (existence, type, mode, owner, group, SHA-1 checksum and optionally the lines
+    matching a pattern), the load, active and enablement state of a set of systemd units, the
+    running values of a set of kernel parameters and, with O(host_state), everything the fleet
+    audit grades.
   - The tuning roles call it first and compare the result with what they would write, on the
-    controller. When everything already matches they skip their change tasks, so a run that
-    changes nothing costs one round trip per role instead of one per file and unit. When
-    something differs the usual modules (template, copy, systemd_service) run and report it,
-    in check mode and with C(--diff) as well.
+    controller (a rendered file by the checksum of the rendered content). When everything
+    already matches they skip their change tasks, so a run that changes nothing costs one
+    round trip instead of one per file and unit. When something differs the usual modules
+    (template, copy, systemd_service) run and report it, in check mode and with C(--diff) as well.
+  - C(playbooks/audit.yml), the gate of C(playbooks/rollout.yml) and the C(ktune.inference.diagnose)
+    role call it once per host with O(host_state); the C(ktune.inference.audit_report) action and
+    the C(ktune.inference.audit_controls) filter judge what it returns.
   - Never changes anything.
 author:
   - ktune contributors (@ktune)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 attributes:
   check_mode:
     support: full
     details: Reads only; the same result as without check mode.
   diff_mode:
     support: none
+  facts:
+    support: full
+    details: Sets C(ktune_numa) with O(numa) or O(host_state), and C(ktune_host_state) with O(host_state).
   platform:
     support: full
     platforms: posix
 options:
+  host_state:
+    description:
+      - Also return, in the same round trip, everything the fleet audit grades, as the
+        C(ktune_numa) and C(ktune_host_state) facts (see RV(ansible_facts)); null (the default)
+        reads none of it. V({}) reads it with every default.
+      - Each section is read on its own; a file that cannot be read makes that section a
+        dictionary with one key, C(error), naming the file and the problem, instead of failing
+        the host. So is an unreadable NUMA layout, unless O(numa) is true too, which fails as it says.
+      - Runs C(systemctl show) (once for the cron daemon when the job file exists, once for the
+        configured instances) and sends one HTTP GET to each present instance's health URL.
+      - Replaces the deprecated M(ktune.inference.host_facts), whose options these are.
+    type: dict
+    suboptions:
+      cron_file:
+        description: The page-cache job the C(ktune.inference.page_cache) role installs.
+        type: path
+        default: /etc/cron.d/ktune-drop-caches
+      cron_units:
+        description:
+          - systemd units of the cron daemon (Debian C(cron), RedHat C(crond), Arch C(cronie)); the
+            state of those that exist is returned with the job. Empty skips systemd for the job.
+        type: list
+        elements: str
+        default: [cron.service, crond.service, cronie.service]
+      sysctl_file:
+        description: The persisted kernel parameters (the numa_env role's C(ktune_sysctl_file)).
+        type: path
+        default: /etc/sysctl.d/90-ktune-numa.conf
+      sysctls:
+        description:
+          - Kernel parameters whose live and persisted values are read into C(ktune_host_state.sysctl).
+          - Apart from the top-level O(sysctls), whose live values are returned in RV(sysctls).
+        type: list
+        elements: str
+        default: [kernel.numa_balancing, vm.zone_reclaim_mode]
+      environment_file:
+        description: The system-wide environment file searched for C(USE_NUMA).
+        type: path
+        default: /etc/environment
+      env_dir:
+        description: Directory whose C(*.env) files are searched when O(host_state.extra_env_files) is null.
+        type: path
+        default: /etc/ktransformers
+      extra_env_files:
+        description:
+          - Further environment files (the numa_env role's C(ktune_numa_env_extra_files)); null
+            searches the existing C(<env_dir>/*.env) files, as the role does.
+        type: list
+        elements: path
+      instances:
+        description:
+          - The configured C(ktune_service_instances); their units and health URLs are derived the
+            way the C(ktune.inference.ktransformers_service) role derives them. Empty skips HTTP.
+        type: list
+        elements: raw
+        default: []
+      service_settings:
+        description:
+          - Settings of the service role that change units or health URLs, with the role's names
+            without the C(ktune_service_) prefix (C(backend), C(legacy_defaults), C(sglang_defaults),
+            C(host), C(sglang_variant), ...). Null values stand for the role's defaults.
+        type: dict
+        default: {}
+      health_timeout:
+        description: Seconds to wait for each health answer.
+        type: float
+        default: 5
   numa:
     description:
       - Also return the C(ktune_numa) fact, as M(ktune.inference.numa_facts) does, in the same round
@@ -122,8 +197,10 @@ options:
     default: /proc
 notes:
   - Checksums are SHA-1 of the file content, as M(ansible.builtin.stat) computes them.
+  - The module reports; it never asserts. Judging is left to the controller.
 seealso:
   - module: ansible.builtin.stat
+  - module: ktune.inference.numa_facts
   - module: ansible.builtin.systemd_service
   - module: ktune.inference.cpufreq
 """
@@ -149,17 +226,70 @@ EXAMPLES = r"""
     numa: true
     units: [tuned.service]
   register: host_state
+
+- name: Read everything the audit grades (playbooks/audit.yml)
+  ktune.inference.managed_state:
+    sysfs_root: "{{ ktune_sysfs_root | default('/sys') }}"
+    procfs_root: "{{ ktune_procfs_root | default('/proc') }}"
+    host_state:
+      instances: "{{ ktune_service_instances | default([]) }}"
+  register: ktune_audit_facts
+
+- name: Show the governors
+  ansible.builtin.debug:
+    msg: "{{ ktune_audit_facts.ansible_facts.ktune_host_state.cpufreq.governors | default('no cpufreq') }}"
 """
 
 RETURN = r"""
 ansible_facts:
-  description: With O(numa), the C(ktune_numa) fact as M(ktune.inference.numa_facts) returns it.
-  returned: when O(numa) is true
+  description: The facts O(numa) and O(host_state) read.
+  returned: when O(numa) is true or O(host_state) is set
   type: dict
   contains:
     ktune_numa:
-      description: The NUMA layout; see M(ktune.inference.numa_facts).
+      description:
+        - The NUMA layout, as M(ktune.inference.numa_facts) returns it.
+        - With O(host_state) and without O(numa), a dictionary with one key, C(error), when it cannot be read.
+      returned: when O(numa) is true or O(host_state) is set
       type: dict
+    ktune_host_state:
+      description: Everything else the audit grades, one section per concern.
+      returned: when O(host_state) is set
+      type: dict
+      contains:
+        cpufreq:
+          description: >-
+            C(applicable) (false without cpufreq), C(policy_count), C(driver), C(active_mode),
+            C(governors) and C(epp) as {value: policy cpulist}, C(available_governors),
+            C(epp_choices).
+          type: dict
+          sample: {applicable: true, policy_count: 64, driver: amd-pstate-epp, active_mode: true,
+                   governors: {performance: "0-63"}, available_governors: [performance, powersave],
+                   epp: {performance: "0-63"}, epp_choices: [default, performance]}
+        page_cache:
+          description: >-
+            C(path), C(present), C(jobs) (schedule, user, command, argv, script, script_executable) and
+            C(daemon), the cron units' C(active_state) and C(unit_file_state) (C(units) null and C(unknown)
+            saying why when systemd cannot be asked).
+          type: dict
+        use_numa:
+          description: C(files) searched (file, exists) and C(definitions) (file, line_number, line, value).
+          type: dict
+          sample: {files: [{file: /etc/environment, exists: true}],
+                   definitions: [{file: /etc/environment, line_number: 2, line: USE_NUMA=0, value: "0"}]}
+        sysctl:
+          description: C(file), C(file_present), C(persisted) and C(live) values by name (live null when absent).
+          type: dict
+          sample: {file: /etc/sysctl.d/90-ktune-numa.conf, file_present: true,
+                   persisted: {kernel.numa_balancing: 0}, live: {kernel.numa_balancing: 0}}
+        services:
+          description: >-
+            C(units): name, state, unit, backend, host, numactl, numa_node, kt_numa_nodes, exposure,
+            health_url, load_state, active_state, sub_state, unit_file_state, health_status (HTTP code
+            or null), health_message, main_pid and numa_resident_kb (node id to resident kB, null when
+            numa_maps cannot be read) of a running unit; C(systemd_error)
+            and C(instances_error) when present.
+          type: dict
 files:
   description: One entry per path given or matched by a glob, keyed by path.
   returned: always
@@ -263,6 +393,7 @@ cpufreq:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ktune.inference.plugins.module_utils import cpufreq as cf
+from ansible_collections.ktune.inference.plugins.module_utils.host_state import host_state_options, read_host_state
 from ansible_collections.ktune.inference.plugins.module_utils import managed_state as ms
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 from ansible_collections.ktune.inference.plugins.module_utils import sysctl
@@ -337,6 +468,7 @@ def main():
                 min_freq_khz=dict(type="int"),
                 boost=dict(type="bool"),
             )),
+            host_state=dict(type="dict", options=host_state_options()),
             sysfs_root=dict(type="path", default="/sys"),
             procfs_root=dict(type="path", default="/proc"),
         ),
@@ -369,6 +501,13 @@ def main():
             result["ansible_facts"] = {"ktune_numa": gather_numa_facts(params["sysfs_root"], params["procfs_root"])}
         except HostFileError as exc:
             module.fail_json(msg="cannot read NUMA facts: %s" % exc, path=exc.path)
+    if params["host_state"] is not None:
+        try:
+            result["ansible_facts"] = read_host_state(module, params["host_state"], params["sysfs_root"],
+                                                      params["procfs_root"],
+                                                      result.get("ansible_facts", {}).get("ktune_numa"))
+        except sysctl.SysctlError as exc:
+            module.fail_json(msg="host_state.sysctls: %s" % exc)
     if params["cpufreq"] is not None:
         result["cpufreq"] = plan_cpufreq(module, params["cpufreq"], params["sysfs_root"], params["procfs_root"])
     module.exit_json(**result)

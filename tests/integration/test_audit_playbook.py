@@ -4,6 +4,7 @@ exit status tells the three outcomes apart, and the JUnit file fails only on err
 
 import json
 import re
+import shlex
 import sys
 import xml.etree.ElementTree as ET
 
@@ -91,3 +92,33 @@ def test_junit_fails_only_on_error_controls(site):
     assert root.get("failures") == str(report["summary"]["error_failures"])
     warned = [case for case in root.iter("testcase") if case.get("classname") == "good" and case.get("name") == "cpufreq.epp"]
     assert warned[0].find("system-out").text.startswith("warning: ")
+
+
+PYTHON_RECORDER = """#!/bin/sh
+# Stands in for the host's Python: notes the module file of each run Ansible starts, then runs it.
+echo "${1##*/}" >> %s
+exec %s "$@"
+"""
+
+
+def test_the_audit_runs_one_module_on_each_host(tmp_path):
+    """Every Python process Ansible starts for a host is noted by that host's interpreter (a recorder
+    in front of the real one); with pipelining off each names the AnsiballZ file it runs."""
+    catalog = topologies.catalog()
+    hosts = {}
+    for name, topology in (("first", "epyc-2s-nps2"), ("second", "epyc-2s-nps4")):
+        tree = topologies.write_tree(catalog[topology], tmp_path / name)
+        recorder = tmp_path / ("python-" + name)
+        recorder.write_text(PYTHON_RECORDER % (shlex.quote(str(tmp_path / (name + ".runs"))), shlex.quote(sys.executable)))
+        recorder.chmod(0o755)
+        hosts[name] = {"ktune_sysfs_root": str(tree / "sys"), "ktune_procfs_root": str(tree / "proc"),
+                       "ansible_python_interpreter": str(recorder), "ansible_pipelining": False}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"vars": {"ansible_connection": "local"}, "hosts": hosts}}))
+    done = run_playbook("audit.yml", [inventory], "-e", "ktune_report_dir=%s" % (tmp_path / "report"), cwd=tmp_path,
+                        timeout=300)
+    assert done.returncode == 2, done.output[-3000:]  # the untuned trees fail controls
+    report = json.loads((tmp_path / "report/audit.json").read_text())
+    assert sorted(report["hosts"]) == ["first", "second"] and report["summary"]["unknown"] == 0
+    runs = dict((name, (tmp_path / (name + ".runs")).read_text().split()) for name in hosts)
+    assert runs == {"first": ["AnsiballZ_managed_state.py"], "second": ["AnsiballZ_managed_state.py"]}, runs

@@ -2,7 +2,7 @@
 
 Three local hosts (ansible_connection: local) read fixture sysfs/procfs trees: a production host
 at NPS2 and one at NPS4 (expected NPS2), and a development host at NPS1. The job's artifacts
-must hold its events (one host_facts result per host, the play's stats) and the audit report,
+must hold its events (one managed_state result per host, the play's stats) and the audit report,
 written into the artifact folder through ktune_report_dir.
 """
 
@@ -66,7 +66,7 @@ def test_audit_job_artifacts_hold_events_and_report(tmp_path, monkeypatch):
     events = [json.loads(path.read_text()) for path in sorted((artifacts / "job_events").glob("*.json"))]
     facts_ok = sorted(event["event_data"]["host"] for event in events
                       if event["event"] == "runner_on_ok" and event["event_data"].get("resolved_action")
-                      == "ktune.inference.host_facts")
+                      == "ktune.inference.managed_state")
     assert facts_ok == sorted(HOSTS)
     stats = [event for event in events if event["event"] == "playbook_on_stats"]
     assert len(stats) == 1

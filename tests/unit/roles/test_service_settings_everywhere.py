@@ -35,8 +35,7 @@ SERVICE = settings_in("roles/ktransformers_service/tasks/validate_instances.yml"
 READERS = [
     ("roles/guard/tasks/validate.yml", "__guard_service_settings"),
     ("roles/monitoring/vars/main.yml", "monitoring_service_settings"),
-    ("playbooks/audit.yml", "service_settings"),
-    ("playbooks/rollout.yml", "service_settings"),
+    ("playbooks/tasks/audit_read.yml", "service_settings"),  # audit.yml's read and rollout.yml's gate
 ]
 
 

@@ -7,17 +7,17 @@ import topologies
 from module_runner import run_module
 from ansible_collections.ktune.inference.plugins.action import audit_report as action
 from ansible_collections.ktune.inference.plugins.filter.audit import audit_controls, audit_status
-from ansible_collections.ktune.inference.plugins.modules import host_facts
+from ansible_collections.ktune.inference.plugins.modules import managed_state
 
 
 @pytest.fixture(scope="module")
 def nps4_result(tmp_path_factory):
     tree = topologies.write_tree(topologies.catalog()["epyc-2s-nps4"], tmp_path_factory.mktemp("nps4"))
     empty = tree / "etc"
-    result, failed = run_module(host_facts, {
-        "sysfs_root": str(tree / "sys"), "procfs_root": str(tree / "proc"),
-        "cron_file": str(empty / "cron"), "sysctl_file": str(empty / "sysctl.conf"),
-        "environment_file": str(empty / "environment"), "env_dir": str(empty / "kt")})
+    result, failed = run_module(managed_state, {
+        "sysfs_root": str(tree / "sys"), "procfs_root": str(tree / "proc"), "host_state": {
+            "cron_file": str(empty / "cron"), "sysctl_file": str(empty / "sysctl.conf"),
+            "environment_file": str(empty / "environment"), "env_dir": str(empty / "kt")}})
     assert not failed
     return result
 
@@ -35,7 +35,7 @@ def test_filter_grades_a_registered_result_with_role_defaults_under_host_vars(np
 
 
 def test_filter_refuses_something_else():
-    with pytest.raises(AnsibleFilterError, match="host_facts"):
+    with pytest.raises(AnsibleFilterError, match="managed_state with host_state"):
         audit_controls({"ktune_numa": {}})
     with pytest.raises(AnsibleFilterError, match="list"):
         audit_status("pass")
