@@ -47,8 +47,8 @@ SETTING_NAMES = (
     "ktune_drop_caches_level", "ktune_drop_caches_minute", "ktune_drop_caches_hour", "ktune_drop_caches_day",
     "ktune_drop_caches_month", "ktune_drop_caches_weekday", "ktune_drop_caches_skip_unit",
     "ktune_drop_caches_skip_state", "ktune_procfs_root", "ktune_use_numa", "ktune_model_size_gb",
-    "ktune_numa_balancing", "ktune_zone_reclaim_mode", "ktune_service_instances",
-)
+    "ktune_service_instances",
+) + concerns.NUMA_SYSCTL_VARIABLES
 
 DROP_SCRIPT = concerns.DROP_SCRIPT
 TUNE = "ansible-playbook playbooks/tune.yml -i INVENTORY --limit HOST"
@@ -170,6 +170,11 @@ def numa_balancing(sysctl, settings):
         return control("numa.balancing", "fail", WARNING, "; ".join(problems), "correct it in the inventory")
     wanted = concerns.numa_sysctls_wanted(settings)
     live = sysctl.get("live", {})
+    unread = [name for name in sorted(wanted) if name not in live]
+    if unread:
+        # A key the reader never asked for is not a kernel without it: passing it would fail open.
+        return _unreadable("numa.balancing", WARNING, "the kernel settings",
+                           "the host read returned no value for %s (sysctls option of the read)" % ", ".join(unread))
     wrong = concerns.numa_sysctls_live_drift(wanted, live)
     missing_kernel = [name for name in sorted(wanted) if live.get(name) is None]
     for name in sorted(wanted):
@@ -183,8 +188,8 @@ def numa_balancing(sysctl, settings):
         return control("numa.balancing", "fail", WARNING, "; ".join(wrong),
                        "%s --tags numa_env (sets them now and in %s)" % (TUNE, sysctl.get("file")))
     note = " (kernel lacks %s)" % ", ".join(missing_kernel) if missing_kernel else ""
-    return control("numa.balancing", "pass", WARNING, "kernel.numa_balancing and vm.zone_reclaim_mode as "
-                   "configured, live and persisted%s" % note)
+    return control("numa.balancing", "pass", WARNING, "%s as configured, live and persisted%s"
+                   % (" and ".join(sorted(wanted)), note))
 
 
 # --- cpufreq -----------------------------------------------------------------------

@@ -46,6 +46,8 @@ NUMA_SYSCTLS = (
     ("vm.zone_reclaim_mode", "ktune_zone_reclaim_mode", 0, 7,
      "a bitmask: 0 off, 1 reclaim, 2 write dirty pages, 4 swap pages"),
 )
+NUMA_SYSCTL_NAMES = tuple(row[0] for row in NUMA_SYSCTLS)
+NUMA_SYSCTL_VARIABLES = tuple(row[1] for row in NUMA_SYSCTLS)
 
 
 # --- governor and EPP ----------------------------------------------------------------

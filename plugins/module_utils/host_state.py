@@ -27,6 +27,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     read_policies,
     virtualization,
 )
+from ansible_collections.ktune.inference.plugins.module_utils.concerns import NUMA_SYSCTL_NAMES
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 from ansible_collections.ktune.inference.plugins.module_utils.sysctl import display_value, read_runtime, validate_name
@@ -36,7 +37,7 @@ CRON_FILE = "/etc/cron.d/ktune-drop-caches"
 SYSCTL_FILE = "/etc/sysctl.d/90-ktune-numa.conf"
 ENVIRONMENT_FILE = "/etc/environment"
 ENV_DIR = "/etc/ktransformers"
-MANAGED_SYSCTLS = ("kernel.numa_balancing", "vm.zone_reclaim_mode")
+MANAGED_SYSCTLS = NUMA_SYSCTL_NAMES
 CRON_UNITS = ("cron.service", "crond.service", "cronie.service")
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID")
 # SERVICES_ONLY: the service role's instance resolution (module_utils.ktransformers) and urllib are

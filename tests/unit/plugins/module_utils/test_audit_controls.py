@@ -150,6 +150,20 @@ def test_kernel_without_numa_balancing_passes_with_a_note(numa):
     assert "kernel lacks kernel.numa_balancing" in control["finding"]
 
 
+def test_a_kernel_setting_the_read_never_asked_for_fails_instead_of_passing(numa):
+    # A reader that forgot a managed key used to pass it as "kernel lacks it" (fail open).
+    state = sysctl()
+    del state["live"]["vm.zone_reclaim_mode"]
+    control = grade(numa("epyc-2s-nps2"), tuned_state(sysctl=state))["numa.balancing"]
+    assert control["status"] == "fail" and "no value for vm.zone_reclaim_mode" in control["finding"], control
+
+
+def test_the_audit_reads_and_judges_every_kernel_setting_of_the_one_table():
+    from ansible_collections.ktune.inference.plugins.module_utils import concerns, host_state
+    assert host_state.MANAGED_SYSCTLS == concerns.NUMA_SYSCTL_NAMES
+    assert set(concerns.NUMA_SYSCTL_VARIABLES) <= set(ac.SETTING_NAMES)
+
+
 def test_governor_fails_listing_policies_and_skips_without_cpufreq(numa):
     nps2 = numa("epyc-2s-nps2")
     control = grade(nps2, tuned_state(cpufreq=cpufreq(governor="powersave")))["cpufreq.governor"]
