@@ -122,3 +122,10 @@ def test_a_wrongly_typed_cpufreq_setting_is_named_not_sent_to_the_read():
     judged = judge({"ktune_cpu_min_freq_khz": "fast"}, roles=("cpu_governor",))
     assert len(judged["problems"]) == 1 and "ktune_cpu_min_freq_khz" in judged["problems"][0], judged["problems"]
     assert judged["state"] == {}
+
+
+def test_a_kernel_setting_out_of_range_is_named_through_the_one_table():
+    judged = judge({"ktune_numa_balancing": 7}, roles=("numa_env",), args={"state": STATE})
+    assert any(problem.startswith("ktune_numa_balancing = 7 is not a kernel.numa_balancing value: expected an integer 0-3")
+               for problem in judged["problems"]), judged["problems"]
+    assert judged["drift"] == []
