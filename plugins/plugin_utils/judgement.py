@@ -134,7 +134,8 @@ def listed(items):
 def judgement(problems, host_problems, drift, notes):
     """One role's judgement: problems, host_problems, drift and notes.
 
-    problems: the settings' problems (argument specification, else the role's own checks); host_problems, drift and notes are callables returning the role's lists, called in that order
+    problems: the settings' problems (the argument specification's, or the role's own checks).
+    host_problems, drift and notes are callables returning the role's lists, called in that order
     and each only when everything before it passed: the host state may need valid settings, what
     differs and the notes a host the role can work on. What was not judged is empty.
     """
