@@ -11,11 +11,12 @@ __metaclass__ = type
 import os
 import re
 
-from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.errors import AnsibleActionFail, AnsibleError, AnsibleUndefinedVariable
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.six import string_types
 from ansible.plugins.action import ActionBase
 from ansible.template import Templar
+from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     COLLECTION_ROOT,
@@ -81,8 +82,12 @@ class ActionModule(ActionBase):
     def _value(self, templar, variables, name, default):
         return resolve(templar, name) if name in variables else default
 
-    def _spec_errors(self, role, variables):
-        """The role's settings against its argument specification (types, choices), before any read."""
+    def _spec_errors(self, role, variables, before_read=False):
+        """The role's settings against its argument specification (types, choices).
+
+        Before the read, a setting computed from what the read brings (ktune_numa) is left for the
+        check after it.
+        """
         templar = self._templar_for(role, variables)
         try:
             options = role_options(role)
@@ -94,6 +99,9 @@ class ActionModule(ActionBase):
                 continue
             try:
                 values[name] = resolve(templar, name)
+            except AnsibleUndefinedVariable:
+                if not before_read:
+                    raise
             except AnsibleError as exc:
                 errors.append("%s cannot be evaluated: %s" % (name, to_text(exc).splitlines()[0]))
         return errors + spec_problems(options, values)
@@ -117,26 +125,33 @@ class ActionModule(ActionBase):
             self._remove_tmp_path(self._connection._shell.tmpdir)
 
     def _judge(self, role, variables):
-        """The role's own checks of its settings (some need the read, such as a governor some
-        policy lacks), then its host state, what it would change, its notes and exports."""
+        """The role's settings again (now with what the read brings), its own checks of them (some
+        need the read, such as a governor some policy lacks), then its host state, what it would
+        change, its notes and exports. A part that cannot be worked out is a problem of the role,
+        so that tune.yml stops every host rather than this one alone."""
         templar = self._templar_for(role, variables)
 
         def part(name):
             return lambda: self._value(templar, variables, role_variable(role, name), [])
-        found = judgement(part("settings_problems")(), part("host_problems"), part("drift_items"), part("notes"))
-        if not found["problems"] and not found["host_problems"]:
-            found["exports"] = self._value(templar, variables, role_variable(role, "exports"), {})
+        try:
+            problems = self._spec_errors(role, variables) or part("settings_problems")()
+            found = judgement(problems, part("host_problems"), part("drift_items"), part("notes"))
+            if not found["problems"] and not found["host_problems"]:
+                found["exports"] = self._value(templar, variables, role_variable(role, "exports"), {})
+        except AnsibleError as exc:
+            found = judgement(["role %s cannot be judged on this host: %s" % (role, to_text(exc).splitlines()[0])],
+                              not_judged, not_judged, not_judged)
         return found
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
         roles = self._roles(task_vars)
-        layers = [self._role_file(role, "defaults") for role in roles] + [self._role_file(role, "vars") for role in roles]
-        variables = layered(task_vars, layers)
+        variables = layered([self._role_file(role, "defaults") for role in roles], task_vars,
+                            [self._role_file(role, "vars") for role in roles], load_extra_vars(self._loader))
         # The settings' types first, for every role: a host whose settings cannot even be sent to
         # the read is not read.
-        spec_errors = dict((role, self._spec_errors(role, variables)) for role in roles)
+        spec_errors = dict((role, self._spec_errors(role, variables, before_read=True)) for role in roles)
         if any(spec_errors.values()):
             judged = dict((role, judgement(spec_errors[role], not_judged, not_judged, not_judged)) for role in roles)
             result.update(combined(judged))
@@ -153,6 +168,9 @@ class ActionModule(ActionBase):
         judged = dict((role, self._judge(role, variables)) for role in roles)
         result.update(combined(judged))
         result.update(roles=judged, state=state, changed=False)
+        for key in ("warnings", "deprecations"):  # what the read has to say (offline CPUs, ...)
+            if state.get(key):
+                result[key] = state[key]
         if facts:
             result["ansible_facts"] = facts
         return result

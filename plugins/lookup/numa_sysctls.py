@@ -17,7 +17,8 @@ description:
     module_utils), so a new kernel setting is added there and its variable in the roles' argument
     specifications, not in every role's templates.
   - Takes no terms. Reads each setting's variable from the variables the lookup sees (inventory over
-    role defaults, as a task sees them); a variable that is not set is 0.
+    role defaults, as a task sees them); a variable that is not set takes its default from the
+    C(numa_env) role's argument specification.
 author:
   - ktune contributors (@ktune)
 """
@@ -66,11 +67,16 @@ from ansible_collections.ktune.inference.plugins.module_utils.concerns import (
     numa_sysctl_problems,
     numa_sysctls_wanted,
 )
+from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import role_options
+
+SETTINGS_ROLE = "numa_env"
 
 
-def numa_sysctls(settings):
-    """The lookup's answer for settings {variable: value} (unset variables are 0)."""
-    given = dict((variable, settings.get(variable, 0)) for variable in NUMA_SYSCTL_VARIABLES)
+def numa_sysctls(settings, options=None):
+    """The lookup's answer for settings {variable: value}; an unset variable takes the role's default."""
+    options = options if options is not None else role_options(SETTINGS_ROLE)
+    given = dict((variable, settings[variable] if variable in settings else options[variable].get("default"))
+                 for variable in NUMA_SYSCTL_VARIABLES)
     problems = numa_sysctl_problems(given)
     return {"names": list(NUMA_SYSCTL_NAMES), "settings": given, "problems": problems,
             "wanted": {} if problems else numa_sysctls_wanted(given)}

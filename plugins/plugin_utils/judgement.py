@@ -79,18 +79,18 @@ def selected_by_tags(roles, run_tags, skip_tags):
             if role not in skip and "tagged" not in skip and run & set(["all", "tagged", role])]
 
 
-def layered(task_vars, layers):
-    """The variables a role's templates see: the task's, then each layer's names not set there.
+def layered(defaults, task_vars, role_vars, extra_vars):
+    """The variables a role's templates see, in Ansible's order: the roles' defaults under the
+    task's variables (inventory, play), the roles' vars over them, extra vars (-e) over all.
 
-    layers: dicts from lowest to highest priority among themselves (role defaults before role vars);
-    any name the task already has wins, as inventory beats role defaults.
+    defaults, role_vars: lists of dicts, later ones over earlier ones.
     """
-    variables = dict(task_vars)
-    names_of_task = set(variables)
-    for layer in layers:
-        for name, value in (layer or {}).items():
-            if name not in names_of_task:
-                variables[name] = value
+    variables = {}
+    for layer in defaults:
+        variables.update(layer or {})
+    variables.update(task_vars)
+    for layer in role_vars:
+        variables.update((name, value) for name, value in (layer or {}).items() if name not in extra_vars)
     return variables
 
 

@@ -129,3 +129,18 @@ def test_a_kernel_setting_out_of_range_is_named_through_the_one_table():
     assert any(problem.startswith("ktune_numa_balancing = 7 is not a kernel.numa_balancing value: expected an integer 0-3")
                for problem in judged["problems"]), judged["problems"]
     assert judged["drift"] == []
+
+
+def test_a_part_that_cannot_be_worked_out_is_a_problem_that_stops_every_host():
+    # A judge task that failed would stop its host only (tune.yml's judge is outside the fatal block).
+    judged = judge({"page_cache_drift_items": BROKEN}, args={"state": STATE})
+    assert len(judged["problems"]) == 1 and judged["problems"][0].startswith("role page_cache cannot be judged"), judged
+    assert judged["roles_with_drift"] == []
+
+
+def test_a_setting_computed_from_the_layout_is_checked_after_the_read(tmp_path):
+    write_tree(catalog()["epyc-2s-nps2"], tmp_path)
+    judged = judge({"ktune_model_size_gb": "{{ 10 * (ktune_numa.sockets | int) }}"}, roles=("numa_env",),
+                   args={"sysfs_root": str(tmp_path / "sys"), "procfs_root": str(tmp_path / "proc")})
+    assert judged["problems"] == [], judged["problems"]
+    assert judged["state"]["ansible_facts"]["ktune_numa"]["sockets"] == 2

@@ -6,11 +6,13 @@ from ansible_collections.ktune.inference.plugins.lookup.numa_sysctls import numa
 from ansible_collections.ktune.inference.plugins.module_utils.concerns import NUMA_SYSCTLS
 
 
-def test_every_kernel_setting_of_the_table_is_answered():
+def test_every_kernel_setting_of_the_table_is_answered_with_the_roles_defaults():
     answer = numa_sysctls({})
     assert answer["names"] == [row[0] for row in NUMA_SYSCTLS]
-    assert answer["wanted"] == dict((row[0], 0) for row in NUMA_SYSCTLS)
+    assert answer["wanted"] == {"kernel.numa_balancing": 0, "vm.zone_reclaim_mode": 0}
     assert answer["problems"] == []
+    options = {"ktune_numa_balancing": {"default": 1}, "ktune_zone_reclaim_mode": {"default": 4}}
+    assert numa_sysctls({}, options)["wanted"] == {"kernel.numa_balancing": 1, "vm.zone_reclaim_mode": 4}
 
 
 def test_values_as_the_inventory_gives_them():

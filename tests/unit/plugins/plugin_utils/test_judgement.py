@@ -84,12 +84,15 @@ def test_roles_follow_the_runs_tags_as_their_tasks_would(run_tags, skip_tags, ex
     assert selected_by_tags(ROLES, run_tags, skip_tags) == expected
 
 
-def test_the_tasks_variables_beat_role_defaults_and_vars():
-    defaults = {"ktune_cpu_governor": "performance", "ktune_cpu_epp": None}
-    role_vars = {"cpu_governor_plan": "{{ x }}", "ktune_cpu_epp": "balance"}
-    variables = layered({"ktune_cpu_governor": "schedutil", "inventory_hostname": "a"}, [defaults, role_vars])
-    assert variables == {"ktune_cpu_governor": "schedutil", "inventory_hostname": "a", "ktune_cpu_epp": "balance",
-                         "cpu_governor_plan": "{{ x }}"}
+def test_variables_are_layered_as_ansible_does():
+    defaults = [{"ktune_cpu_governor": "performance", "ktune_cpu_epp": None, "page_cache_cron_file": "default"}]
+    task_vars = {"ktune_cpu_governor": "schedutil", "inventory_hostname": "a", "page_cache_cron_file": "/inventory",
+                 "cpu_governor_plan": "from -e"}
+    role_vars = [{"page_cache_cron_file": "/etc/cron.d/ktune-drop-caches"}, {"cpu_governor_plan": "{{ x }}"}]
+    variables = layered(defaults, task_vars, role_vars, {"cpu_governor_plan": "from -e"})
+    assert variables == {"ktune_cpu_governor": "schedutil", "inventory_hostname": "a", "ktune_cpu_epp": None,
+                         # role vars over the inventory, extra vars over role vars
+                         "page_cache_cron_file": "/etc/cron.d/ktune-drop-caches", "cpu_governor_plan": "from -e"}
 
 
 def test_requests_merge_into_one_read():
