@@ -83,17 +83,18 @@ class ActionModule(ActionBase):
         return resolve(templar, name) if name in variables else default
 
     def _spec_errors(self, role, variables, before_read=False):
-        """The role's settings against its argument specification (types, choices).
+        """The role's settings against its argument specification (types, choices), and whether
+        some setting was left for after the read.
 
         Before the read, a setting computed from what the read brings (ktune_numa) is left for the
-        check after it.
+        check after it; that check is made only for the roles that left one.
         """
         templar = self._templar_for(role, variables)
         try:
             options = role_options(role)
         except RoleSpecError as exc:
             raise AnsibleActionFail("judge: %s" % exc)
-        values, errors = {}, []
+        values, errors, deferred = {}, [], False
         for name in options:
             if name not in variables:
                 continue
@@ -102,9 +103,10 @@ class ActionModule(ActionBase):
             except AnsibleUndefinedVariable:
                 if not before_read:
                     raise
+                deferred = True
             except AnsibleError as exc:
                 errors.append("%s cannot be evaluated: %s" % (name, to_text(exc).splitlines()[0]))
-        return errors + spec_problems(options, values)
+        return errors + spec_problems(options, values), deferred
 
     def _read(self, roles, variables, task_vars):
         """One managed_state call for every role's request (and the NUMA layout)."""
@@ -124,8 +126,8 @@ class ActionModule(ActionBase):
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
 
-    def _judge(self, role, variables):
-        """The role's settings again (now with what the read brings), its own checks of them (some
+    def _judge(self, role, variables, recheck_spec):
+        """The role's settings again where some waited for the read, its own checks of them (some
         need the read, such as a governor some policy lacks), then its host state, what it would
         change, its notes and exports. A part that cannot be worked out is a problem of the role,
         so that tune.yml stops every host rather than this one alone."""
@@ -134,7 +136,7 @@ class ActionModule(ActionBase):
         def part(name):
             return lambda: self._value(templar, variables, role_variable(role, name), [])
         try:
-            problems = self._spec_errors(role, variables) or part("settings_problems")()
+            problems = (recheck_spec and self._spec_errors(role, variables)[0]) or part("settings_problems")()
             found = judgement(problems, part("host_problems"), part("drift_items"), part("notes"))
             if not found["problems"] and not found["host_problems"]:
                 found["exports"] = self._value(templar, variables, role_variable(role, "exports"), {})
@@ -151,9 +153,9 @@ class ActionModule(ActionBase):
                             [self._role_file(role, "vars") for role in roles], load_extra_vars(self._loader))
         # The settings' types first, for every role: a host whose settings cannot even be sent to
         # the read is not read.
-        spec_errors = dict((role, self._spec_errors(role, variables, before_read=True)) for role in roles)
-        if any(spec_errors.values()):
-            judged = dict((role, judgement(spec_errors[role], not_judged, not_judged, not_judged)) for role in roles)
+        checked = dict((role, self._spec_errors(role, variables, before_read=True)) for role in roles)
+        if any(checked[role][0] for role in roles):
+            judged = dict((role, judgement(checked[role][0], not_judged, not_judged, not_judged)) for role in roles)
             result.update(combined(judged))
             result.update(roles=judged, state={}, changed=False)
             return result
@@ -165,7 +167,7 @@ class ActionModule(ActionBase):
         facts = state.get("ansible_facts") or {}
         if "ktune_numa" in facts:
             variables["ktune_numa"] = facts["ktune_numa"]
-        judged = dict((role, self._judge(role, variables)) for role in roles)
+        judged = dict((role, self._judge(role, variables, recheck_spec=checked[role][1])) for role in roles)
         result.update(combined(judged))
         result.update(roles=judged, state=state, changed=False)
         for key in ("warnings", "deprecations"):  # what the read has to say (offline CPUs, ...)
