@@ -2,17 +2,13 @@
 the host read only where they pass, then each role's own checks, each role's host state and drift templated
 only when what comes before it passed, and the roles following the run's tags."""
 
-import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests/unit/roles"))
+from role_vars import run_local_play  # noqa: E402
 from topologies import catalog, write_tree  # noqa: E402
 
 BROKEN = "{{ undefined_thing.attribute }}"
@@ -21,36 +17,10 @@ STATE = {"files": {}, "units": {}}
 
 
 def judge(variables, roles=("page_cache",), args=None, tags=()):
-    task_args = dict({"roles": list(roles)}, **(args or {}))
-    play = [{
-        "hosts": "localhost", "connection": "local", "gather_facts": False,
-        "tasks": [{
-            "name": "Judge", "ktune.inference.judge": task_args, "register": "judged", "tags": ["always"],
-        }, {
-            "name": "Keep the result",
-            "ansible.builtin.copy": {
-                "content": "{{ judged | combine({'facts': ansible_facts.keys() | select('match', '__') | list}) | to_json }}",
-                "dest": "{{ __out }}", "mode": "0644"},
-            "tags": ["always"],
-        }],
-    }]
-    with tempfile.TemporaryDirectory() as tmp:
-        playbook = os.path.join(tmp, "judge.yml")
-        with open(playbook, "w") as handle:
-            yaml.safe_dump(play, handle)
-        extra = os.path.join(tmp, "vars.json")
-        with open(extra, "w") as handle:
-            json.dump(dict(variables, __out=os.path.join(tmp, "out.json"), ansible_python_interpreter=sys.executable),
-                      handle)
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="0",
-                   ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-        argv = ["ansible-playbook", "-i", "localhost,", playbook, "-e", "@" + extra]
-        if tags:
-            argv += ["--tags", ",".join(tags)]
-        done = subprocess.run(argv, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        with open(os.path.join(tmp, "out.json")) as handle:
-            return json.load(handle)
+    task = {"name": "Judge", "ktune.inference.judge": dict({"roles": list(roles)}, **(args or {})),
+            "register": "judged", "tags": ["always"]}
+    return run_local_play([task], variables, "judged | combine({'facts': ansible_facts.keys() | select('match', '__') | list})",
+                          argv=["--tags", ",".join(tags)] if tags else [])
 
 
 def test_a_host_with_good_settings_gets_the_roles_drift_and_no_fact():

@@ -3,19 +3,14 @@ rules file and the collector's settings are compared by checksum of what the rol
 edited rules file, or settings that change what the alerts expect, are drift that tune.yml acts on."""
 
 import hashlib
-import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests/unit/roles"))
-from role_vars import evaluate  # noqa: E402
+from role_vars import evaluate, run_local_play  # noqa: E402
 
 RULES_PATH = "/etc/prometheus/rules/ktune.rules.yml"
 CONFIG_PATH = "/etc/ktune/monitoring.json"
@@ -30,29 +25,9 @@ def as_installed(path, content):
 
 def judge(variables):
     """The role judged as tune.yml's judge task judges it, on the given settings and state."""
-    play = [{
-        "hosts": "localhost", "connection": "local", "gather_facts": False,
-        "tasks": [{"name": "Judge",
-                   "ktune.inference.judge": {"roles": ["monitoring"], "state": "{{ ktune_managed_state }}"},
-                   "register": "__monitoring_judgement"},
-                  {"name": "Keep the judgement", "ansible.builtin.copy": {
-                      "content": "{{ __monitoring_judgement | to_json }}", "dest": "{{ __out }}", "mode": "0644"}}],
-    }]
-    with tempfile.TemporaryDirectory() as tmp:
-        playbook = os.path.join(tmp, "judge.yml")
-        with open(playbook, "w") as handle:
-            yaml.safe_dump(play, handle)
-        extra = os.path.join(tmp, "vars.json")
-        with open(extra, "w") as handle:
-            json.dump(dict(variables, __out=os.path.join(tmp, "out.json"), ansible_python_interpreter=sys.executable),
-                      handle)
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="0",
-                   ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-        done = subprocess.run(["ansible-playbook", "-i", "localhost,", playbook, "-e", "@" + extra], cwd=str(ROOT),
-                              env=env, capture_output=True, text=True, timeout=300, check=False)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        with open(os.path.join(tmp, "out.json")) as handle:
-            return json.load(handle)
+    task = {"name": "Judge", "ktune.inference.judge": {"roles": ["monitoring"], "state": "{{ ktune_managed_state }}"},
+            "register": "__monitoring_judgement"}
+    return run_local_play([task], variables, "__monitoring_judgement")
 
 
 @pytest.fixture(scope="module")
