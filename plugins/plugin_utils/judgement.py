@@ -44,6 +44,9 @@ class RequestConflict(Exception):
 
 
 def role_variable(role, part):
+    """The name of a role's part of the judgement, one of ROLE_VARIABLES."""
+    if part not in ROLE_VARIABLES:
+        raise ValueError("%r is not a part of a role's judgement: expected one of %s" % (part, ", ".join(ROLE_VARIABLES)))
     return "%s_%s" % (role, part)
 
 

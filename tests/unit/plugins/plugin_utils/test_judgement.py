@@ -13,6 +13,7 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     listed,
     merged_request,
     role_options,
+    role_variable,
     selected_by_tags,
     spec_problems,
 )
@@ -128,3 +129,9 @@ def test_combined_lists_every_role_and_the_roles_to_change():
     assert found == {"problems": [], "host_problems": [], "drift": ["/etc/cron.d/ktune-drop-caches: missing"],
                      "notes": ["NPS2 as expected"], "exports": {"ktune_use_numa_enabled": True},
                      "roles_with_drift": ["page_cache"]}
+
+
+def test_a_roles_parts_are_named_from_the_one_list():
+    assert role_variable("numa_env", "drift_items") == "numa_env_drift_items"
+    with pytest.raises(ValueError, match="drift"):
+        role_variable("numa_env", "drift")
