@@ -45,12 +45,13 @@ def cpu_seconds(pid):
     return sum(int(value) for value in fields[11:15]) / float(TICKS)
 
 
-def wait_for(url, timeout=30):
+def wait_for(url, timeout=30, token_file=None):
     import urllib.request
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            headers = {"Authorization": "Bearer " + token_file.read_text().strip()} if token_file else {}
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=2) as response:
                 return response.status
         except OSError as exc:
             status = getattr(exc, "code", None)
@@ -96,7 +97,7 @@ def main():
         wait_for("http://127.0.0.1:%d/health" % server_port)
         daemon = subprocess.Popen([sys.executable, str(ROOT / "roles/guard/files/ktune_guard.py"), "--config",
                                    str(work / "guard.json")], env=env, stdout=subprocess.DEVNULL)
-        wait_for("http://127.0.0.1:%d/ready/r1" % guard_port)
+        wait_for("http://127.0.0.1:%d/ready/r1" % guard_port, token_file=work / "state" / "token")
         time.sleep(args.interval / 2.0)  # the first cycle (imports, baseline probe) is start-up, not steady state
         start_cpu, start_wall = cpu_seconds(daemon.pid), time.monotonic()
         time.sleep(args.cycles * args.interval)

@@ -28,6 +28,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 SERVING = "serving"
 HOT = "hot"
 DRAINING = "draining"
@@ -49,6 +51,12 @@ RESTART = "restart"
 ACTIONS = (NONE, DRAIN, RESTORE, RESTART)
 
 HOUR_S = 3600.0
+
+# What may cross from a guard's answer to the controller: instance names as the service role
+# allows them, states from the fixed vocabulary, booleans. Free text (reasons) stays on the host.
+INSTANCE_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+STARTING = "starting"
+ANSWER_STATES = STATES + (DRAINED, STARTING)
 
 # name: (default, kind, low, high, what it is). kind "float"/"int"; bounds inclusive.
 SETTINGS = {
@@ -437,6 +445,37 @@ class InstanceGuard(object):
             self.healthy_since = None
             return self._go(SERVING, RESTORE, "healthy %ds after a slow restart" % self.settings["min_dwell_s"], now)
         return self._stay()
+
+
+# --- the fleet: what a guard's answer may tell the controller --------------------------------
+
+def _public_status(item):
+    """One instance of a GET /status answer reduced to fixed vocabulary, or None when it is malformed."""
+    if not isinstance(item, dict):
+        return None
+    name, state, guard_state = item.get("instance"), item.get("state"), item.get("guard_state", None)
+    if not isinstance(name, str) or not INSTANCE_NAME.match(name):
+        return None
+    if state not in ANSWER_STATES or not isinstance(item.get("ready"), bool):
+        return None
+    if guard_state is not None and guard_state not in ANSWER_STATES:
+        return None
+    public = {"instance": name, "state": state, "ready": item["ready"]}
+    if guard_state is not None:
+        public["guard_state"] = guard_state
+    return public
+
+
+def public_statuses(answer):
+    """A guard's GET /status answer as [{instance, state, ready[, guard_state]}], or None when any part is malformed.
+
+    The answer comes from a host: an instance name outside INSTANCE_NAME, a state outside
+    ANSWER_STATES or a non-boolean ready makes the whole answer untrusted, and nothing of it is used.
+    """
+    if not isinstance(answer, list) or len(answer) > 256:
+        return None
+    items = [_public_status(item) for item in answer]
+    return None if any(item is None for item in items) else items
 
 
 # --- the fleet: which hosts may be drained --------------------------------------------------

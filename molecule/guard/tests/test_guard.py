@@ -25,8 +25,9 @@ PROM = "/var/lib/prometheus/node-exporter/ktune_guard.prom"
 DIMM_A = 2  # sensor number of "DIMMA1 Temp" in files/ktune-bmc.emu; its critical line is 85 C
 
 
-def ready(host, name="r1"):
-    result = host.run("curl -s -m 10 -w '\\n%%{http_code}' http://127.0.0.1:9441/ready/%s" % name)
+def ready(host, name="r1", token=True):
+    header = "-H \"Authorization: Bearer $(cat /var/lib/ktune-guard/token)\" " if token else ""
+    result = host.run("curl -s -m 10 %s-w '\\n%%{http_code}' http://127.0.0.1:9441/ready/%s" % (header, name))
     text, _sep, status = result.stdout.rpartition("\n")
     return int(status), json.loads(text) if text.strip() else None
 
@@ -158,9 +159,25 @@ def test_a_port_held_by_another_service_fails_with_the_journal(host):
     outcome = json.loads(host.file("/var/lib/ktune-test/port-in-use.json").content_string)
     assert outcome["failed"], outcome
     msg = outcome["msg"]
-    assert "guard-bmc: ktune-guard.service did not listen on 127.0.0.1:9442 within 5 s" in msg
-    assert "HTTP 404 from SimpleHTTP" in msg
-    assert "cannot listen on 127.0.0.1:9442 for readiness: Address already in use" in msg
+    assert "guard-bmc: ktune-guard did not answer on 127.0.0.1:9442 within 5 s" in msg
+    assert "ktune-guard.socket" in msg and "Address already in use" in msg
     assert "Fix:" in msg
     # restored afterwards: back on 9441
     assert host.socket("tcp://127.0.0.1:9441").is_listening
+
+
+def test_the_guard_answers_its_token_only_and_the_port_stays_held_while_it_is_down(host):
+    token = host.file("/var/lib/ktune-guard/token")
+    assert token.user == "root" and token.mode == 0o600
+    assert ready(host, token=False)[0] == 401
+    host.check_output("systemctl stop ktune-guard.service")
+    try:
+        squat = host.run("setpriv --reuid=nobody --regid=nogroup --clear-groups python3 -c "
+                         "\"import socket; socket.socket().bind(('127.0.0.1', 9441))\"")
+        assert squat.rc != 0 and "Address already in use" in squat.stderr, squat.stderr
+        # The next request starts the guard again through its socket: the answer is the guard's.
+        status, body = ready(host)
+        assert status in (200, 503) and body["instance"] == "r1", (status, body)
+        assert host.service("ktune-guard.service").is_running
+    finally:
+        host.run("systemctl start ktune-guard.service")

@@ -11,7 +11,11 @@ streamed probe of the legacy server while no connection is open to it), steps ea
 
 - GET /ready/NAME on the readiness address answers 200 while the instance serves, 503
   with a JSON reason otherwise (for HAProxy, nginx or Kubernetes probes); GET /status
-  gives every instance;
+  gives every instance; every request must carry "Authorization: Bearer TOKEN", TOKEN being
+  the content of STATE_DIR/token (root only, 0600; the guard makes it at its first start),
+  else the answer is 401;
+- the port is held by ktune-guard.socket from boot (systemd socket activation, LISTEN_FDS):
+  no other program can bind it first and answer in the guard's name;
 - state, transitions and reasons go to ktune_guard.prom in node_exporter's textfile
   directory (replaced atomically) and to the journal (stdout, with syslog priority prefixes);
 - a restart runs the configured command (systemctl restart ktransformers@NAME);
@@ -54,17 +58,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import guard
+    import guard_token
     import host_telemetry
     import ipmi
     import openai_stream
     import prom_text
 except ImportError:  # run from the collection checkout (unit tests)
     from ansible_collections.ktune.inference.plugins.module_utils import (
-        guard, host_telemetry, ipmi, openai_stream, prom_text)
+        guard, guard_token, host_telemetry, ipmi, openai_stream, prom_text)
 
 OUTPUT_NAME = "ktune_guard.prom"
 RESTARTS_FILE = "restarts.json"
 DRAIN_FILE = "drain.json"
+# systemd passes activated sockets from this descriptor on (sd_listen_fds(3)).
+LISTEN_FDS_START = 3
 KEY_VARIABLE = "KTUNE_API_KEY"
 DEFAULTS = {
     "settings": {},
@@ -159,6 +166,15 @@ def read_api_key(path):
         if line.startswith(KEY_VARIABLE + "="):
             return line.split("=", 1)[1].strip().strip("\"'")
     return lines[0] if len(lines) == 1 and "=" not in lines[0] else ""
+
+
+def load_token(state_dir):
+    """The guard's bearer token (STATE_DIR/token, made at the first start); ConfigError when unsafe."""
+    try:
+        return guard_token.ensure_token(os.path.join(state_dir, guard_token.TOKEN_FILE))
+    except guard_token.TokenError as exc:
+        raise ConfigError("%s. Fix: remove the file and restart ktune-guard (it makes a new one), or run the "
+                          "guard role again" % exc)
 
 
 def read_drain(state_dir):
@@ -304,7 +320,7 @@ class Instance(object):
 
     def status(self):
         if not self.stepped:
-            return {"instance": self.name, "state": "starting", "ready": False,
+            return {"instance": self.name, "state": guard.STARTING, "ready": False,
                     "reason": "the guard has not read this instance yet", "since": self.changed_at}
         if self.drained:
             # The fleet's drain overrides readiness; the machine keeps judging underneath.
@@ -315,8 +331,9 @@ class Instance(object):
 
 
 class Guard(object):
-    def __init__(self, config, clock=time.monotonic, wall=time.time):
+    def __init__(self, config, clock=time.monotonic, wall=time.time, token=None):
         self.config = config
+        self.token = token
         self.clock = clock
         self.wall = wall
         self.settings = guard.make_settings(config["settings"])
@@ -604,6 +621,12 @@ def make_handler(daemon):
 
         def do_GET(self):
             path = self.path.split("?", 1)[0]
+            if not daemon.token or not guard_token.bearer_matches(self.headers.get("Authorization"), daemon.token):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Bearer realm="ktune-guard"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if path == "/status":
                 self.send_json(200, daemon.status())
             elif path.startswith("/ready/"):
@@ -620,11 +643,27 @@ def make_handler(daemon):
     return Handler
 
 
-def serve(daemon, address, port):
+def activated_socket():
+    """The listening socket systemd passed (ktune-guard.socket), or None when started without one."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or int(os.environ.get("LISTEN_FDS") or 0) < 1:
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)  # not inherited by the restart commands the guard runs
+    return socket.socket(fileno=LISTEN_FDS_START)
+
+
+def serve(daemon, address, port, inherited=None):
+    family = inherited.family if inherited is not None else (socket.AF_INET6 if ":" in address else socket.AF_INET)
     server_class = ThreadingHTTPServer
-    if ":" in address:
+    if family == socket.AF_INET6:
         server_class = type("ThreadingHTTPServer6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
-    server = server_class((address, port), make_handler(daemon))
+    if inherited is None:
+        server = server_class((address, port), make_handler(daemon))
+    else:
+        server = server_class(inherited.getsockname()[:2], make_handler(daemon), bind_and_activate=False)
+        server.socket.close()
+        server.socket = inherited
+        server.server_address = inherited.getsockname()
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="readiness", daemon=True)
     thread.start()
@@ -659,7 +698,12 @@ def main(argv=None):
             config["listen_address"], config["listen_port"],
             "ipmitool over lanplus to %s" % config["lanplus"]["host"] if config.get("lanplus") else "ipmitool in band"))
         return 0
-    daemon = Guard(config)
+    try:
+        token = load_token(config["state_dir"])
+    except ConfigError as exc:
+        log(ERROR, "ktune-guard: cannot start: %s" % exc)
+        return 2
+    daemon = Guard(config, token=token)
     if args.once:
         daemon.cycle()
         print(json.dumps(daemon.status()))
@@ -670,7 +714,7 @@ def main(argv=None):
     # One cycle before the endpoint opens: no 200 for an instance the guard has not yet looked at.
     run_cycle(daemon)
     try:
-        server = serve(daemon, config["listen_address"], int(config["listen_port"]))
+        server = serve(daemon, config["listen_address"], int(config["listen_port"]), activated_socket())
     except OSError as exc:
         log(ERROR, "ktune-guard: cannot listen on %s:%s for readiness: %s. Fix: free the port or set "
                    "ktune_guard_listen_port / ktune_guard_listen_address" % (

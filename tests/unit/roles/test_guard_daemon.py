@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -80,16 +81,19 @@ def host(tmp_path, monkeypatch):
 
 
 SERVERS = {}
+TOKEN = "test-guard-token-" + "x" * 24
 
 
-def readiness(daemon, name):
+def readiness(daemon, name, token=TOKEN):
     """GET /ready/NAME from the daemon's readiness server (one per daemon, closed at the end of the test)."""
+    daemon.token = daemon.token or TOKEN
     server = SERVERS.get(id(daemon))
     if server is None:
         server = SERVERS[id(daemon)] = ktune_guard.serve(daemon, "127.0.0.1", 0)
     url = "http://127.0.0.1:%d/ready/%s" % (server.server_address[1], name)
+    request = urllib.request.Request(url, headers={"Authorization": "Bearer %s" % token} if token else {})
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -320,15 +324,19 @@ def test_daemon_process_serves_readiness_and_stops_on_sigterm(host):
         process = subprocess.Popen([sys.executable, str(install / "ktune_guard.py"), "--config", str(path)],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(install))
         try:
+            token_file = host["tmp"] / "state" / "token"
             deadline = time.monotonic() + 20
             status = None
             while time.monotonic() < deadline and status != 200:
                 try:
-                    with urllib.request.urlopen("http://127.0.0.1:%d/ready/r1" % port, timeout=2) as response:
+                    request = urllib.request.Request("http://127.0.0.1:%d/ready/r1" % port, headers={
+                        "Authorization": "Bearer %s" % token_file.read_text().strip()})
+                    with urllib.request.urlopen(request, timeout=2) as response:
                         status = response.status
                 except (urllib.error.URLError, OSError):
                     time.sleep(0.2)
             assert status == 200
+            assert oct(token_file.stat().st_mode & 0o777) == "0o600"
             process.send_signal(signal.SIGTERM)
             out, err = process.communicate(timeout=20)
         finally:
@@ -473,3 +481,84 @@ def test_a_restart_counts_as_healthy_only_once_the_unit_restarted(host, monkeypa
         invocations["ktransformers@r1.service"] = "bbb"
         assert daemon.read_instance(instance, [], None).health is True
         assert instance.invocation_before is None
+
+
+# --- issue 21: a guard that answers only its token's holder, on a port nobody can take first -------
+
+def raw_get(url, headers=None):
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token-wrong-token", "Basic " + TOKEN, "Bearer"])
+def test_every_endpoint_answers_401_without_the_token(host, header):
+    config, _path = host["config"]([{"name": "r1", "backend": "sglang", "base_url": "http://127.0.0.1:9"}])
+    daemon = ktune_guard.Guard(config, token=TOKEN)
+    server = SERVERS[id(daemon)] = ktune_guard.serve(daemon, "127.0.0.1", 0)
+    base = "http://127.0.0.1:%d" % server.server_address[1]
+    for path in ("/status", "/ready/r1", "/ready/nope", "/"):
+        status, body = raw_get(base + path, {"Authorization": header} if header else {})
+        assert (status, body) == (401, b""), path
+    assert raw_get(base + "/status", {"Authorization": "Bearer " + TOKEN})[0] == 200
+
+
+def test_the_token_is_made_owner_only_once_and_kept(tmp_path):
+    token = ktune_guard.load_token(str(tmp_path))
+    path = tmp_path / "token"
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and len(token) >= 32
+    assert ktune_guard.load_token(str(tmp_path)) == token
+
+
+@pytest.mark.parametrize("plant", ["readable", "symlink", "short"])
+def test_an_unsafe_token_file_refuses_to_start(tmp_path, plant):
+    path = tmp_path / "token"
+    if plant == "readable":
+        path.write_text("x" * 40)
+        path.chmod(0o644)
+    elif plant == "symlink":
+        (tmp_path / "elsewhere").write_text("x" * 40)
+        (tmp_path / "elsewhere").chmod(0o600)
+        path.symlink_to(tmp_path / "elsewhere")
+    else:
+        path.write_text("short")
+        path.chmod(0o600)
+    with pytest.raises(ktune_guard.ConfigError, match=str(path)):
+        ktune_guard.load_token(str(tmp_path))
+
+
+def test_socket_activation_serves_on_the_port_systemd_holds(host):
+    """systemd's own systemd-socket-activate binds the port and passes it, as ktune-guard.socket does."""
+    activate = shutil.which("systemd-socket-activate")
+    assert activate, "systemd-socket-activate missing: tests/run-all.sh installs Debian's systemd"
+    _config, path = host["config"]([], settings={"interval_s": 1})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = json.loads(path.read_text())
+    data["listen_port"] = port + 1 if port < 65535 else port - 1  # ignored: the passed socket wins
+    path.write_text(json.dumps(data))
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    process = subprocess.Popen([activate, "--listen", "127.0.0.1:%d" % port, sys.executable,
+                                str(install_daemon(host["tmp"])), "--config", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        # systemd-socket-activate starts the guard on the first connection, which waits in the
+        # socket's queue meanwhile: no connection is refused, the first answer is the guard's.
+        deadline, status = time.monotonic() + 20, None
+        while time.monotonic() < deadline and status is None:
+            try:
+                status = raw_get("http://127.0.0.1:%d/status" % port)[0]
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.2)
+        assert status == 401
+        token = (host["tmp"] / "state" / "token").read_text().strip()
+        assert raw_get("http://127.0.0.1:%d/status" % port, {"Authorization": "Bearer " + token})[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    assert b"readiness on http://127.0.0.1:%d/ready/NAME" % port in out, (out, err)
