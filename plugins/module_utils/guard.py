@@ -13,7 +13,7 @@ States (readiness 200 in serving and hot, 503 in every other state):
     serving --warn--> hot --critical or throttling--> draining --below critical--> cooling
        ^               |                                                              |
        +--cool, dwell--+<---------------------- cool for cool_dwell_s ----------------+
-    serving --tokens/s below baseline x ratio, no DIMM hot, no throttling--> degraded (drained)
+    serving --tokens/s below its load band's baseline x ratio, no DIMM hot, no throttling--> degraded (drained)
     degraded --no request running, or drained drain_grace_s--> restarting --healthy--> serving
     restarting --restart failed or not healthy in restart_timeout_s--> failed (stays drained)
     serving/hot --health check fails--> unhealthy --healthy for min_dwell_s--> serving
@@ -22,6 +22,19 @@ Thermal lines are margins below each DIMM's upper critical threshold (the BMC's,
 default_critical_c where the BMC gives none): hot at warn_margin_c or less of headroom,
 draining at critical_margin_c or less; leaving a state needs hysteresis_c more headroom
 than entering it, so a reading that wobbles around a line does not flap.
+
+Degradation compares like with like. A batched decode gives each request fewer tokens/s the
+more requests run, so speeds are kept per load band: the running requests of one band differ
+by less than 12.5% (band k holds the counts n with 1.125^k <= n < 1.125^(k+1): 1, 2, 3, 4, ...
+11, then 12-13, 14-15, 16, 17-19, 20-21, ...). Each band learns its baseline from its first
+degraded_samples healthy samples (ready, DIMMs not hot, no throttling); the configured
+baseline_tokens_per_s (one stream) is the 1-request band's. A band is judged only against its
+own baseline, by the median of its own last degraded_samples samples: below baseline x
+degraded_ratio is degraded. A speed counts for its band only once the load has held there for
+two readings in a row (the hysteresis on load): SGLang's throughput gauge covers the decode
+steps since its last update, so right after the load moved it can mix two batch sizes, or an
+idle gap, under the new count. A probe (no running count, or none running) measured one
+stream: the 1-request band, no wait. A restart clears the samples and keeps the baselines.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -67,8 +80,10 @@ SETTINGS = {
     "default_critical_c": (85.0, "float", 40.0, 130.0, "critical threshold for a DIMM whose BMC gives none"),
     "min_dwell_s": (60, "int", 0, 86400, "least time in a state before it eases back"),
     "cool_dwell_s": (300, "int", 0, 86400, "time cool and unthrottled in cooling before serving again"),
-    "degraded_ratio": (0.75, "float", 0.05, 0.99, "tokens/s below baseline x this ratio means degraded"),
-    "degraded_samples": (3, "int", 1, 100, "tokens/s samples whose median is judged (and that learn a baseline)"),
+    "degraded_ratio": (0.75, "float", 0.05, 0.99,
+                       "tokens/s below the load band's baseline x this ratio means degraded"),
+    "degraded_samples": (3, "int", 1, 100,
+                         "tokens/s samples of one load band whose median is judged (and that learn its baseline)"),
     "max_restarts_per_hour": (2, "int", 0, 60, "restarts allowed in any hour"),
     "drain_grace_s": (120, "int", 0, 86400,
                       "time drained before a restart when the running requests are unknown or never reach 0"),
@@ -177,6 +192,67 @@ def _median(values):
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
 
 
+# --- load bands: decode speeds compared like with like --------------------------------------
+
+SINGLE_STREAM_BAND = 0
+# Band k is [1.125^k, 1.125^(k+1)); 1.125 = 9/8, so integer arithmetic places every count exactly.
+_BAND_UP, _BAND_DOWN = 9, 8
+
+
+def load_band(running_requests):
+    """The band k of a running-request count n >= 1: 1.125^k <= n < 1.125^(k+1)."""
+    band = 0
+    while _BAND_UP ** (band + 1) <= running_requests * _BAND_DOWN ** (band + 1):
+        band += 1
+    return band
+
+
+def _first_count_from(power):
+    """The least whole count >= 1.125^power."""
+    return -(-_BAND_UP ** power // _BAND_DOWN ** power)
+
+
+def band_range(band):
+    """(lowest, highest) running requests of a band; lowest > highest for a band no count falls in."""
+    return _first_count_from(band), _first_count_from(band + 1) - 1
+
+
+def band_label(band):
+    """The band's running requests, "4" or "12-13" (a Prometheus label value)."""
+    low, high = band_range(band)
+    return str(low) if low == high else "%d-%d" % (low, high)
+
+
+def describe_band(band):
+    return "%s running request%s" % (band_label(band), "" if band == SINGLE_STREAM_BAND else "s")
+
+
+class LoadBand(object):
+    """The decode-speed samples of one load band and the baseline they are judged against."""
+
+    def __init__(self, band, baseline=None):
+        self.band = band
+        self.baseline = baseline
+        self.learning = []
+        self.samples = []
+
+    def add(self, rate, count):
+        """Learn from the first `count` samples, then keep the last `count`; True when it just learned."""
+        if self.baseline is None:
+            self.learning.append(rate)
+            if len(self.learning) < count:
+                return False
+            self.baseline, self.learning = _median(self.learning), []
+            return True
+        self.samples.append(rate)
+        del self.samples[:-count]
+        return False
+
+    def forget_samples(self):
+        """After a restart: the old process's speeds say nothing of the new one's."""
+        self.learning, self.samples = [], []
+
+
 class Thermal(object):
     """The worst DIMM of a reading: its headroom below its critical line, and which it is."""
 
@@ -203,16 +279,18 @@ class Thermal(object):
 class InstanceGuard(object):
     """One instance's state machine. step(reading) -> Decision; no I/O, time comes in the reading.
 
-    baseline_tokens_per_s: the instance's healthy decode rate; None learns it from the
-    median of the first degraded_samples samples the guard sees. restarts: times (same
+    baseline_tokens_per_s: the instance's healthy single-stream decode rate, the 1-request
+    band's baseline; None learns it as every other band's is learned. restarts: times (same
     clock as readings) of earlier restarts, so a restarted daemon keeps the hourly budget.
     """
 
     def __init__(self, settings=None, baseline_tokens_per_s=None, restarts=(), now=0.0):
         self.settings = make_settings(settings)
-        self.baseline = float(baseline_tokens_per_s) if baseline_tokens_per_s else None
-        self.learning = []
-        self.samples = []
+        single_stream = float(baseline_tokens_per_s) if baseline_tokens_per_s else None
+        self.bands = {SINGLE_STREAM_BAND: LoadBand(SINGLE_STREAM_BAND, single_stream)}
+        self.judged_band = None  # the band of the latest sample: the one the machine judges
+        self.last_load = None  # the band of the last reading's running requests; None idle or unknown
+        self.learned = None  # the LoadBand whose baseline the last step learned (the daemon logs it)
         self.restarts = sorted(float(when) for when in restarts)
         self.state = SERVING
         self.since = float(now)
@@ -252,30 +330,57 @@ class InstanceGuard(object):
     def _dwelt(self, now, dwell):
         return now - self.since >= dwell
 
-    def _sample(self, reading, thermal_normal):
-        rate = reading.tokens_per_s
-        if rate is None or rate <= 0 or not thermal_normal:
+    def baseline_for(self, running_requests):
+        """Baseline tokens/s per request at this load (None or 0: one stream); None while unlearned."""
+        band = self.bands.get(load_band(running_requests) if running_requests else SINGLE_STREAM_BAND)
+        return band.baseline if band else None
+
+    def baselines(self):
+        """[(band, baseline tokens/s per request)] of every band with a baseline, fewest requests first."""
+        return [(band, self.bands[band].baseline) for band in sorted(self.bands)
+                if self.bands[band].baseline is not None]
+
+    def _sample_band(self, reading):
+        """The band this reading's tokens/s is a sample of, or None when it is none (see the module doc)."""
+        running = reading.running_requests
+        previous, self.last_load = self.last_load, (load_band(running) if running else None)
+        if reading.tokens_per_s is None or reading.tokens_per_s <= 0:
+            return None
+        if not running:
+            return SINGLE_STREAM_BAND
+        return self.last_load if self.last_load == previous else None
+
+    def _sample(self, reading, judged):
+        self.learned = None
+        band = self._sample_band(reading)
+        if band is None or not judged:
             return
-        if self.baseline is None:
-            self.learning.append(rate)
-            if len(self.learning) >= self.settings["degraded_samples"]:
-                self.baseline = _median(self.learning)
-            return
-        self.samples.append(rate)
-        del self.samples[:-self.settings["degraded_samples"]]
+        if band not in self.bands:
+            self.bands[band] = LoadBand(band)
+        if self.bands[band].add(reading.tokens_per_s, self.settings["degraded_samples"]):
+            self.learned = self.bands[band]
+        self.judged_band = band
+
+    def _forget_samples(self):
+        for band in self.bands.values():
+            band.forget_samples()
+        self.judged_band = None
+        self.last_load = None
 
     def _degraded(self):
-        """(True, reason) when the median of the last samples is below baseline x ratio."""
+        """(True, reason) when the latest sample's band has a median below its own baseline x ratio."""
         count = self.settings["degraded_samples"]
-        if self.baseline is None or len(self.samples) < count:
+        band = self.bands.get(self.judged_band)
+        if band is None or band.baseline is None or len(band.samples) < count:
             return False, None
-        median = _median(self.samples)
-        floor = self.baseline * self.settings["degraded_ratio"]
+        median = _median(band.samples)
+        floor = band.baseline * self.settings["degraded_ratio"]
         if median >= floor:
             return False, None
-        return True, "tokens/s median %.2f of the last %d samples is below %.2f (baseline %.2f x %g) while " \
-                     "no DIMM is hot and nothing throttles" % (
-                         median, count, floor, self.baseline, self.settings["degraded_ratio"])
+        return True, "tokens/s median %.2f of the last %d samples at %s is below %.2f (baseline %.2f x %g) " \
+                     "while no DIMM is hot and nothing throttles" % (
+                         median, count, describe_band(band.band), floor, band.baseline,
+                         self.settings["degraded_ratio"])
 
     def _go(self, state, action, reason, now):
         changed = state != self.state
@@ -409,7 +514,7 @@ class InstanceGuard(object):
                                               "(at most %d)" % (len(self.restarts),
                                                                 self.settings["max_restarts_per_hour"]), now)
         self.restarts.append(now)
-        self.samples = []
+        self._forget_samples()
         return self._go(RESTARTING, RESTART, reason, now)
 
     def _restarting(self, reading, hot_reason):
@@ -418,10 +523,10 @@ class InstanceGuard(object):
             return self._go(FAILED, NONE, "the restart failed: staying drained; fix the service and restart "
                                           "ktune-guard", now)
         if reading.health and hot_reason:
-            self.samples = []
+            self._forget_samples()
             return self._go(DRAINING, NONE, "restarted, " + hot_reason, now)
         if reading.health:
-            self.samples = []
+            self._forget_samples()
             return self._go(SERVING, RESTORE, "restarted and healthy", now)
         if self._dwelt(now, self.settings["restart_timeout_s"]):
             self.failed_slow_start = True

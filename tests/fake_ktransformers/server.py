@@ -31,7 +31,9 @@ Environment:
 Streams answer stream_options.include_usage with a last chunk carrying usage.completion_tokens,
 like OpenAI, SGLang and vLLM. In bench mode the answer has max_tokens tokens (one chunk each).
 Bench mode logs requests only with FAKE_LOG=1, and serves POST /fake/reset (the request count starts again at 0, like a restart)
-and GET /fake/stats ({"requests": N}).
+and GET /fake/stats ({"requests": N}). A bench server given a BatchedDecode (tests only, in process) also serves
+SGLang's GET /metrics (sglang:num_running_reqs, sglang:gen_throughput) from the streams it has open: a test drives
+the load with concurrent streamed requests it holds open, and slows the server down with BatchedDecode.slowdown.
 """
 
 import argparse
@@ -221,11 +223,71 @@ def parse_degradation(spec):
     return factor_at
 
 
+class BatchedDecode(object):
+    """SGLang-like batched decode behind GET /metrics: the load is the streams open right now.
+
+    One decode step gives every running request a token, and a step takes longer the more
+    requests it serves: each request's speed falls as concurrency rises while the batch's total
+    rises. slowdown (1 healthy, 0.6 is 40% slower) scales every step; a restart
+    (POST /fake/reset) cures it. While held, open streams wait after their first chunk, so a
+    test keeps N requests running for as long as it reads the metrics.
+    """
+
+    def __init__(self, single_stream_tokens_per_s=20.0, per_extra_request_s=0.01):
+        self.single_stream_tokens_per_s = single_stream_tokens_per_s
+        self.per_extra_request_s = per_extra_request_s
+        self.slowdown = 1.0
+        self.running = 0
+        self.last_throughput = 0.0
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+        self.released.set()
+
+    def per_request_tokens_per_s(self, running):
+        step_s = 1.0 / self.single_stream_tokens_per_s + self.per_extra_request_s * (max(running, 1) - 1)
+        return self.slowdown / step_s
+
+    def hold(self):
+        self.released.clear()
+
+    def release(self):
+        self.released.set()
+
+    def wait_for_release(self, stopping):
+        while not self.released.wait(0.05) and not stopping.is_set():
+            pass
+
+    @contextlib.contextmanager
+    def decoding(self):
+        with self.lock:
+            self.running += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def metrics_text(self, model_name):
+        """Prometheus text as SGLang's --enable-metrics serves it; idle, the throughput is the last one (stale)."""
+        with self.lock:
+            running = self.running
+            if running:
+                self.last_throughput = running * self.per_request_tokens_per_s(running)
+            throughput = self.last_throughput
+        label = '{model_name="%s"}' % model_name
+        return ("# HELP sglang:num_running_reqs The number of running requests\n"
+                "# TYPE sglang:num_running_reqs gauge\n"
+                "sglang:num_running_reqs%s %r\n"
+                "# HELP sglang:gen_throughput The generate throughput (token/s)\n"
+                "# TYPE sglang:gen_throughput gauge\n"
+                "sglang:gen_throughput%s %r\n") % (label, float(running), label, float(throughput))
+
+
 class StreamPlan(object):
     """How streamed answers are paced and broken; one per server, counting the chat requests."""
 
     def __init__(self, tokens_per_s=None, degradation="1", noise=0.0, seed=0, ttft_s=0.0, fault="none",
-                 fault_from=0, fault_after_tokens=3, stall_s=30.0, fixed_length=False):
+                 fault_from=0, fault_after_tokens=3, stall_s=30.0, fixed_length=False, batch=None):
         if fault not in FAULTS:
             raise ValueError("fault %r: expected one of %s" % (fault, ", ".join(FAULTS)))
         self.tokens_per_s = tokens_per_s
@@ -238,6 +300,7 @@ class StreamPlan(object):
         self.fault_after_tokens = fault_after_tokens
         self.stall_s = stall_s
         self.fixed_length = fixed_length
+        self.batch = batch
         self.count = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -265,6 +328,12 @@ class StreamPlan(object):
     def reset(self):
         with self.lock:
             self.count = 0
+        if self.batch:
+            self.batch.slowdown = 1.0
+
+    def decoding(self):
+        """Counts the stream as a running request of the batch, when the plan has one."""
+        return self.batch.decoding() if self.batch else contextlib.nullcontext()
 
     def rate(self, index):
         """Tokens/s of request `index`: the base rate, its degradation factor and seeded noise."""
@@ -314,6 +383,8 @@ def stream_answer(handler, plan, request, words, ident, created, model_name):
 
     start = time.monotonic()
     chunk({"role": "assistant", "content": ""})
+    if plan.batch:
+        plan.batch.wait_for_release(plan.stopping)
     for position, word in enumerate(words):
         if fault != "none" and position == plan.fault_after_tokens:
             if fault == "cut":
@@ -376,6 +447,13 @@ def make_handler(mode, model_name, api_key, ready_at, plan=None):
         def do_GET(self):
             if self.path == "/fake/stats" and mode == "bench":
                 self.send_json(200, {"requests": plan.count})
+            elif self.path == "/metrics" and mode == "bench" and plan.batch:
+                data = plan.batch.metrics_text(model_name).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
             elif self.path == "/health" and mode in ("sglang", "bench"):
                 if not self.loading():
                     self.send_json(200, {})
@@ -421,7 +499,8 @@ def make_handler(mode, model_name, api_key, ready_at, plan=None):
                     "usage": {"prompt_tokens": 1, "completion_tokens": len(words), "total_tokens": 1 + len(words)}})
                 return
             try:
-                stream_answer(self, plan, request, words, ident, created, model_name)
+                with plan.decoding():
+                    stream_answer(self, plan, request, words, ident, created, model_name)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client gave up (a timeout test): nothing to answer
 

@@ -386,6 +386,7 @@ class Guard(object):
                 instance.api_key = read_api_key(instance.api_key_file) or None
             reading = self.read_instance(instance, dimms, throttle)
             decision = instance.machine.step(reading)
+            self.log_learned(instance)
             self.act(instance, decision)
         self.cycles += 1
         write_atomically(self.config["textfile_dir"], render_metrics(self))
@@ -447,11 +448,19 @@ class Guard(object):
         if running is None:
             return False
         instance.running = int(running) if running is not None and not math.isnan(running) else None
-        # gen_throughput is the batch's total; per running request it compares with the
-        # single-stream baseline. Idle, it is stale: no sample.
+        # gen_throughput is the batch's total; per running request it is judged against the
+        # baseline of its load band (guard.py). Idle, it is stale: no sample.
         if instance.running and throughput and not math.isnan(throughput):
             instance.tokens_per_s = throughput / instance.running
         return True
+
+    def log_learned(self, instance):
+        """One journal line when a load band learns its baseline: what later degradation is judged by."""
+        band = instance.machine.learned
+        if band is None:
+            return
+        log(INFO, "%s: learned a baseline at %s: %.2f tokens/s per request (median of its first %d samples)" % (
+            instance.name, guard.describe_band(band.band), band.baseline, self.settings["degraded_samples"]))
 
     def act(self, instance, decision):
         with self.lock:
@@ -530,7 +539,7 @@ def render_metrics(daemon):
     lines += metric_lines("ktune_guard_last_cycle_timestamp_seconds", "gauge", "When the last cycle ended (Unix time)",
                           [({}, float(int(daemon.wall())))])
     states, ready, transitions, restarts, blocked, reasons, rates, baselines = [], [], [], [], [], [], [], []
-    drained = []
+    drained, running = [], []
     for instance in daemon.instances:
         machine = instance.machine
         label = {"name": instance.name}
@@ -546,8 +555,10 @@ def render_metrics(daemon):
         reasons.append(({"name": instance.name, "cause": machine.reason.split(":", 1)[0]}, 1))
         if instance.tokens_per_s is not None:
             rates.append((label, float(instance.tokens_per_s)))
-        if machine.baseline is not None:
-            baselines.append((label, float(machine.baseline)))
+        if instance.running is not None:
+            running.append((label, instance.running))
+        for band, baseline in machine.baselines():
+            baselines.append(({"name": instance.name, "running_requests": guard.band_label(band)}, float(baseline)))
     lines += metric_lines("ktune_guard_state", "gauge", "1 for the instance's current guard state", states)
     lines += metric_lines("ktune_guard_ready", "gauge", "1 while the readiness endpoint answers 200", ready)
     lines += metric_lines("ktune_guard_drained", "gauge", "1 while the fleet's drain file takes the instance out",
@@ -560,9 +571,14 @@ def render_metrics(daemon):
                           "1 while a degraded instance waits because the hourly restart budget is used", blocked)
     lines += metric_lines("ktune_guard_reason_info", "gauge", "Why the instance is in its state, in short", reasons)
     if rates:
-        lines += metric_lines("ktune_guard_tokens_per_s", "gauge", "Last decode-rate sample", rates)
+        lines += metric_lines("ktune_guard_tokens_per_s", "gauge", "Last decode-rate sample, per running request",
+                              rates)
+    if running:
+        lines += metric_lines("ktune_guard_running_requests", "gauge", "Requests running at the last reading",
+                              running)
     if baselines:
-        lines += metric_lines("ktune_guard_baseline_tokens_per_s", "gauge", "Decode rate judged healthy", baselines)
+        lines += metric_lines("ktune_guard_baseline_tokens_per_s", "gauge",
+                              "Decode rate per request judged healthy at a load band's running requests", baselines)
     return "\n".join(lines) + "\n"
 
 

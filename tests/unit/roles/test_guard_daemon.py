@@ -5,6 +5,7 @@ recover; a hot DIMM turns readiness to 503 and, cooled, back to 200 after the dw
 The metrics it writes are read with prometheus_client's parser, as node_exporter would.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -138,7 +140,7 @@ def test_degrading_server_gets_exactly_one_restart_and_recovers(host):
             rates.append(instance.tokens_per_s)
     assert (tmp / "restarts.log").read_text().splitlines() == ["ktransformers@r1.service"]
     assert states.count("restarting") == 1 and "degraded" in states, states
-    baseline = daemon.instances[0].machine.baseline
+    baseline = daemon.instances[0].machine.baseline_for(None)
     after = [rate for rate in rates[states.index("restarting") + 1:] if rate is not None]
     assert len(after) >= 2 and min(after) >= 0.75 * baseline, (baseline, rates, states)
     assert states[-1] == "serving"
@@ -148,6 +150,102 @@ def test_degrading_server_gets_exactly_one_restart_and_recovers(host):
     assert metrics[("ktune_guard_reason_info", frozenset({("name", "r1"), ("cause", "serving")}))] == 1
     kept = json.loads((tmp / "state" / "restarts.json").read_text())
     assert len(kept["r1"]) == 1 and abs(kept["r1"][0] - time.time()) < 120
+
+
+def chat(url):
+    """One streamed chat request, read to its end."""
+    body = {"model": "fake-bench-model", "messages": [{"role": "user", "content": "hi"}], "stream": True,
+            "max_tokens": 4}
+    request = urllib.request.Request(url + "/v1/chat/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+
+
+def wait_for(condition, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def concurrent_requests(url, batch, count):
+    """`count` streamed requests running on the fake SGLang server (held open) until the block ends."""
+    batch.hold()
+    users = [threading.Thread(target=chat, args=(url,), daemon=True) for _user in range(count)]
+    for user in users:
+        user.start()
+    try:
+        wait_for(lambda: batch.running == count, "%d requests running on the fake server" % count)
+        yield
+    finally:
+        batch.release()
+        for user in users:
+            user.join(30)
+        wait_for(lambda: batch.running == 0, "the fake server's requests finished")
+
+
+def sglang_guard(host, url, clock):
+    config, _path = host["config"]([{"name": "s1", "backend": "sglang", "base_url": url}],
+                                   restart_command=restart_script(host["tmp"], url),
+                                   settings={"degraded_samples": 3, "degraded_ratio": 0.75, "drain_grace_s": 600,
+                                             "min_dwell_s": 0, "max_restarts_per_hour": 5})
+    return ktune_guard.Guard(config, clock=clock)
+
+
+def cycles(daemon, clock, count):
+    """Run `count` cycles 10 s apart; (state, readiness status, running requests read) after each."""
+    seen = []
+    for _cycle in range(count):
+        clock.now += 10
+        daemon.cycle()
+        instance = daemon.instances[0]
+        seen.append((instance.decision.state, readiness(daemon, instance.name)[0], instance.running))
+    return seen
+
+
+def test_sglang_at_1_4_and_16_concurrent_requests_is_never_drained_or_restarted(host):
+    """Batched decode: each request's tokens/s falls as the batch grows (20, 12.5, 5 tokens/s). That is load."""
+    batch = fake_server.BatchedDecode(single_stream_tokens_per_s=20.0, per_extra_request_s=0.01)
+    with fake_server.running_bench_server(batch=batch) as (url, _plan):
+        clock = Clock()
+        daemon = sglang_guard(host, url, clock)
+        for running in (1, 4, 16, 4, 1, 16):
+            with concurrent_requests(url, batch, running):
+                seen = cycles(daemon, clock, 6)
+            assert seen == [("serving", 200, running)] * 6, (running, seen, daemon.instances[0].decision.reason)
+    assert not (host["tmp"] / "restarts.log").exists()
+    metrics = samples((host["tmp"] / "textfile" / "ktune_guard.prom").read_text())
+    for running, speed in (("1", 20.0), ("4", 12.5), ("16", 5.0)):
+        key = ("ktune_guard_baseline_tokens_per_s", frozenset({("name", "s1"), ("running_requests", running)}))
+        assert metrics[key] == pytest.approx(speed), running
+    assert metrics[("ktune_guard_running_requests", frozenset({("name", "s1")}))] == 16
+
+
+def test_sglang_forty_percent_slower_at_unchanged_load_is_drained_then_restarted_once(host, capsys):
+    batch = fake_server.BatchedDecode(single_stream_tokens_per_s=20.0, per_extra_request_s=0.01)
+    with fake_server.running_bench_server(batch=batch) as (url, _plan):
+        clock = Clock()
+        daemon = sglang_guard(host, url, clock)
+        with concurrent_requests(url, batch, 1):
+            assert cycles(daemon, clock, 5) == [("serving", 200, 1)] * 5
+        with concurrent_requests(url, batch, 4):
+            assert cycles(daemon, clock, 6) == [("serving", 200, 4)] * 6
+            batch.slowdown = 0.6  # 7.5 tokens/s per request at 4 running, below 12.5 x 0.75
+            # The median of the last 3 samples at 4 requests: one slow sample is tolerated, two drain.
+            # Drained while its 4 requests finish: no restart under them.
+            assert cycles(daemon, clock, 3) == [("serving", 200, 4), ("degraded", 503, 4), ("degraded", 503, 4)]
+            assert not (host["tmp"] / "restarts.log").exists()
+            reason = readiness(daemon, "s1")[1]["reason"]
+            assert "at 4 running requests" in reason and "baseline 12.50" in reason, reason
+        # The requests ended: restarted (the fake's restart cures the slowdown), then serving again.
+        assert [state for state, _status, _running in cycles(daemon, clock, 2)] == ["restarting", "serving"]
+        with concurrent_requests(url, batch, 4):
+            assert cycles(daemon, clock, 6) == [("serving", 200, 4)] * 6
+    assert (host["tmp"] / "restarts.log").read_text().splitlines() == ["ktransformers@s1.service"]
+    journal = capsys.readouterr().out
+    assert "s1: learned a baseline at 4 running requests: 12.50 tokens/s per request" in journal, journal
 
 
 def test_hot_dimm_turns_readiness_503_and_back_to_200_after_the_dwell(host):

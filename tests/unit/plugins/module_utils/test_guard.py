@@ -177,10 +177,13 @@ def test_degraded_and_idle_restarts_at_once():
 
 def test_degraded_with_requests_drains_then_restarts_when_idle():
     m = machine()
-    decisions = feed(m, 0, [10, 10, 10], running=2)
-    assert (decisions[-1].state, decisions[-1].action) == ("degraded", "drain")
-    assert m.step(reading(30, running_requests=1)).action == "none"
-    decision = m.step(reading(35, running_requests=0))
+    # One request running: the configured single-stream baseline judges it. The first reading
+    # is no sample: the load has not yet held for two readings.
+    decisions = feed(m, 0, [10, 10, 10, 10], running=1)
+    assert [d.state for d in decisions] == ["serving", "serving", "serving", "degraded"]
+    assert decisions[-1].action == "drain"
+    assert m.step(reading(40, running_requests=1)).action == "none"
+    decision = m.step(reading(45, running_requests=0))
     assert (decision.state, decision.action) == ("restarting", "restart")
 
 
@@ -282,7 +285,7 @@ def test_no_degradation_while_hot():
 def test_baseline_is_learned_from_the_first_samples():
     m = guard.InstanceGuard(FAST)
     decisions = feed(m, 0, [15, 16, 14, 15, 15, 15], running=0)
-    assert m.baseline == 15 and all(d.action == "none" for d in decisions)
+    assert m.baseline_for(None) == 15 and all(d.action == "none" for d in decisions)
     assert [d.action for d in feed(m, 100, [9, 9, 9], running=0)][:2] == ["none", "restart"]
 
 
@@ -301,6 +304,143 @@ def test_heat_during_restart_keeps_it_drained():
     feed(m, 0, [10, 10, 10], running=0)
     decision = m.step(reading(30, 84, health=True))
     assert (decision.state, decision.ready) == ("draining", False)
+
+
+# --- degradation under load: like with like -----------------------------------------------
+
+def batched_decode_speed(running, single_stream=15.0, per_extra_request_s=0.012):
+    """Per-request tokens/s of a healthy batched decode.
+
+    One decode step serves every running request and takes longer the bigger the batch: 15
+    tokens/s alone, 9.7 each at 4 running requests, 4.1 each at 16 (the batch's total rises).
+    """
+    step_s = 1.0 / single_stream + per_extra_request_s * (max(running or 1, 1) - 1)
+    return 1.0 / step_s
+
+
+def under_load(m, start, loads, slowdown=1.0, wobble=(1.0, 0.97, 1.03), step=10):
+    """One reading per load (running requests) at that load's batched-decode speed; the decisions."""
+    decisions = []
+    for index, running in enumerate(loads):
+        rate = batched_decode_speed(running) * slowdown * wobble[index % len(wobble)]
+        decisions.append(m.step(reading(start + index * step, tokens_per_s=rate, running_requests=running)))
+    return decisions
+
+
+@pytest.mark.parametrize("baseline", [15.0, None], ids=["configured single-stream baseline", "learned"])
+def test_healthy_batched_decode_at_1_4_and_16_requests_keeps_serving(baseline):
+    """Per-request speed falls as the batch grows: that is load, not degradation."""
+    m = machine(baseline=baseline)
+    loads = [1] * 5 + [4] * 8 + [16] * 8 + [4] * 4 + [1] * 4 + [16] * 5
+    decisions = under_load(m, 0, loads)
+    assert [(d.state, d.action) for d in decisions] == [("serving", "none")] * len(loads), \
+        [d.reason for d in decisions if d.state != "serving"]
+
+
+def test_forty_percent_slower_at_unchanged_load_drains_then_restarts_when_idle():
+    m = machine()
+    healthy = under_load(m, 0, [1] * 4 + [4] * 7)
+    assert all(d.state == "serving" for d in healthy), [d.reason for d in healthy]
+    # The last 3 samples at 4 requests: one slow is not degradation, two of them are.
+    slow = under_load(m, 200, [4] * 2, slowdown=0.6)
+    assert [(d.state, d.action) for d in slow] == [("serving", "none"), ("degraded", "drain")]
+    assert "at 4 running requests" in slow[-1].reason and not slow[-1].ready
+    assert m.step(reading(230, running_requests=2)).state == "degraded"  # still draining: requests in flight
+    decision = m.step(reading(235, running_requests=0))
+    assert (decision.state, decision.action) == ("restarting", "restart")
+
+
+def test_a_slow_band_is_judged_against_its_own_baseline_only():
+    """16 requests at a speed that would be slow for 4 are healthy for 16; 40% slower at 16 is not."""
+    m = machine()
+    assert all(d.state == "serving" for d in under_load(m, 0, [4] * 5 + [16] * 5))
+    slow = under_load(m, 100, [16] * 3, slowdown=0.6)
+    assert slow[-1].state == "degraded" and "at 16 running requests" in slow[-1].reason, slow[-1].reason
+    assert "baseline %.2f" % batched_decode_speed(16) in slow[-1].reason
+
+
+def test_the_configured_baseline_is_the_single_stream_band_only():
+    m = machine(baseline=15.0)
+    assert m.baseline_for(1) == 15.0 and m.baseline_for(None) == 15.0 and m.baseline_for(0) == 15.0
+    assert m.baseline_for(4) is None  # learned from its own first samples
+    under_load(m, 0, [4] * 4)
+    assert m.baseline_for(4) == pytest.approx(batched_decode_speed(4))
+    assert m.baseline_for(1) == 15.0
+
+
+def test_the_first_reading_after_the_load_moved_is_no_sample():
+    """SGLang's throughput gauge covers the steps since its last update: right after the load
+    moved it can mix two batch sizes (or an idle gap) under the new count."""
+    m = machine()
+    under_load(m, 0, [4] * 5)
+    decisions = []
+    now = 100
+    for _round in range(4):
+        for running, slowdown in ((1, 1.0), (4, 0.4), (4, 1.0), (0, None)):
+            rate = None if slowdown is None else batched_decode_speed(running) * slowdown
+            decisions.append(m.step(reading(now, tokens_per_s=rate, running_requests=running)))
+            now += 10
+    assert all(d.state == "serving" for d in decisions), [d.reason for d in decisions]
+    # The same slow speed once the load has held: degraded.
+    assert under_load(m, now, [4] * 4, slowdown=0.4)[-1].state == "degraded"
+
+
+def test_a_probe_without_a_running_count_is_the_single_stream_band():
+    m = machine(baseline=15.0)
+    decisions = feed(m, 0, [10, 10, 10], running=None)
+    assert decisions[-1].state == "degraded" and "at 1 running request " in decisions[-1].reason
+
+
+def test_a_restart_clears_the_samples_and_keeps_the_learned_baselines():
+    m = machine()
+    under_load(m, 0, [4] * 4)
+    learned = m.baseline_for(4)
+    assert under_load(m, 100, [4] * 3, slowdown=0.6)[-1].action == "drain"
+    assert m.step(reading(130, running_requests=0)).action == "restart"
+    assert m.step(reading(140, health=True)).state == "serving"
+    assert m.baseline_for(4) == learned
+    # The window refills from new samples: two slow ones after the restart are not yet a verdict.
+    assert [d.state for d in under_load(m, 150, [4] * 3, slowdown=0.6)] == ["serving"] * 3
+    assert under_load(m, 180, [4], slowdown=0.6)[-1].state == "degraded"
+
+
+@pytest.mark.parametrize("running, described", [
+    (1, "1 running request"), (2, "2 running requests"), (4, "4 running requests"),
+    (12, "12-13 running requests"), (13, "12-13 running requests"), (16, "16 running requests"),
+    (18, "17-19 running requests"),
+])
+def test_bands_are_named_by_their_running_requests(running, described):
+    assert guard.describe_band(guard.load_band(running)) == described
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.integers(min_value=1, max_value=5000))
+def test_within_a_band_the_running_count_varies_by_less_than_an_eighth(running):
+    band = guard.load_band(running)
+    low, high = guard.band_range(band)
+    assert low <= running <= high and high < low * 1.125
+    assert guard.load_band(low) == guard.load_band(high) == band
+    assert guard.load_band(low - 1) != band if low > 1 else band == guard.load_band(1)
+    assert guard.load_band(high + 1) != band
+
+
+load_strategy = st.lists(st.tuples(
+    st.one_of(st.none(), st.integers(min_value=0, max_value=64)),  # None: the legacy server's idle probe
+    st.floats(min_value=0.93, max_value=1.07),  # run-to-run noise of a healthy server
+    st.floats(min_value=1, max_value=400)), max_size=120)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.sampled_from([15.0, None]), st.integers(1, 5), load_strategy)
+def test_healthy_speeds_for_any_load_never_drain_or_restart(baseline, samples, loads):
+    m = machine(baseline=baseline, degraded_samples=samples)
+    now = 0.0
+    for running, noise, dt in loads:
+        now += dt
+        # Idle (0 running) SGLang gives no speed sample: its throughput gauge is stale.
+        rate = None if running == 0 else batched_decode_speed(running) * noise
+        decision = m.step(reading(now, tokens_per_s=rate, running_requests=running))
+        assert decision.action not in ("drain", "restart") and decision.state == "serving", decision
 
 
 # --- properties --------------------------------------------------------------------------
