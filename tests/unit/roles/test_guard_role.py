@@ -39,16 +39,25 @@ def test_state_machine_defaults_are_the_modules():
 def test_the_daemon_ships_every_module_it_imports():
     shared = yaml.safe_load((ROLE / "vars/main.yml").read_text())["guard_shared_modules"]
     daemon = (ROLE / "files/ktune_guard.py").read_text()
-    for name in ("guard", "host_telemetry", "ipmi", "openai_stream", "prom_text"):
+    for name in ("guard", "guard_token", "host_telemetry", "ipmi", "openai_stream", "prom_text"):
         assert "    import %s\n" % name in daemon and name + ".py" in shared
     assert "cpulist.py" in shared  # host_telemetry imports it
 
 
-def render_unit(textfile_dir="/var/lib/prometheus/node-exporter", python="/usr/bin/python3"):
+def render_unit(textfile_dir="/var/lib/prometheus/node-exporter", python="/usr/bin/python3",
+                unit="ktune-guard.service", address="127.0.0.1", port=9441):
     variables = yaml.safe_load((ROLE / "vars/main.yml").read_text())
-    variables.update(ansible_managed="Ansible managed", ktune_guard_python=python, guard_textfile_dir=textfile_dir)
-    template = jinja2.Template((ROLE / "templates/ktune-guard.service.j2").read_text(), keep_trailing_newline=True)
+    variables.update(ansible_managed="Ansible managed", ktune_guard_python=python, guard_textfile_dir=textfile_dir,
+                     ktune_guard_listen_address=address, ktune_guard_listen_port=port)
+    template = jinja2.Template((ROLE / "templates" / (unit + ".j2")).read_text(), keep_trailing_newline=True)
     return template.render(**variables)
+
+
+def test_the_socket_holds_the_readiness_address_and_the_service_needs_it():
+    assert "ListenStream=127.0.0.1:9441\n" in render_unit(unit="ktune-guard.socket")
+    assert "ListenStream=[::1]:9442\n" in render_unit(unit="ktune-guard.socket", address="::1", port=9442)
+    service = render_unit()
+    assert "Requires=ktune-guard.socket\n" in service and "After=network-online.target ktune-guard.socket\n" in service
 
 
 def test_unit_passes_systemd_analyze_verify(tmp_path):
@@ -56,15 +65,17 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
     assert shutil.which("systemd-analyze"), "systemd-analyze missing: apt-get install systemd"
     unit = tmp_path / "ktune-guard.service"
     unit.write_text(render_unit())
-    done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
-                          check=False)
+    socket_unit = tmp_path / "ktune-guard.socket"
+    socket_unit.write_text(render_unit(unit="ktune-guard.socket", address="::1"))
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit), str(socket_unit)], capture_output=True,
+                          text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert "ktune-guard.service" not in done.stderr, done.stderr
+    assert "ktune-guard." not in done.stderr, done.stderr
     # The verifier is the judge: a misspelt directive makes it complain.
     unit.write_text(render_unit().replace("ProtectSystem=strict", "ProtectSystem=strikt"))
-    done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
-                          check=False)
-    assert "ktune-guard.service:18: Failed to parse protect system value" in done.stderr, done.stderr
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit), str(socket_unit)],
+                          capture_output=True, text=True, check=False)
+    assert "ktune-guard.service:19: Failed to parse protect system value" in done.stderr, done.stderr
 
 
 def test_unit_is_hardened():
