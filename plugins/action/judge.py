@@ -32,7 +32,7 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     spec_problems,
 )
 
-ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 READ_MODULE = "ktune.inference.managed_state"
 
 

@@ -247,7 +247,7 @@ def _as_int(value):
         raise ValueError(value)
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and re.match(r"^\s*[0-9]+\s*$", value):
+    if isinstance(value, str) and re.match(r"^\s*[0-9]+\s*\Z", value):
         return int(value)
     raise ValueError(value)
 

@@ -47,7 +47,7 @@ THROTTLE_LINE = re.compile(r"temperature above threshold|cpu clock throttled|pow
 MACHINE_CHECK_LINE = re.compile(r"hardware error|machine check|mce: \[|edac .*(error|ce|ue)\b|"
                                 r"corrected error|uncorrected", re.IGNORECASE)
 SERVICE_ERROR_LINE = re.compile(r"traceback|out of memory|oom|cuda error|segmentation fault|killed", re.IGNORECASE)
-NOISE_LINE = re.compile(r"^Token \S+ not in hash table\.$")
+NOISE_LINE = re.compile(r"^Token \S+ not in hash table\.\Z")
 
 # The diagnose role's whole-number settings: (variable, lowest allowed, what it is).
 COUNT_SETTINGS = (
@@ -66,7 +66,7 @@ def _whole_number(value):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*$", value):
+    if isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*\Z", value):
         return int(value)
     return None
 
@@ -76,7 +76,7 @@ def _is_number(value):
         return False
     if isinstance(value, (int, float)):
         return True
-    return isinstance(value, str) and re.match(r"^\s*[0-9]+(\.[0-9]*)?\s*$", value) is not None
+    return isinstance(value, str) and re.match(r"^\s*[0-9]+(\.[0-9]*)?\s*\Z", value) is not None
 
 
 def settings_problems(settings):
@@ -171,7 +171,7 @@ def parse_frequency_samples(text):
     samples = []
     for line in (text or "").splitlines():
         words = line.split()
-        if len(words) == 4 and all(re.match(r"^\d+(\.\d+)?$", word) for word in words):
+        if len(words) == 4 and all(re.match(r"^\d+(\.\d+)?\Z", word) for word in words):
             stamp, low, middle, high = (float(word) for word in words)
             samples.append((stamp, low * 1000, middle * 1000, high * 1000))
     return samples

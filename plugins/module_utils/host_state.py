@@ -45,9 +45,9 @@ SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState"
 # for every read (its host_state argument spec), and tune's reads never ask for the services.
 
 # The same definitions the numa_env role removes: "USE_NUMA", "USE_NUMA=x", "export USE_NUMA=x".
-USE_NUMA_LINE = re.compile(r"^\s*(?:export\s+)?USE_NUMA(?:\s*=(.*))?\s*$")
+USE_NUMA_LINE = re.compile(r"^\s*(?:export\s+)?USE_NUMA(?:\s*=(.*))?\s*\Z")
 ENV_ASSIGNMENT = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
-SYSCTL_LINE = re.compile(r"^\s*(-?)\s*([A-Za-z0-9_.\-/]+)\s*=\s*(.*?)\s*$")
+SYSCTL_LINE = re.compile(r"^\s*(-?)\s*([A-Za-z0-9_.\-/]+)\s*=\s*(.*?)\s*\Z")
 
 
 def section(reader, *args):

@@ -105,18 +105,24 @@ KT_METHOD_ISA = {
 # Attention backends both variants accept (the contract tests check it against their choices).
 ATTENTION_BACKENDS = ("aiter", "fa3", "fa4", "flashinfer", "flashmla", "flex_attention", "intel_amx", "nsa",
                       "torch_native", "triton", "trtllm_mha", "trtllm_mla", "wave")
-SERVED_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
+SERVED_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}\Z")
 
 # Instance names become unit instance names and file names under /etc/ktransformers:
 # no escaping needed in either, and no name that looks like an option or a hidden file.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 # Words of the command line reach the unit through an EnvironmentFile= value that systemd
 # splits at whitespace ($KTUNE_COMMAND): no whitespace, quotes, backslashes or $ in them.
 UNSAFE_WORD = re.compile(r"[\s\"'\\$`]|[\x00-\x1f\x7f]")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A path written into the unit file itself (HOME, WorkingDirectory=, ReadWritePaths=): systemd
+# also expands % specifiers there (%h, %i, ...).
+UNIT_UNSAFE_PATH = re.compile(r"[\s\"'\\$`%]|[\x00-\x1f\x7f]")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 RESERVED_ENV = ("HOME", "USE_NUMA", "CREDENTIALS_DIRECTORY", "RUNTIME_DIRECTORY")
-API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=:-]{8,256}$")
+API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=:-]{8,256}\Z")
 API_KEY_FLAGS = ("--api_key", "--api-key")
+# Flags the role sets (listen address, port) or must never set (the key): an extra word that
+# names one, or abbreviates one (argparse accepts any unambiguous prefix), would override it unseen.
+MANAGED_FLAGS = ("--host", "--port") + API_KEY_FLAGS
 
 
 class InstanceError(ValueError):
@@ -164,7 +170,7 @@ def _is_int(value):
         return False
     if isinstance(value, int):
         return True
-    return isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*$", value) is not None
+    return isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*\Z", value) is not None
 
 
 def _to_bool(value):
@@ -312,7 +318,7 @@ def _normalise(raw, index, settings, numa):
     host = pick("host")
     if host is None:
         host = settings.get("host")
-    if not isinstance(host, str) or not re.match(r"^[A-Za-z0-9.:\[\]-]+$", host or ""):
+    if not isinstance(host, str) or not re.match(r"^[A-Za-z0-9.:\[\]-]+\Z", host or ""):
         check.add("host", "= %r is not an address to listen on: expected 127.0.0.1 (the default), 0.0.0.0 or "
                           "another address of the host" % (host,))
         host = None
@@ -354,10 +360,17 @@ def _normalise(raw, index, settings, numa):
         if UNSAFE_WORD.search(arg) or arg == "":
             check.add("extra_args", "word %r is empty or contains whitespace, a quote, a backslash or $: give "
                                     "each word as its own list item, without quoting" % arg)
-        if arg.split("=", 1)[0] in API_KEY_FLAGS:
-            check.add("extra_args", "contains %s: the API key must never be on the command line, where every "
+        flag = managed_flag(arg)
+        if flag in API_KEY_FLAGS:
+            check.add("extra_args", "contains %s (%s): the API key must never be on the command line, where every "
                                     "user sees it in ps. Fix: set api_key for the instance (or "
-                                    "ktune_service_api_key); it goes to a root-only credentials file" % arg)
+                                    "ktune_service_api_key); it goes to a root-only credentials file"
+                      % (arg.split("=", 1)[0], flag))
+        elif flag:
+            check.add("extra_args", "contains %s, which sets %s (the servers' argparse takes any unambiguous "
+                                    "abbreviation): the role sets it from the instance's %s and the audit checks it. "
+                                    "Fix: set %s on the instance instead"
+                      % (arg.split("=", 1)[0], flag, flag[2:], flag[2:]))
     instance["extra_args"] = extra_args
 
     instance["environment"] = _environment(check, raw.get("environment"))
@@ -775,6 +788,18 @@ def server_argv(instance):
     return argv + list(instance.get("extra_args") or [])
 
 
+def managed_flag(word):
+    """The managed flag (MANAGED_FLAGS) a command-line word names or abbreviates, else None."""
+    written = word.split("=", 1)[0]
+    if not written.startswith("--") or len(written) < 3:
+        return None
+    # The spelling the word uses first (--api_key or --api-key), then either.
+    for flag in sorted(MANAGED_FLAGS, key=lambda flag: not flag.startswith(written)):
+        if flag.replace("_", "-").startswith(written.replace("_", "-")):
+            return flag
+    return None
+
+
 def needs_numa_nodes_flag(instance):
     """--kt-numa-nodes only where it says something: kt-kernel puts pool i on node i by itself."""
     nodes = instance.get("kt_numa_nodes") or []
@@ -895,15 +920,18 @@ def _settings_problems(settings):
         problems.append("ktune_service_memory_reserve_mb = %r: expected whole MiB >= 0 (default 8192)"
                         % (settings.get("memory_reserve_mb"),))
     home = settings.get("home")
-    if not isinstance(home, str) or not home.startswith("/") or UNSAFE_WORD.search(home) or home.rstrip("/") == "":
-        problems.append("ktune_service_home = %r: expected an absolute path without whitespace, such as "
-                        "/var/lib/ktransformers" % (home,))
+    if not _unit_path(home) or home.rstrip("/") == "":
+        problems.append("ktune_service_home = %r: expected an absolute path without whitespace, quotes, backslashes, "
+                        "$ or %% (it goes into the unit file), such as /var/lib/ktransformers" % (home,))
     paths = settings.get("read_write_paths")
-    if not isinstance(paths, list) or not all(isinstance(path, str) and path.startswith("/")
-                                              and not UNSAFE_WORD.search(path) for path in paths):
+    if not isinstance(paths, list) or not all(_unit_path(path) for path in paths):
         problems.append("ktune_service_read_write_paths = %r: expected a list of absolute paths without "
-                        "whitespace" % (paths,))
+                        "whitespace, quotes, backslashes, $ or %% (they go into the unit file)" % (paths,))
     return problems
+
+
+def _unit_path(path):
+    return isinstance(path, str) and path.startswith("/") and not UNIT_UNSAFE_PATH.search(path)
 
 
 def resolve_instances(instances, numa, settings=None):

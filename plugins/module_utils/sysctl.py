@@ -38,7 +38,7 @@ FILE_MODE = 0o644
 # One component of a dotted name: what the kernel uses under /proc/sys (letters,
 # digits, '_' and '-'), never empty, never starting with '-' or '.'.
 _COMPONENT = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
-_NAME = re.compile(r"^%s(?:\.%s)+$" % (_COMPONENT, _COMPONENT))
+_NAME = re.compile(r"^%s(?:\.%s)+\Z" % (_COMPONENT, _COMPONENT))
 
 
 class SysctlError(Exception):

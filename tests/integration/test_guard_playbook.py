@@ -111,6 +111,10 @@ BAD = {
     "port": ({"ktune_guard_listen_port": 80}, "ktune_guard_listen_port = 80"),
     "address": ({"ktune_guard_listen_address": "localhost"}, "ktune_guard_listen_address = 'localhost'"),
     "lanplus": ({"ktune_guard_lanplus_host": "10.0.0.9"}, "expected all three"),
+    # A second line in the root unit (issue 21, item 5).
+    "python": ({"ktune_guard_python": "/usr/bin/python3\nExecStartPre=/bin/touch /tmp/ktune-pwned"},
+               "ktune_guard_python = '/usr/bin/python3\\nExecStartPre=/bin/touch /tmp/ktune-pwned': expected an "
+               "absolute path of letters"),
 }
 
 

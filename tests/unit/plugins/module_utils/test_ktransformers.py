@@ -188,8 +188,17 @@ def test_numactl_mode_from_settings(numa):
     (legacy(numa_node=1), "numa_node = 1 is only used with numactl: bind"),
     (legacy(extra_args="--foo"), "extra_args = '--foo' is not a list of words"),
     (legacy(extra_args=["--web True"]), "word '--web True' is empty or contains whitespace"),
-    (legacy(extra_args=["--api_key", "abc"]), "contains --api_key: the API key must never be on the command line"),
-    (sglang(extra_args=["--api-key=abc"]), "contains --api-key=abc: the API key must never be on the command line"),
+    (legacy(extra_args=["--api_key", "abc"]), "contains --api_key (--api_key): the API key must never be on the "
+                                              "command line"),
+    (sglang(extra_args=["--api-key=abc"]), "contains --api-key (--api-key): the API key must never be on the command"),
+    # argparse takes unambiguous abbreviations: each of these is the flag it abbreviates.
+    (sglang(extra_args=["--api-ke", "abcdefgh"]), "contains --api-ke (--api-key): the API key must never be on"),
+    (legacy(extra_args=["--api_k=abcdefgh"]), "contains --api_k (--api_key): the API key must never be on"),
+    (sglang(extra_args=["--host", "0.0.0.0"]), "contains --host, which sets --host (the servers' argparse takes any "
+                                               "unambiguous abbreviation): the role sets it from the instance's host"),
+    (legacy(extra_args=["--ho=0.0.0.0"]), "contains --ho, which sets --host"),
+    (sglang(extra_args=["--por", "31000"]), "contains --por, which sets --port"),
+    (legacy(extra_args=["--web\n"]), "word '--web\\n' is empty or contains whitespace"),
     (sglang(api_key="0123456789abcdef", extra_args=["--config", "/etc/x.yaml"]), "contains --config"),
     (legacy(environment={"HOME": "/tmp"}), "environment sets HOME, which the role or systemd manages"),
     (legacy(environment={"USE_NUMA": "1"}), "environment sets USE_NUMA"),
@@ -605,3 +614,16 @@ def test_judging_readers_get_instances_without_their_keys(numa):
     # the placeholder still says "a key is set" to the judgements
     resolved = resolve_instances(public[:1], dict(numa("epyc-2s-nps2"), gpus=[ONE_GPU]), {"host": "0.0.0.0"})
     assert resolved[0]["api_key"] == "ktune-redacted-api-key"
+
+
+@pytest.mark.parametrize("home, paths", [
+    ("/var/lib/kt%h", []),  # a systemd specifier in the unit file
+    ("/var/lib/kt\n", []),  # a second line in the unit file
+    ("/var/lib/ktransformers", ["/srv/%i"]),
+    ("/var/lib/ktransformers", ["/srv/models\nExecStartPre=/bin/sh"]),
+])
+def test_paths_written_into_the_unit_refuse_specifiers_and_line_breaks(numa, home, paths):
+    problems = instance_problems([legacy()], numa("epyc-2s-nps2"), {"home": home, "read_write_paths": paths})
+    named = "ktune_service_home" if home != "/var/lib/ktransformers" else "ktune_service_read_write_paths"
+    assert [problem for problem in problems if problem.startswith(named)], problems
+    assert "(it goes into the unit file)" in " ".join(problems) or "(they go into the unit file)" in " ".join(problems)

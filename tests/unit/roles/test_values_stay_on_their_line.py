@@ -1,0 +1,75 @@
+"""Issue 21, item 5: a value written into another program's file stays one value on its line.
+
+Python's `$` (and Jinja's `is match('...$')`, the same re module) also matches before a final
+newline, so a pattern anchored with it passes "x\\n": a cron line split in two, a second line in
+a unit or environment file. Every validation pattern anchors with \\Z; each role refuses such a
+value, naming the variable, before anything is written.
+"""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from role_vars import evaluate
+
+ROOT = Path(__file__).resolve().parents[3]
+# `is match(...$)`, `is search(...$)` (not a (?m) one), or a pattern variable ending in $ (a lineinfile regexp,
+# applied line by line, is the one place where $ is meant).
+YAML_DOLLAR = re.compile(r"""is (?:match|search)\('(?!\(\?m\))[^']*\$'\)|^\s*\w+_pattern: '[^']*\$'\s*$""", re.M)
+PY_DOLLAR = re.compile(r"""re\.(?:compile|match|search)\(r?"[^"]*\$"[,)]""")
+# Readers of host lines (already split at newlines) and lineinfile patterns: $ is a line end there.
+LINE_PARSERS = {"plugins/module_utils/host_telemetry.py", "plugins/module_utils/ipmi.py",
+                "plugins/module_utils/concerns.py", "roles/numa_env/vars/main.yml"}
+
+
+def tracked(*patterns):
+    files = subprocess.run(["git", "ls-files", *patterns], cwd=str(ROOT), capture_output=True, text=True,
+                           check=True).stdout.split()
+    return [name for name in files if name not in LINE_PARSERS]
+
+
+def test_no_validation_pattern_anchors_with_a_dollar():
+    found = []
+    for name in tracked("roles/*.yml", "playbooks/*.yml"):
+        found += ["%s: %s" % (name, hit.strip()) for hit in YAML_DOLLAR.findall((ROOT / name).read_text())]
+    for name in tracked("plugins/*.py"):
+        found += ["%s: %s" % (name, hit) for hit in PY_DOLLAR.findall((ROOT / name).read_text())]
+    assert found == []
+
+
+def test_the_dollar_anchor_is_what_lets_a_newline_through():
+    assert re.match(r"^[a-z.]+$", "ktransformers.service\n")
+    assert not re.match(r"^[a-z.]+\Z", "ktransformers.service\n")
+
+
+@pytest.mark.parametrize("variable, value, named", [
+    ("ktune_drop_caches_skip_unit", "ktransformers.service\n", "ktune_drop_caches_skip_unit = "),
+    ("ktune_drop_caches_skip_unit", "ktransformers.service\n* * * * * root /bin/sh -c id", "ktune_drop_caches_skip_unit = "),
+    ("ktune_cron_service", "cron\n", "ktune_cron_service = "),
+    ("ktune_procfs_root", "/proc\n", "ktune_procfs_root = "),
+    ("ktune_drop_caches_minute", "17\n", "ktune_drop_caches_minute"),
+])
+def test_page_cache_refuses_a_value_that_would_split_the_cron_line(variable, value, named):
+    [decided] = evaluate("page_cache", {"problems": "page_cache_settings_problems"}, [{variable: value}])
+    assert [problem for problem in decided["problems"] if named in problem], decided["problems"]
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("ktune_monitoring_python", "/usr/bin/python3\nExecStartPre=/bin/touch /tmp/pwned"),
+    ("ktune_monitoring_python", "/usr/bin/python%h"),
+    ("ktune_monitoring_node_exporter_args", ["--web.listen-address=0.0.0.0:9100 --web.config.file=/tmp/x"]),
+    ("ktune_monitoring_node_exporter_args", ["--collector.textfile.directory=$(id)"]),
+    ("ktune_monitoring_node_exporter_args", ["--x\"\nARGS=\"--web.listen-address=:1"]),
+])
+def test_monitoring_refuses_values_that_would_leave_their_unit_or_args_line(variable, value):
+    [decided] = evaluate("monitoring", {"problems": "monitoring_problems | select | list"}, [{variable: value}])
+    assert [problem for problem in decided["problems"] if problem.startswith(variable + " = ")], decided["problems"]
+
+
+def test_monitoring_takes_plain_node_exporter_words():
+    [decided] = evaluate("monitoring", {"problems": "monitoring_problems | select | list"},
+                         [{"ktune_monitoring_node_exporter_args": ["--web.listen-address=127.0.0.1:9100",
+                                                                  "--collector.systemd"]}])
+    assert not [problem for problem in decided["problems"] if "node_exporter_args" in problem]
