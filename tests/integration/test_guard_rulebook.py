@@ -260,4 +260,4 @@ def test_a_hostile_guard_answer_runs_nothing_on_the_controller(tmp_path, core):
     assert "'state': 'invalid'" in output or '"state": "invalid"' in output, output
     if core == "2.16":
         assert "ansible-playbook [core 2.16." in subprocess.run(
-            [os.path.join(venv_bin, "ansible-playbook"), "--version"], capture_output=True, text=True).stdout
+            [os.path.join(venv_bin, "ansible-playbook"), "--version"], capture_output=True, text=True, check=True).stdout
