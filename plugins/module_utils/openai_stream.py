@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import json
 import socket
 import ssl
@@ -68,6 +69,25 @@ class Endpoint(object):
                 context.verify_mode = ssl.CERT_NONE
             return http_client.HTTPSConnection(self.host, self.port, timeout=timeout, context=context)
         return http_client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+
+def loopback(host):
+    """Whether a URL's host name is this machine's loopback (localhost, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plaintext_key_problem(endpoint, api_key, allowed):
+    """Why sending api_key to endpoint would put it on the network in clear, or None."""
+    if not api_key or endpoint.scheme == "https" or allowed or loopback(endpoint.host):
+        return None
+    return ("url %s is plain HTTP to %s, not this machine: the API key would cross the network in clear. Fix: "
+            "use https:// (an authenticating proxy in front of the instance), measure on the host itself, or set "
+            "allow_plaintext_key to accept it" % (endpoint.display, endpoint.host))
 
 
 def _host_in_url(host):

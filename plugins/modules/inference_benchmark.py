@@ -81,8 +81,16 @@ options:
     type: float
     default: 300
   api_key:
-    description: Sent as C(Authorization Bearer KEY) when set.
+    description:
+      - Sent as C(Authorization Bearer KEY) when set.
+      - Never in clear over the network - with a plain C(http://) O(url) that is not loopback the module
+        refuses to send it, unless O(allow_plaintext_key=true).
     type: str
+  allow_plaintext_key:
+    description:
+      - Send O(api_key) over plain HTTP to an address other than loopback (anyone on the path can read it).
+    type: bool
+    default: false
   max_degradation_pct:
     description:
       - Most the median tokens/s of the last O(window) requests may fall below that of the first O(window),
@@ -240,6 +248,7 @@ from ansible_collections.ktune.inference.plugins.module_utils import benchmark
 from ansible_collections.ktune.inference.plugins.module_utils.openai_stream import (
     Endpoint,
     StreamError,
+    plaintext_key_problem,
     list_models,
     stream_chat,
 )
@@ -261,6 +270,7 @@ def argument_spec():
         fail_on_regression=dict(type="bool", default=True),
         include_usage=dict(type="bool", default=True),
         validate_certs=dict(type="bool", default=True),
+        allow_plaintext_key=dict(type="bool", default=False),
     )
 
 
@@ -355,6 +365,9 @@ def main():
         endpoint = Endpoint(params["url"])
     except ValueError as exc:
         problems.insert(0, str(exc))
+    else:
+        problems += [problem for problem in [plaintext_key_problem(endpoint, params["api_key"],
+                                                                   params["allow_plaintext_key"])] if problem]
     if problems:
         module.fail_json(msg="; ".join(problems), changed=False)
 

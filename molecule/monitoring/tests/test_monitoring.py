@@ -143,6 +143,9 @@ def test_node_exporter_serves_our_metrics_where_installed(host):
     assert host.service("prometheus-node-exporter").is_running
     assert "--collector.textfile.directory=/var/lib/prometheus/node-exporter" in \
         host.file("/etc/default/prometheus-node-exporter").content_string
+    # Loopback by default: node_exporter authenticates nobody (issue 21, item 8).
+    assert host.socket("tcp://127.0.0.1:9100").is_listening
+    assert not host.socket("tcp://0.0.0.0:9100").is_listening and not host.socket("tcp://:::9100").is_listening
     page = host.run_test("python3 -c \"import urllib.request; "
                          "print(urllib.request.urlopen('http://127.0.0.1:9100/metrics').read().decode())\"").stdout
     served = samples(page)

@@ -70,6 +70,27 @@ def test_monitoring_refuses_values_that_would_leave_their_unit_or_args_line(vari
 
 def test_monitoring_takes_plain_node_exporter_words():
     [decided] = evaluate("monitoring", {"problems": "monitoring_problems | select | list"},
-                         [{"ktune_monitoring_node_exporter_args": ["--web.listen-address=127.0.0.1:9100",
+                         [{"ktune_monitoring_node_exporter_args": ["--collector.disable-defaults",
                                                                   "--collector.systemd"]}])
     assert not [problem for problem in decided["problems"] if "node_exporter_args" in problem]
+
+
+def test_node_exporter_listens_on_loopback_unless_told_otherwise():
+    """Issue 21, item 8: node_exporter authenticates nobody, so its ARGS line names loopback by default."""
+    decided = evaluate("monitoring", {"line": "monitoring_node_exporter_args_line",
+                                      "problems": "monitoring_problems | select | list"}, [
+        {"ktune_monitoring_textfile_dir": "/var/lib/prometheus/node-exporter"},
+        {"ktune_monitoring_textfile_dir": "/var/lib/prometheus/node-exporter",
+         "ktune_monitoring_node_exporter_listen_address": "10.0.0.5:9100",
+         "ktune_monitoring_node_exporter_web_config_file": "/etc/prometheus/web.yml"},
+        {"ktune_monitoring_textfile_dir": "/var/lib/prometheus/node-exporter",
+         "ktune_monitoring_node_exporter_listen_address": "0.0.0.0:9100\nARGS=x"},
+        {"ktune_monitoring_textfile_dir": "/var/lib/prometheus/node-exporter",
+         "ktune_monitoring_node_exporter_args": ["--web.listen-address=:9100"]},
+    ])
+    assert decided[0]["line"] == ('ARGS="--web.listen-address=127.0.0.1:9100 '
+                                  '--collector.textfile.directory=/var/lib/prometheus/node-exporter"')
+    assert decided[1]["line"] == ('ARGS="--web.listen-address=10.0.0.5:9100 --web.config.file=/etc/prometheus/web.yml '
+                                  '--collector.textfile.directory=/var/lib/prometheus/node-exporter"')
+    assert [p for p in decided[2]["problems"] if p.startswith("ktune_monitoring_node_exporter_listen_address = ")]
+    assert [p for p in decided[3]["problems"] if "have their own variables" in p]

@@ -181,3 +181,26 @@ def test_bad_input_fails_before_any_request(options, expected):
     result, failed = run_module(inference_benchmark, dict(RUN, model="m", **options))
     assert failed
     assert expected in result["msg"]
+
+
+# --- issue 21, item 8: a key never crosses the network in clear unless the operator says so ----
+
+@pytest.mark.parametrize("url", ["http://192.0.2.10:10002", "http://gpu-a.example:30000", "http://[2001:db8::1]:80"])
+def test_a_key_is_not_sent_in_clear_to_another_machine(url):
+    result, failed = run_module(inference_benchmark, dict(RUN, url=url, model="m", api_key="secret-key-123"))
+    assert failed
+    assert "is plain HTTP to" in result["msg"] and "the API key would cross the network in clear" in result["msg"]
+    assert "secret-key-123" not in repr(result)
+
+
+def test_allow_plaintext_key_names_the_choice_and_sends_it():
+    result, failed = run_module(inference_benchmark, dict(RUN, url="http://192.0.2.10:10002", model="m", timeout=1,
+                                                          api_key="secret-key-123", allow_plaintext_key=True))
+    assert failed and "cross the network in clear" not in result["msg"]  # it tried: no such server answers
+
+
+@pytest.mark.parametrize("url", ["https://gpu-a.example:443", "http://127.0.0.5:1", "http://localhost:1",
+                                 "http://[::1]:1"])
+def test_https_and_loopback_take_a_key(url):
+    result, _failed = run_module(inference_benchmark, dict(RUN, url=url, model="m", timeout=1, api_key="secret-key-123"))
+    assert "cross the network in clear" not in result.get("msg", "")
