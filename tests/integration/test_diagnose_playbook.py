@@ -4,9 +4,11 @@ inventory's settings (not a literal), --check, missing tools noted and never fat
 directory removed, and bad input failing before anything is collected, naming the variable."""
 
 import json
+import os
 import re
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -44,16 +46,18 @@ def site(tmp_path_factory):
     (base / "hosts.yml").write_text(json.dumps(inventory))
     runs = []
 
-    def run(*args, limit="gpu-a"):
+    def run(*args, limit="gpu-a", env=None):
         dest = base / ("dest-%d" % len(runs))
         runs.append(dest)
         done = run_playbook("diagnose.yml", [base / "hosts.yml"], "--limit", limit,
-                            "-e", "ktune_diagnose_dest=%s" % dest, *(FAST + list(args)), cwd=base, timeout=300)
+                            "-e", "ktune_diagnose_dest=%s" % dest, *(FAST + list(args)), cwd=base, timeout=300,
+                            env=env)
         done.dest = dest / "gpu-a"
         done.dests = dict((host, dest / host) for host in hosts)
         done.leftovers = sorted(path.name for host in hosts for path in (base / host / "remote-tmp").iterdir())
         return done
 
+    run.base = base
     return run
 
 
@@ -156,3 +160,46 @@ def test_bad_input_fails_before_anything_is_collected(site, extra, message):
     assert recap(done.output)["gpu-a"]["failed"] == "1"
     assert not done.dest.parent.exists() and done.leftovers == []
     assert "TASK [ktune.inference.diagnose : Read the NUMA layout" not in done.output
+
+
+# --- issue 21, item 4: no secret in a bundle, the summary or -vvv output; bundles private -------
+
+KNOWN_KEY = "canary-known-key-5f1e2d3c4b"
+LOGGED_KEY = "canary-logged-key-9a8b7c6d"
+
+
+def test_no_key_in_the_bundle_the_summary_or_vvv_and_the_bundle_is_private(site, tmp_path):
+    """A journal that logs the inventory's key and another one (SGLang logs its server_args) is
+    redacted before it is packed; every read of it is no_log; the bundle and its folder are
+    owner-only; a directory an interrupted run left behind is removed."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "journalctl").write_text(
+        "#!/bin/sh\n"
+        "case \" $* \" in *' -k '*) echo 'kernel: mce: nothing'; exit 0;; esac\n"
+        "echo \"2026-12-07T03:00:00+0000 gpu-a sglang[11]: server_args=ServerArgs(model_path='/m', "
+        "api_key='%s', port=30000)\"\n"
+        "echo '2026-12-07T03:00:01+0000 gpu-a ktransformers[12]: started with key %s'\n" % (LOGGED_KEY, KNOWN_KEY))
+    (fake / "journalctl").chmod(0o755)
+    stale = site.base / "gpu-a" / "remote-tmp" / "ktune-diagnostics.interrupted"
+    stale.mkdir()
+    (stale / "journal-ktransformers.txt").write_text("left by a run cut short\n")
+    two_hours_ago = time.time() - 7200
+    os.utime(str(stale), (two_hours_ago, two_hours_ago))
+    done = site("-vvv", "-e", json.dumps({"ktune_service_instances": [
+        {"name": "r1", "model_path": "/srv/m", "gguf_path": "/srv/g", "api_key": KNOWN_KEY}]}),
+        env={"PATH": "%s:%s" % (fake, os.environ["PATH"])})
+    assert done.returncode == 0, done.output[-3000:]
+    assert KNOWN_KEY not in done.output and LOGGED_KEY not in done.output
+    bundle_path = done.dests["gpu-a"] / "gpu-a-diagnostics.tar.gz"
+    with tarfile.open(bundle_path) as bundle:
+        journal = bundle.extractfile("gpu-a-diagnostics/journal-ktransformers.txt").read().decode()
+        packed = b"".join(bundle.extractfile(member).read() for member in bundle.getmembers() if member.isfile())
+    assert "api_key='<redacted>'" in journal and "started with key <redacted>" in journal
+    assert KNOWN_KEY.encode() not in packed and LOGGED_KEY.encode() not in packed
+    summary = (done.dests["gpu-a"] / "summary.md").read_text()
+    assert KNOWN_KEY not in summary and LOGGED_KEY not in summary
+    assert oct(bundle_path.stat().st_mode & 0o777) == "0o600"
+    assert oct((done.dests["gpu-a"] / "summary.md").stat().st_mode & 0o777) == "0o600"
+    assert oct(done.dests["gpu-a"].stat().st_mode & 0o777) == "0o700"
+    assert done.leftovers == []
