@@ -2,7 +2,6 @@
 the API key to the server without putting it on any command line (issue 21, item 4): every
 command it runs goes through a shim that records its argv, as ps would show it."""
 
-import os
 import shutil
 import stat
 import subprocess

@@ -69,9 +69,9 @@ def test_monitoring_refuses_values_that_would_leave_their_unit_or_args_line(vari
 
 
 def test_monitoring_takes_plain_node_exporter_words():
+    words = ["--collector.disable-defaults", "--collector.systemd"]
     [decided] = evaluate("monitoring", {"problems": "monitoring_problems | select | list"},
-                         [{"ktune_monitoring_node_exporter_args": ["--collector.disable-defaults",
-                                                                  "--collector.systemd"]}])
+                         [{"ktune_monitoring_node_exporter_args": words}])
     assert not [problem for problem in decided["problems"] if "node_exporter_args" in problem]
 
 
