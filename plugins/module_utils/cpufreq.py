@@ -20,8 +20,12 @@ import os
 
 try:
     from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
+        CONFIG_FILE_LIMIT,
+        CPUINFO_BLOCK_LIMIT,
         HostFileError,
         numbered_entries,
+        read_first_block,
+        read_head,
         read_int,
         read_optional,
         read_text,
@@ -34,7 +38,8 @@ try:
         parse_cpulist,
     )
 except ImportError:  # installed on a host next to the monitoring collector, outside the collection
-    from sysfs import HostFileError, numbered_entries, read_int, read_optional, read_text, under, write_text
+    from sysfs import (CONFIG_FILE_LIMIT, CPUINFO_BLOCK_LIMIT, HostFileError, numbered_entries, read_first_block,
+                       read_head, read_int, read_optional, read_text, under, write_text)
     from cpulist import CpulistError, format_cpulist, parse_cpulist
 
 CPUFREQ_DIR = "devices/system/cpu/cpufreq"
@@ -470,16 +475,17 @@ VM_DMI_MARKERS = ("qemu", "kvm", "vmware", "virtualbox", "innotek", "xen", "virt
                   "firecracker", "hvm domu")
 
 
-def _quiet_read(path):
+def _quiet(reader, *args):
+    """What reader(*args) returns, None when the file is missing or unusable (a hint only)."""
     try:
-        return read_optional(path)
+        return reader(*args)
     except HostFileError:
         return None
 
 
 def dmi_identity(sysfs_root):
     """'vendor product' from <sysfs_root>/class/dmi/id, or None without DMI."""
-    words = [_quiet_read(under(sysfs_root, "class/dmi/id", name)) for name in ("sys_vendor", "product_name")]
+    words = [_quiet(read_optional, under(sysfs_root, "class/dmi/id", name)) for name in ("sys_vendor", "product_name")]
     words = [word for word in words if word]
     return " ".join(words) or None
 
@@ -487,20 +493,16 @@ def dmi_identity(sysfs_root):
 def virtualization(sysfs_root, procfs_root):
     """Why this host is a VM or a container (a short reason), or None when nothing says so,
     which on a host without cpufreq means bare metal whose driver did not load."""
-    cpuinfo = _quiet_read(under(procfs_root, "cpuinfo")) or ""
-    for line in cpuinfo.splitlines():
+    for line in _quiet(read_first_block, under(procfs_root, "cpuinfo"), CPUINFO_BLOCK_LIMIT) or []:
         key, dummy, value = line.partition(":")
         if key.strip() == "flags" and "hypervisor" in value.split():
             return "virtual machine: the CPUs have the hypervisor flag"
     identity = dmi_identity(sysfs_root)
     if identity and any(marker in identity.lower() for marker in VM_DMI_MARKERS):
         return "virtual machine: DMI says %s" % identity
-    try:
-        with open(under(procfs_root, "1/environ"), "rb") as handle:
-            if any(item.startswith(b"container=") for item in handle.read().split(b"\0")):
-                return "container: PID 1 has container= in its environment"
-    except (IOError, OSError):
-        pass
+    environment = _quiet(read_head, under(procfs_root, "1/environ"), CONFIG_FILE_LIMIT) or b""
+    if any(item.startswith(b"container=") for item in environment.split(b"\0")):
+        return "container: PID 1 has container= in its environment"
     return None
 
 

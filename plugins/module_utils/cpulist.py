@@ -7,53 +7,94 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 
 class CpulistError(ValueError):
     """A cpulist string that the kernel would not have written."""
 
 
-def _parse_id(token, text):
-    token = token.strip()
-    if not token.isdigit():
-        raise CpulistError("invalid cpulist %r: %r is not a non-negative integer" % (text, token))
-    return int(token)
+# Mainline Kconfig caps NR_CPUS at 8192 today (x86_64 with CPUMASK_OFFSTACK, powerpc); ids up
+# to 65535 leave room for larger machines while one list stays at most 65536 ids (a few MiB).
+MAX_CPU_ID = 65535
+MAX_CPUS = MAX_CPU_ID + 1
+# ASCII digits only: \d, str.isdigit() and int() also take the digits of other scripts.
+# At most 20 digits, so int() never converts an endless number.
+_CHUNK = re.compile(r"[ \t]*([0-9]{1,20})[ \t]*(?:-[ \t]*([0-9]{1,20})[ \t]*"
+                    r"(?::[ \t]*([0-9]{1,20})[ \t]*(?:/[ \t]*([0-9]{1,20})[ \t]*)?)?)?\Z")
+_BLANK = " \t\r\n"
+_SHOWN = 80
+
+
+def _shown(text):
+    """repr of host text for a message, cut to a readable length."""
+    return repr(text) if len(text) <= _SHOWN else repr(text[:_SHOWN]) + "..."
+
+
+def _cpu_id(digits, text):
+    number = int(digits)
+    if number > MAX_CPU_ID:
+        raise CpulistError("invalid cpulist %s: expected CPU ids up to %d, found %s" % (_shown(text), MAX_CPU_ID, digits))
+    return number
 
 
 def _parse_range(chunk, text):
+    """(first, last, used, group) of one element; used == group for a plain range."""
+    match = _CHUNK.match(chunk)
+    if not match:
+        raise CpulistError("invalid cpulist %s: expected a CPU id or range of ASCII digits (8, 0-3, 0-31:2/4), "
+                           "found %s" % (_shown(text), _shown(chunk)))
+    first_digits, last_digits, used_digits, group_digits = match.groups()
+    first = _cpu_id(first_digits, text)
+    last = _cpu_id(last_digits, text) if last_digits is not None else first
+    if last < first:
+        raise CpulistError("invalid cpulist %s: range %s runs backwards" % (_shown(text), _shown(chunk)))
+    if used_digits is None:
+        return first, last, 1, 1
     # The kernel also writes strided ranges ("0-31:2/4") for some masks; they are
     # rare in sysfs node/cpu lists and are expanded here rather than rejected.
-    span, _sep, stride = chunk.partition(":")
-    first_text, dash, last_text = span.partition("-")
-    first = _parse_id(first_text, text)
-    last = _parse_id(last_text, text) if dash else first
-    if last < first:
-        raise CpulistError("invalid cpulist %r: range %r runs backwards" % (text, chunk))
-    if not stride:
-        return range(first, last + 1)
-    used_text, slash, group_text = stride.partition("/")
-    used = _parse_id(used_text, text)
-    group = _parse_id(group_text, text) if slash else used
+    used = _cpu_id(used_digits, text)
+    group = _cpu_id(group_digits, text) if group_digits is not None else used
     if used == 0 or group == 0 or used > group:
-        raise CpulistError("invalid cpulist %r: bad stride in %r" % (text, chunk))
-    return [cpu for base in range(first, last + 1, group)
-            for cpu in range(base, min(base + used, last + 1))]
+        raise CpulistError("invalid cpulist %s: bad stride in %s" % (_shown(text), _shown(chunk)))
+    return first, last, used, group
+
+
+def _range_size(first, last, used, group):
+    full_groups, rest = divmod(last - first + 1, group)
+    return full_groups * used + min(rest, used)
+
+
+def _expand(first, last, used, group):
+    if used == group:
+        return range(first, last + 1)
+    return [cpu for base in range(first, last + 1, group) for cpu in range(base, min(base + used, last + 1))]
 
 
 def parse_cpulist(text):
     """Return the sorted, de-duplicated ids of a cpulist such as ``0-3,8``.
 
-    An empty or whitespace-only string is an empty list (a CPU-less node).
+    An empty or whitespace-only string is an empty list (a CPU-less node). Raises
+    CpulistError for anything else the kernel would not write, for an id above
+    MAX_CPU_ID and for a list of more than MAX_CPUS ids, before expanding any range.
     """
     if text is None:
         raise CpulistError("invalid cpulist: None")
-    text = str(text).strip()
+    text = str(text).strip(_BLANK)
     if not text:
         return []
-    ids = set()
+    ranges = []
+    size = 0
     for chunk in text.split(","):
-        if not chunk.strip():
-            raise CpulistError("invalid cpulist %r: empty element" % text)
-        ids.update(_parse_range(chunk.strip(), text))
+        if not chunk.strip(_BLANK):
+            raise CpulistError("invalid cpulist %s: empty element" % _shown(text))
+        ranges.append(_parse_range(chunk, text))
+        size += _range_size(*ranges[-1])
+        if size > MAX_CPUS:
+            raise CpulistError("invalid cpulist %s: expected at most %d CPUs, found more" % (_shown(text), MAX_CPUS))
+    ids = set()
+    for bounds in ranges:
+        ids.update(_expand(*bounds))
     return sorted(ids)
 
 
@@ -68,7 +109,10 @@ def parse_cpumask(text):
     text = str(text).strip()
     words = text.split(",")
     if not text or any(not word or len(word) > 8 or any(ch not in _HEX for ch in word) for word in words):
-        raise CpulistError("invalid cpumask %r: expected comma-separated hex words of 32 bits" % text)
+        raise CpulistError("invalid cpumask %s: expected comma-separated hex words of 32 bits" % _shown(text))
+    if len(words) * 32 > MAX_CPUS:
+        raise CpulistError("invalid cpumask %s: expected at most %d words (%d CPUs), found %d"
+                           % (_shown(text), MAX_CPUS // 32, MAX_CPUS, len(words)))
     mask = 0
     for word in words:
         mask = (mask << 32) | int(word, 16)

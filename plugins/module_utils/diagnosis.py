@@ -132,13 +132,18 @@ def finding(cause, evidence, fix, severity="warning"):
     return {"cause": cause, "evidence": evidence, "fix": fix, "severity": severity}
 
 
+# ASCII digits only: \d, str.isdigit(), int() and float() also take the digits of other scripts.
+_COUNT = re.compile(r"[0-9]{1,20}\Z")
+_DECIMAL_NUMBER = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?\Z")
+
+
 def parse_meminfo_text(text):
     """{field: kB} from /proc/meminfo text; lines that do not parse are skipped."""
     fields = {}
     for line in (text or "").splitlines():
         key, colon, rest = line.partition(":")
         value = rest.split()
-        if colon and value and value[0].isdigit():
+        if colon and value and _COUNT.match(value[0]):
             fields[key.strip()] = int(value[0])
     return fields
 
@@ -153,7 +158,8 @@ def parse_numastat_m(text):
             continue
         words = stripped.split()
         if words[0] == "Node" and len(words) >= 2:
-            nodes = [int(word) for word in words[1::2] if word.isdigit()]
+            ids = words[1::2]
+            nodes = [int(word) for word in ids] if all(_COUNT.match(word) for word in ids) else None
             continue
         if nodes is None:
             continue
@@ -171,7 +177,7 @@ def parse_frequency_samples(text):
     samples = []
     for line in (text or "").splitlines():
         words = line.split()
-        if len(words) == 4 and all(re.match(r"^\d+(\.\d+)?\Z", word) for word in words):
+        if len(words) == 4 and all(_DECIMAL_NUMBER.match(word) for word in words):
             stamp, low, middle, high = (float(word) for word in words)
             samples.append((stamp, low * 1000, middle * 1000, high * 1000))
     return samples

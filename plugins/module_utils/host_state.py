@@ -31,7 +31,13 @@ from ansible_collections.ktune.inference.plugins.module_utils.concerns import NU
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 from ansible_collections.ktune.inference.plugins.module_utils.sysctl import display_value, read_runtime, validate_name
-from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
+from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
+    NUMA_MAPS_LIMIT,
+    HostFileError,
+    parse_decimal,
+    read_config_file,
+    read_text,
+)
 
 CRON_FILE = "/etc/cron.d/ktune-drop-caches"
 SYSCTL_FILE = "/etc/sysctl.d/90-ktune-numa.conf"
@@ -58,18 +64,6 @@ def section(reader, *args):
         return {"error": str(exc)}
     except (IOError, OSError) as exc:
         return {"error": "%s: cannot read (%s)" % (getattr(exc, "filename", None) or "?", exc.strerror or exc)}
-
-
-def read_file_or_none(path):
-    try:
-        with open(path, "r") as handle:
-            return handle.read()
-    except (IOError, OSError) as exc:
-        if not os.path.exists(path):
-            return None
-        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc), exc.errno)
-    except UnicodeDecodeError:
-        raise HostFileError(path, "content is not text")
 
 
 # --- cpufreq ---------------------------------------------------------------------
@@ -137,7 +131,7 @@ def parse_cron_file(text):
 
 def read_cron_job(cron_file):
     """Whether the job file exists, its jobs, and whether each job's script is executable."""
-    text = read_file_or_none(cron_file)
+    text = read_config_file(cron_file)
     if text is None:
         return {"path": cron_file, "present": False, "jobs": []}
     jobs = parse_cron_file(text)
@@ -200,7 +194,7 @@ def read_use_numa(files):
     """Which files exist, and every USE_NUMA definition in them."""
     checked, definitions = [], []
     for path in files:
-        text = read_file_or_none(path)
+        text = read_config_file(path)
         checked.append({"file": path, "exists": text is not None})
         if text is not None:
             definitions += find_use_numa(path, text)
@@ -228,7 +222,7 @@ def read_sysctls(procfs_root, sysctl_file, names):
     live = {}
     for name in names:
         live[name] = display_value(read_runtime(procfs_root, name)[1])
-    text = read_file_or_none(sysctl_file)
+    text = read_config_file(sysctl_file)
     return {"file": sysctl_file, "file_present": text is not None,
             "persisted": parse_sysctl_file(text) if text is not None else {}, "live": live}
 
@@ -276,9 +270,9 @@ def read_numa_resident(procfs_root, pid):
     """{node: resident kB} of a process from procfs_root/PID/numa_maps; None when it cannot be read."""
     from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import parse_numa_maps  # SERVICES_ONLY
     try:
-        with open(os.path.join(procfs_root, str(pid), "numa_maps")) as handle:
-            return dict((str(node), kb) for node, kb in parse_numa_maps(handle.read()).items())
-    except (IOError, OSError, ValueError):
+        text = read_text(os.path.join(procfs_root, str(pid), "numa_maps"), NUMA_MAPS_LIMIT)
+        return dict((str(node), kb) for node, kb in parse_numa_maps(text).items())
+    except (HostFileError, ValueError):
         return None
 
 
@@ -303,9 +297,9 @@ def read_services(instances, show_units, probe, procfs_root=None):
                      health_status=None, health_message=None)
         if item.get("state", "present") == "present" and item.get("health_url"):
             entry["health_status"], entry["health_message"] = probe(item["health_url"])
-        pid = state.get("MainPID")
-        if procfs_root and item.get("state", "present") == "present" and pid and str(pid).isdigit() and int(pid) > 0:
-            entry["main_pid"] = int(pid)
+        pid = parse_decimal(str(state.get("MainPID") or ""))
+        if procfs_root and item.get("state", "present") == "present" and pid and pid > 0:
+            entry["main_pid"] = pid
             entry["numa_resident_kb"] = read_numa_resident(procfs_root, pid)
         units.append(entry)
     result = {"units": units}

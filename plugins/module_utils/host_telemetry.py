@@ -18,37 +18,53 @@ import os
 import re
 
 try:
-    from ansible_collections.ktune.inference.plugins.module_utils.cpulist import parse_cpulist
-except ImportError:  # installed on a host next to the collector, outside the collection
-    from cpulist import parse_cpulist
+    from ansible_collections.ktune.inference.plugins.module_utils.cpulist import CpulistError, parse_cpulist
+    from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
+        ATTRIBUTE_LIMIT,
+        NUMA_MAPS_LIMIT,
+        HostFileError,
+        parse_decimal,
+        read_text,
+    )
+except ImportError:  # installed on a host next to the collector or the guard, outside the collection
+    from cpulist import CpulistError, parse_cpulist
+    from sysfs import ATTRIBUTE_LIMIT, NUMA_MAPS_LIMIT, HostFileError, parse_decimal, read_text
 
 NUMASTAT_COUNTERS = ("numa_hit", "numa_miss", "numa_foreign", "interleave_hit", "local_node", "other_node")
-NUMBERED = re.compile(r"^(node|cpu|policy)(\d+)$")
+NUMBERED = re.compile(r"^(node|cpu|policy)([0-9]{1,20})$")
+_NUMA_MAPS_COUNT = re.compile(r"^N([0-9]{1,20})=([0-9]{1,20})$")
+_NUMA_MAPS_PAGE_SIZE = re.compile(r"^kernelpagesize_kB=([0-9]{1,20})$")
 
 
 class TelemetryError(Exception):
     """A file that exists but does not read or parse; the message names it."""
 
 
-def _read(path, missing=(errno.ENOENT, errno.ENOTDIR)):
+def _read(path, missing=(errno.ENOENT, errno.ENOTDIR), limit=ATTRIBUTE_LIMIT):
     """Stripped content, or None when the file does not exist (or the read fails with an errno in missing)."""
     try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except (IOError, OSError) as exc:
+        return read_text(path, limit)
+    except HostFileError as exc:
         if exc.errno in missing:
             return None
-        raise TelemetryError("%s: cannot read (%s)" % (path, exc.strerror or exc))
+        raise TelemetryError(str(exc))
 
 
 def _read_int(path):
     text = _read(path)
     if text is None:
         return None
-    try:
-        return int(text)
-    except ValueError:
+    number = parse_decimal(text)
+    if number is None:
         raise TelemetryError("%s: expected an integer, found %r" % (path, text[:80]))
+    return number
+
+
+def _read_cpulist(path, text):
+    try:
+        return parse_cpulist(text)
+    except CpulistError as exc:
+        raise TelemetryError("%s: %s" % (path, exc))
 
 
 def _numbered(directory, prefix):
@@ -78,15 +94,11 @@ def node_cpus(sysfs_root):
     nodes = {}
     for node in _numbered(node_dir(sysfs_root), "node"):
         path = os.path.join(node_dir(sysfs_root), "node%d" % node, "cpulist")
-        text = _read(path)
-        try:
-            nodes[node] = parse_cpulist(text or "")
-        except ValueError as exc:
-            raise TelemetryError("%s: %s" % (path, exc))
+        nodes[node] = _read_cpulist(path, _read(path) or "")
     if nodes:
         return nodes
-    online = _read(os.path.join(cpu_dir(sysfs_root), "online"))
-    return {0: parse_cpulist(online or "")}
+    path = os.path.join(cpu_dir(sysfs_root), "online")
+    return {0: _read_cpulist(path, _read(path) or "")}
 
 
 def numastat(sysfs_root):
@@ -100,19 +112,21 @@ def numastat(sysfs_root):
         counters = {}
         for line in text.splitlines():
             parts = line.split()
-            if len(parts) != 2 or not parts[1].isdigit():
-                raise TelemetryError("%s: expected 'counter value' lines, found %r" % (path, line))
-            counters[parts[0]] = int(parts[1])
+            value = parse_decimal(parts[1]) if len(parts) == 2 else None
+            if value is None or value < 0:
+                raise TelemetryError("%s: expected 'counter value' lines, found %r" % (path, line[:80]))
+            counters[parts[0]] = value
         result[node] = counters
     return result
 
 
 def _policy_cpus(policy_path):
     for name in ("affected_cpus", "related_cpus"):
-        text = _read(os.path.join(policy_path, name))
+        path = os.path.join(policy_path, name)
+        text = _read(path)
         if text:
             # These two files separate CPUs with spaces, not commas.
-            return [int(cpu) for cpu in text.split()]
+            return _read_cpulist(path, ",".join(text.split()))
     return []
 
 
@@ -215,17 +229,36 @@ def read_all(sysfs_root):
 
 
 def numa_maps_resident_kb(text):
-    """/proc/PID/numa_maps into {node id: resident kB}: each mapping's Nx=pages x kernelpagesize_kB."""
+    """/proc/PID/numa_maps into {node id: resident kB}: each mapping's Nx=pages x kernelpagesize_kB.
+
+    Raises ValueError for a page size that is not an ASCII number.
+    """
     resident = {}
     for line in (text or "").splitlines():
         page_kb = 4
         counts = []
         for word in line.split():
             if word.startswith("kernelpagesize_kB="):
-                page_kb = int(word.split("=", 1)[1])
-            elif re.match(r"^N[0-9]+=[0-9]+$", word):
-                node, pages = word[1:].split("=")
-                counts.append((int(node), int(pages)))
+                page_size = _NUMA_MAPS_PAGE_SIZE.match(word)
+                if not page_size:
+                    raise ValueError("expected kernelpagesize_kB=NUMBER, found %r" % word[:80])
+                page_kb = int(page_size.group(1))
+            else:
+                count = _NUMA_MAPS_COUNT.match(word)
+                if count:
+                    counts.append((int(count.group(1)), int(count.group(2))))
         for node, pages in counts:
             resident[node] = resident.get(node, 0) + pages * page_kb
     return resident
+
+
+def read_numa_maps_resident_kb(procfs_root, pid):
+    """numa_maps_resident_kb of procfs_root/PID/numa_maps; None when the process is gone."""
+    path = os.path.join(procfs_root, str(pid), "numa_maps")
+    text = _read(path, missing=(errno.ENOENT, errno.ENOTDIR, errno.ESRCH), limit=NUMA_MAPS_LIMIT)
+    if text is None:
+        return None
+    try:
+        return numa_maps_resident_kb(text)
+    except ValueError as exc:
+        raise TelemetryError("%s: %s" % (path, exc))

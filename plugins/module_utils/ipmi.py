@@ -24,7 +24,7 @@ import re
 
 # A sensor belongs to memory when its name says so. Letters may not come right
 # before the keyword, so VDIMMAB (a voltage) and VmemABVRM (a regulator) do not count.
-MEMORY_NAME = re.compile(r"(?<![a-z])dimm|(?<![a-z])(mem|memory|ddr\d*|dram)(?![a-z])", re.IGNORECASE)
+MEMORY_NAME = re.compile(r"(?<![a-z])dimm|(?<![a-z])(mem|memory|ddr[0-9]*|dram)(?![a-z])", re.IGNORECASE)
 # Voltage regulators that feed the memory carry "Mem" in their names (HP "14-VR P1 Mem",
 # Supermicro "VmemABVRM Temp") but measure the regulator, not the DIMMs.
 REGULATOR_NAME = re.compile(r"vrm|(?<![a-z])vr(?![a-z])", re.IGNORECASE)
@@ -33,9 +33,10 @@ MARGIN_NAME = re.compile(r"margin|mrgn", re.IGNORECASE)
 TEMPERATURE_NAME = re.compile(r"temp|thrm|thermal|tmp", re.IGNORECASE)
 # IPMI entity ids 8 (memory module) and 32 (memory device), as "8.1" in sdr elist.
 MEMORY_ENTITIES = frozenset(["8", "32"])
-NUMBER = re.compile(r"^([-+]?\d+(?:[.,]\d+)?)\s*(.*)$")
+# ASCII digits only: \d and float() also take the digits of other scripts.
+NUMBER = re.compile(r"^([-+]?[0-9]{1,20}(?:[.,][0-9]{1,20})?)\s*(.*)$")
 SENSOR_ID = re.compile(r"^[0-9a-f]+h$", re.IGNORECASE)
-ENTITY = re.compile(r"^(\d+)\.\d+$")
+ENTITY = re.compile(r"^([0-9]+)\.[0-9]+$")
 # Readings that mean "nothing measured" rather than a state.
 NO_READING = frozenset(["", "na", "n/a", "ns", "no reading", "disabled", "not readable", "unavailable"])
 NON_TEMPERATURE_UNITS = ("volt", "rpm", "watt", "amp", "percent", "unspecified", "cfm", "hz", "joule")

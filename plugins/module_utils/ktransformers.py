@@ -1149,16 +1149,20 @@ def _path_problem(instance, field, path, kind, stat):
     return []
 
 
+# ASCII digits only: str.isdigit() and int() also take the digits of other scripts.
+_ASCII_NUMBER = re.compile(r"[0-9]{1,20}\Z")
+
+
 def parse_listeners(text):
     """Lines "PORT PID UNIT" (PID and UNIT may be "-") into [{port, pid, unit}]."""
     result = []
     for line in (text or "").splitlines():
         words = line.split()
-        if not words or not words[0].isdigit():
+        if not words or not _ASCII_NUMBER.match(words[0]):
             continue
-        pid = words[1] if len(words) > 1 and words[1].isdigit() else None
+        pid = int(words[1]) if len(words) > 1 and _ASCII_NUMBER.match(words[1]) else None
         unit = words[2] if len(words) > 2 and words[2] != "-" else None
-        result.append({"port": int(words[0]), "pid": int(pid) if pid else None, "unit": unit})
+        result.append({"port": int(words[0]), "pid": pid, "unit": unit})
     return result
 
 

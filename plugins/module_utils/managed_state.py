@@ -20,7 +20,7 @@ import pwd
 import re
 import stat
 
-from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
+from ansible_collections.ktune.inference.plugins.module_utils.sysfs import CONFIG_FILE_LIMIT, HostFileError, read_bytes
 
 UNIT_PROPERTIES = ("LoadState", "ActiveState", "UnitFileState")
 _KINDS = ((stat.S_ISREG, "file"), (stat.S_ISDIR, "directory"), (stat.S_ISLNK, "link"))
@@ -60,12 +60,19 @@ def _group_name(gid):
         return str(gid)
 
 
-def _read_bytes(path):
+_CHECKSUM_BLOCK = 64 * 1024
+
+
+def _checksum(path):
+    """SHA-1 of a file, read a block at a time: a managed file may be of any size."""
+    digest = hashlib.sha1()
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            for block in iter(lambda: handle.read(_CHECKSUM_BLOCK), b""):
+                digest.update(block)
     except (IOError, OSError) as exc:
         raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc), exc.errno)
+    return digest.hexdigest()
 
 
 def matching_lines(content, pattern):
@@ -91,10 +98,9 @@ def file_state(path, line_pattern=None):
     state = dict(path=path, exists=True, type=_kind(info.st_mode), mode="%04o" % stat.S_IMODE(info.st_mode),
                  owner=_user_name(info.st_uid), group=_group_name(info.st_gid))
     if state["type"] == "file":
-        content = _read_bytes(path)
-        state["checksum"] = hashlib.sha1(content).hexdigest()
+        state["checksum"] = _checksum(path)
         if line_pattern is not None:
-            state["matching_lines"] = matching_lines(content, line_pattern)
+            state["matching_lines"] = matching_lines(read_bytes(path, CONFIG_FILE_LIMIT), line_pattern)
     return state
 
 

@@ -28,6 +28,16 @@ import time
 import http.client as http_client
 from urllib.parse import urlsplit
 
+try:
+    from ansible_collections.ktune.inference.plugins.module_utils.http_body import (
+        EVENT_LIMIT,
+        AnswerTooLarge,
+        read_body,
+        read_line,
+    )
+except ImportError:  # installed on a host next to the guard, outside the collection
+    from http_body import EVENT_LIMIT, AnswerTooLarge, read_body, read_line
+
 BODY_EXCERPT = 300
 CHAT_PATH = "/v1/chat/completions"
 
@@ -130,7 +140,9 @@ def list_models(endpoint, timeout, api_key=None, validate_certs=True):
     try:
         conn.request("GET", endpoint.prefix + "/v1/models", headers=_headers(api_key))
         response = conn.getresponse()
-        body = response.read()
+        body = read_body(response)
+    except AnswerTooLarge as exc:
+        raise StreamError("too_large", "GET %s/v1/models: %s" % (endpoint.display, exc))
     except (OSError, http_client.HTTPException) as exc:
         raise _network_error(endpoint, exc, timeout)
     finally:
@@ -208,15 +220,33 @@ def _check_response(endpoint, response, timeout):
                                                                   content_type or "no Content-Type", _excerpt(body)))
 
 
+def _too_large(endpoint, timing, exc):
+    return StreamError("too_large", "the stream from %s after %s: %s" % (endpoint.display, _tokens_so_far(timing), exc))
+
+
+def _add_data(endpoint, event, value, timing):
+    """The event's data with one more data line (lines joined by a newline), at most EVENT_LIMIT bytes."""
+    if event is None:
+        event = bytearray()
+    else:
+        event += b"\n"
+    event += value
+    if len(event) > EVENT_LIMIT:
+        raise _too_large(endpoint, timing, AnswerTooLarge("events", EVENT_LIMIT))
+    return event
+
+
 def _read_events(endpoint, response, timing, timeout):
     """Read server-sent events until data: [DONE] (or the end of a finished stream)."""
-    data_lines = []
+    event = None
     while True:
         if timing.clock() - timing.start > timeout:
             raise StreamError("timeout", "the stream from %s took longer than %s s after %s (timeout)" % (
                 endpoint.display, _num(timeout), _tokens_so_far(timing)))
         try:
-            line = response.readline()
+            line = read_line(response)
+        except AnswerTooLarge as exc:
+            raise _too_large(endpoint, timing, exc)
         except socket.timeout:
             raise StreamError("timeout", "the stream from %s stalled: no data for %s s after %s (timeout)" % (
                 endpoint.display, _num(timeout), _tokens_so_far(timing)))
@@ -224,17 +254,17 @@ def _read_events(endpoint, response, timing, timeout):
             raise StreamError("cut", "the stream from %s broke after %s: %s" % (
                 endpoint.display, _tokens_so_far(timing), exc.__class__.__name__ if not str(exc) else exc))
         if not line:
-            if data_lines:
-                _handle_event(endpoint, b"\n".join(data_lines), timing)
+            if event is not None:
+                _handle_event(endpoint, bytes(event), timing)
             if timing.finished:
                 return
             raise StreamError("cut", "the stream from %s ended after %s without a finish_reason or data: [DONE] "
                               "(cut in the middle)" % (endpoint.display, _tokens_so_far(timing)))
         line = line.rstrip(b"\r\n")
         if not line:
-            if data_lines:
-                done = _handle_event(endpoint, b"\n".join(data_lines), timing)
-                data_lines = []
+            if event is not None:
+                done = _handle_event(endpoint, bytes(event), timing)
+                event = None
                 if done:
                     return
             continue
@@ -242,7 +272,7 @@ def _read_events(endpoint, response, timing, timeout):
             continue
         field, _sep, value = line.partition(b":")
         if field == b"data":
-            data_lines.append(value[1:] if value.startswith(b" ") else value)
+            event = _add_data(endpoint, event, value[1:] if value.startswith(b" ") else value, timing)
         elif field not in (b"event", b"id", b"retry"):
             raise StreamError("malformed", "malformed stream from %s after %s: %r is not a server-sent event line" % (
                 endpoint.display, _tokens_so_far(timing), _excerpt(line)))

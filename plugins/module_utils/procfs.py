@@ -10,7 +10,10 @@ __metaclass__ = type
 import errno
 
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
+    CPUINFO_BLOCK_LIMIT,
     HostFileError,
+    parse_decimal,
+    read_first_block,
     read_int,
     read_optional,
     under,
@@ -31,14 +34,15 @@ def parse_meminfo(text, path="meminfo"):
         if not colon:
             raise HostFileError(path, "line without ':' %r" % line[:80])
         words = key.split()
-        if len(words) == 3 and words[0] == "Node":
+        if len(words) == 3 and words[0] == "Node" and parse_decimal(words[1]) is not None:
             words = words[2:]
         if len(words) != 1:
-            raise HostFileError(path, "unexpected field name %r" % key[:80])
+            raise HostFileError(path, "expected FIELD: or Node N FIELD:, found %r" % key[:80])
         value = rest.split()
-        if not value or not value[0].isdigit():
-            raise HostFileError(path, "field %s has no numeric value" % words[0])
-        fields[words[0]] = int(value[0])
+        number = parse_decimal(value[0]) if value else None
+        if number is None or number < 0:
+            raise HostFileError(path, "expected a number of kB for %s, found %r" % (words[0], rest.strip()[:80]))
+        fields[words[0]] = number
     return fields
 
 
@@ -59,20 +63,16 @@ def read_first_cpuinfo_block(procfs_root):
     every CPU.
     """
     path = under(procfs_root, "cpuinfo")
-    found = {}
     try:
-        with open(path, "r") as handle:
-            for line in handle:
-                if not line.strip():
-                    if found:
-                        break
-                    continue
-                key, _sep, value = line.partition(":")
-                found.setdefault(key.strip(), value.strip())
-    except (IOError, OSError) as exc:
+        lines = read_first_block(path, CPUINFO_BLOCK_LIMIT)
+    except HostFileError as exc:
         if exc.errno == errno.ENOENT:
             return {}
-        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc))
+        raise
+    found = {}
+    for line in lines:
+        key, _sep, value = line.partition(":")
+        found.setdefault(key.strip(), value.strip())
     return found
 
 
@@ -84,8 +84,8 @@ def read_cpu_identity(procfs_root):
 
 def cpu_family(cpuinfo):
     """The x86 "cpu family" number, None elsewhere."""
-    text = cpuinfo.get("cpu family", "")
-    return int(text) if text.isdigit() else None
+    number = parse_decimal(cpuinfo.get("cpu family", ""))
+    return number if number is not None and number >= 0 else None
 
 
 def isa_flags(cpuinfo):

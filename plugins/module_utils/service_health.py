@@ -10,14 +10,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 UNIT_PROPERTIES = ("Id", "ActiveState", "SubState", "Result", "NRestarts", "ExecMainStatus")
 
 
 def restarts(state):
-    try:
-        return int(state.get("NRestarts") or 0)
-    except ValueError:
-        return 0
+    text = str(state.get("NRestarts") or "0")
+    # ASCII digits only: int() also takes the digits of other scripts.
+    return int(text) if re.match(r"[0-9]{1,20}\Z", text) else 0
 
 
 def describe(state):

@@ -22,12 +22,14 @@ import tempfile
 try:
     from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
         HostFileError,
+        parse_decimal,
+        read_config_file,
         read_optional,
         under,
         write_text,
     )
 except ImportError:  # installed on a host next to the monitoring collector, outside the collection
-    from sysfs import HostFileError, read_optional, under, write_text
+    from sysfs import HostFileError, parse_decimal, read_config_file, read_optional, under, write_text
 
 HEADER = (
     "# Managed by ktune (ktune.inference.sysctl_settings): this whole file is rewritten,\n"
@@ -84,10 +86,8 @@ def display_value(text):
     """A runtime or wanted value as returned to Ansible: int when it is one, else str."""
     if text is None:
         return None
-    try:
-        return int(text)
-    except ValueError:
-        return text
+    number = parse_decimal(text)
+    return text if number is None else number
 
 
 def read_runtime(procfs_root, name):
@@ -130,15 +130,7 @@ def render_file(entries):
 
 def read_file(path):
     """Return the persisted file's content, or None when it does not exist."""
-    try:
-        with open(path, "r") as handle:
-            return handle.read()
-    except (IOError, OSError) as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-        raise HostFileError(path, "cannot read (%s)" % (exc.strerror or exc))
-    except UnicodeDecodeError:
-        raise HostFileError(path, "content is not text")
+    return read_config_file(path)
 
 
 def file_attributes_wrong(path):

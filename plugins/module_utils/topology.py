@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import (
     CpulistError,
@@ -22,6 +23,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.procfs import pars
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
     HostFileError,
     numbered_entries,
+    parse_decimal,
     read_int,
     read_optional,
     read_text,
@@ -225,9 +227,8 @@ def read_node_ids(sysfs_root):
 
 def read_node_distances(path, node_count):
     text = read_text(path)
-    try:
-        distances = [int(word) for word in text.split()]
-    except ValueError:
+    distances = [parse_decimal(word) for word in text.split()]
+    if None in distances:
         raise HostFileError(path, "expected integers, found %r" % text[:80])
     if len(distances) != node_count:
         raise HostFileError(path, "expected %d distances (one per online node), found %d"
@@ -280,16 +281,16 @@ def read_nodes(sysfs_root):
 PCI_DIR = "bus/pci/devices"
 THP_ENABLED = "kernel/mm/transparent_hugepage/enabled"
 DISPLAY_CLASS = 0x03  # PCI base class "display controller": VGA, XGA, 3D (most compute GPUs)
+_PCI_CLASS = re.compile(r"(0[xX])?[0-9a-fA-F]{1,8}\Z")  # ASCII: int(text, 16) also takes other scripts' digits
 
 
 def _pci_class(path):
     text = read_optional(path)
     if text is None:
         return None
-    try:
-        return int(text, 16)
-    except ValueError:
+    if not _PCI_CLASS.match(text):
         raise HostFileError(path, "expected a hex PCI class, found %r" % text[:80])
+    return int(text, 16)
 
 
 def read_gpus(sysfs_root):

@@ -102,8 +102,7 @@ from ansible.module_utils.urls import open_url
 from ansible.module_utils.six.moves.urllib.error import HTTPError
 
 from ansible_collections.ktune.inference.plugins.module_utils import guard, guard_token
-
-ANSWER_LIMIT = 1 << 20
+from ansible_collections.ktune.inference.plugins.module_utils.http_body import AnswerTooLarge, read_body
 
 
 def ask(url, token, timeout):
@@ -111,7 +110,10 @@ def ask(url, token, timeout):
     try:
         response = open_url(url.rstrip("/") + "/status", headers={"Authorization": "Bearer %s" % token},
                             timeout=timeout, use_proxy=False, follow_redirects="none")
-        status, body = response.getcode(), response.read(ANSWER_LIMIT)
+        status = response.getcode()
+        body = read_body(response)
+    except AnswerTooLarge:
+        return "invalid", status, None
     except HTTPError as exc:
         return ("unauthorized" if exc.code in (401, 403) else "invalid"), exc.code, None
     except Exception:  # noqa: BLE001  a guard that does not answer, however it fails

@@ -34,14 +34,15 @@ every key file are root-only), prints what it checked and exits 0, or prints the
 and exits 2; "--config -" reads the settings from standard input (the role checks the
 settings it is about to write that way).
 
-The guard role installs guard.py, ipmi.py, host_telemetry.py, cpulist.py, prom_text.py and
-openai_stream.py from the collection's module_utils next to this file.
+The guard role installs guard.py, guard_token.py, ipmi.py, host_telemetry.py, cpulist.py, sysfs.py,
+prom_text.py, openai_stream.py and http_body.py from the collection's module_utils next to this file.
 """
 
 import argparse
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -60,12 +61,14 @@ try:
     import guard
     import guard_token
     import host_telemetry
+    import http_body
     import ipmi
     import openai_stream
     import prom_text
+    import sysfs
 except ImportError:  # run from the collection checkout (unit tests)
     from ansible_collections.ktune.inference.plugins.module_utils import (
-        guard, guard_token, host_telemetry, ipmi, openai_stream, prom_text)
+        guard, guard_token, host_telemetry, http_body, ipmi, openai_stream, prom_text, sysfs)
 
 OUTPUT_NAME = "ktune_guard.prom"
 RESTARTS_FILE = "restarts.json"
@@ -95,6 +98,10 @@ DEFAULTS = {
     "probe_prompt": "Count from one to forty in words.",
     "instances": [],
 }
+# /proc/net/tcp{,6}: 150 bytes a socket, so some 100000 sockets; a table beyond tells nothing.
+NET_TCP_LIMIT = 16 * 1024 * 1024
+# The local address of a /proc/net/tcp line: HEX_IP:HEX_PORT.
+LOCAL_ADDRESS = re.compile(r"[0-9A-Fa-f]{8,32}:([0-9A-Fa-f]{4})\Z")
 # syslog priorities journald reads from a "<N>" line prefix
 INFO, WARNING, ERROR = 6, 4, 3
 
@@ -158,10 +165,10 @@ def lanplus_problems(lanplus):
 def read_api_key(path):
     """The key in a credentials file: its KTUNE_API_KEY= line, or its only line; "" when none or unreadable."""
     try:
-        with open(path) as handle:
-            lines = [line.strip() for line in handle if line.strip() and not line.lstrip().startswith("#")]
-    except (OSError, UnicodeDecodeError):
+        text = sysfs.read_config_file(path, sysfs.ATTRIBUTE_LIMIT) or ""
+    except sysfs.HostFileError:
         return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     for line in lines:
         if line.startswith(KEY_VARIABLE + "="):
             return line.split("=", 1)[1].strip().strip("\"'")
@@ -184,9 +191,12 @@ def read_drain(state_dir):
     "reason": "...", "by": "..."}; only root can write the state directory.
     """
     try:
-        with open(os.path.join(state_dir, DRAIN_FILE)) as handle:
-            data = json.load(handle)
-    except OSError:
+        text = sysfs.read_config_file(os.path.join(state_dir, DRAIN_FILE))
+        if text is None:
+            return {}
+        data = json.loads(text)
+    except sysfs.HostFileError as exc:
+        log(WARNING, "ktune-guard: %s, ignored" % exc)
         return {}
     except ValueError as exc:
         log(WARNING, "ktune-guard: %s is not JSON, ignored: %s" % (DRAIN_FILE, exc))
@@ -249,15 +259,17 @@ def established_connections(procfs_root, port):
     count, readable = 0, False
     for name in ("tcp", "tcp6"):
         try:
-            with open(os.path.join(procfs_root, "net", name)) as handle:
-                lines = handle.read().splitlines()[1:]
-        except OSError:
+            lines = sysfs.read_text(os.path.join(procfs_root, "net", name), NET_TCP_LIMIT).splitlines()[1:]
+        except sysfs.HostFileError:
             continue
         readable = True
         for line in lines:
             fields = line.split()
             # sl local_address rem_address st ...; addresses are HEX_IP:HEX_PORT, state 01 = ESTABLISHED
-            if len(fields) > 3 and fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            local = LOCAL_ADDRESS.match(fields[1]) if len(fields) > 3 else None
+            if local is None:
+                return None  # not what the kernel writes: nothing in the table can be trusted
+            if fields[3] == "01" and int(local.group(1), 16) == port:
                 count += 1
     return count if readable else None
 
@@ -285,7 +297,9 @@ def http_get(url, timeout, api_key=None):
     request = urllib.request.Request(url, headers={"Authorization": "Bearer %s" % api_key} if api_key else {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read(1 << 20)
+            return response.status, http_body.read_body(response)
+    except http_body.AnswerTooLarge as exc:
+        return None, ("%s: %s" % (url, exc)).encode()
     except urllib.error.HTTPError as exc:
         return exc.code, b""
     except (OSError, ValueError) as exc:
@@ -357,10 +371,9 @@ class Guard(object):
 
     def _load_restarts(self):
         try:
-            with open(self._restarts_path()) as handle:
-                data = json.load(handle)
+            data = json.loads(sysfs.read_config_file(self._restarts_path()) or "{}")
             return dict((name, [float(when) for when in times]) for name, times in data.items())
-        except (OSError, ValueError, AttributeError, TypeError):
+        except (sysfs.HostFileError, ValueError, AttributeError, TypeError):
             return {}
 
     def _save_restarts(self):

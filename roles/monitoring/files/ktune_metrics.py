@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -305,7 +306,8 @@ def main_pid(unit):
                              text=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    return int(out) if out.isdigit() and int(out) > 0 else None
+    pid = int(out) if re.match(r"[0-9]{1,20}\Z", out) else 0
+    return pid if pid > 0 else None
 
 
 def placement_families(instances, procfs_root="/proc"):
@@ -317,10 +319,8 @@ def placement_families(instances, procfs_root="/proc"):
         pid = main_pid("ktransformers@%s.service" % instance["name"])
         if pid is None:
             continue
-        try:
-            with open(os.path.join(procfs_root, str(pid), "numa_maps")) as handle:
-                per_node = host_telemetry.numa_maps_resident_kb(handle.read())
-        except OSError:
+        per_node = host_telemetry.read_numa_maps_resident_kb(procfs_root, pid)
+        if per_node is None:
             continue
         for node, kb in sorted(per_node.items()):
             resident.add(kb * 1024, name=instance["name"], node=str(node))

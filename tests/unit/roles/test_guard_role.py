@@ -39,7 +39,7 @@ def test_state_machine_defaults_are_the_modules():
 def test_the_daemon_ships_every_module_it_imports():
     shared = yaml.safe_load((ROLE / "vars/main.yml").read_text())["guard_shared_modules"]
     daemon = (ROLE / "files/ktune_guard.py").read_text()
-    for name in ("guard", "guard_token", "host_telemetry", "ipmi", "openai_stream", "prom_text"):
+    for name in ("guard", "guard_token", "host_telemetry", "http_body", "ipmi", "openai_stream", "prom_text", "sysfs"):
         assert "    import %s\n" % name in daemon and name + ".py" in shared
     assert "cpulist.py" in shared  # host_telemetry imports it
 

@@ -29,3 +29,12 @@ def test_bad_input_raises_a_filter_error(name, value):
     with pytest.raises(AnsibleFilterError) as err:
         FILTERS[name](value)
     assert name in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["0-999999999999", u"\u0660-\u0663", u"\uff10"])
+def test_expand_refuses_unbounded_or_non_ascii_host_text(value):
+    from bounded_memory import memory_ceiling
+    with memory_ceiling(256):
+        with pytest.raises(AnsibleFilterError) as err:
+            FILTERS["cpulist_expand"](value)
+    assert "cpulist_expand" in str(err.value) and repr(value) in str(err.value)

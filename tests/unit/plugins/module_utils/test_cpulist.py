@@ -101,3 +101,72 @@ def test_parse_cpumask_rejects_what_the_kernel_never_writes(text):
 def test_cpumask_written_like_the_kernel_reads_back(ids):
     import topologies
     assert parse_cpumask(topologies.cpumask(ids)) == sorted(ids)
+
+
+# --- hostile text from a managed host (issue 21, item 7) ---------------------------
+
+from bounded_memory import memory_ceiling  # noqa: E402  (tests/ helper)
+
+# Digits of other scripts that int() and str.isdigit() accept: Arabic-Indic, full-width,
+# Devanagari, mathematical bold.
+UNICODE_DIGITS = u"\u0660\u0663\uff10\uff13\u0966\U0001d7ce"
+
+
+@pytest.mark.parametrize("text", ["0-999999999999", "999999999999", "65536", "0-65536", "0-7:1/999999999999"])
+def test_parse_cpulist_refuses_ids_above_the_bound_without_expanding_them(text):
+    assert parse_cpulist("65534-65535") == [65534, 65535]
+    with memory_ceiling(256):
+        with pytest.raises(CpulistError) as err:
+            parse_cpulist(text)
+    assert repr(text) in str(err.value)
+    assert "65535" in str(err.value)
+
+
+def test_parse_cpulist_refuses_a_list_that_expands_past_the_bound():
+    text = ",".join(["0-65535"] * 64)
+    with memory_ceiling(256):
+        with pytest.raises(CpulistError) as err:
+            parse_cpulist(text)
+    assert "at most 65536" in str(err.value)
+    assert len(str(err.value)) < 300  # the 500-character text is cut, not repeated whole
+
+
+@pytest.mark.parametrize("text", [u"\u0660-\u0663", u"\uff10-\uff13", u"0-\uff13", u"1,\u0662", u"\U0001d7ce",
+                                  u"\u0966", u"0-3:\u0661/2", u"1\u00a0", u"1\x1c"])
+def test_parse_cpulist_accepts_ascii_digits_only(text):
+    with pytest.raises(CpulistError) as err:
+        parse_cpulist(text)
+    assert repr(text.strip(" \t\r\n")) in str(err.value)
+
+
+def test_parse_cpulist_refuses_a_number_too_long_for_int():
+    with pytest.raises(CpulistError):
+        parse_cpulist("1" * 5000)
+
+
+def test_parse_cpumask_refuses_a_mask_wider_than_the_bound():
+    with pytest.raises(CpulistError) as err:
+        parse_cpumask(",".join(["ffffffff"] * 2049))
+    assert "65536" in str(err.value)
+
+
+CPULIST_ALPHABET = list("0123456789-,:/ \t\r\n\x00\x1c\x7f") + list(UNICODE_DIGITS)
+cpulist_like = st.lists(
+    st.tuples(st.integers(0, 10 ** 13), st.integers(0, 10 ** 13), st.sampled_from(["", "-", ":1/2", "-:"])),
+    max_size=5,
+).map(lambda runs: ",".join("%d%s%d" % (low, sep, high) if sep else str(low) for low, high, sep in runs))
+
+
+@given(st.one_of(st.text(alphabet=st.sampled_from(CPULIST_ALPHABET), max_size=40), st.text(max_size=20),
+                 cpulist_like))
+def test_parse_cpulist_gives_bounded_ascii_ids_or_its_own_error(text):
+    """Any text: a sorted list of at most 65536 ids in 0..65535, read from ASCII digits only, or CpulistError."""
+    with memory_ceiling(256):
+        try:
+            ids = parse_cpulist(text)
+        except CpulistError:
+            return
+    assert isinstance(ids, list) and len(ids) <= 65536
+    assert all(type(cpu) is int and 0 <= cpu <= 65535 for cpu in ids)
+    assert ids == sorted(set(ids))
+    assert not any(ch.isdigit() and ch not in "0123456789" for ch in text)

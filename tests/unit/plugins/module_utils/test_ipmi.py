@@ -164,7 +164,9 @@ def test_sdr_oddities_and_garbage_lines():
 
 
 @pytest.mark.parametrize("text,value", [("49.000", 49.0), ("49,000", 49.0), ("-9,000", -9.0), ("na", None),
-                                        ("", None), ("0x0", None), ("12 Volts", None), (None, None)])
+                                        ("", None), ("0x0", None), ("12 Volts", None), (None, None),
+                                        # digits of other scripts, which \d and float() take (issue 21, item 7)
+                                        (u"\u0664\u0669", None), (u"4\uff19.0", None), ("1" * 400, None)])
 def test_parse_number(text, value):
     assert ipmi.parse_number(text) == value
 

@@ -361,6 +361,11 @@ def test_unreadable_file_fails_naming_it(tmp_path, warnings):
     ("scaling_min_freq", "fast", "expected an integer"),
     ("cpuinfo_max_freq", "", "expected an integer"),
     ("affected_cpus", "0 x", "expected CPU ids"),
+    # Hostile host text (issue 21, item 7): other scripts' digits, an id far above any CPU.
+    ("affected_cpus", u"\u0660 \u0661", "expected CPU ids"),
+    ("affected_cpus", "0 999999999999", "expected CPU ids"),
+    ("scaling_min_freq", u"\uff11\uff10\uff10", "expected an integer"),
+    ("cpuinfo_max_freq", "1_000", "expected an integer"),
 ])
 def test_malformed_file_fails_naming_it(tmp_path, warnings, name, content, problem):
     root = build_tree(tmp_path, "acpi-cpufreq", policies=range(2))
