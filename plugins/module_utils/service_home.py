@@ -24,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import binascii
 import errno
 import json
 import os
@@ -271,7 +272,7 @@ def _inspect_config(dir_fd, name, path, plan):
         if not _same_file(os.fstat(fd), st):
             raise Refused(path, "the file seen a moment before", "another one in its place",
                           "run again; if it keeps changing, find what changes it")
-        data = os.read(fd, MAX_CONFIG_BYTES + 1)
+        data = _read_at_most(fd, MAX_CONFIG_BYTES + 1)
     finally:
         os.close(fd)
     if len(data) > MAX_CONFIG_BYTES:
@@ -282,6 +283,17 @@ def _inspect_config(dir_fd, name, path, plan):
     except UnicodeDecodeError:
         raise Refused(path, "a UTF-8 YAML file", "bytes that are not UTF-8", "check what it is, then fix or remove it")
     plan.config_stat = st
+
+
+def _read_at_most(fd, limit):
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _plan_config(plan, seed, add_missing):
@@ -520,7 +532,8 @@ def _write_temporary(dir_fd, name, content, mode, account):
 
 
 def _temporary_name(name):
-    return ".%s.ktune-%d" % (name, os.getpid())
+    # Unpredictable: the user, who may write the directory, cannot hold the name in advance.
+    return ".%s.ktune-%s" % (name, binascii.hexlify(os.urandom(8)).decode("ascii"))
 
 
 def _seed(dir_fd, name, plan):
