@@ -5,6 +5,7 @@ the role computed, so a wrong derivation cannot agree with itself.
 """
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -253,3 +254,41 @@ def test_the_rollback_restarted_only_the_broken_instance(host):
     assert kimi_after == kimi_before
     assert show(host.check_output("systemctl show -p MainPID ktransformers@r1.service")) == {
         "MainPID": r1_after["MainPID"]}
+
+
+# side_effect.yml planted each link as the service user (the real entry put aside), ran the role
+# and put the real entry back.
+PLANTED = [("config-dir-link", HOME + "/.ktransformers", "a directory owned by ktransformers or root", "/etc"),
+           ("config-file-link", HOME + "/.ktransformers/config.yaml", "a regular file owned by ktransformers",
+            "/etc/shadow")]
+
+
+@pytest.mark.parametrize("name, path, expected, target", PLANTED, ids=[entry[0] for entry in PLANTED])
+def test_a_link_the_service_user_plants_in_home_fails_the_host_naming_it(host, name, path, expected, target):
+    outcome = record(host, name)
+    assert outcome["failed"] is True
+    assert outcome["msg"].startswith("svc-nps2: %s: expected %s, found a symlink to %s. Fix: remove the link (rm %s)"
+                                     % (path, expected, target, path)), outcome["msg"]
+    assert outcome["msg"].endswith("Nothing was changed.")
+
+
+def test_root_followed_no_link_out_of_home(host):
+    etc = host.file("/etc")
+    assert (etc.user, etc.group, etc.mode) == ("root", "root", 0o755)
+    assert not host.file("/etc/config.yaml").exists  # no seed written through the link
+    shadow = host.file("/etc/shadow")
+    assert (shadow.user, shadow.group, shadow.mode) == ("root", "shadow", 0o640)
+    # Nothing the service user or the test records can read holds a line of /etc/shadow.
+    lines = [line for line in shadow.content_string.splitlines() if line.startswith(("root:", "ktransformers:"))]
+    assert len(lines) == 2
+    for line in lines:
+        found = host.run("grep -rlF -e %s %s /var/lib/ktune-test" % (shlex.quote(line), HOME))
+        assert found.stdout == "", found.stdout
+
+
+def test_the_real_config_is_back_and_untouched_by_the_refused_runs(host):
+    for name, path, _expected, _target in PLANTED:
+        assert not host.file(path + ".aside").exists
+    config = host.file(HOME + "/.ktransformers")
+    assert config.is_directory and not config.is_symlink
+    assert host.file(HOME + "/.ktransformers/config.yaml").is_file
