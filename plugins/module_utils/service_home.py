@@ -592,6 +592,17 @@ def changes(plan):
     return lines
 
 
+# Keys of the legacy server's config.yaml whose values are secrets: the API key the launcher
+# writes, and the secret that signs its sessions.
+SECRET_KEYS = ("api_key", "secret_key")
+_SECRET_LINE = re.compile(r"^(\s*(?:%s)\s*:\s*).+$" % "|".join(SECRET_KEYS), re.M)
+
+
+def redact_secret_values(text):
+    """YAML text with the value of every secret key (SECRET_KEYS) replaced by <redacted>."""
+    return _SECRET_LINE.sub(r"\1<redacted>", text)
+
+
 def diffs(plan):
     """The diff: directories as owner and mode; the config file whole when seeded, else only the added keys.
 
@@ -608,7 +619,7 @@ def diffs(plan):
                            before=_describe_directory(entry["stat"]), after=after))
     if plan.seeded:
         result.append(dict(before_header=plan.config_path, after_header=plan.config_path, before="",
-                           after=plan.config_after))
+                           after=redact_secret_values(plan.config_after)))
     elif plan.added:
         header = "%s (only the keys added; the rest of the file stays as it is)" % plan.config_path
         before, after = [], []

@@ -232,7 +232,8 @@ def main():
             config_dir=dict(type="str", default=".ktransformers"),
             config_dir_mode=dict(type="raw", default="0700"),
             config_file=dict(type="str", default="config.yaml"),
-            seed=dict(type="str"),
+            # The seed holds the server's session secret (user.secret_key): never in -v output.
+            seed=dict(type="str", no_log=True),
             add_missing=dict(type="dict"),
         ),
         supports_check_mode=True,

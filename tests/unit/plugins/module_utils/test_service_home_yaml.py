@@ -28,11 +28,24 @@ def pyyaml(request, monkeypatch):
     return request.param
 
 
-def seeded_config():
+def seeded_config(**instance):
     environment = Environment(loader=FileSystemLoader(str(ROLE / "templates")), undefined=StrictUndefined)
     return environment.get_template("ktransformers-config.yaml.j2").render(
         ktune_service_home="/var/lib/ktransformers", lookup=lambda *args, **kwargs: "0" * 64,
-        ktransformers_service_resolved=[LEGACY])
+        ktransformers_service_resolved=[dict(LEGACY, **instance)])
+
+
+@pytest.mark.parametrize("host", ["::", "[::]", "[::1]", "0.0.0.0", "127.0.0.1"])
+def test_the_seeded_config_is_yaml_for_any_listen_address(host):
+    """Issue 21, item 5: an unquoted `ip: ::` was invalid YAML, and every later run failed on it."""
+    config = yaml.safe_load(seeded_config(host=host))
+    assert config["server"] == {"ip": host, "port": 10002}
+    assert config["model"]["path"] == "/srv/models/r1" and config["kvc2"]["disk_path"].endswith("/kvc2")
+
+
+def test_the_seeded_config_keeps_cross_domain_requests_off():
+    """Issue 21, item 8: upstream's default (True) lets any web page call the API through a browser."""
+    assert yaml.safe_load(seeded_config())["web"]["open_cross_domain"] is False
 
 
 def test_the_seeded_config_needs_no_key_and_the_line_edit_reads_it(pyyaml):

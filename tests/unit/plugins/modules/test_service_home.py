@@ -394,3 +394,14 @@ def test_a_config_file_of_root_is_refused(root):
 def test_home_must_be_an_absolute_normalised_path(root, value):
     result, failed = run_module(service_home, args_for(root, path=value))
     assert failed and "expected an absolute, normalised path below /" in result["msg"]
+
+
+def test_the_diff_of_a_seed_hides_the_session_secret_and_the_key(root):
+    """Issue 21, item 4: --diff of a seeded config.yaml never shows user.secret_key or server.api_key."""
+    secret, key = "seed-secret-0123456789abcdef", "seed-api-key-0123456789"
+    seed = SEED + 'user:\n  secret_key: "%s"\n  algorithm: "HS256"\nserver:\n  api_key: "%s"\n' % (secret, key)
+    result, failed = run_module(service_home, args_for(root, seed=seed), check_mode=True, diff=True)
+    assert not failed, result
+    shown = "".join(entry["after"] for entry in result["diff"])
+    assert "  secret_key: <redacted>\n" in shown and "  api_key: <redacted>\n" in shown
+    assert secret not in repr(result) and key not in repr(result)
