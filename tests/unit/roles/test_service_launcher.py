@@ -66,3 +66,24 @@ def test_the_sglang_key_goes_to_a_private_config_file_not_the_command_line(host)
     assert oct(secrets.stat().st_mode & 0o777) == "0o600"
     recorded = host["log"].read_text() if host["log"].exists() else ""
     assert KEY not in recorded and KEY not in done.stderr
+
+
+def render(template, **instance):
+    import jinja2
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROOT / "roles/ktransformers_service/templates")),
+                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    base = {"name": "r1", "backend": "legacy", "port": 10002, "health_url": "http://127.0.0.1:10002/v1/models",
+            "command": "/opt/kt/bin/ktransformers --port 10002", "credentials_file": "/etc/ktransformers/r1.credentials",
+            "api_key": KEY, "environment": {}}
+    base.update(instance)
+    return environment.get_template(template).render(ktransformers_service_instance=base,
+                                                     ktransformers_service_use_numa=False)
+
+
+def test_environment_values_live_in_the_root_only_credentials_file_not_the_env_file():
+    """Issue 21, item 4: the .env file is 0644 and shown by --diff; the credentials file is 0600 and no_log."""
+    token = "hf_canary_token_0123456789"
+    env_file = render("instance.env.j2", environment={"HF_TOKEN": token})
+    credentials = render("instance.credentials.j2", environment={"HF_TOKEN": token})
+    assert token not in env_file and KEY not in env_file
+    assert 'HF_TOKEN="%s"\n' % token in credentials and "KTUNE_API_KEY=%s\n" % KEY in credentials
