@@ -22,7 +22,7 @@ def flooding(prefix, filler, size=64 * MIB, suffix=b"", content_type="applicatio
             self.end_headers()
             try:
                 self.wfile.write(prefix)
-                for _ in range(size // len(block)):
+                for _block in range(size // len(block)):
                     self.wfile.write(block)
                 self.wfile.write(suffix)
             except (BrokenPipeError, ConnectionResetError):

@@ -107,6 +107,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.http_body import A
 
 def ask(url, token, timeout):
     """(answer word, HTTP status or None, public statuses or None)."""
+    status = None
     try:
         response = open_url(url.rstrip("/") + "/status", headers={"Authorization": "Bearer %s" % token},
                             timeout=timeout, use_proxy=False, follow_redirects="none")

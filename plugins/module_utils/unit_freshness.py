@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Restarts and daemon-reloads a run lost: a unit whose running process is older than its files.
+
+A run that writes a unit's files and is then cut short (Ctrl-C, a lost host, a later failing
+task) loses the restart and the daemon-reload it would have made; the next run finds the files
+already right, changes nothing, and the old process keeps running. This module's judgement finds
+that state from the host alone: systemd's NeedDaemonReload, and a main process that started
+before the newest of the files it reads was written.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
+    HostFileError,
+    parse_decimal,
+    read_text,
+)
+
+# A file written within this many seconds before the process started counts as read by it
+# (the role writes, then restarts within the same second).
+START_SLACK_S = 1.0
+PROPERTIES = ("Id", "LoadState", "ActiveState", "MainPID", "NeedDaemonReload")
+
+
+def boot_time(procfs_root):
+    """Seconds since the epoch at boot (/proc/stat btime); HostFileError when unreadable."""
+    path = os.path.join(procfs_root, "stat")
+    for line in read_text(path, 1 << 20).splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == "btime" and parse_decimal(words[1]) is not None:
+            return float(words[1])
+    raise HostFileError(path, "expected a btime line, found none")
+
+
+def process_start(procfs_root, pid, ticks_per_s, booted_at):
+    """When process pid started (seconds since the epoch), from /proc/PID/stat; None when it is gone."""
+    path = os.path.join(procfs_root, str(pid), "stat")
+    try:
+        text = read_text(path)
+    except HostFileError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    fields = text[text.rfind(")") + 2:].split()
+    ticks = parse_decimal(fields[19]) if len(fields) > 19 else None
+    if ticks is None:
+        raise HostFileError(path, "expected the start time as field 22, found %r" % text[:80])
+    return booted_at + ticks / float(ticks_per_s)
+
+
+def newest_file(paths):
+    """(path, mtime) of the most recently written of paths that exist, or (None, None)."""
+    newest = (None, None)
+    for path in paths:
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            continue
+        if newest[1] is None or mtime > newest[1]:
+            newest = (path, mtime)
+    return newest
+
+
+def judge(unit, properties, started_at, newest):
+    """{unit, need_daemon_reload, stale, reason} for one unit from what was read."""
+    path, mtime = newest
+    active = properties.get("ActiveState") in ("active", "activating", "reloading")
+    stale = bool(active and started_at is not None and mtime is not None and started_at + START_SLACK_S < mtime)
+    reason = None
+    if stale:
+        reason = "%s was written after the running process started (%.0f s later): a restart was lost" % (
+            path, mtime - started_at)
+    return {"unit": unit, "need_daemon_reload": properties.get("NeedDaemonReload") == "yes", "stale": stale,
+            "reason": reason, "active": active}

@@ -1,0 +1,63 @@
+"""Issue 21, item 6: a unit whose running process is older than its files lost its restart."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+import pytest
+
+from ansible_collections.ktune.inference.plugins.module_utils import unit_freshness
+from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
+
+BOOT = 1765000000.0
+
+
+@pytest.fixture
+def proc(tmp_path):
+    (tmp_path / "stat").write_text("cpu  1 2 3\nbtime %d\nprocesses 9\n" % BOOT)
+    # comm "(kt (r1) x)": spaces and parentheses; starttime (field 22) = 12345 ticks
+    fields = ["S"] + ["0"] * 18 + ["12345"] + ["0"] * 10
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "stat").write_text("4242 (kt (r1) x) %s\n" % " ".join(fields))
+    return tmp_path
+
+
+def test_the_process_start_counts_from_boot_past_a_command_name_with_parentheses(proc):
+    booted = unit_freshness.boot_time(str(proc))
+    assert booted == BOOT
+    assert unit_freshness.process_start(str(proc), 4242, 100, booted) == BOOT + 123.45
+    assert unit_freshness.process_start(str(proc), 999, 100, booted) is None  # gone
+
+
+def test_a_stat_line_without_a_start_time_names_the_file(proc):
+    (proc / "4242" / "stat").write_text("4242 (kt) S 1 2\n")
+    with pytest.raises(HostFileError, match="4242/stat: expected the start time"):
+        unit_freshness.process_start(str(proc), 4242, 100, BOOT)
+
+
+def test_newest_file_skips_missing_files(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_text("x")
+    new.write_text("y")
+    os.utime(str(old), (1000, 1000))
+    os.utime(str(new), (2000, 2000))
+    assert unit_freshness.newest_file([str(old), str(tmp_path / "absent"), str(new)]) == (str(new), 2000)
+    assert unit_freshness.newest_file([str(tmp_path / "absent")]) == (None, None)
+
+
+@pytest.mark.parametrize("state, started, mtime, reload, stale", [
+    ("active", 1000.0, 1500.0, "no", True),      # written after the start: the restart was lost
+    ("active", 1000.0, 1000.5, "no", False),     # written, then restarted in the same second
+    ("active", 2000.0, 1500.0, "no", False),     # restarted after the write
+    ("inactive", None, 1500.0, "no", False),     # not running: the next start reads the files
+    ("active", 1000.0, None, "yes", False),      # no file to compare, but systemd wants a reload
+])
+def test_judge(state, started, mtime, reload, stale):
+    judged = unit_freshness.judge("k@r1.service", {"ActiveState": state, "NeedDaemonReload": reload}, started,
+                                  ("/etc/ktransformers/r1.env", mtime))
+    assert judged["stale"] is stale and judged["need_daemon_reload"] is (reload == "yes")
+    assert (judged["reason"] is not None) is stale
+    if stale:
+        assert judged["reason"].startswith("/etc/ktransformers/r1.env was written after the running process started")
