@@ -167,6 +167,6 @@ def test_parse_cpulist_gives_bounded_ascii_ids_or_its_own_error(text):
         except CpulistError:
             return
     assert isinstance(ids, list) and len(ids) <= 65536
-    assert all(type(cpu) is int and 0 <= cpu <= 65535 for cpu in ids)
+    assert all(isinstance(cpu, int) and not isinstance(cpu, bool) and 0 <= cpu <= 65535 for cpu in ids)
     assert ids == sorted(set(ids))
     assert not any(ch.isdigit() and ch not in "0123456789" for ch in text)
