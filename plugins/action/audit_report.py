@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import io
 import os
 
 import yaml
@@ -77,7 +78,7 @@ def write_report(report_dir, report, baselines):
     for name, text in (("audit.json", to_json(report)), ("audit.xml", to_junit(report)),
                        ("audit.html", to_html(report, baselines))):
         path = os.path.join(report_dir, name)
-        with open(path, "w") as handle:
+        with io.open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
         files[name.split(".")[1]] = os.path.abspath(path)
     return files

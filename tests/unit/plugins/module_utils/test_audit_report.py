@@ -61,7 +61,8 @@ def test_junit_has_one_case_per_host_and_control():
     assert len(cases) == 4 * len(CONTROL_IDS)
     assert root.get("tests") == str(4 * len(CONTROL_IDS))
     assert root.get("failures") == "1" and root.get("errors") == str(len(CONTROL_IDS))
-    assert root.get("skipped") == "1"
+    # Per suite only: Jenkins xunit's JUnit schema allows no skipped count on <testsuites>.
+    assert sum(int(suite.get("skipped")) for suite in root.findall("testsuite")) == 1
     layout = [c for c in cases if c.get("classname") == "nps4" and c.get("name") == "numa.layout"][0]
     failure = layout.find("failure")
     assert failure.get("type") == "error"
