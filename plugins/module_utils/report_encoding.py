@@ -3,13 +3,14 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Text from hosts (facts, findings, host names) encoded for the file it lands in: one helper per
 format. A host controls what it reports and, through a dynamic inventory, even its name, so none
-of it may become markup or a control sequence.
+of it may become markup, a control sequence or a path on the controller.
 
 - ``xml_text`` / ``xml_attr``: XML 1.0 character data and quoted attribute values (audit.xml, SVG);
 - ``html_text``: HTML text and double-quoted attribute values (audit.html);
 - ``line_text``: one line of plain text, for a terminal (the audit table, verdicts);
 - ``markdown_text``: inline CommonMark text that renders as itself (the diagnosis summary.md);
-- ``json_value``: a document json.dumps writes as valid Unicode (audit.json).
+- ``json_value``: a document json.dumps writes as valid Unicode (audit.json);
+- ``path_component``: a host name as one file name inside a folder (reports, bundles, baselines).
 
 Control characters are shown, not dropped: U+001B becomes the four characters ``\\x1b``, a lone
 surrogate ``\\udc80`` (Python's backslashreplace notation), so a reader still sees that the host
@@ -101,3 +102,35 @@ def json_value(value):
     if isinstance(value, type(u"")):
         return _SURROGATES.sub(_shown, value)
     return value
+
+
+# --- paths -------------------------------------------------------------------------
+
+_PATH_KEPT = re.compile(r"[A-Za-z0-9._:-]")
+NAME_MAX = 255
+
+
+def path_component(name):
+    """A host name as one file name inside a folder, for per-host reports, bundles and baselines.
+
+    Every DNS name, IPv4 and IPv6 address comes back unchanged, so existing folders are still
+    found. Any other character (``/``, NUL, control characters, ``%``, spaces, non-ASCII) is
+    percent-encoded as its UTF-8 bytes, and so is a leading ``.`` or ``-``: the result is never
+    ``.``, ``..``, a hidden file or an option to a command. Encoding (not refusing) keeps a host
+    with an odd name in the fleet's report; it is one-to-one, so two hosts never share a folder.
+    ValueError for an empty name, or one longer than a file name may be (255 bytes) once encoded.
+    """
+    text = to_text(name, errors="surrogate_then_replace")
+    if not text:
+        raise ValueError("an empty host name cannot name a file")
+    encoded = "".join(char if _PATH_KEPT.match(char) else _percent(char) for char in text)
+    if encoded[0] in ".-":
+        encoded = _percent(encoded[0]) + encoded[1:]
+    if len(encoded) > NAME_MAX:
+        raise ValueError("host name %s is %d characters as a file name, more than %d"
+                         % (line_text(text[:40]) + "...", len(encoded), NAME_MAX))
+    return encoded
+
+
+def _percent(char):
+    return "".join("%%%02X" % byte for byte in bytearray(char.encode("utf-8", "surrogatepass")))
