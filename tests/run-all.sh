@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of ktune.inference, from a bare Debian machine:
-#   1. installs what it needs (apt: python3-venv, shellcheck, openjdk-17-jre-headless, podman, runc,
-#      debootstrap; pip: requirements-test.txt, ansible-rulebook in a venv of its own)
+#   1. installs what it needs (apt: python3-venv, shellcheck, openjdk-17-jre-headless, chromium, podman,
+#      runc, debootstrap; pip: requirements-test.txt, ansible-rulebook in a venv of its own)
 #   2. lint: yamllint, ansible-lint (production profile), ansible-doc of every plugin,
 #      ansible-galaxy collection build, galaxy-importer on the tarball, ansible-builder create
 #   3. ansible-test sanity, and the unit tests (pytest, hypothesis; the contract tests parse the
@@ -71,6 +71,11 @@ stage "systemd-analyze (Debian's systemd; the guard role's unit is verified with
 command -v systemd-analyze >/dev/null ||
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; }
 systemd-analyze --version | head -1
+
+stage "chromium (Debian's package; the audit page is loaded in it headless, one launch for every page)"
+command -v chromium >/dev/null ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+chromium --version 2>/dev/null | head -1
 
 stage "yamllint"
 yamllint --strict .

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import io
 import os
 
 import yaml
@@ -35,6 +36,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.audit_report impor
     to_table,
     verdicts,
 )
+from ansible_collections.ktune.inference.plugins.module_utils.report_encoding import path_component
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -60,13 +62,18 @@ def not_graded_reason(result):
 
 
 def read_baselines(baseline_dir, hosts):
+    """{host: its curve.svg} from <baseline_dir>/<host as path_component>/, where the
+    performance_baseline role writes it; a host whose name makes no file name has none."""
     found = {}
     if not baseline_dir:
         return found
     for host in hosts:
-        path = os.path.join(baseline_dir, host, "curve.svg")
+        try:
+            path = os.path.join(baseline_dir, path_component(host), "curve.svg")
+        except ValueError:
+            continue
         if os.path.isfile(path):
-            with open(path, "r") as handle:
+            with io.open(path, "r", encoding="utf-8", errors="replace") as handle:
                 found[host] = handle.read()
     return found
 
@@ -77,7 +84,7 @@ def write_report(report_dir, report, baselines):
     for name, text in (("audit.json", to_json(report)), ("audit.xml", to_junit(report)),
                        ("audit.html", to_html(report, baselines))):
         path = os.path.join(report_dir, name)
-        with open(path, "w") as handle:
+        with io.open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
         files[name.split(".")[1]] = os.path.abspath(path)
     return files

@@ -33,6 +33,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
+from ansible_collections.ktune.inference.plugins.module_utils.report_encoding import markdown_text as md
 
 DEFAULT_THRESHOLDS = {
     "dimm_margin_c": 5.0,            # within this of the BMC's upper critical threshold
@@ -369,7 +370,7 @@ def missing_tools(data):
 
 
 def _measurements(data):
-    lines = ["- Layout: %s" % line for line in (data.get("numa_summary") or [])[:1]]
+    lines = ["- Layout: %s" % md(line) for line in (data.get("numa_summary") or [])[:1]]
     thermal = data.get("thermal_after") or data.get("thermal_before") or {}
     ipmi = thermal.get("ipmi") or {}
     if ipmi.get("available"):
@@ -377,9 +378,9 @@ def _measurements(data):
         top = ipmi.get("hottest")
         lines.append("- DIMM sensors: %d (%d with a reading)%s" % (
             len(dimms), len([d for d in dimms if d.get("celsius") is not None]),
-            ", hottest %s at %.1f °C" % (top["name"], top["celsius"]) if top else ""))
+            ", hottest %s at %.1f °C" % (md(top["name"]), top["celsius"]) if top else ""))
     for entry in thermal.get("governors") or []:
-        lines.append("- Governor: %s on %d policies (%s)" % (entry["governor"], entry["policies"], entry["driver"]))
+        lines.append("- Governor: %s on %d policies (%s)" % (md(entry["governor"]), entry["policies"], md(entry["driver"])))
     samples = parse_frequency_samples(data.get("frequency_samples"))
     if samples:
         lines.append("- CPU frequency over %d samples: lowest %s, median of medians %s, highest %s" % (
@@ -392,34 +393,36 @@ def _measurements(data):
         hit, miss = counters.get("numa_hit", 0), counters.get("numa_miss", 0)
         if hit + miss:
             lines.append("- Node %s: numa_miss %.2f%% of %d allocations, other_node %d" % (
-                node, 100.0 * miss / (hit + miss), hit + miss, counters.get("other_node", 0)))
+                md(node), 100.0 * miss / (hit + miss), hit + miss, counters.get("other_node", 0)))
     deltas = throttle_deltas(data.get("thermal_before"), data.get("thermal_after"))
     during = "; ".join("node %s %s" % (node, counters) for node, counters in sorted(deltas.items()))
-    lines.append("- Throttle events during the window: %s" % (during or "none"))
+    lines.append("- Throttle events during the window: %s" % (md(during) or "none"))
     return lines
 
 
 def summary_markdown(data):
-    """The bundle's summary.md."""
+    """The bundle's summary.md. Every value in it is markdown_text: what a host reports (its
+    name, log lines, sensor and tool names) renders as its own characters, never as markup."""
     found = findings(data)
-    out = ["# Diagnosis of %s" % data["host"], ""]
+    out = ["# Diagnosis of %s" % md(data["host"]), ""]
     if data.get("collected_at"):
-        out.append("Collected %s%s." % (data["collected_at"], ", sampling window %s s" % data["window_s"] if data.get("window_s") else ""))
+        out.append("Collected %s%s." % (md(data["collected_at"]),
+                                        ", sampling window %s s" % md(data["window_s"]) if data.get("window_s") else ""))
         out.append("")
     out += ["## Likely causes", ""]
     if found:
         for number, item in enumerate(found, 1):
-            out.append("%d. **%s** (%s): %s  " % (number, item["cause"], item["severity"], item["evidence"]))
-            out.append("   Fix: %s" % item["fix"])
+            out.append("%d. **%s** (%s): %s  " % (number, md(item["cause"]), md(item["severity"]), md(item["evidence"])))
+            out.append("   Fix: %s" % md(item["fix"]))
     else:
         out.append("None found in the collected data.")
     out += ["", "## Measurements", ""] + _measurements(data)
     missing = missing_tools(data)
     out += ["", "## Not collected", ""]
     if missing:
-        out += ["- %s: %s" % (tool, why) for tool, why in sorted(missing.items())]
+        out += ["- %s: %s" % (md(tool), md(why)) for tool, why in sorted(missing.items())]
     else:
         out.append("Everything was collected.")
     if data.get("files"):
-        out += ["", "## Files in the bundle", ""] + ["- %s" % name for name in sorted(data["files"])]
+        out += ["", "## Files in the bundle", ""] + ["- %s" % md(name) for name in sorted(data["files"])]
     return "\n".join(out) + "\n"

@@ -4,10 +4,13 @@
 """Tokens/s against request number as a self-contained SVG (no script, font or link outside).
 
 Used by the tokens_chart_svg filter: the performance_baseline role writes the chart next to
-each host's baseline, and the audit report embeds it as it is. Each curve is a <g> with
-class "series" and data-label, holding one <polyline> and a <circle> per request whose
-data-request / data-value attributes carry the numbers, so tests and tools can read the
-chart back without parsing coordinates.
+each host's baseline, and the audit report embeds what svg_allowlist.py keeps of it (all of a
+chart drawn here). Each curve is a <g> with class "series" and data-label, holding one
+<polyline> and a <circle> per request whose data-request / data-value attributes carry the
+numbers, so tests and tools can read the chart back without parsing coordinates.
+
+The title and labels carry host text (its name, its facts): they are written as XML 1.0
+(xml_text, xml_attr), so a control character in a fact cannot make the file unreadable.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,7 +18,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
-from xml.sax.saxutils import escape, quoteattr
+
+from ansible_collections.ktune.inference.plugins.module_utils.report_encoding import xml_attr, xml_text
 
 WIDTH = 720
 HEIGHT = 360
@@ -84,13 +88,13 @@ def tokens_chart(curves, title="tokens/s per request", threshold=None, width=WID
     parts = [
         '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
         'font-family="sans-serif" font-size="12" role="img" aria-label=%s>' % (width, height, width, height,
-                                                                               quoteattr(title)),
-        "<title>%s</title>" % escape(title),
+                                                                               xml_attr(title)),
+        "<title>%s</title>" % xml_text(title),
         '<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>' % (width, height),
     ]
     # A long title (facts of now; facts of the baseline) is split at "; " into lines.
     parts += ['<text class="title" x="%d" y="%d" font-size="14"%s>%s</text>' % (
-        scale.left, 22 + 16 * number, ' font-weight="bold"' if number == 0 else "", escape(line))
+        scale.left, 22 + 16 * number, ' font-weight="bold"' if number == 0 else "", xml_text(line))
         for number, line in enumerate(title_lines)]
     parts += _axes(scale, count)
     if threshold is not None:
@@ -99,7 +103,7 @@ def tokens_chart(curves, title="tokens/s per request", threshold=None, width=WID
                      'stroke-dasharray="6 4"/><text x="%s" y="%s" fill="%s" text-anchor="end">%s</text></g>' % (
                          _fmt(threshold), _fmt(scale.left), _fmt(y), _fmt(scale.right), _fmt(y),
                          COLOURS["threshold"], _fmt(scale.right), _fmt(y - 4), COLOURS["threshold"],
-                         escape("threshold %s tokens/s" % _fmt(threshold))))
+                         xml_text("threshold %s tokens/s" % _fmt(threshold))))
     for position, (label, values) in enumerate(curves):
         parts.append(_curve(scale, label, values, COLOURS.get(label, PALETTE[position % len(PALETTE)])))
     parts += _legend(scale, curves, height)
@@ -138,12 +142,12 @@ def _axes(scale, count):
 def _curve(scale, label, values, colour):
     points = " ".join("%s,%s" % (_fmt(scale.x(request)), _fmt(scale.y(value)))
                       for request, value in enumerate(values, 1))
-    parts = ['<g class="series" data-label=%s>' % quoteattr(label),
+    parts = ['<g class="series" data-label=%s>' % xml_attr(label),
              '<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (colour, points)]
     for request, value in enumerate(values, 1):
         parts.append('<circle cx="%s" cy="%s" r="3" fill="%s" data-request="%d" data-value="%s"><title>%s</title>'
                      '</circle>' % (_fmt(scale.x(request)), _fmt(scale.y(value)), colour, request, repr(value),
-                                    escape("%s, request %d: %s tokens/s" % (label, request, _fmt(value)))))
+                                    xml_text("%s, request %d: %s tokens/s" % (label, request, _fmt(value)))))
     parts.append("</g>")
     return "".join(parts)
 
@@ -154,7 +158,7 @@ def _legend(scale, curves, height):
     for position, (label, _unused) in enumerate(curves):
         colour = COLOURS.get(label, PALETTE[position % len(PALETTE)])
         parts.append('<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2"/>'
-                     '<text x="%s" y="%s">%s</text>' % (x, height - 12, x + 20, height - 12, colour, x + 26, height - 8, escape(label)))
+                     '<text x="%s" y="%s">%s</text>' % (x, height - 12, x + 20, height - 12, colour, x + 26, height - 8, xml_text(label)))
         x += 40 + 8 * len(label)
     parts.append("</g>")
     return parts
