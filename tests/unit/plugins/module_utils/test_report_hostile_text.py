@@ -58,8 +58,7 @@ def report_of(fleet):
 
 def strings_in(tree):
     for element in tree.iter():
-        for value in list(element.attrib.values()) + [element.text or "", element.tail or ""]:
-            yield value
+        yield from list(element.attrib.values()) + [element.text or "", element.tail or ""]
 
 
 @EXAMPLES
@@ -102,12 +101,10 @@ def all_strings(value):
     if isinstance(value, dict):
         for key, item in value.items():
             yield key
-            for text in all_strings(item):
-                yield text
+            yield from all_strings(item)
     elif isinstance(value, list):
         for item in value:
-            for text in all_strings(item):
-                yield text
+            yield from all_strings(item)
     elif isinstance(value, str):
         yield value
 
@@ -153,8 +150,7 @@ TEMPLATE_TOKENS = {"heading_open", "heading_close", "paragraph_open", "paragraph
 def tokens_of(markdown):
     for token in MarkdownIt("commonmark").parse(markdown):
         yield token
-        for child in token.children or []:
-            yield child
+        yield from token.children or []
 
 
 def heading_texts(markdown):
