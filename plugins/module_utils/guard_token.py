@@ -46,8 +46,19 @@ def read_token(path):
     return token
 
 
+def _remove_if_empty_and_ours(path):
+    """Remove an empty token file of ours (a start cut short between creating and writing it)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISREG(info.st_mode) and info.st_size == 0 and info.st_uid == os.geteuid():
+        os.unlink(path)
+
+
 def ensure_token(path):
-    """The token in path, made first (random, mode 0600) when the file does not exist."""
+    """The token in path, made first (random, mode 0600) when the file does not exist or is empty."""
+    _remove_if_empty_and_ours(path)
     try:
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
@@ -56,6 +67,8 @@ def ensure_token(path):
     else:
         with os.fdopen(handle, "w") as out:
             out.write(os.urandom(32).hex() + "\n")
+            out.flush()
+            os.fsync(out.fileno())
     return read_token(path)
 
 

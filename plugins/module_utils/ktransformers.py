@@ -455,8 +455,9 @@ def _environment(check, value):
             continue
         item = str(item)
         if re.search(r"[\"\\$`]|[\x00-\x1f\x7f]", item):
-            check.add("environment", "%s = %r contains a quote, a backslash, $ or a control character, which "
-                                     "an environment file would change" % (key, item))
+            # Never echo the value: environment values may be tokens.
+            check.add("environment", "%s contains a quote, a backslash, $ or a control character, which "
+                                     "an environment file would change" % key)
             continue
         result[key] = item
     return result

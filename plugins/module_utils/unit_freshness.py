@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import time
 
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
     HostFileError,
@@ -66,11 +67,17 @@ def newest_file(paths):
     return newest
 
 
-def judge(unit, properties, started_at, newest):
-    """{unit, need_daemon_reload, stale, reason} for one unit from what was read."""
+def judge(unit, properties, started_at, newest, now=None):
+    """{unit, need_daemon_reload, stale, reason} for one unit from what was read.
+
+    A file dated after now says the clock was stepped back since it was written, not that a
+    restart was lost: trusting it would restart the unit on every run until the clock catches up.
+    """
     path, mtime = newest
+    now = time.time() if now is None else now
     active = properties.get("ActiveState") in ("active", "activating", "reloading")
-    stale = bool(active and started_at is not None and mtime is not None and started_at + START_SLACK_S < mtime)
+    stale = bool(active and started_at is not None and mtime is not None
+                 and started_at + START_SLACK_S < mtime <= now + START_SLACK_S)
     reason = None
     if stale:
         reason = "%s was written after the running process started (%.0f s later): a restart was lost" % (

@@ -165,6 +165,7 @@ def test_bad_input_fails_before_anything_is_collected(site, extra, message):
 # --- issue 21, item 4: no secret in a bundle, the summary or -vvv output; bundles private -------
 
 KNOWN_KEY = "canary-known-key-5f1e2d3c4b"
+ENV_TOKEN = "canary-env-token-77aa88bb"
 LOGGED_KEY = "canary-logged-key-9a8b7c6d"
 
 
@@ -179,24 +180,31 @@ def test_no_key_in_the_bundle_the_summary_or_vvv_and_the_bundle_is_private(site,
         "case \" $* \" in *' -k '*) echo 'kernel: mce: nothing'; exit 0;; esac\n"
         "echo \"2026-12-07T03:00:00+0000 gpu-a sglang[11]: server_args=ServerArgs(model_path='/m', "
         "api_key='%s', port=30000)\"\n"
-        "echo '2026-12-07T03:00:01+0000 gpu-a ktransformers[12]: started with key %s'\n" % (LOGGED_KEY, KNOWN_KEY))
+        "echo '2026-12-07T03:00:01+0000 gpu-a ktransformers[12]: started with key %s'\n"
+        "echo '2026-12-07T03:00:02+0000 gpu-a ktransformers[12]: hub login %s, 10 shards'\n"
+        % (LOGGED_KEY, KNOWN_KEY, ENV_TOKEN))
     (fake / "journalctl").chmod(0o755)
     stale = site.base / "gpu-a" / "remote-tmp" / "ktune-diagnostics.interrupted"
     stale.mkdir()
     (stale / "journal-ktransformers.txt").write_text("left by a run cut short\n")
     two_hours_ago = time.time() - 7200
     os.utime(str(stale), (two_hours_ago, two_hours_ago))
+    old_tarball = site.base / "gpu-a" / "remote-tmp" / "ktune-diagnostics.abc123.tar.gz"  # beside it, before 0.2
+    old_tarball.write_bytes(b"old bundle")
+    os.utime(str(old_tarball), (two_hours_ago, two_hours_ago))
     done = site("-vvv", "-e", json.dumps({"ktune_service_instances": [
-        {"name": "r1", "model_path": "/srv/m", "gguf_path": "/srv/g", "api_key": KNOWN_KEY}]}),
+        {"name": "r1", "model_path": "/srv/m", "gguf_path": "/srv/g", "api_key": KNOWN_KEY,
+         "environment": {"HF_TOKEN": ENV_TOKEN, "OMP_NUM_THREADS": "10"}}]}),
         env={"PATH": "%s:%s" % (fake, os.environ["PATH"])})
     assert done.returncode == 0, done.output[-3000:]
-    assert KNOWN_KEY not in done.output and LOGGED_KEY not in done.output
+    assert KNOWN_KEY not in done.output and LOGGED_KEY not in done.output and ENV_TOKEN not in done.output
     bundle_path = done.dests["gpu-a"] / "gpu-a-diagnostics.tar.gz"
     with tarfile.open(bundle_path) as bundle:
         journal = bundle.extractfile("gpu-a-diagnostics/journal-ktransformers.txt").read().decode()
         packed = b"".join(bundle.extractfile(member).read() for member in bundle.getmembers() if member.isfile())
     assert "api_key='<redacted>'" in journal and "started with key <redacted>" in journal
-    assert KNOWN_KEY.encode() not in packed and LOGGED_KEY.encode() not in packed
+    assert "hub login <redacted>, 10 shards" in journal  # a short value ("10") is no secret: left alone
+    assert KNOWN_KEY.encode() not in packed and LOGGED_KEY.encode() not in packed and ENV_TOKEN.encode() not in packed
     summary = (done.dests["gpu-a"] / "summary.md").read_text()
     assert KNOWN_KEY not in summary and LOGGED_KEY not in summary
     assert oct(bundle_path.stat().st_mode & 0o777) == "0o600"

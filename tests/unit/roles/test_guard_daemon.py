@@ -661,3 +661,10 @@ def test_socket_activation_serves_on_the_port_systemd_holds(host):
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     assert b"readiness on http://127.0.0.1:%d/ready/NAME" % port in out, (out, err)
+
+
+def test_an_empty_token_file_a_cut_short_start_left_is_made_again(tmp_path):
+    (tmp_path / "token").write_text("")
+    (tmp_path / "token").chmod(0o600)
+    token = ktune_guard.load_token(str(tmp_path))
+    assert len(token) >= 32 and (tmp_path / "token").read_text().strip() == token

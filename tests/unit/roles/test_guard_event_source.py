@@ -138,3 +138,30 @@ def test_a_host_without_a_token_stops_the_source_naming_it():
     with pytest.raises(ValueError, match="no guard token for gpu-b"):
         run_source({"guards": {"gpu-a": "http://x", "gpu-b": "http://y"}, "tokens": {"gpu-a": "t" * 32},
                     "max_polls": 1})
+
+
+def test_a_redirect_is_an_invalid_answer_and_the_token_goes_nowhere_else():
+    """urllib would follow a 302 and carry the Authorization header to wherever it points."""
+    elsewhere = serve([[{"instance": "r1", "state": "serving", "ready": True}]])
+
+    class Redirect(BaseHTTPRequestHandler):
+        def log_message(self, fmt, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:%d/status" % elsewhere.server_address[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        events = run_source({"guards": {"gpu-a": "http://127.0.0.1:%d" % server.server_address[1]},
+                             "tokens": {"gpu-a": "t" * 32}, "max_polls": 1})
+    finally:
+        for one in (server, elsewhere):
+            one.shutdown()
+            one.server_close()
+    assert [(e["instance"], e["state"]) for e in events] == [("*", "invalid")]
+    assert elsewhere.seen == []

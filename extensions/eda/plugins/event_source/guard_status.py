@@ -31,8 +31,8 @@ Arguments:
     max_polls: stop after this many polls (default: never; for tests)
 
 The guards listen on loopback by default: a central ansible-rulebook needs
-ktune_guard_listen_address set to an address it can reach, or Alertmanager's webhook instead
-(README, "Fleet rulebook").
+ktune_guard_listen_address set to an address it can reach (README, "Fleet rulebook"). The
+tokens cross that network in plain HTTP: keep it a management network.
 """
 
 import asyncio
@@ -62,11 +62,21 @@ guard_token = load_module_util("guard_token")
 SOURCE_STATES = ("unreachable", "unauthorized", "invalid")
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer of its own (invalid): urllib would carry the token to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirect)
+
+
 def fetch(url, token, timeout):
     """(list of public instance statuses, None) or (None, one of SOURCE_STATES)."""
     request = urllib.request.Request(url.rstrip("/") + "/status", headers={"Authorization": "Bearer %s" % token})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with OPENER.open(request, timeout=timeout) as response:
             data = json.loads(response.read(ANSWER_LIMIT).decode("utf-8"))
     except urllib.error.HTTPError as exc:
         return None, "unauthorized" if exc.code in (401, 403) else "invalid"

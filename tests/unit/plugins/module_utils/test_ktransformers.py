@@ -204,7 +204,7 @@ def test_numactl_mode_from_settings(numa):
     (legacy(environment={"USE_NUMA": "1"}), "environment sets USE_NUMA"),
     (legacy(environment={"KTUNE_COMMAND": "x"}), "environment sets KTUNE_COMMAND"),
     (legacy(environment={"1X": "1"}), "environment name '1X' is not a variable name"),
-    (legacy(environment={"X": "a\"b"}), "environment X = 'a\"b' contains a quote"),
+    (legacy(environment={"X": "a\"b"}), "environment X contains a quote"),
     (legacy(environment=["X=1"]), "environment = ['X=1'] is not a dictionary"),
     (legacy(api_key="short"), "api_key is not usable: expected 8-256 characters"),
     (legacy(api_key="has space in it"), "api_key is not usable"),

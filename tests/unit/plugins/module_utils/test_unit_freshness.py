@@ -61,3 +61,10 @@ def test_judge(state, started, mtime, reload, stale):
     assert (judged["reason"] is not None) is stale
     if stale:
         assert judged["reason"].startswith("/etc/ktransformers/r1.env was written after the running process started")
+
+
+def test_a_file_dated_after_now_is_a_stepped_back_clock_not_a_lost_restart():
+    """Otherwise every run would restart the unit until the clock caught up with the file's date."""
+    judged = unit_freshness.judge("k@r1.service", {"ActiveState": "active", "NeedDaemonReload": "no"}, 1000.0,
+                                  ("/etc/ktransformers/r1.env", 5000.0), now=2000.0)
+    assert judged["stale"] is False
