@@ -7,14 +7,14 @@ value, naming the variable, before anything is written.
 """
 
 import re
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from role_vars import evaluate
-
 ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "tests/unit/roles"))
+from role_vars import evaluate  # noqa: E402
 # `is match(...$)`, `is search(...$)` (not a (?m) one), or a pattern variable ending in $ (a lineinfile regexp,
 # applied line by line, is the one place where $ is meant).
 YAML_DOLLAR = re.compile(r"""is (?:match|search)\('(?!\(\?m\))[^']*\$'\)|^\s*\w+_pattern: '[^']*\$'\s*$""", re.M)
@@ -25,16 +25,17 @@ LINE_PARSERS = {"plugins/module_utils/host_telemetry.py", "plugins/module_utils/
 
 
 def tracked(*patterns):
-    files = subprocess.run(["git", "ls-files", *patterns], cwd=str(ROOT), capture_output=True, text=True,
-                           check=True).stdout.split()
+    """The collection's files matching the glob patterns (also under ansible-test, which has no .git)."""
+    files = sorted(set(path.relative_to(ROOT).as_posix() for pattern in patterns for path in ROOT.glob(pattern)))
+    assert files, patterns
     return [name for name in files if name not in LINE_PARSERS]
 
 
 def test_no_validation_pattern_anchors_with_a_dollar():
     found = []
-    for name in tracked("roles/*.yml", "playbooks/*.yml"):
+    for name in tracked("roles/**/*.yml", "playbooks/**/*.yml"):
         found += ["%s: %s" % (name, hit.strip()) for hit in YAML_DOLLAR.findall((ROOT / name).read_text())]
-    for name in tracked("plugins/*.py"):
+    for name in tracked("plugins/**/*.py"):
         found += ["%s: %s" % (name, hit) for hit in PY_DOLLAR.findall((ROOT / name).read_text())]
     assert found == []
 

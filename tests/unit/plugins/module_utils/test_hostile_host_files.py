@@ -14,7 +14,7 @@ import pytest
 
 import topologies
 from bounded_memory import MIB, memory_ceiling, traced
-from cpufreq_tree import build_tree, policy_path
+from ansible_collections.ktune.inference.tests.unit.cpufreq_tree import build_tree, policy_path
 from ansible_collections.ktune.inference.plugins.module_utils import cpufreq, host_state, host_telemetry, sysctl
 from ansible_collections.ktune.inference.plugins.module_utils.managed_state import file_state
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
