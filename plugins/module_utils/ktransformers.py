@@ -28,6 +28,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import difflib
 import re
 
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
@@ -45,7 +46,8 @@ WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 
 SGLANG_VARIANTS = ("sglang-kt", "sglang")
 COMMON_FIELDS = ("name", "state", "backend", "model_path", "port", "host", "numactl", "numa_node",
-                 "extra_args", "environment", "api_key", "health_timeout_s", "served_model_name")
+                 "extra_args", "environment", "api_key", "health_timeout_s", "served_model_name",
+                 "replicas", "share_cpus_with", "model_size_gb")
 LEGACY_FIELDS = ("executable", "gguf_path", "cpu_infer", "max_new_tokens", "cache_lens", "max_batch_size",
                  "backend_type", "optimize_config_path", "chunk_size", "force_think")
 SGLANG_FIELDS = ("python", "sglang_variant", "kt_weight_path", "kt_cpuinfer", "kt_threadpool_count",
@@ -123,6 +125,14 @@ API_KEY_FLAGS = ("--api_key", "--api-key")
 # Flags the role sets (listen address, port) or must never set (the key): an extra word that
 # names one, or abbreviates one (argparse accepts any unambiguous prefix), would override it unseen.
 MANAGED_FLAGS = ("--host", "--port") + API_KEY_FLAGS
+
+
+# Sharded serving: one replica per NUMA node (with CPUs and memory) or per socket, behind a router
+# on the entry's port; the replicas listen on the ports after it.
+REPLICA_LAYOUTS = ("per_numa_node", "per_socket")
+REPLICA_SUFFIX = {"per_numa_node": "node", "per_socket": "socket"}
+# What the expansion decides for each replica: set on a sharded entry, they would contradict it.
+REPLICA_DECIDES = ("numactl", "numa_node", "kt_numa_nodes", "kt_threadpool_count", "cuda_visible_devices")
 
 
 class InstanceError(ValueError):
@@ -264,8 +274,11 @@ class _Checker(object):
         return value.rstrip("/") or "/"
 
 
-def _normalise(raw, index, settings, numa):
-    """Return (instance with every field resolved, problems). The instance is None when unusable."""
+def _normalise(raw, index, settings, numa, replica=None):
+    """Return (instance with every field resolved, problems). The instance is None when unusable.
+
+    replica: for one replica of a sharded entry (expand_entries), the nodes it is bound to.
+    """
     problems = []
     if not isinstance(raw, dict):
         problems.append("ktune_service_instances[%d] = %r is not a dictionary: expected one with at least "
@@ -302,6 +315,12 @@ def _normalise(raw, index, settings, numa):
                                          "it" if len(foreign) == 1 else "them", other))
 
     instance = {"name": name, "index": index, "label": check.label, "state": state, "backend": backend}
+    if replica:
+        instance.update(replica_of=replica["of"], replicas=replica["layout"], router_port=replica["router_port"],
+                        numa_nodes=list(replica["nodes"]))
+    instance["entry"] = replica["of"] if replica else name
+    instance["share_cpus_with"] = _names(check, raw.get("share_cpus_with"))
+    instance["model_size_gb"] = _size_gb(check, "model_size_gb", raw.get("model_size_gb"))
     if state == "absent":
         return (instance if name else None), problems
 
@@ -346,8 +365,12 @@ def _normalise(raw, index, settings, numa):
                   % ("the kernel has no NUMA support" if not numa.get("available") else "no node has both"))
         numactl = None
     instance["numactl"] = numactl
-    instance["numa_node"] = _bind_node(check, raw.get("numa_node", settings["numa_node"]), numactl, numa,
-                                       _gpu_node(raw, numa))
+    if replica:
+        nodes = replica["nodes"]
+        instance["numa_node"] = nodes[0] if len(nodes) == 1 else None
+    else:
+        instance["numa_node"] = _bind_node(check, raw.get("numa_node", settings["numa_node"]), numactl, numa,
+                                           _gpu_node(raw, numa))
 
     extra_args = raw.get("extra_args") or []
     if not isinstance(extra_args, list) or not all(isinstance(arg, (str, int, float)) and not isinstance(arg, bool)
@@ -689,7 +712,7 @@ def _sgl_project_limits(check, raw, instance):
 
 def _thread_pools(check, raw, instance, numa):
     if instance["numactl"] == "bind":
-        allowed = [] if instance["numa_node"] is None else [instance["numa_node"]]
+        allowed = bound_nodes(instance)
     else:
         allowed = list(numa.get("cpu_node_ids") or [])
     nodes = raw.get("kt_numa_nodes")
@@ -725,21 +748,38 @@ def _thread_pools(check, raw, instance, numa):
     instance["kt_threadpool_count"] = count
 
 
+def bound_nodes(instance):
+    """The NUMA nodes numactl binds the instance to ([] without numactl bind)."""
+    if instance.get("numactl") != "bind":
+        return []
+    if instance.get("numa_nodes"):
+        return list(instance["numa_nodes"])
+    return [] if instance.get("numa_node") is None else [instance["numa_node"]]
+
+
 def _where(instance):
-    return "of NUMA node %s" % instance["numa_node"] if instance.get("numactl") == "bind" else "online"
+    nodes = bound_nodes(instance)
+    if not nodes:
+        return "online"
+    return "of NUMA node%s %s" % ("" if len(nodes) == 1 else "s", format_cpulist(nodes))
+
+
+def _bound_cpus(instance, numa):
+    cpus = set()
+    for node_id in bound_nodes(instance):
+        cpus.update((_node(numa, node_id) or {}).get("cpus") or [])
+    return sorted(cpus)
 
 
 def _cpus_available(instance, numa):
-    if instance.get("numactl") == "bind" and instance.get("numa_node") is not None:
-        node = _node(numa, instance["numa_node"]) or {}
-        return len(node.get("cpus") or [])
+    if bound_nodes(instance):
+        return len(_bound_cpus(instance, numa))
     return numa.get("cpus_online") or 0
 
 
 def _cores_available(instance, numa):
-    if instance.get("numactl") == "bind" and instance.get("numa_node") is not None:
-        node = _node(numa, instance["numa_node"]) or {}
-        return node_physical_cores(numa, node)
+    if bound_nodes(instance):
+        return sum(node_physical_cores(numa, _node(numa, node_id) or {}) for node_id in bound_nodes(instance))
     return max(1, numa.get("physical_cores") or 1)
 
 
@@ -747,8 +787,8 @@ def numactl_argv(instance, numa, numactl_path):
     """The numactl prefix for an instance: [] or the numactl words, built from the facts."""
     mode = instance.get("numactl") or "none"
     if mode == "bind":
-        node = _node(numa, instance["numa_node"]) or {}
-        return [numactl_path, "--physcpubind=%s" % node.get("cpulist", ""), "--membind=%d" % instance["numa_node"]]
+        return [numactl_path, "--physcpubind=%s" % format_cpulist(_bound_cpus(instance, numa)),
+                "--membind=%s" % format_cpulist(bound_nodes(instance))]
     if mode == "interleave":
         return [numactl_path, "--interleave=%s" % format_cpulist(interleave_nodes(numa))]
     return []
@@ -871,6 +911,149 @@ def _finish(instance, settings, numa):
     return instance
 
 
+def _names(check, value):
+    """share_cpus_with: the names of the other entries this one may share CPUs with."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) and NAME_PATTERN.match(item) for item in value):
+        check.add("share_cpus_with", "= %r is not a list of instance names: expected such as [r1]" % (value,))
+        return []
+    return list(value)
+
+
+def _size_gb(check, field, value):
+    """A size in GiB >= 0, or None when unset (the memory fit then uses the files' size, if known)."""
+    if value is None or value == "":
+        return None
+    try:
+        size = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        size = None
+    if size is None or size != size or size in (float("inf"), float("-inf")) or size < 0:
+        check.add(field, "= %r is not a size: expected the model weights' GiB, a number >= 0" % (value,))
+        return None
+    return size
+
+
+def replica_groups(layout, numa):
+    """[(suffix, nodes)] of a sharded entry, or (None, why) when the host cannot take the layout.
+
+    Only nodes with CPUs and memory take a replica: numactl --membind fails on a memoryless node
+    and a memory-only node (CXL, HBM) has no CPU to run on.
+    """
+    nodes = interleave_nodes(numa)
+    if not nodes:
+        return None, ("the host shows no NUMA node with CPUs and memory (%s)"
+                      % ("the kernel has no NUMA support" if not numa.get("available") else "none has both"))
+    if layout == "per_numa_node":
+        return [("node%d" % node, [node]) for node in nodes], None
+    by_socket = {}
+    for node_id in nodes:
+        sockets = (_node(numa, node_id) or {}).get("socket_ids") or []
+        if len(sockets) != 1:
+            return None, "NUMA node %d spans sockets %s (an interleaved layout)" % (
+                node_id, format_cpulist(sockets) or "unknown")
+        by_socket.setdefault(sockets[0], []).append(node_id)
+    return [("socket%d" % socket, by_socket[socket]) for socket in sorted(by_socket)], None
+
+
+def _replica_gpus(nodes, numa):
+    """Indexes (PCI bus order, as CUDA_DEVICE_ORDER=PCI_BUS_ID numbers them) of the GPUs on the nodes."""
+    gpus = sorted(_nvidia_gpus(numa), key=lambda gpu: str(gpu.get("address", "")))
+    return [index for index, gpu in enumerate(gpus)
+            if _is_int(gpu.get("numa_node")) and int(gpu.get("numa_node")) in nodes]
+
+
+def _gpus_placed(numa):
+    """True when the host has NVIDIA GPUs and the kernel knows the node of each."""
+    gpus = _nvidia_gpus(numa)
+    return bool(gpus) and all(_is_int(gpu.get("numa_node")) and int(gpu.get("numa_node")) >= 0 for gpu in gpus)
+
+
+def expand_entries(instances, numa, settings):
+    """([(raw, index, replica or None)], problems): each sharded entry becomes one raw instance per replica.
+
+    A replica is bound with numactl to its node(s), gets one kt-kernel thread pool per node
+    (--kt-numa-nodes naming them), the GPUs on its nodes, and the port after the router's
+    (the entry's port, where the router listens).
+    """
+    expanded = []
+    problems = []
+    for index, raw in enumerate(instances):
+        layout = raw.get("replicas") if isinstance(raw, dict) else None
+        if layout is None:
+            expanded.append((raw, index, None))
+            continue
+        replicas, found = _expand_one(raw, index, layout, numa, settings)
+        problems += found
+        if replicas is None:
+            # Still judged as one instance, so its other mistakes are named too (not what replicas would decide).
+            expanded.append((dict((key, value) for key, value in raw.items()
+                                  if key != "replicas" and key not in REPLICA_DECIDES), index, None))
+        else:
+            expanded += [(item, index, replica) for item, replica in replicas]
+    return expanded, problems
+
+
+def _expand_one(raw, index, layout, numa, settings):
+    check = _Checker(_label(index, raw), raw, [])
+    if layout not in REPLICA_LAYOUTS:
+        close = difflib.get_close_matches(str(layout), REPLICA_LAYOUTS, 1, 0.5)
+        check.add("replicas", "= %r is not a replica layout: expected %s (or unset for one instance). Fix: %s"
+                  % (layout, " or ".join(REPLICA_LAYOUTS),
+                     "did you mean %s?" % close[0] if close else "set one of them, or remove replicas"))
+        return None, check.problems
+    decided = [field for field in REPLICA_DECIDES if raw.get(field) not in (None, "")]
+    if decided:
+        check.add(None, "%s %s set, and replicas = %s decides %s for each replica from the NUMA facts. Fix: remove %s"
+                  % (", ".join(decided), "is" if len(decided) == 1 else "are", layout,
+                     "it" if len(decided) == 1 else "them", "it" if len(decided) == 1 else "them"))
+    backend = raw.get("backend", settings["backend"])
+    if backend == "sglang" and raw.get("sglang_variant", settings.get("sglang_variant")) == "sglang":
+        check.add("replicas", "= %s needs sglang_variant: sglang-kt: a replica on node N needs --kt-numa-nodes N, "
+                              "which sgl-project sglang lacks (its pool i runs on node i). Fix: set "
+                              "sglang_variant: sglang-kt, or remove replicas" % layout)
+    groups, why = replica_groups(layout, numa)
+    if groups is None:
+        check.add("replicas", "= %s cannot be laid out: %s. Fix: remove replicas" % (layout, why))
+    if check.problems:
+        return None, check.problems
+    name = raw.get("name") if isinstance(raw.get("name"), str) else ""
+    if raw.get("state", "present") == "absent":
+        return [(dict(name="%s-%s" % (name, suffix), state="absent"),
+                 dict(of=name, layout=layout, router_port=None, nodes=nodes)) for suffix, nodes in groups], []
+    port = raw.get("port")
+    if port is None:
+        port = settings["%s_defaults" % backend].get("port") if backend in BACKENDS else None
+    if not _is_int(port) or not PORT_MIN <= int(port) <= PORT_MAX - len(groups):
+        check.add("port", "= %r: expected the router's port in %d-%d, the %d replica%s taking the ports after it. "
+                          "Fix: pick a lower port" % (port, PORT_MIN, PORT_MAX - len(groups), len(groups),
+                                                      "" if len(groups) == 1 else "s"))
+        return None, check.problems
+    placed = _gpus_placed(numa)
+    replicas = []
+    for number, (suffix, nodes) in enumerate(groups, start=1):
+        item = dict((key, value) for key, value in raw.items() if key != "replicas")
+        item.update(name="%s-%s" % (name, suffix), port=int(port) + number, numactl="bind")
+        if backend == "sglang":
+            item.update(kt_numa_nodes=list(nodes), kt_threadpool_count=len(nodes))
+            if placed:
+                gpus = _replica_gpus(nodes, numa)
+                if not gpus:
+                    check.add("replicas", "= %s: replica %s has no GPU on NUMA node%s %s, and every replica needs "
+                                          "its own (the host's GPUs are on nodes %s). Fix: use replicas: per_socket, "
+                                          "or one instance per GPU without replicas"
+                              % (layout, item["name"], "" if len(nodes) == 1 else "s", format_cpulist(nodes),
+                                 format_cpulist(sorted(set(int(gpu["numa_node"]) for gpu in _nvidia_gpus(numa))))))
+                item["cuda_visible_devices"] = gpus or None
+        replicas.append((item, dict(of=name, layout=layout, router_port=int(port), nodes=nodes)))
+    if check.problems:
+        return None, check.problems
+    return replicas, []
+
+
 def instance_problems(instances, numa, settings=None):
     """Problems with the settings alone (no look at the host's files or ports)."""
     settings = merged_settings(settings)
@@ -880,12 +1063,24 @@ def instance_problems(instances, numa, settings=None):
         return ["ktune_service_instances = %r is not a list: expected a list of instances, each a dictionary "
                 "with at least name and model_path ([] runs none)" % (instances,)]
     problems = _settings_problems(settings)
+    expanded, problems_found = expand_entries(instances, numa, settings)
+    problems += problems_found
     seen_names = {}
     seen_ports = {}
+    routers_refused = set()
     legacy_keys = {}
-    for index, raw in enumerate(instances):
-        instance, found = _normalise(raw, index, settings, numa)
+    for raw, index, replica in expanded:
+        instance, found = _normalise(raw, index, settings, numa, replica)
         problems += found
+        router = instance.get("router_port") if instance is not None else None
+        if router is not None and instance["state"] == "present":
+            if seen_ports.get(router, index) != index and index not in routers_refused:
+                routers_refused.add(index)
+                problems.append("%s: port = %d (its router's) is also the port of ktune_service_instances[%d]: "
+                                "expected a different port per instance, a sharded entry taking its port and the "
+                                "ports after it. Fix: give one of them another port"
+                                % (_label(index, instances[index]), router, seen_ports[router]))
+            seen_ports.setdefault(router, index)
         if instance is None or not instance.get("name"):
             continue
         name = instance["name"]
@@ -941,8 +1136,8 @@ def resolve_instances(instances, numa, settings=None):
     if problems:
         raise InstanceError(" || ".join(problems))
     settings = merged_settings(settings)
-    return [_finish(_normalise(raw, index, settings, numa)[0], settings, numa)
-            for index, raw in enumerate(instances or [])]
+    return [_finish(_normalise(raw, index, settings, numa, replica)[0], settings, numa)
+            for raw, index, replica in expand_entries(instances or [], numa, settings)[0]]
 
 
 # NUMA-placement proof: the share of the resident memory a binding promises a node.
@@ -957,8 +1152,8 @@ def parse_numa_maps(text):
 
 def promised_nodes(instance, numa, use_numa):
     """(nodes, how) the instance's memory should sit on, or (None, why) when nothing is promised."""
-    if instance.get("numactl") == "bind" and instance.get("numa_node") is not None:
-        return [instance["numa_node"]], "numactl --membind=%s" % instance["numa_node"]
+    if bound_nodes(instance):
+        return bound_nodes(instance), "numactl --membind=%s" % format_cpulist(bound_nodes(instance))
     if instance.get("numactl") == "interleave":
         return interleave_nodes(numa), "numactl --interleave"
     if instance.get("backend") == "sglang" and len(instance.get("kt_numa_nodes") or []) > 1:
@@ -1022,7 +1217,7 @@ def memory_nodes(instance, numa):
     """The NUMA nodes whose memory the instance's weights land on, and how numactl puts them there."""
     mode = instance.get("numactl") or "none"
     if mode == "bind":
-        return [instance["numa_node"]], "numactl --membind=%s" % instance["numa_node"]
+        return bound_nodes(instance), "numactl --membind=%s" % format_cpulist(bound_nodes(instance))
     if mode == "interleave":
         return interleave_nodes(numa), "numactl --interleave"
     with_memory = [node["id"] for node in numa.get("nodes") or [] if (node.get("memory_mb") or 0) > 0]
