@@ -69,6 +69,8 @@ DEFAULT_SETTINGS = {
     "health_timeout_s": 1800,
     "health_interval_s": 10,
     "memory_reserve_mb": 8192,
+    # ktune_model_size_gb: the host's model size, for the memory fit of instances not measured yet.
+    "model_size_gb": None,
     "use_numa": False,
     "home": "/var/lib/ktransformers",
     "read_write_paths": [],
@@ -923,17 +925,26 @@ def _names(check, value):
     return list(value)
 
 
-def _size_gb(check, field, value):
-    """A size in GiB >= 0, or None when unset (the memory fit then uses the files' size, if known)."""
+def _parse_size_gb(value):
+    """(GiB, valid): None when unset (the memory fit then uses the files' size, if known)."""
     if value is None or value == "":
-        return None
+        return None, True
     try:
         size = float(value) if not isinstance(value, bool) else None
     except (TypeError, ValueError):
         size = None
     if size is None or size != size or size in (float("inf"), float("-inf")) or size < 0:
-        check.add(field, "= %r is not a size: expected the model weights' GiB, a number >= 0" % (value,))
-        return None
+        return None, False
+    return size, True
+
+
+SIZE_EXPECTED = "expected the model weights' GiB, a number >= 0"
+
+
+def _size_gb(check, field, value):
+    size, valid = _parse_size_gb(value)
+    if not valid:
+        check.add(field, "= %r is not a size: %s" % (value, SIZE_EXPECTED))
     return size
 
 
@@ -1069,6 +1080,7 @@ def instance_problems(instances, numa, settings=None):
     seen_ports = {}
     routers_refused = set()
     legacy_keys = {}
+    present = []
     for raw, index, replica in expanded:
         instance, found = _normalise(raw, index, settings, numa, replica)
         problems += found
@@ -1090,6 +1102,7 @@ def instance_problems(instances, numa, settings=None):
         seen_names.setdefault(name, index)
         if instance["state"] != "present":
             continue
+        present.append(instance)
         port = instance.get("port")
         if port is not None:
             if port in seen_ports:
@@ -1104,6 +1117,44 @@ def instance_problems(instances, numa, settings=None):
                         "the service user's one ~/.ktransformers/config.yaml, so they share it. Fix: give every "
                         "legacy instance the same api_key (or run them as sglang instances)"
                         % "; ".join(label for labels in legacy_keys.values() for label in labels))
+    return problems + cpu_overlap_problems(present, numa)
+
+
+def cpu_set(instance, numa):
+    """(CPUs the instance may run on, how): its nodes' CPUs under numactl bind, else every online CPU."""
+    if bound_nodes(instance):
+        return set(_bound_cpus(instance, numa)), "numactl --physcpubind=%s" % format_cpulist(_bound_cpus(instance, numa))
+    cpus = set()
+    for node in numa.get("nodes") or []:
+        cpus.update(node.get("cpus") or [])
+    if not cpus:
+        cpus = set(range(int(numa.get("cpus_online") or 1)))
+    return cpus, "every online CPU, without numactl bind"
+
+
+def _may_share(one, other):
+    return one.get("entry") == other.get("entry") or one.get("entry") in (other.get("share_cpus_with") or []) \
+        or other.get("entry") in (one.get("share_cpus_with") or [])
+
+
+def cpu_overlap_problems(instances, numa):
+    """Host-wide: two present instances (replicas count) whose CPU sets overlap, unless one names the other.
+
+    Two processes on the same cores each size their thread pools for all of them: both slow down.
+    """
+    problems = []
+    sets = [(instance,) + cpu_set(instance, numa) for instance in instances]
+    for position, (one, one_cpus, one_how) in enumerate(sets):
+        for other, other_cpus, other_how in sets[position + 1:]:
+            shared = one_cpus & other_cpus
+            if not shared or _may_share(one, other):
+                continue
+            problems.append(
+                "%s and %s share CPUs %s (%s: %s; %s: %s): expected disjoint CPU sets, since each sizes its thread "
+                "pools for all of its CPUs. Fix: bind each to its own node(s) (numactl: bind with numa_node, or "
+                "replicas), or, to share on purpose, set share_cpus_with: [%s] on %s"
+                % (one["label"], other["label"], format_cpulist(sorted(shared)), one["name"], one_how,
+                   other["name"], other_how, one.get("entry"), other.get("entry")))
     return problems
 
 
@@ -1115,6 +1166,9 @@ def _settings_problems(settings):
     if not _is_int(settings.get("memory_reserve_mb")) or int(settings["memory_reserve_mb"]) < 0:
         problems.append("ktune_service_memory_reserve_mb = %r: expected whole MiB >= 0 (default 8192)"
                         % (settings.get("memory_reserve_mb"),))
+    if not _parse_size_gb(settings.get("model_size_gb"))[1]:
+        problems.append("ktune_model_size_gb = %r is not a size: %s, or null" % (settings.get("model_size_gb"),
+                                                                                   SIZE_EXPECTED))
     home = settings.get("home")
     if not _unit_path(home) or home.rstrip("/") == "":
         problems.append("ktune_service_home = %r: expected an absolute path without whitespace, quotes, backslashes, "
@@ -1253,13 +1307,13 @@ def memory_fit_problems(resolved, numa, sizes, settings=None):
     problems = []
     memory_of = dict((node["id"], (node.get("memory_mb") or 0) * 1024 * 1024) for node in numa.get("nodes") or [])
     for instance in resolved:
-        if instance["state"] != "present" or sizes.get(instance["weights_path"]) is None:
+        if instance["state"] != "present" or weights_bytes(instance, sizes, settings) is None:
             continue
         nodes, how = memory_nodes(instance, numa)
         available = sum(memory_of.get(node, 0) for node in nodes)
         if not available:
             continue
-        weights = int(sizes[instance["weights_path"]])
+        weights = weights_bytes(instance, sizes, settings)
         copies, why = weight_copies(instance, numa, settings)
         need = weights * copies + kv_cache_host_bytes(instance)
         if need + reserve <= available:
@@ -1271,6 +1325,68 @@ def memory_fit_problems(resolved, numa, sizes, settings=None):
             % (instance["label"], weights / GIB, instance["weights_field"], instance["weights_path"], copies,
                "y" if copies == 1 else "ies", why, kv_cache_host_bytes(instance) / GIB, need / GIB,
                format_cpulist(nodes) or "none", how, available / GIB, reserve / GIB, _fit_fix(instance, copies)))
+    return problems + host_memory_problems(resolved, numa, sizes, settings)
+
+
+def weights_bytes(instance, sizes, settings):
+    """Bytes of weights one copy loads: measured on the host, else model_size_gb (the entry's, then the host's)."""
+    measured = (sizes or {}).get(instance.get("weights_path"))
+    if measured is not None:
+        return int(measured)
+    for declared in (instance.get("model_size_gb"), settings.get("model_size_gb")):
+        if declared is not None and declared != "":
+            try:
+                return int(float(declared) * GIB)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def memory_not_checked(resolved, sizes, settings=None):
+    """Units whose memory fit cannot be judged before the start: no measured or declared size."""
+    settings = merged_settings(settings)
+    return [instance["unit"] for instance in resolved
+            if instance["state"] == "present" and weights_bytes(instance, sizes, settings) is None]
+
+
+def node_loads(resolved, numa, sizes, settings):
+    """{node: [(instance, bytes)]}: each instance's weights x copies, spread evenly over the nodes it uses."""
+    loads = {}
+    for instance in resolved:
+        weights = weights_bytes(instance, sizes, settings) if instance["state"] == "present" else None
+        nodes = memory_nodes(instance, numa)[0] if weights is not None else []
+        if not nodes:
+            continue
+        need = weights * weight_copies(instance, numa, settings)[0] + kv_cache_host_bytes(instance)
+        for node in nodes:
+            loads.setdefault(node, []).append((instance, need / float(len(nodes))))
+    return loads
+
+
+def host_memory_problems(resolved, numa, sizes, settings):
+    """Host-wide: the instances (replicas count, each a full copy) on one node must fit in its memory.
+
+    The reserve (ktune_service_memory_reserve_mb) is shared evenly by the nodes with memory. One instance
+    alone that does not fit is memory_fit_problems' finding; this one names the instances that together
+    do not.
+    """
+    memory_of = dict((node["id"], (node.get("memory_mb") or 0) * 1024 * 1024) for node in numa.get("nodes") or [])
+    with_memory = [node for node, size in memory_of.items() if size > 0]
+    if not with_memory:
+        return []
+    reserve = int(settings.get("memory_reserve_mb") or 0) * 1024 * 1024 / float(len(with_memory))
+    problems = []
+    for node, load in sorted(node_loads(resolved, numa, sizes, settings).items()):
+        total = sum(need for _instance, need in load)
+        if len(load) < 2 or node not in memory_of or total + reserve <= memory_of[node]:
+            continue
+        problems.append(
+            "host-wide memory: NUMA node %d would hold %.1f GiB of weights (%s), and has %.1f GiB less %.1f GiB kept "
+            "for the system (its share of ktune_service_memory_reserve_mb): expected the instances on a node to fit "
+            "in its memory. Fix: run fewer models or replicas on this host, bind the models to different nodes, or "
+            "use smaller quantizations"
+            % (node, total / GIB, ", ".join("%s %.1f GiB" % (instance["label"], need / GIB) for instance, need in load),
+               memory_of[node] / GIB, reserve / GIB))
     return problems
 
 

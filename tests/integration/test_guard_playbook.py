@@ -34,7 +34,7 @@ def site(tmp_path):
             {"name": "r1", "backend": "legacy", "model_path": "/srv/models/R1", "gguf_path": "/srv/models/R1-gguf",
              "port": 10002},
             {"name": "s1", "backend": "sglang", "model_path": "/srv/models/V3", "kt_weight_path": "/srv/models/V3-kt",
-             "port": 30000},
+             "port": 30000, "share_cpus_with": ["r1"]},
             {"name": "old", "state": "absent", "model_path": "/srv/models/old", "port": 10003},
         ],
     }}}}

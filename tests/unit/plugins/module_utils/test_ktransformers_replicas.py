@@ -10,6 +10,8 @@ from ansible_collections.ktune.inference.plugins.module_utils.cpulist import par
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
     InstanceError,
     instance_problems,
+    memory_fit_problems,
+    memory_not_checked,
     placement_problem,
     promised_nodes,
     resolve_instances,
@@ -182,3 +184,122 @@ def test_the_audit_expects_a_socket_replicas_memory_on_its_nodes(numa):
     assert promised_nodes(replica, facts, False) == ([2, 3], "numactl --membind=2-3")
     assert placement_problem(dict(replica, unit="u"), {2: 500, 3: 500}, facts, False) is None
     assert "nodes 3 hold less than half" in placement_problem(dict(replica, unit="u"), {2: 900, 3: 100}, facts, False)
+
+
+# --- host-wide fit: CPUs --------------------------------------------------------------------
+
+
+def r1(**extra):
+    instance = {"name": "r1", "model_path": "/srv/models/r1", "gguf_path": "/srv/models/r1-gguf"}
+    instance.update(extra)
+    return instance
+
+
+def test_two_unbound_instances_share_every_cpu_and_are_refused(numa):
+    problems = instance_problems([r1(), sglang(replicas=None)], numa("epyc-2s-nps2"))
+    assert problems == [
+        "ktune_service_instances[0] (r1) and ktune_service_instances[1] (k2) share CPUs 0-63 (r1: every online CPU, "
+        "without numactl bind; k2: every online CPU, without numactl bind): expected disjoint CPU sets, since each "
+        "sizes its thread pools for all of its CPUs. Fix: bind each to its own node(s) (numactl: bind with "
+        "numa_node, or replicas), or, to share on purpose, set share_cpus_with: [r1] on k2"]
+    with pytest.raises(InstanceError, match="share CPUs 0-63"):
+        resolve_instances([r1(), sglang(replicas=None)], numa("epyc-2s-nps2"))
+
+
+def test_sharing_said_by_name_on_either_side_is_allowed(numa):
+    facts = numa("epyc-2s-nps2")
+    assert instance_problems([r1(), sglang(replicas=None, share_cpus_with=["r1"])], facts) == []
+    assert instance_problems([r1(share_cpus_with="k2"), sglang(replicas=None)], facts) == []
+    assert instance_problems([r1(share_cpus_with=["v3"]), sglang(replicas=None)], facts) != []
+
+
+def test_an_instance_on_a_replicas_node_is_refused_naming_both(numa):
+    problems = instance_problems([sglang(), r1(numactl="bind", numa_node=2)], numa("epyc-2s-nps2"))
+    assert problems == [
+        "ktune_service_instances[0] (k2-node2) and ktune_service_instances[1] (r1) share CPUs 16-23,48-55 (k2-node2: "
+        "numactl --physcpubind=16-23,48-55; r1: numactl --physcpubind=16-23,48-55): expected disjoint CPU sets, "
+        "since each sizes its thread pools for all of its CPUs. Fix: bind each to its own node(s) (numactl: bind "
+        "with numa_node, or replicas), or, to share on purpose, set share_cpus_with: [k2] on r1"]
+    # The entry's name covers all its replicas.
+    assert instance_problems([sglang(), r1(numactl="bind", numa_node=2, share_cpus_with=["k2"])],
+                             numa("epyc-2s-nps2")) == []
+
+
+def test_instances_bound_to_different_nodes_fit(numa):
+    facts = numa("epyc-2s-nps2")
+    assert instance_problems([r1(numactl="bind", numa_node=0), sglang(replicas=None, numactl="bind", numa_node=1)],
+                             facts) == []
+    assert instance_problems([sglang(replicas="per_socket"), sglang(name="v3", replicas="per_socket", port=31000)],
+                             facts) != []
+
+
+def test_share_cpus_with_must_name_instances(numa):
+    assert instance_problems([r1(share_cpus_with=[3])], numa("epyc-2s-nps2")) == [
+        "ktune_service_instances[0] (r1): share_cpus_with = [3] is not a list of instance names: expected such "
+        "as [r1]"]
+
+
+# --- host-wide fit: memory ------------------------------------------------------------------
+
+GIB = 1024 ** 3
+
+
+def host_fit(facts, instances, sizes=None, settings=None):
+    assert instance_problems(instances, facts, settings) == []
+    return memory_fit_problems(resolve_instances(instances, facts, settings), facts, sizes or {}, settings)
+
+
+def test_two_models_that_each_fit_but_not_together_are_refused(numa):
+    """Issue 25: two 10 GiB models on a host with 15.5 GiB usable passed one at a time."""
+    facts = numa("epyc-2s-nps2")  # 4 nodes of 64 GiB
+    pair = [r1(numactl="bind", numa_node=1, model_size_gb=40),
+            sglang(replicas=None, numactl="bind", numa_node=1, model_size_gb=23, share_cpus_with=["r1"])]
+    problems = host_fit(facts, pair)
+    assert problems == [
+        "host-wide memory: NUMA node 1 would hold 63.0 GiB of weights (ktune_service_instances[0] (r1) 40.0 GiB, "
+        "ktune_service_instances[1] (k2) 23.0 GiB), and has 64.0 GiB less 2.0 GiB kept for the system (its share "
+        "of ktune_service_memory_reserve_mb): expected the instances on a node to fit in its memory. Fix: run "
+        "fewer models or replicas on this host, bind the models to different nodes, or use smaller quantizations"]
+    assert host_fit(facts, [pair[0], dict(pair[1], model_size_gb=25)], settings={"memory_reserve_mb": 0}) != []
+    assert host_fit(facts, [pair[0], dict(pair[1], model_size_gb=24)], settings={"memory_reserve_mb": 0}) == []
+
+
+def test_every_replica_holds_a_full_copy_on_its_node(numa):
+    facts = numa("epyc-2s-nps2")
+    sharded = [sglang(model_size_gb=40), r1(numactl="bind", numa_node=3, model_size_gb=30, share_cpus_with=["k2"])]
+    problems = host_fit(facts, sharded)
+    assert len(problems) == 1 and problems[0].startswith(
+        "host-wide memory: NUMA node 3 would hold 70.0 GiB of weights (ktune_service_instances[0] (k2-node3) 40.0 "
+        "GiB, ktune_service_instances[1] (r1) 30.0 GiB)")
+    # A replica alone larger than its node is the per-instance finding.
+    alone = host_fit(facts, [sglang(model_size_gb=70)])
+    assert len(alone) == 4 and all("does not fit in memory" in problem for problem in alone)
+
+
+def test_the_measured_size_wins_over_the_declared_one(numa):
+    facts = numa("epyc-2s-nps2")
+    pair = [r1(numactl="bind", numa_node=1, model_size_gb=1),
+            sglang(replicas=None, numactl="bind", numa_node=1, model_size_gb=1, share_cpus_with=["r1"])]
+    assert host_fit(facts, pair) == []
+    assert host_fit(facts, pair, {"/srv/models/r1-gguf": 40 * GIB, "/srv/models/k2-cpu": 30 * GIB}) != []
+    # The host's ktune_model_size_gb stands in where neither is known.
+    bare = [dict(pair[0], model_size_gb=None), dict(pair[1], model_size_gb=None)]
+    assert host_fit(facts, bare) == []
+    assert host_fit(facts, bare, settings={"model_size_gb": 35}) != []
+
+
+def test_an_unknown_size_is_not_checked_not_refused(numa):
+    facts = numa("epyc-2s-nps2")
+    resolved = resolve_instances([sglang(), r1(numactl="bind", numa_node=0, share_cpus_with=["k2"],
+                                                 model_size_gb=10)], facts)
+    assert memory_fit_problems(resolved, facts, {}, None) == []
+    assert memory_not_checked(resolved, {}) == ["ktransformers@k2-node%d.service" % node for node in range(4)]
+    assert memory_not_checked(resolved, {"/srv/models/k2-cpu": GIB}) == []
+
+
+def test_a_bad_declared_size_is_refused_naming_the_variable(numa):
+    assert instance_problems([r1(model_size_gb="big")], numa("epyc-2s-nps2")) == [
+        "ktune_service_instances[0] (r1): model_size_gb = 'big' is not a size: expected the model weights' GiB, a "
+        "number >= 0"]
+    assert instance_problems([r1()], numa("epyc-2s-nps2"), {"model_size_gb": -1}) == [
+        "ktune_model_size_gb = -1 is not a size: expected the model weights' GiB, a number >= 0, or null"]
