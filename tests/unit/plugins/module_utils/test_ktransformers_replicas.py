@@ -303,3 +303,14 @@ def test_a_bad_declared_size_is_refused_naming_the_variable(numa):
         "number >= 0"]
     assert instance_problems([r1()], numa("epyc-2s-nps2"), {"model_size_gb": -1}) == [
         "ktune_model_size_gb = -1 is not a size: expected the model weights' GiB, a number >= 0, or null"]
+
+
+def test_the_two_model_host_of_the_guide_fits_and_a_bigger_model_does_not(numa):
+    """docs/sharded-serving.md, "A two-model host whose numbers fit"."""
+    facts = numa("epyc-2s-nps2")
+    layout = [sglang(name="kimi", kt_weight_path="/srv/models/kimi-cpu", replicas="per_socket"),
+              sglang(name="small", kt_weight_path="/srv/models/small-cpu", replicas=None, numactl="bind",
+                     numa_node=3, port=31000, share_cpus_with=["kimi"])]
+    assert host_fit(facts, layout, {"/srv/models/kimi-cpu": 40 * GIB, "/srv/models/small-cpu": 20 * GIB}) == []
+    problems = host_fit(facts, layout, {"/srv/models/kimi-cpu": 40 * GIB, "/srv/models/small-cpu": 45 * GIB})
+    assert len(problems) == 1 and problems[0].startswith("host-wide memory: NUMA node 3 would hold 65.0 GiB")
