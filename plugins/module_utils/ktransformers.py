@@ -1167,8 +1167,8 @@ def _settings_problems(settings):
         problems.append("ktune_service_memory_reserve_mb = %r: expected whole MiB >= 0 (default 8192)"
                         % (settings.get("memory_reserve_mb"),))
     if not _parse_size_gb(settings.get("model_size_gb"))[1]:
-        problems.append("ktune_model_size_gb = %r is not a size: %s, or null" % (settings.get("model_size_gb"),
-                                                                                   SIZE_EXPECTED))
+        problems.append("ktune_model_size_gb = %r is not a size: %s, or null"
+                        % (settings.get("model_size_gb"), SIZE_EXPECTED))
     home = settings.get("home")
     if not _unit_path(home) or home.rstrip("/") == "":
         problems.append("ktune_service_home = %r: expected an absolute path without whitespace, quotes, backslashes, "

@@ -76,8 +76,8 @@ def test_cpu_sets_are_disjoint_and_ports_distinct(numa):
 
 def test_per_socket_replicas_take_the_sockets_nodes(numa):
     replicas = resolve_instances([sglang(replicas="per_socket", port=31000)], numa("epyc-2s-nps2"))
-    assert [(replica["name"], replica["port"]) for replica in replicas] == [("k2-socket0", 31001),
-                                                                           ("k2-socket1", 31002)]
+    assert [(replica["name"], replica["port"]) for replica in replicas] == [
+        ("k2-socket0", 31001), ("k2-socket1", 31002)]
     second = replicas[1]["argv"]
     assert replicas[1]["numactl_argv"][2] == "--membind=2-3"
     assert flag(second, "--kt-threadpool-count") == ["2"] and flag(second, "--kt-numa-nodes", 2) == ["2", "3"]
@@ -290,8 +290,8 @@ def test_the_measured_size_wins_over_the_declared_one(numa):
 
 def test_an_unknown_size_is_not_checked_not_refused(numa):
     facts = numa("epyc-2s-nps2")
-    resolved = resolve_instances([sglang(), r1(numactl="bind", numa_node=0, share_cpus_with=["k2"],
-                                                 model_size_gb=10)], facts)
+    bound = r1(numactl="bind", numa_node=0, share_cpus_with=["k2"], model_size_gb=10)
+    resolved = resolve_instances([sglang(), bound], facts)
     assert memory_fit_problems(resolved, facts, {}, None) == []
     assert memory_not_checked(resolved, {}) == ["ktransformers@k2-node%d.service" % node for node in range(4)]
     assert memory_not_checked(resolved, {"/srv/models/k2-cpu": GIB}) == []
