@@ -1016,6 +1016,12 @@ def _expand_one(raw, index, layout, numa, settings):
                   % (layout, " or ".join(REPLICA_LAYOUTS),
                      "did you mean %s?" % close[0] if close else "set one of them, or remove replicas"))
         return None, check.problems
+    groups, why = replica_groups(layout, numa)
+    name = raw.get("name") if isinstance(raw.get("name"), str) else ""
+    if raw.get("state", "present") == "absent":
+        # Removal needs no layout check: the replicas this host would have had go.
+        return [(dict(name="%s-%s" % (name, suffix), state="absent"),
+                 dict(of=name, layout=layout, router_port=None, nodes=nodes)) for suffix, nodes in groups or []], []
     decided = [field for field in REPLICA_DECIDES if raw.get(field) not in (None, "")]
     if decided:
         check.add(None, "%s %s set, and replicas = %s decides %s for each replica from the NUMA facts. Fix: remove %s"
@@ -1026,15 +1032,10 @@ def _expand_one(raw, index, layout, numa, settings):
         check.add("replicas", "= %s needs sglang_variant: sglang-kt: a replica on node N needs --kt-numa-nodes N, "
                               "which sgl-project sglang lacks (its pool i runs on node i). Fix: set "
                               "sglang_variant: sglang-kt, or remove replicas" % layout)
-    groups, why = replica_groups(layout, numa)
     if groups is None:
         check.add("replicas", "= %s cannot be laid out: %s. Fix: remove replicas" % (layout, why))
     if check.problems:
         return None, check.problems
-    name = raw.get("name") if isinstance(raw.get("name"), str) else ""
-    if raw.get("state", "present") == "absent":
-        return [(dict(name="%s-%s" % (name, suffix), state="absent"),
-                 dict(of=name, layout=layout, router_port=None, nodes=nodes)) for suffix, nodes in groups], []
     port = raw.get("port")
     if port is None:
         port = settings["%s_defaults" % backend].get("port") if backend in BACKENDS else None

@@ -171,6 +171,8 @@ def test_an_absent_sharded_entry_removes_every_replica(numa):
     resolved = resolve_instances([{"name": "k2", "state": "absent", "replicas": "per_numa_node"}], numa("epyc-2s-nps2"))
     assert [(item["unit"], item["state"]) for item in resolved] == [
         ("ktransformers@k2-node%d.service" % node, "absent") for node in range(4)]
+    # Removal is never refused for the layout: a host without NUMA had no replicas to remove.
+    assert instance_problems([{"name": "k2", "state": "absent", "replicas": "per_socket"}], numa("no-numa-kernel")) == []
 
 
 def test_unset_replicas_keeps_one_instance(numa):
