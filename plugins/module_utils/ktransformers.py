@@ -29,6 +29,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import math
 import re
 
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
@@ -933,7 +934,7 @@ def _parse_size_gb(value):
         size = float(value) if not isinstance(value, bool) else None
     except (TypeError, ValueError):
         size = None
-    if size is None or size != size or size in (float("inf"), float("-inf")) or size < 0:
+    if size is None or math.isnan(size) or math.isinf(size) or size < 0:
         return None, False
     return size, True
 

@@ -316,3 +316,9 @@ def test_the_two_model_host_of_the_guide_fits_and_a_bigger_model_does_not(numa):
     assert host_fit(facts, layout, {"/srv/models/kimi-cpu": 40 * GIB, "/srv/models/small-cpu": 20 * GIB}) == []
     problems = host_fit(facts, layout, {"/srv/models/kimi-cpu": 40 * GIB, "/srv/models/small-cpu": 45 * GIB})
     assert len(problems) == 1 and problems[0].startswith("host-wide memory: NUMA node 3 would hold 65.0 GiB")
+
+
+@pytest.mark.parametrize("size", ["nan", "inf", -1, True, "big"])
+def test_sizes_that_are_not_gib_are_refused(numa, size):
+    problems = instance_problems([r1(model_size_gb=size)], numa("epyc-2s-nps2"))
+    assert len(problems) == 1 and "model_size_gb = %r is not a size" % (size,) in problems[0]
