@@ -131,20 +131,43 @@ class InstanceError(ValueError):
 
 # Stands for a set API key where only its presence matters (it passes the key pattern).
 SECRET_PLACEHOLDER = "ktune-redacted-api-key"
+# What an environment file would change in a value: quotes, backslashes, $ and control characters.
+ENV_VALUE_REFUSED = re.compile(r"[\"\\$`]|[\x00-\x1f\x7f]")
 
 
 def instances_without_secrets(instances):
-    """ktune_service_instances with each set api_key replaced by SECRET_PLACEHOLDER (a single key too).
+    """ktune_service_instances with each set api_key and each environment value replaced by
+    SECRET_PLACEHOLDER (a single key too).
 
     The readers that only judge (audit, rollout gate, monitoring, guard) need to know that a key is
-    set, not the key, and must not carry it in module arguments Ansible may log.
+    set and which variables an instance sets, not their values (a variable may hold a token), and
+    must not carry them in module arguments Ansible may log.
     """
     if isinstance(instances, str):
         return SECRET_PLACEHOLDER if instances else instances
     if not isinstance(instances, list):
         return instances
-    return [dict(item, api_key=SECRET_PLACEHOLDER) if isinstance(item, dict) and item.get("api_key") else item
-            for item in instances]
+    return [_instance_without_secrets(item) if isinstance(item, dict) else item for item in instances]
+
+
+def _instance_without_secrets(instance):
+    public = dict(instance)
+    if public.get("api_key"):
+        public["api_key"] = SECRET_PLACEHOLDER
+    if isinstance(public.get("environment"), dict):
+        public["environment"] = dict((name, _value_without_secret(value))
+                                     for name, value in public["environment"].items())
+    return public
+
+
+def _value_without_secret(value):
+    # A value the role would refuse keeps a shape it refuses too (so the readers still report it),
+    # never its text.
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, (str, int, float)):
+        return None
+    return "$" if ENV_VALUE_REFUSED.search(str(value)) else SECRET_PLACEHOLDER
 
 
 def merged_settings(settings):
@@ -454,7 +477,7 @@ def _environment(check, value):
             check.add("environment", "%s = %r is not a string or a number" % (key, item))
             continue
         item = str(item)
-        if re.search(r"[\"\\$`]|[\x00-\x1f\x7f]", item):
+        if ENV_VALUE_REFUSED.search(item):
             # Never echo the value: environment values may be tokens.
             check.add("environment", "%s contains a quote, a backslash, $ or a control character, which "
                                      "an environment file would change" % key)
