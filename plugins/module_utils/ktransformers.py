@@ -116,6 +116,10 @@ UNSAFE_WORD = re.compile(r"[\s\"'\\$`]|[\x00-\x1f\x7f]")
 # A path written into the unit file itself (HOME, WorkingDirectory=, ReadWritePaths=): systemd
 # also expands % specifiers there (%h, %i, ...).
 UNIT_UNSAFE_PATH = re.compile(r"[\s\"'\\$`%]|[\x00-\x1f\x7f]")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+RESERVED_ENV = ("HOME", "USE_NUMA", "CREDENTIALS_DIRECTORY", "RUNTIME_DIRECTORY")
+API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=:-]{8,256}\Z")
+API_KEY_FLAGS = ("--api_key", "--api-key")
 
 
 def not_plain_text(value):
@@ -124,10 +128,8 @@ def not_plain_text(value):
     refuses such a value in a unit or an environment file (or cannot read it back as written), and
     a lone surrogate cannot even be written as UTF-8."""
     return not all(char.isprintable() or char in " \t" for char in value)
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-RESERVED_ENV = ("HOME", "USE_NUMA", "CREDENTIALS_DIRECTORY", "RUNTIME_DIRECTORY")
-API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=:-]{8,256}\Z")
-API_KEY_FLAGS = ("--api_key", "--api-key")
+
+
 # Flags the role sets (listen address, port) or must never set (the key): an extra word that
 # names one, or abbreviates one (argparse accepts any unambiguous prefix), would override it unseen.
 MANAGED_FLAGS = ("--host", "--port") + API_KEY_FLAGS

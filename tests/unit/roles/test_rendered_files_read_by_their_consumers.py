@@ -18,7 +18,6 @@ import subprocess
 from pathlib import Path
 
 import jinja2
-import pytest
 import yaml
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 
@@ -66,7 +65,7 @@ def systemd_reads_env_file(text, tmp_path):
     assert done.returncode == 0, done.stderr
     found = {}
     for line in done.stdout.decode("utf-8").splitlines():
-        name, _, value = line.partition("=")
+        name, _equals, value = line.partition("=")
         # It prints a value with spaces or shell characters in double quotes, C-escaped.
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = C_ESCAPE.sub(_unescaped, value[1:-1])
@@ -159,7 +158,7 @@ def unit_directives(text):
         if line.startswith("["):
             section = line.strip("[]")
             continue
-        key, _, value = line.partition("=")
+        key, _equals, value = line.partition("=")
         found.append((section, key.strip(), value.strip()))
     return found
 
