@@ -376,6 +376,8 @@ def yaml_scalar(value):
     """value as a YAML scalar that reads back as the same str, int, float, bool or null."""
     if isinstance(value, float) and value in (float("inf"), float("-inf")):
         return ".inf" if value > 0 else "-.inf"
+    if isinstance(value, float) and "e" in repr(value) and "." not in repr(value):
+        return repr(value).replace("e", ".0e")  # YAML 1.1 reads 1e-05 as a string, 1.0e-05 as a float
     if value is None or isinstance(value, (bool, int, float)):
         return json.dumps(value)
     return '"%s"' % "".join(_yaml_char(char) for char in str(value))

@@ -218,6 +218,7 @@ def test_ordinary_paths_are_accepted(numa):
 @example(value="\ud800")
 @example(value="\U0001f600")
 @example(value="\ufeff")
+@example(value=1e-05)
 def test_a_yaml_scalar_reads_back_as_the_same_value(value):
     text = "kvc2:\n  disk_path: %s\n" % yaml_scalar(value)
     text.encode("utf-8")  # the file is written as UTF-8: no lone surrogate may remain
