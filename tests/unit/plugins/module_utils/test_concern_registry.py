@@ -29,20 +29,20 @@ class RecordingSettings(dict):
     """The settings, noting every name the audit looks up."""
 
     def __init__(self, *args, **kwargs):
-        super(RecordingSettings, self).__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)
         self.read = set()
 
     def get(self, key, default=None):
         self.read.add(key)
-        return super(RecordingSettings, self).get(key, default)
+        return super().get(key, default)
 
     def __getitem__(self, key):
         self.read.add(key)
-        return super(RecordingSettings, self).__getitem__(key)
+        return super().__getitem__(key)
 
     def __contains__(self, key):
         self.read.add(key)
-        return super(RecordingSettings, self).__contains__(key)
+        return super().__contains__(key)
 
 
 def host_state(governor="performance", services=None):
