@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import glob
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,14 @@ def test_every_alert_against_an_expectation_belongs_to_a_control():
 def test_the_collectors_expectations_are_the_registrys():
     expectations = concerns.alert_expectations(dict(DEFAULTS))
     assert set(expectations) == set(entry.expectation for entry in registry.CONTROLS if entry.expectation)
+
+
+# --- documentation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["plugins/modules/audit_report.py", "plugins/filter/audit_controls.yml"])
+def test_the_documented_control_list_is_the_registrys(path):
+    text = " ".join((ROOT / path).read_text().split())
+    listed = re.search(r"controls \(([a-z_., ]+)\)", text)
+    assert listed, "%s: no list of controls" % path
+    assert [name.strip() for name in listed.group(1).split(",")] == list(registry.CONTROL_IDS)
