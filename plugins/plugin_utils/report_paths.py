@@ -17,6 +17,11 @@ BUILD_IGNORED_REPORT_FOLDERS = ("ktune-reports", "ktune-diagnostics", "ktune-bas
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def is_source_checkout(collection_root):
+    """A source checkout has galaxy.yml; a built and installed collection has MANIFEST.json instead."""
+    return os.path.isfile(os.path.join(collection_root, "galaxy.yml"))
+
+
 def _inside(path, folder):
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
@@ -34,7 +39,7 @@ def operator_path(path, variable, cwd=None, collection_root=COLLECTION_ROOT):
     if not _inside(real, root):
         return absolute
     first = os.path.relpath(real, root).split(os.sep)[0]
-    if os.path.isfile(os.path.join(root, "galaxy.yml")) and first in BUILD_IGNORED_REPORT_FOLDERS:
+    if is_source_checkout(root) and first in BUILD_IGNORED_REPORT_FOLDERS:
         return absolute
     raise ValueError(
         "%s: expected a folder outside the collection ktune.inference (%s), found %s inside it: host data there "

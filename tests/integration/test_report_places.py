@@ -87,6 +87,11 @@ def test_diagnose_bundles_land_under_the_working_directory_not_the_playbook(tmp_
     assert done.returncode == 0, done.output[-3000:]
     bundle = only_child(work / "ktune-diagnostics") / "gpu-a"
     assert sorted(path.name for path in bundle.iterdir()) == ["gpu-a-diagnostics.tar.gz", "summary.md"]
+    # The copy-paste fixes name this inventory and host (the fixture's governor is not the expected one).
+    summary = (bundle / "summary.md").read_text()
+    assert "ansible-playbook %s -i %s --limit gpu-a --tags cpu_governor" % (PROJECT / "playbooks/tune.yml", inventory) \
+        in summary, summary
+    assert "INVENTORY" not in summary and "--limit HOST" not in summary
     assert collection_files() == before
 
 

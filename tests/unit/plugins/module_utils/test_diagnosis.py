@@ -176,3 +176,14 @@ def test_failed_tuning_controls_are_findings_with_the_audits_words():
          "tune --tags cpu_governor"),
         ("USE_NUMA differs from the host's NUMA decision (use_numa.policy)", "expected USE_NUMA=1",
          "Run playbooks/tune.yml on this host.")]
+
+
+def test_the_governor_finding_takes_the_audit_controls_fix():
+    wrong = thermal(governors=[{"governor": "powersave", "driver": "amd-pstate-epp", "policies": 64}])
+    data = {"host": "h", "cpu_governor": "performance", "thermal_before": wrong, "thermal_after": wrong}
+    fixes = dict((item["cause"], item["fix"]) for item in diagnosis.findings(data))
+    assert fixes["CPU governor is not performance"] == "Run playbooks/tune.yml --tags cpu_governor on this host."
+    control = {"id": "cpufreq.governor", "status": "fail", "severity": "error", "finding": "x",
+               "fix": "ansible-playbook playbooks/tune.yml -i inv --limit h --tags cpu_governor"}
+    fixes = dict((item["cause"], item["fix"]) for item in diagnosis.findings(dict(data, controls=[control])))
+    assert fixes["CPU governor is not performance"] == control["fix"]
