@@ -248,7 +248,8 @@ def throttle_findings(data):
 
 def governor_findings(data):
     """Policies on another governor than ktune_cpu_governor (data["cpu_governor"]), the
-    audit's rule (concerns.governor_is_expected)."""
+    audit's rule (concerns.governor_is_expected); the fix is the audit control's, which names the
+    host and inventory."""
     settings = {"ktune_cpu_governor": data.get("cpu_governor")}
     thermal = data.get("thermal_after") or data.get("thermal_before") or {}
     wrong = [entry for entry in thermal.get("governors") or []
@@ -257,8 +258,10 @@ def governor_findings(data):
         return []
     evidence = ", ".join("%d policies on %s (%s)" % (entry["policies"], entry["governor"], entry["driver"])
                          for entry in wrong)
+    audit_fix = [control.get("fix") for control in data.get("controls") or []
+                 if isinstance(control, dict) and control.get("id") == "cpufreq.governor" and control.get("fix")]
     return [finding("CPU governor is not %s" % concerns.expected_governor(settings), evidence,
-                    "Run playbooks/tune.yml --tags cpu_governor on this host.",
+                    audit_fix[0] if audit_fix else "Run playbooks/tune.yml --tags cpu_governor on this host.",
                     registry.BY_ID["cpufreq.governor"].severity)]
 
 

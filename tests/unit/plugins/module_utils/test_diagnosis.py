@@ -186,3 +186,14 @@ def test_a_failed_page_cache_job_is_an_error_in_the_diagnosis_as_in_the_audit():
     found = diagnosis.findings({"host": "h", "controls": controls})
     assert [(item["cause"], item["severity"]) for item in found] == [
         ("Page-cache job missing or not running (page_cache.cron)", "error")]
+
+
+def test_the_governor_finding_takes_the_audit_controls_fix():
+    wrong = thermal(governors=[{"governor": "powersave", "driver": "amd-pstate-epp", "policies": 64}])
+    data = {"host": "h", "cpu_governor": "performance", "thermal_before": wrong, "thermal_after": wrong}
+    fixes = dict((item["cause"], item["fix"]) for item in diagnosis.findings(data))
+    assert fixes["CPU governor is not performance"] == "Run playbooks/tune.yml --tags cpu_governor on this host."
+    control = {"id": "cpufreq.governor", "status": "fail", "severity": "error", "finding": "x",
+               "fix": "ansible-playbook playbooks/tune.yml -i inv --limit h --tags cpu_governor"}
+    fixes = dict((item["cause"], item["fix"]) for item in diagnosis.findings(dict(data, controls=[control])))
+    assert fixes["CPU governor is not performance"] == control["fix"]
