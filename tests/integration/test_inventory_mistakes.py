@@ -1,0 +1,76 @@
+"""Inventory mistakes as an operator meets them: tune.yml stops before anything, in a few lines
+that name the host, the list index, the instance, the field and the fix, without Ansible's
+argument-spec dump."""
+
+import json
+import sys
+
+import pytest
+
+import topologies
+from playbook_run import recap, run_playbook
+
+GOOD = {"name": "one", "model_path": "/models/one", "gguf_path": "/models/one-gguf"}
+KIMI = {"name": "kimi", "backend": "sglang", "model_path": "/models/kimi", "kt_weight_path": "/models/kimi-cpu"}
+
+
+@pytest.fixture(scope="module")
+def tune(tmp_path_factory):
+    base = tmp_path_factory.mktemp("mistakes")
+    topologies.write_tree(topologies.catalog()["epyc-2s-nps2"], base / "tree")
+
+    def run(host_vars, *args):
+        inventory = {"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                                      "ktune_sysfs_root": str(base / "tree/sys"),
+                                      "ktune_procfs_root": str(base / "tree/proc"),
+                                      "ktune_expected_nodes_per_socket": 2},
+                             "hosts": {"web1": host_vars}}}
+        (base / "hosts.yml").write_text(json.dumps(inventory))
+        return run_playbook("tune.yml", [base / "hosts.yml"], "--check", *args, cwd=base, timeout=300)
+
+    return run
+
+
+def failure_block(output):
+    """The lines from the first failure to the PLAY RECAP."""
+    lines = output.splitlines()
+    start = min(index for index, line in enumerate(lines) if line.startswith(("[ERROR]", "fatal:")))
+    end = max(index for index, line in enumerate(lines) if line.startswith("PLAY RECAP"))
+    return lines[start:end]
+
+
+def test_instance_mistakes_are_one_line_each_and_nothing_runs(tune):
+    kimi = dict(KIMI, port="abc", kt_methd="AMXINT4", kt_method="FOO", health_timeout_s="30m")
+    done = tune({"ktune_service_instances": [GOOD, kimi]})
+    assert done.returncode == 2, done.output[-3000:]
+    assert recap(done.output)["web1"]["failed"] == "1"
+    assert "ktune_service_instances[1] (kimi): port = 'abc': expected a whole number\n" in done.output
+    assert "ktune_service_instances[1] (kimi): kt_methd is not a field: did you mean kt_method?" in done.output
+    assert "ktune_service_instances[1] (kimi): kt_method = 'FOO': expected one of AMXINT4," in done.output
+    assert "ktune_service_instances[1] (kimi): health_timeout_s = '30m': expected a whole number" in done.output
+    assert "web1: 4 mistakes in the settings, nothing was changed:" in done.output
+    # Stopped at the first task, before any read of the host or the role's own validation.
+    assert "TASK [Read the host once" not in done.output
+    assert "argument_spec" not in done.output and "Supported parameters" not in done.output
+    assert "_AnsibleTagged" not in done.output
+    # ansible-core 2.19 shows a failure twice ([ERROR] with its origin, then fatal): still short.
+    assert len(failure_block(done.output)) < 30, "\n".join(failure_block(done.output))
+
+
+def test_a_dict_instead_of_a_list(tune):
+    done = tune({"ktune_service_instances": KIMI})
+    assert done.returncode == 2, done.output[-3000:]
+    assert "ktune_service_instances: expected a list of mappings, found a mapping" in done.output
+    assert len(failure_block(done.output)) < 20, "\n".join(failure_block(done.output))
+
+
+def test_a_bad_setting_given_with_e_is_named(tune):
+    done = tune({}, "-e", "ktune_service_health_timeout_s=30m")
+    assert done.returncode == 2, done.output[-3000:]
+    assert "ktune_service_health_timeout_s = '30m': expected a whole number" in done.output
+
+
+def test_good_settings_pass_on_to_the_roles(tune):
+    done = tune({"ktune_service_instances": [GOOD, dict(KIMI, port="30001")]})
+    assert "mistakes in the settings, nothing was changed" not in done.output
+    assert "TASK [Read the host once and judge every tuning role]" in done.output, done.output[-3000:]
