@@ -18,11 +18,14 @@ from ansible.template import Templar
 
 from ansible_collections.ktune.inference.plugins.plugin_utils.mistakes import (
     SpecError,
+    known_variables,
     read_specs,
     settings_mistakes,
+    unknown_variables,
 )
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
+UNKNOWN_VARIABLES = ("warn", "fail", "ignore")
 
 
 def resolve(templar, name):
@@ -64,12 +67,29 @@ class ActionModule(ActionBase):
             problems.extend(settings_mistakes(options, values))
         return problems
 
+    def _unknown_variables(self, task_vars):
+        """(problems, warnings) for the ktune_* variables set here that the collection does not know."""
+        mode = self._task.args.get("unknown_variables", "warn")
+        if mode not in UNKNOWN_VARIABLES:
+            return ["ktune_unknown_variables = %r: expected one of %s" % (mode, ", ".join(UNKNOWN_VARIABLES))], []
+        if mode == "ignore":
+            return [], []
+        found = ["%s is not a variable of ktune.inference: %s" % (name, hint)
+                 for name, hint in unknown_variables(task_vars, known_variables())]
+        if mode == "fail":
+            return found, []
+        host = task_vars.get("inventory_hostname", "this host")
+        return [], ["%s: %s; it is ignored (ktune_unknown_variables: fail stops on it)" % (host, line) for line in found]
+
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
         host = task_vars.get("inventory_hostname", "this host")
-        problems = self._settings_mistakes(self._list_arg("roles"), task_vars)
+        problems, warnings = self._unknown_variables(task_vars)
+        problems += self._settings_mistakes(self._list_arg("roles"), task_vars)
         result["changed"] = False
+        if warnings:
+            result["warnings"] = warnings
         if problems:
             result["failed"] = True
             result["msg"] = "\n".join(

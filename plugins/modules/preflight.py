@@ -21,6 +21,11 @@ description:
     value found and what is expected (see RV(msg)). A misspelt field is
     named with the closest known field. Anything Ansible's own argument validation would still refuse is
     added in its words, so the role's validation never prints the whole specification.
+  - Every variable named C(ktune_*) set for the host (inventory, host and group vars, C(-e)) that the
+    collection does not know is named with the closest known name (C(did you mean ktune_cpu_governor?)):
+    a warning, or a problem with O(unknown_variables=fail). The known names are the options of every
+    role's argument specification (every entry point) and the C(ktune_*) names the collection's
+    playbooks and modules use (such as C(ktune_hosts) and the C(ktune_numa) fact).
   - Fails the host, listing every problem, when there is one.
 author:
   - ktune contributors (@ktune)
@@ -30,6 +35,13 @@ options:
     type: list
     elements: str
     default: []
+  unknown_variables:
+    description:
+      - What a C(ktune_*) variable the collection does not know is; the playbooks pass
+        C(ktune_unknown_variables) (for example C(fail) in a CI pipeline).
+    type: str
+    choices: [warn, fail, ignore]
+    default: warn
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -52,6 +64,7 @@ EXAMPLES = r"""
 - name: Name the inventory's mistakes before anything runs
   ktune.inference.preflight:
     roles: [ktransformers_service]
+    unknown_variables: "{{ ktune_unknown_variables | default('warn') }}"
   tags: [always]
 """
 

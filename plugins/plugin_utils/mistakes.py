@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import difflib
 import os
+import re
 
 import yaml
 
@@ -176,3 +177,31 @@ def settings_mistakes(options, values):
         result = ArgumentSpecValidator(options).validate(given)
         problems = [message.splitlines()[0] for message in result.error_messages if message]
     return problems
+
+
+VARIABLE = re.compile(r"\bktune_[a-z0-9_]*[a-z0-9]\b")
+# Where the collection names the variables it reads besides the roles' settings: the playbooks
+# (ktune_hosts, ktune_report_dir, ...) and the modules (the facts they set, such as ktune_numa).
+NAMED_IN = (("playbooks", (".yml", ".yaml")), (os.path.join("plugins", "modules"), (".py",)))
+
+
+def known_variables(collection_root=COLLECTION_ROOT):
+    """Every ktune_* variable the collection knows: each role's settings (every entry point of its
+    argument specification) and the names its playbooks and modules use."""
+    known = set()
+    for role in role_names(collection_root):
+        for options in read_specs(role, collection_root).values():
+            known.update(options)
+    for folder, suffixes in NAMED_IN:
+        for directory, _dirs, files in os.walk(os.path.join(collection_root, folder)):
+            for filename in files:
+                if filename.endswith(suffixes):
+                    with open(os.path.join(directory, filename)) as handle:
+                        known.update(VARIABLE.findall(handle.read()))
+    return known
+
+
+def unknown_variables(names, known):
+    """The ktune_* names no part of the collection knows, each with a hint: [(name, hint)]."""
+    return [(name, did_you_mean(name, known)) for name in sorted(names)
+            if name.startswith("ktune_") and name not in known]

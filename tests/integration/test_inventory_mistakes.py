@@ -19,14 +19,14 @@ def tune(tmp_path_factory):
     base = tmp_path_factory.mktemp("mistakes")
     topologies.write_tree(topologies.catalog()["epyc-2s-nps2"], base / "tree")
 
-    def run(host_vars, *args):
+    def run(host_vars, *args, playbook="tune.yml"):
         inventory = {"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                                       "ktune_sysfs_root": str(base / "tree/sys"),
                                       "ktune_procfs_root": str(base / "tree/proc"),
                                       "ktune_expected_nodes_per_socket": 2},
                              "hosts": {"web1": host_vars}}}
         (base / "hosts.yml").write_text(json.dumps(inventory))
-        return run_playbook("tune.yml", [base / "hosts.yml"], "--check", *args, cwd=base, timeout=300)
+        return run_playbook(playbook, [base / "hosts.yml"], "--check", *args, cwd=base, timeout=300)
 
     return run
 
@@ -74,3 +74,33 @@ def test_good_settings_pass_on_to_the_roles(tune):
     done = tune({"ktune_service_instances": [GOOD, dict(KIMI, port="30001")]})
     assert "mistakes in the settings, nothing was changed" not in done.output
     assert "TASK [Read the host once and judge every tuning role]" in done.output, done.output[-3000:]
+
+
+def test_a_misspelt_variable_is_warned_with_the_closest_name(tune):
+    done = tune({"ktune_cpu_govenor": "performance"}, "-e", "ktune_expected_node_per_socket=2")
+    assert "mistakes in the settings, nothing was changed" not in done.output
+    text = " ".join(done.output.split())  # warnings are wrapped
+    assert ("web1: ktune_cpu_govenor is not a variable of ktune.inference: did you mean ktune_cpu_governor?; "
+            "it is ignored (ktune_unknown_variables: fail stops on it)") in text
+    assert "ktune_expected_node_per_socket is not a variable of ktune.inference: did you mean ktune_expected_nodes_per_socket?" in text
+    assert "TASK [Read the host once and judge every tuning role]" in done.output
+
+
+def test_a_misspelt_variable_stops_the_run_when_asked(tune):
+    done = tune({"ktune_cpu_govenor": "performance", "ktune_unknown_variables": "fail"})
+    assert done.returncode == 2, done.output[-3000:]
+    assert "web1: 1 mistake in the settings, nothing was changed:\n" in done.output
+    assert "ktune_cpu_govenor is not a variable of ktune.inference: did you mean ktune_cpu_governor?\n" in done.output
+    assert "TASK [Read the host once" not in done.output
+
+
+def test_audit_warns_and_fails_only_when_asked_after_writing_its_report(tune, tmp_path):
+    host_vars = {"ktune_cpu_govenor": "performance", "ktune_drop_caches_state": "absent", "ktune_use_numa": False}
+    done = tune(host_vars, "-e", "ktune_report_dir=%s" % (tmp_path / "warn"), playbook="audit.yml")
+    assert "did you mean ktune_cpu_governor?" in done.output
+    assert (tmp_path / "warn/audit.json").exists()
+    done = tune(dict(host_vars, ktune_unknown_variables="fail"), "-e", "ktune_report_dir=%s" % (tmp_path / "fail"),
+                playbook="audit.yml")
+    assert done.returncode == 2, done.output[-3000:]
+    assert "ktune_cpu_govenor is not a variable of ktune.inference: did you mean ktune_cpu_governor?\n" in done.output
+    assert (tmp_path / "fail/audit.json").exists()

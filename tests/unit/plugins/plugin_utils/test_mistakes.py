@@ -6,14 +6,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from pathlib import Path
+
 import pytest
 
 from ansible_collections.ktune.inference.plugins.plugin_utils.mistakes import (
+    VARIABLE,
     SpecError,
     closest,
+    known_variables,
     read_specs,
     role_names,
     settings_mistakes,
+    unknown_variables,
 )
 
 SERVICE = read_specs("ktransformers_service")["main"]
@@ -113,3 +118,27 @@ def test_settings_of_other_roles_are_left_alone():
 def test_closest_needs_some_likeness():
     assert closest("ktune_cpu_govenor", ["ktune_cpu_governor", "ktune_hosts"]) == "ktune_cpu_governor"
     assert closest("zzz", ["ktune_cpu_governor"]) is None
+
+
+def test_known_variables_are_every_roles_settings_and_the_playbooks_names():
+    known = known_variables()
+    assert {"ktune_cpu_governor", "ktune_expected_nodes_per_socket", "ktune_service_instances",
+            "ktune_drop_caches_level"} <= known  # role settings
+    assert {"ktune_hosts", "ktune_report_dir", "ktune_unknown_variables", "ktune_numa"} <= known  # playbooks, facts
+
+
+def test_misspelt_variables_are_named_with_the_closest_known_name():
+    names = ["ktune_expected_node_per_socket", "ktune_cpu_govenor", "ktune_cpu_governor", "ansible_host", "ktune_zzzzzz"]
+    assert unknown_variables(names, known_variables()) == [
+        ("ktune_cpu_govenor", "did you mean ktune_cpu_governor?"),
+        ("ktune_expected_node_per_socket", "did you mean ktune_expected_nodes_per_socket?"),
+        ("ktune_zzzzzz", "no known name is close")]
+
+
+def test_the_shipped_inventories_use_only_known_variables():
+    root = Path(__file__).resolve().parents[4]
+    names = set()
+    for path in (root / "inventories").rglob("*.yml"):
+        names.update(VARIABLE.findall(path.read_text()))
+    names.discard("ktune_local")  # a group, not a variable
+    assert names and unknown_variables(names, known_variables()) == []
