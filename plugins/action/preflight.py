@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
 from ansible.errors import AnsibleActionFail, AnsibleError
@@ -20,7 +21,9 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.mistakes import (
     SpecError,
     known_variables,
     read_specs,
+    root_problem,
     settings_mistakes,
+    uid_of,
     unknown_variables,
 )
 
@@ -81,6 +84,34 @@ class ActionModule(ActionBase):
         host = task_vars.get("inventory_hostname", "this host")
         return [], ["%s: %s; it is ignored (ktune_unknown_variables: fail stops on it)" % (host, line) for line in found]
 
+    def _login_uid(self):
+        """The uid this connection logs in as: known without asking where the connection says it
+        (local, an explicit root user), else one `id -u` round trip (no module)."""
+        if getattr(self._connection, "transport", None) == "local":
+            return os.geteuid()
+        try:
+            user = self._connection.get_option("remote_user")
+        except (AnsibleError, KeyError):
+            user = self._play_context.remote_user
+        if user == "root":
+            return 0
+        try:
+            probe = self._low_level_execute_command("id -u", sudoable=False)
+        except AnsibleError:
+            return None
+        return uid_of(probe.get("rc"), probe.get("stdout"))
+
+    def _root_problems(self, task_vars):
+        if not self._task.args.get("root", False):
+            return []
+        become = bool(self._play_context.become)
+        problem = root_problem(become, self._play_context.become_user, None if become else self._login_uid())
+        if problem is None:
+            return []
+        return ["this run changes the host and needs root, but it %s (checked in check mode too: the real run would "
+                "fail at its first write). Fix: add --become (-b) to the command, or set become: true (ansible_become: "
+                "true in the inventory)%s" % (problem, " with become_user root" if become else "")]
+
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
@@ -90,10 +121,14 @@ class ActionModule(ActionBase):
         result["changed"] = False
         if warnings:
             result["warnings"] = warnings
+        lines = []
         if problems:
+            lines = (["%s: %d mistake%s in the settings, nothing was changed:" % (host, len(problems), "" if len(problems) == 1 else "s")]
+                     + problems
+                     + ["Fix: correct %s in the inventory, host/group vars or -e." % ("it" if len(problems) == 1 else "them")])
+        else:  # the login is asked about only when the settings are right
+            lines = ["%s: %s; nothing was changed." % (host, problem) for problem in self._root_problems(task_vars)]
+        if lines:
             result["failed"] = True
-            result["msg"] = "\n".join(
-                ["%s: %d mistake%s in the settings, nothing was changed:" % (host, len(problems), "" if len(problems) == 1 else "s")]
-                + problems
-                + ["Fix: correct %s in the inventory, host/group vars or -e." % ("it" if len(problems) == 1 else "them")])
+            result["msg"] = "\n".join(lines)
         return result

@@ -26,6 +26,10 @@ description:
     a warning, or a problem with O(unknown_variables=fail). The known names are the options of every
     role's argument specification (every entry point) and the C(ktune_*) names the collection's
     playbooks and modules use (such as C(ktune_hosts) and the C(ktune_numa) fact).
+  - With O(root=true), only when the settings pass, whether the run will be root on the host: C(become)
+    to root, or a login as root (uid 0) without C(become). Where the connection does not tell (an SSH
+    user other than root, or none given), one C(id -u) is run on the host (a raw command, no module).
+    Else the host fails at the start, in check mode too, saying to add C(--become) or set C(become).
   - Fails the host, listing every problem, when there is one.
 author:
   - ktune contributors (@ktune)
@@ -42,11 +46,15 @@ options:
     type: str
     choices: [warn, fail, ignore]
     default: warn
+  root:
+    description: The run changes the host, so it must be root there (C(tune.yml), C(rollout.yml)).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   action:
-    description: Runs as an action plugin on the controller.
+    description: Runs as an action plugin on the controller; at most one raw C(id -u) on the host (O(root)).
     support: full
   check_mode:
     support: full
@@ -65,6 +73,7 @@ EXAMPLES = r"""
   ktune.inference.preflight:
     roles: [ktransformers_service]
     unknown_variables: "{{ ktune_unknown_variables | default('warn') }}"
+    root: true
   tags: [always]
 """
 

@@ -205,3 +205,25 @@ def unknown_variables(names, known):
     """The ktune_* names no part of the collection knows, each with a hint: [(name, hint)]."""
     return [(name, did_you_mean(name, known)) for name in sorted(names)
             if name.startswith("ktune_") and name not in known]
+
+
+def root_problem(become, become_user, uid):
+    """Why a run that changes the host would not be root there, or None.
+
+    become: whether the task becomes another user; uid: the id the connection logs in as (None when
+    it could not be learnt: the host's read then tells why). Logging in as root without become is a
+    root run too.
+    """
+    if become:
+        if (become_user or "root") == "root":
+            return None
+        return "becomes %s, not root" % become_user
+    if uid is None or uid == 0:
+        return None
+    return "connects as uid %s without become" % uid
+
+
+def uid_of(probe_rc, probe_stdout):
+    """The uid printed by `id -u`, or None."""
+    text = (probe_stdout or "").strip()
+    return int(text) if probe_rc == 0 and text.isdigit() else None

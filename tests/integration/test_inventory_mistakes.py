@@ -3,6 +3,7 @@ that name the host, the list index, the instance, the field and the fix, without
 argument-spec dump."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -104,3 +105,23 @@ def test_audit_warns_and_fails_only_when_asked_after_writing_its_report(tune, tm
     assert done.returncode == 2, done.output[-3000:]
     assert "ktune_cpu_govenor is not a variable of ktune.inference: did you mean ktune_cpu_governor?\n" in done.output
     assert (tmp_path / "fail/audit.json").exists()
+
+
+def test_a_run_that_would_not_be_root_stops_at_the_start_in_check_mode(tune):
+    done = tune({"ansible_become": True, "ansible_become_method": "su", "ansible_become_user": "nobody"})
+    assert done.returncode == 2, done.output[-3000:]
+    assert ("web1: this run changes the host and needs root, but it becomes nobody, not root (checked in check mode "
+            "too: the real run would fail at its first write). Fix: add --become (-b) to the command, or set become: "
+            "true (ansible_become: true in the inventory) with become_user root; nothing was changed.") in done.output
+    assert "TASK [Read the host once" not in done.output
+
+
+def test_the_login_decides_without_become(tune):
+    """uid 0 without become is a root run (CI runs as root); any other uid stops at the start."""
+    done = tune({})
+    if os.geteuid() == 0:
+        assert "needs root" not in done.output
+        assert "TASK [Read the host once and judge every tuning role]" in done.output, done.output[-3000:]
+    else:
+        assert done.returncode == 2, done.output[-3000:]
+        assert "but it connects as uid %d without become" % os.geteuid() in done.output

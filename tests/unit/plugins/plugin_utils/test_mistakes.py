@@ -17,7 +17,9 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.mistakes import (
     known_variables,
     read_specs,
     role_names,
+    root_problem,
     settings_mistakes,
+    uid_of,
     unknown_variables,
 )
 
@@ -142,3 +144,22 @@ def test_the_shipped_inventories_use_only_known_variables():
         names.update(VARIABLE.findall(path.read_text()))
     names.discard("ktune_local")  # a group, not a variable
     assert names and unknown_variables(names, known_variables()) == []
+
+
+@pytest.mark.parametrize("become, become_user, uid, problem", [
+    (False, None, 0, None),  # root without become is a root run
+    (True, None, None, None),
+    (True, "root", 1000, None),
+    (False, None, None, None),  # not learnt: the host's read says why
+    (False, None, 1000, "connects as uid 1000 without become"),
+    (True, "ktransformers", None, "becomes ktransformers, not root"),
+])
+def test_the_root_decision(become, become_user, uid, problem):
+    assert root_problem(become, become_user, uid) == problem
+
+
+def test_the_uid_of_id_u():
+    assert uid_of(0, "1000\n") == 1000
+    assert uid_of(0, "0\n") == 0
+    assert uid_of(1, "0\n") is None
+    assert uid_of(0, "Welcome to the host!\n0\n") is None
