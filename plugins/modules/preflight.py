@@ -22,11 +22,11 @@ description:
     named with the closest known field. Anything Ansible's own argument validation would still refuse is
     added in its words, so the role's validation never prints the whole specification.
   - Every variable named C(ktune_*) set for the host (inventory, host and group vars, C(-e)) that the
-    collection does not know is named with the closest known name (C(did you mean ktune_cpu_governor?)):
-    a warning, or a problem with O(unknown_variables=fail). The known names are the options of every
+    collection does not know is named with the closest known name, as a
+    warning, or as a problem with O(unknown_variables=fail). The known names are the options of every
     role's argument specification (every entry point) and the C(ktune_*) names the collection's
     playbooks and modules use (such as C(ktune_hosts) and the C(ktune_numa) fact).
-  - With O(root=true), only when the settings pass, whether the run will be root on the host: C(become)
+  - With O(root=true), only when the settings pass, whether the run will be root on the host, by C(become)
     to root, or a login as root (uid 0) without C(become). Where the connection does not tell (an SSH
     user other than root, or none given), one C(id -u) is run on the host (a raw command, no module).
     Else the host fails at the start, in check mode too, saying to add C(--become) or set C(become).

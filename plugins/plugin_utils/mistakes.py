@@ -129,8 +129,8 @@ def value_mistakes(where, value, spec):
     choices = spec.get("choices")
     if choices and spec.get("type") != "list" and value not in choices:
         hint = closest(str(value), [str(choice) for choice in choices])
-        return ["%s = %s: expected one of %s%s" % (where, shown(value), ", ".join(str(choice) for choice in choices),
-                                                 " (did you mean %s?)" % hint if hint else "")]
+        listed = ", ".join(str(choice) for choice in choices)
+        return ["%s = %s: expected one of %s%s" % (where, shown(value), listed, " (did you mean %s?)" % hint if hint else "")]
     if spec.get("type") == "list":
         return items_mistakes(where, value, spec)
     if spec.get("type") == "dict" and spec.get("options"):
