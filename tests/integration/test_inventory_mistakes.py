@@ -20,11 +20,11 @@ def tune(tmp_path_factory):
     base = tmp_path_factory.mktemp("mistakes")
     topologies.write_tree(topologies.catalog()["epyc-2s-nps2"], base / "tree")
 
-    def run(host_vars, *args, playbook="tune.yml"):
-        inventory = {"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                                      "ktune_sysfs_root": str(base / "tree/sys"),
-                                      "ktune_procfs_root": str(base / "tree/proc"),
-                                      "ktune_expected_nodes_per_socket": 2},
+    def run(host_vars, *args, playbook="tune.yml", group_vars=None):
+        inventory = {"all": {"vars": dict({"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                                           "ktune_sysfs_root": str(base / "tree/sys"),
+                                           "ktune_procfs_root": str(base / "tree/proc"),
+                                           "ktune_expected_nodes_per_socket": 2}, **(group_vars or {})),
                              "hosts": {"web1": host_vars}}}
         (base / "hosts.yml").write_text(json.dumps(inventory))
         return run_playbook(playbook, [base / "hosts.yml"], "--check", *args, cwd=base, timeout=300)
@@ -78,12 +78,14 @@ def test_good_settings_pass_on_to_the_roles(tune):
 
 
 def test_a_misspelt_variable_is_warned_with_the_closest_name(tune):
-    done = tune({"ktune_cpu_govenor": "performance"}, "-e", "ktune_expected_node_per_socket=2")
+    done = tune({"ktune_cpu_govenor": "performance"}, "-e", "ktune_expected_node_per_socket=2",
+                group_vars={"ktune_drop_cache_state": "absent"})
     assert "mistakes in the settings, nothing was changed" not in done.output
     text = " ".join(done.output.split())  # warnings are wrapped
     assert ("web1: ktune_cpu_govenor is not a variable of ktune.inference: did you mean ktune_cpu_governor?; "
             "it is ignored (ktune_unknown_variables: fail stops on it)") in text
     assert "ktune_expected_node_per_socket is not a variable of ktune.inference: did you mean ktune_expected_nodes_per_socket?" in text
+    assert "ktune_drop_cache_state is not a variable of ktune.inference: did you mean ktune_drop_caches_state?" in text
     assert "TASK [Read the host once and judge every tuning role]" in done.output
 
 
