@@ -196,7 +196,7 @@ def known_variables(collection_root=COLLECTION_ROOT):
         for directory, _dirs, files in os.walk(os.path.join(collection_root, folder)):
             for filename in files:
                 if filename.endswith(suffixes):
-                    with open(os.path.join(directory, filename)) as handle:
+                    with open(os.path.join(directory, filename), encoding="utf-8", errors="replace") as handle:
                         known.update(VARIABLE.findall(handle.read()))
     return known
 
