@@ -13,7 +13,6 @@ import re
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.six import string_types
 from ansible.plugins.action import ActionBase
 from ansible.template import Templar
 
@@ -44,9 +43,9 @@ class ActionModule(ActionBase):
 
     def _list_arg(self, name):
         value = self._task.args.get(name) or []
-        if isinstance(value, string_types):
+        if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(item, string_types) and ROLE_NAME.match(item) for item in value):
+        if not isinstance(value, list) or not all(isinstance(item, str) and ROLE_NAME.match(item) for item in value):
             raise AnsibleActionFail("preflight: %s must be a list of role names of this collection, got %r" % (name, value))
         return value
 

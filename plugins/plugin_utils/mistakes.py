@@ -20,7 +20,6 @@ import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import DEFAULT_TYPE_VALIDATORS
-from ansible.module_utils.six import string_types
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -88,7 +87,7 @@ def kind(value):
         return "a mapping"
     if isinstance(value, (list, tuple)):
         return "a list"
-    if isinstance(value, string_types):
+    if isinstance(value, str):
         return "a string"
     if isinstance(value, (int, float)):
         return "a number"
@@ -97,7 +96,7 @@ def kind(value):
 
 def shown(value):
     """The value as the operator wrote it, one line, short."""
-    if isinstance(value, string_types):
+    if isinstance(value, str):
         text = repr(str(value))
     elif isinstance(value, (bool, int, float)) or value is None:
         text = repr(value)
@@ -143,7 +142,7 @@ def items_mistakes(where, items, spec):
     problems = []
     for index, item in enumerate(items):
         label = "%s[%d]" % (where, index)
-        if element["type"] == "dict" and isinstance(item, dict) and isinstance(item.get("name"), string_types):
+        if element["type"] == "dict" and isinstance(item, dict) and isinstance(item.get("name"), str):
             label += " (%s)" % " ".join(item["name"].split())[:40]
         problems.extend(value_mistakes(label, item, element))
     return problems
