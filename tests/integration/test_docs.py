@@ -277,3 +277,48 @@ def test_the_built_collection_runs_its_playbooks_by_name(tmp_path):
         done = subprocess.run(syntax_check_argv(command, tmp_path), cwd=tmp_path, env=environment,
                               capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, command + "\n" + done.stdout + done.stderr
+
+
+RULE_FILES = sorted(PROJECT.glob("roles/*/files/*.rules.yml"))
+RUNBOOK = PROJECT / "docs/runbook.md"
+
+
+def runbook_base():
+    """Where docs/runbook.md is read on the web: the repository galaxy.yml names, branch main."""
+    repository = yaml.safe_load((PROJECT / "galaxy.yml").read_text())["repository"]
+    return repository.rstrip("/") + "/blob/main/docs/runbook.md#"
+
+
+def alert_rules():
+    for rules in RULE_FILES:
+        for group in yaml.safe_load(rules.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    yield rules, rule
+
+
+def test_alert_rules_stay_plain_files():
+    """Copied as they are (Prometheus templates its own {{ }}), never rendered by Ansible."""
+    assert [path.relative_to(PROJECT).as_posix() for path in RULE_FILES] == [
+        "roles/guard/files/ktune-guard-alerts.rules.yml", "roles/monitoring/files/ktune-alerts.rules.yml"]
+    assert not list(PROJECT.glob("roles/*/templates/*rules*"))
+    assert "ansible.builtin.copy:\n        src: ktune-alerts.rules.yml" in (PROJECT / "roles/monitoring/tasks/main.yml").read_text()
+
+
+def test_every_alert_has_a_runbook_section_that_exists():
+    sections = anchors(RUNBOOK)
+    problems = []
+    for rules, rule in alert_rules():
+        url = rule.get("annotations", {}).get("runbook_url", "")
+        if url != runbook_base() + rule["alert"].lower():
+            problems.append("%s %s: runbook_url %r" % (rules.name, rule["alert"], url))
+        elif rule["alert"].lower() not in sections:
+            problems.append("%s %s: no section in docs/runbook.md" % (rules.name, rule["alert"]))
+    assert len(list(alert_rules())) == 14
+    assert not problems
+
+
+def test_the_runbook_has_a_section_for_each_alert_and_no_other():
+    alerts = {rule["alert"] for _, rule in alert_rules()}
+    headings = {line[4:].strip() for line in RUNBOOK.read_text().splitlines() if line.startswith("### ")}
+    assert headings == alerts
