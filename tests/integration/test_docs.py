@@ -327,3 +327,10 @@ def test_the_runbook_has_a_section_for_each_alert_and_no_other():
     alerts = {rule["alert"] for rules_file, rule in alert_rules()}
     headings = {line[4:].strip() for line in RUNBOOK.read_text().splitlines() if line.startswith("### ")}
     assert headings == alerts
+
+
+def test_the_supported_ansible_core_range_is_the_requirements_pin():
+    pin = re.search(r"^ansible-core>=2\.(\d+),<2\.(\d+)$", (PROJECT / "requirements.txt").read_text(), re.M)
+    stated = "`ansible-core` 2.%s to 2.%d" % (pin.group(1), int(pin.group(2)) - 1)
+    for guide in (README, PROJECT / "docs/user-guide.md"):
+        assert stated in guide.read_text(), guide.name
