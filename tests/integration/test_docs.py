@@ -189,6 +189,12 @@ def argument_spec_options():
     return names
 
 
+# Names a guide shows on purpose although no role knows them: the warning a misspelling gets, and
+# the worked example of a control still to be added.
+SHOWN_NOT_KNOWN = {("docs/preflight.md", "ktune_cpu_govenor"),
+                   ("docs/adding-a-control.md", "ktune_transparent_hugepage")}
+
+
 def test_every_ktune_name_in_the_guides_exists():
     """A variable is an argument spec's option, or a playbook's or the rulebook's; a metric or fact is
     written by a role or plugin: a renamed or misspelt name is in none of them."""
@@ -201,7 +207,8 @@ def test_every_ktune_name_in_the_guides_exists():
             # ktune_dimm_* in a guide, "ktune_cpu_frequency_%s_hertz" % stat in a collector
             prefix = name.endswith("_") and any(known.startswith(name) for known in specs | product)
             built = any(name.startswith(known) for known in formats)
-            if name not in specs and name not in product and not prefix and not built:
+            shown = (str(guide.relative_to(PROJECT)), name) in SHOWN_NOT_KNOWN
+            if name not in specs and name not in product and not prefix and not built and not shown:
                 unknown.add("%s: %s" % (guide.relative_to(PROJECT), name))
     assert "ktune_cpu_governor" in specs and "ktune_report_dir" in product
     assert not unknown
