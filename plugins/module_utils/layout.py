@@ -14,7 +14,9 @@ __metaclass__ = type
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.numa import AMD, INTEL, has_nps
 
-VALID_NODES_PER_SOCKET = (0, 1, 2, 4, 8, 12, 16)
+# What real CPUs offer: NPS0/1/2/4 (AMD), SNC2/3/4 (Intel; SNC3 is Xeon 6 with three compute
+# dies), and AMD's "LLC as NUMA node" with one node per CCD or CCX (8, 12, 16).
+VALID_NODES_PER_SOCKET = (0, 1, 2, 3, 4, 8, 12, 16)
 
 # Redfish BIOS attributes per BMC vendor (domain notes §6); the value is a
 # function of the wanted nodes per socket.
@@ -69,6 +71,9 @@ def bios_fix(scheme, nodes_per_socket):
                 "and reboot" % ("SNC%d" % nodes_per_socket if nodes_per_socket > 1 else "Disabled"))
     if nodes_per_socket > 4:
         return ("enable the BIOS option 'LLC as NUMA Node' (ACPI SRAT L3 Cache as NUMA Domain) and reboot")
+    if nodes_per_socket == 3:
+        return ("3 nodes per socket is Intel SNC3 (Xeon 6); no AMD BIOS offers it. Set "
+                "ktune_expected_nodes_per_socket to 1, 2 or 4")
     wanted = "NPS%d" % nodes_per_socket
     hpe = _HPE_DOMAINS.get(nodes_per_socket)
     return ("set the BIOS option NUMA nodes per socket to %s and reboot. Redfish BIOS attributes "
