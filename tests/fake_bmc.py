@@ -163,6 +163,8 @@ class FakeBmc:
 
 def _handler(bmc):
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+
         def log_message(self, *args):
             pass
 

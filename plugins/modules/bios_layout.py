@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: bios_layout
 short_description: Stage the BIOS NUMA layout (NPS or SNC) through the host's BMC over Redfish
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Finds the system (the one member of C(/redfish/v1/Systems), or O(system_id)), its C(Bios)
     resource and the settings object named in its C(@Redfish.Settings).
