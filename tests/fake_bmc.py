@@ -97,6 +97,15 @@ class FakeBmc:
     def etag(self):
         return 'W/"%d"' % self.etag_version
 
+    def bios(self, registry_name):
+        settings = {"SettingsObject": {"@odata.id": SYSTEM + "/Bios/Settings"}}
+        if self.apply_times:
+            settings["SupportedApplyTimes"] = self.apply_times
+        bios = {"@odata.id": SYSTEM + "/Bios", "Attributes": copy.deepcopy(self.current), "@Redfish.Settings": settings}
+        if self.registry:
+            bios["AttributeRegistry"] = registry_name
+        return bios
+
     def document(self, path):
         registry_name = "BiosAttributeRegistry.v1_0_0"
         documents = {
@@ -109,11 +118,7 @@ class FakeBmc:
                      "Actions": {"#ComputerSystem.Reset": {
                          "target": SYSTEM + "/Actions/ComputerSystem.Reset",
                          "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "GracefulRestart", "ForceRestart"]}}},
-            SYSTEM + "/Bios": dict({
-                "@odata.id": SYSTEM + "/Bios", "Attributes": copy.deepcopy(self.current),
-                "@Redfish.Settings": dict({"SettingsObject": {"@odata.id": SYSTEM + "/Bios/Settings"}},
-                                          **({"SupportedApplyTimes": self.apply_times} if self.apply_times else {}))},
-                **({"AttributeRegistry": registry_name} if self.registry else {})),
+            SYSTEM + "/Bios": self.bios(registry_name),
             SYSTEM + "/Bios/Settings": {"@odata.id": SYSTEM + "/Bios/Settings", "@odata.etag": self.etag(),
                                         "Attributes": copy.deepcopy(self.pending)},
             MANAGER: {"@odata.id": MANAGER, "Links": {"Oem": {"Dell": {
