@@ -238,3 +238,13 @@ def test_the_mismatch_message_and_the_staging_share_one_table():
 ])
 def test_decide(current, pending, wanted, action):
     assert redfish_bios.decide(current, pending, wanted) == action
+
+
+def test_system_id_picks_the_system_and_a_wrong_one_names_those_there(bmc):
+    server = bmc("dell")
+    result, failed = run(server, system_id="1")
+    assert not failed and result["system"] == "/redfish/v1/Systems/1"
+    result, failed = run(server, system_id="System.Embedded.1")
+    assert failed
+    assert "expected a system 'System.Embedded.1' in /redfish/v1/Systems, found /redfish/v1/Systems/1" in result["msg"]
+    assert "ktune_bmc_system_id" in result["msg"]
