@@ -171,6 +171,8 @@ stage "integration tests (playbooks on localhost against test servers)"
 # ansible-rulebook (the guard's fleet rulebook test) in its own venv: it pulls its own
 # dependency pins; it runs the main venv's ansible-playbook. The test finds it at ${VENV}-eda.
 tool_venv eda 'ansible-rulebook>=1.1,<2' >/dev/null
+# antsibull-changelog (CHANGELOG.md is its output) likewise: <venv>-changelog.
+tool_venv changelog 'antsibull-changelog>=0.29,<1' >/dev/null
 python -m pytest -q tests/integration
 
 if ((SKIP_MOLECULE)); then

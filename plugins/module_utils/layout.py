@@ -14,11 +14,43 @@ __metaclass__ = type
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.numa import AMD, INTEL, has_nps
 
-VALID_NODES_PER_SOCKET = (0, 1, 2, 4, 8, 12, 16)
+# What real CPUs offer: NPS0/1/2/4 (AMD), SNC2/3/4 (Intel; SNC3 is Xeon 6 with three compute
+# dies), and AMD's "LLC as NUMA node" with one node per CCD or CCX (8, 12, 16).
+VALID_NODES_PER_SOCKET = (0, 1, 2, 3, 4, 8, 12, 16)
 
-# Redfish BIOS attributes per BMC vendor (domain notes §6); the value is a
-# function of the wanted nodes per socket.
-_HPE_DOMAINS = {1: "OneMemoryDomainPerSocket", 2: "TwoMemoryDomainsPerSocket", 4: "FourMemoryDomainsPerSocket"}
+# The Redfish BIOS attributes that set the CPU nodes per socket: one table for the fix in the
+# mismatch message and for staging it through a BMC (bios_layout). Each row: (vendor, scheme,
+# attribute name, {nodes per socket: the values that mean it, preferred first}). A name ending in
+# '#' matches with any suffix (Supermicro adds a per-BIOS hash: NUMANodesPerSocket#703E).
+# HPE's NumaGroupSizeOpt is Windows processor grouping, not NPS, so it is not here.
+_NPS = {n: ("NPS%d" % n,) for n in (0, 1, 2, 4)}
+_SNC = {0: ("Disabled",), 1: ("Disabled",), 2: ("SNC2", "Enabled"), 3: ("SNC3",), 4: ("SNC4",)}
+BIOS_LAYOUT_ATTRIBUTES = (
+    ("Dell iDRAC", AMD, "NumaNodesPerSocket", {n: ("%d" % n,) for n in (0, 1, 2, 4)}),
+    ("HPE iLO", AMD, "NumaMemoryDomainsPerSocket", {
+        1: ("OneMemoryDomainPerSocket",), 2: ("TwoMemoryDomainsPerSocket",), 4: ("FourMemoryDomainsPerSocket",)}),
+    ("Lenovo XCC", AMD, "Memory_NUMANodesperSocket", _NPS),
+    ("Supermicro", AMD, "NUMANodesPerSocket#", _NPS),
+    ("Dell iDRAC", INTEL, "SubNumaCluster", _SNC),
+    ("HPE iLO", INTEL, "SubNumaClustering", _SNC),
+    ("Lenovo XCC", INTEL, "Processors_SNC", _SNC),
+)
+
+
+def attribute_matches(pattern, name):
+    """Whether a BIOS attribute name is the table's pattern (a trailing '#' allows a hash suffix)."""
+    if pattern.endswith("#"):
+        return name == pattern[:-1] or name.startswith(pattern)
+    return name == pattern
+
+
+def _attribute_fix(vendor, pattern, values, nodes_per_socket):
+    name = pattern.rstrip("#")
+    wanted = values.get(nodes_per_socket)
+    if not wanted:
+        return "%s has no NPS%d setting (use Auto or NPS1)" % (vendor, nodes_per_socket)
+    quote = '"' if wanted[0].isdigit() else ""
+    return "%s %s=%s%s%s" % (vendor, name, quote, wanted[0], quote)
 
 
 def bios_scheme(numa):
@@ -65,18 +97,19 @@ def bios_fix(scheme, nodes_per_socket):
             "" if nodes_per_socket < 2 else "; %d nodes per socket need a CPU and firmware that split "
             "sockets" % nodes_per_socket))
     if scheme == INTEL:
-        return ("set the BIOS option Sub-NUMA Clustering to %s (Dell: SubNumaCluster, HPE: SubNumaClustering) "
-                "and reboot" % ("SNC%d" % nodes_per_socket if nodes_per_socket > 1 else "Disabled"))
+        return ("set the BIOS option Sub-NUMA Clustering to %s (%s) and reboot" % (
+            "SNC%d" % nodes_per_socket if nodes_per_socket > 1 else "Disabled",
+            ", ".join("%s: %s" % (vendor.split()[0], pattern) for vendor, row_scheme, pattern, dummy
+                      in BIOS_LAYOUT_ATTRIBUTES if row_scheme == INTEL)))
     if nodes_per_socket > 4:
         return ("enable the BIOS option 'LLC as NUMA Node' (ACPI SRAT L3 Cache as NUMA Domain) and reboot")
-    wanted = "NPS%d" % nodes_per_socket
-    hpe = _HPE_DOMAINS.get(nodes_per_socket)
-    return ("set the BIOS option NUMA nodes per socket to %s and reboot. Redfish BIOS attributes "
-            "(staged under Bios/Settings, applied at the next reboot): Dell iDRAC NumaNodesPerSocket=\"%d\", "
-            "HPE iLO %s, Lenovo XCC Memory_NUMANodesperSocket=%s, Supermicro NUMANodesPerSocket=%s"
-            % (wanted, nodes_per_socket,
-               "NumaMemoryDomainsPerSocket=%s" % hpe if hpe else "has no NPS0 setting (use Auto or NPS1)",
-               wanted, wanted))
+    if nodes_per_socket == 3:
+        return ("3 nodes per socket is Intel SNC3 (Xeon 6); no AMD BIOS offers it. Set "
+                "ktune_expected_nodes_per_socket to 1, 2 or 4")
+    return ("set the BIOS option NUMA nodes per socket to NPS%d and reboot. Redfish BIOS attributes "
+            "(staged under Bios/Settings, applied at the next reboot): %s" % (nodes_per_socket, ", ".join(
+                _attribute_fix(vendor, pattern, values, nodes_per_socket)
+                for vendor, row_scheme, pattern, values in BIOS_LAYOUT_ATTRIBUTES if row_scheme == AMD)))
 
 
 def layout_problems(numa, expected_nodes_per_socket=None, expected_sockets=None,

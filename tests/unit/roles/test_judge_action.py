@@ -114,3 +114,17 @@ def test_a_setting_computed_from_the_layout_is_checked_after_the_read(tmp_path):
                    args={"sysfs_root": str(tmp_path / "sys"), "procfs_root": str(tmp_path / "proc")})
     assert judged["problems"] == [], judged["problems"]
     assert judged["state"]["ansible_facts"]["ktune_numa"]["sockets"] == 2
+
+
+def test_snc3_is_an_accepted_layout_and_matches_a_xeon6_host(tmp_path):
+    write_tree(catalog()["xeon-1s-snc3"], tmp_path)
+    judged = judge({"ktune_expected_nodes_per_socket": 3, "ktune_expected_sockets": 1},
+                   roles=("nps_layout",),
+                   args={"sysfs_root": str(tmp_path / "sys"), "procfs_root": str(tmp_path / "proc")})
+    assert judged["problems"] == [] and judged["host_problems"] == [], judged
+    assert judged["ansible_facts"]["ktune_numa"]["layout"] == "SNC3"
+
+
+def test_a_layout_no_cpu_has_is_refused_by_the_argument_specification():
+    judged = judge({"ktune_expected_nodes_per_socket": 5}, roles=("nps_layout",))
+    assert len(judged["problems"]) == 1 and "ktune_expected_nodes_per_socket" in judged["problems"][0], judged

@@ -89,3 +89,18 @@ def test_summary_lists_every_node(facts):
     assert lines[1] == "node0: cpus 0-51,104-155, 62.7 GiB, socket 0"
     assert lines[3] == "node2: no CPUs (memory only), 64.0 GiB"
     assert len(lines) == 5
+
+
+def test_snc3_xeon6_host_matches_three_nodes_per_socket(facts):
+    assert layout_problems(facts("xeon-1s-snc3"), 3, 1) == []
+
+
+def test_snc3_expected_on_an_snc2_host_names_snc3(facts):
+    problems = layout_problems(facts("xeon-2s-snc2-interleaved"), 3, 2)
+    assert problems[0].startswith("expected SNC3 (6 nodes on 2 sockets), found SNC2"), problems
+    assert "Sub-NUMA Clustering to SNC3" in problems[0]
+
+
+def test_three_nodes_per_socket_on_amd_says_no_amd_bios_offers_it(facts):
+    problems = layout_problems(facts("epyc-2s-nps2"), 3, 2)
+    assert "no AMD BIOS offers it" in problems[0] and "Set ktune_expected_nodes_per_socket to 1, 2 or 4" in problems[0]
