@@ -14,6 +14,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     host_problems,
     instance_problems,
     memory_fit_problems,
+    memory_not_checked,
     parse_listeners,
     instances_without_secrets,
     redact_secrets,
@@ -75,6 +76,14 @@ def ktransformers_problems(instances, numa, settings=None, stats=None, listeners
     return problems + host_problems(resolve_instances(instances, numa, settings), settings, stats, listeners)
 
 
+def ktransformers_memory_not_checked(resolved, sizes, settings=None):
+    if not isinstance(resolved, list) or not isinstance(sizes, dict):
+        raise AnsibleFilterError("ktransformers_memory_not_checked: expected the resolved instances and a dictionary "
+                                 "of weights paths to bytes, got %r and %r"
+                                 % (type(resolved).__name__, type(sizes).__name__))
+    return memory_not_checked(resolved, sizes, _settings(settings, "ktransformers_memory_not_checked"))
+
+
 def ktransformers_public(instances):
     return instances_without_secrets(instances)
 
@@ -87,4 +96,5 @@ class FilterModule(object):
             "ktransformers_problems": ktransformers_problems,
             "ktransformers_redact": redact_secrets,
             "ktransformers_public": ktransformers_public,
+            "ktransformers_memory_not_checked": ktransformers_memory_not_checked,
         }

@@ -245,7 +245,8 @@ def expected_instances(instances, numa, settings):
     )
     try:
         resolved = resolve_instances(instances, numa or {}, settings)
-        keys = ("name", "state", "unit", "health_url", "backend", "host", "numactl", "numa_node", "kt_numa_nodes")
+        keys = ("name", "state", "unit", "health_url", "backend", "host", "numactl", "numa_node", "numa_nodes",
+                "kt_numa_nodes")
         return [dict([(key, item.get(key)) for key in keys]
                      + [("exposure", listen_exposure(item) if item.get("state") == "present" else None)])
                 for item in resolved], None

@@ -28,6 +28,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import difflib
+import math
 import re
 
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
@@ -45,7 +47,8 @@ WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 
 SGLANG_VARIANTS = ("sglang-kt", "sglang")
 COMMON_FIELDS = ("name", "state", "backend", "model_path", "port", "host", "numactl", "numa_node",
-                 "extra_args", "environment", "api_key", "health_timeout_s", "served_model_name")
+                 "extra_args", "environment", "api_key", "health_timeout_s", "served_model_name",
+                 "replicas", "share_cpus_with", "model_size_gb")
 LEGACY_FIELDS = ("executable", "gguf_path", "cpu_infer", "max_new_tokens", "cache_lens", "max_batch_size",
                  "backend_type", "optimize_config_path", "chunk_size", "force_think")
 SGLANG_FIELDS = ("python", "sglang_variant", "kt_weight_path", "kt_cpuinfer", "kt_threadpool_count",
@@ -67,6 +70,8 @@ DEFAULT_SETTINGS = {
     "health_timeout_s": 1800,
     "health_interval_s": 10,
     "memory_reserve_mb": 8192,
+    # ktune_model_size_gb: the host's model size, for the memory fit of instances not measured yet.
+    "model_size_gb": None,
     "use_numa": False,
     "home": "/var/lib/ktransformers",
     "read_write_paths": [],
@@ -133,6 +138,14 @@ def not_plain_text(value):
 # Flags the role sets (listen address, port) or must never set (the key): an extra word that
 # names one, or abbreviates one (argparse accepts any unambiguous prefix), would override it unseen.
 MANAGED_FLAGS = ("--host", "--port") + API_KEY_FLAGS
+
+
+# Sharded serving: one replica per NUMA node (with CPUs and memory) or per socket, behind a router
+# on the entry's port; the replicas listen on the ports after it.
+REPLICA_LAYOUTS = ("per_numa_node", "per_socket")
+REPLICA_SUFFIX = {"per_numa_node": "node", "per_socket": "socket"}
+# What the expansion decides for each replica: set on a sharded entry, they would contradict it.
+REPLICA_DECIDES = ("numactl", "numa_node", "kt_numa_nodes", "kt_threadpool_count", "cuda_visible_devices")
 
 
 class InstanceError(ValueError):
@@ -304,8 +317,11 @@ class _Checker(object):
         return value.rstrip("/") or "/"
 
 
-def _normalise(raw, index, settings, numa):
-    """Return (instance with every field resolved, problems). The instance is None when unusable."""
+def _normalise(raw, index, settings, numa, replica=None):
+    """Return (instance with every field resolved, problems). The instance is None when unusable.
+
+    replica: for one replica of a sharded entry (expand_entries), the nodes it is bound to.
+    """
     problems = []
     if not isinstance(raw, dict):
         problems.append("ktune_service_instances[%d] = %r is not a dictionary: expected one with at least "
@@ -342,6 +358,12 @@ def _normalise(raw, index, settings, numa):
                                          "it" if len(foreign) == 1 else "them", other))
 
     instance = {"name": name, "index": index, "label": check.label, "state": state, "backend": backend}
+    if replica:
+        instance.update(replica_of=replica["of"], replicas=replica["layout"], router_port=replica["router_port"],
+                        numa_nodes=list(replica["nodes"]))
+    instance["entry"] = replica["of"] if replica else name
+    instance["share_cpus_with"] = _names(check, raw.get("share_cpus_with"))
+    instance["model_size_gb"] = _size_gb(check, "model_size_gb", raw.get("model_size_gb"))
     if state == "absent":
         return (instance if name else None), problems
 
@@ -386,8 +408,12 @@ def _normalise(raw, index, settings, numa):
                   % ("the kernel has no NUMA support" if not numa.get("available") else "no node has both"))
         numactl = None
     instance["numactl"] = numactl
-    instance["numa_node"] = _bind_node(check, raw.get("numa_node", settings["numa_node"]), numactl, numa,
-                                       _gpu_node(raw, numa))
+    if replica:
+        nodes = replica["nodes"]
+        instance["numa_node"] = nodes[0] if len(nodes) == 1 else None
+    else:
+        instance["numa_node"] = _bind_node(check, raw.get("numa_node", settings["numa_node"]), numactl, numa,
+                                           _gpu_node(raw, numa))
 
     extra_args = raw.get("extra_args") or []
     if not isinstance(extra_args, list) or not all(isinstance(arg, (str, int, float)) and not isinstance(arg, bool)
@@ -731,7 +757,7 @@ def _sgl_project_limits(check, raw, instance):
 
 def _thread_pools(check, raw, instance, numa):
     if instance["numactl"] == "bind":
-        allowed = [] if instance["numa_node"] is None else [instance["numa_node"]]
+        allowed = bound_nodes(instance)
     else:
         allowed = list(numa.get("cpu_node_ids") or [])
     nodes = raw.get("kt_numa_nodes")
@@ -767,21 +793,38 @@ def _thread_pools(check, raw, instance, numa):
     instance["kt_threadpool_count"] = count
 
 
+def bound_nodes(instance):
+    """The NUMA nodes numactl binds the instance to ([] without numactl bind)."""
+    if instance.get("numactl") != "bind":
+        return []
+    if instance.get("numa_nodes"):
+        return list(instance["numa_nodes"])
+    return [] if instance.get("numa_node") is None else [instance["numa_node"]]
+
+
 def _where(instance):
-    return "of NUMA node %s" % instance["numa_node"] if instance.get("numactl") == "bind" else "online"
+    nodes = bound_nodes(instance)
+    if not nodes:
+        return "online"
+    return "of NUMA node%s %s" % ("" if len(nodes) == 1 else "s", format_cpulist(nodes))
+
+
+def _bound_cpus(instance, numa):
+    cpus = set()
+    for node_id in bound_nodes(instance):
+        cpus.update((_node(numa, node_id) or {}).get("cpus") or [])
+    return sorted(cpus)
 
 
 def _cpus_available(instance, numa):
-    if instance.get("numactl") == "bind" and instance.get("numa_node") is not None:
-        node = _node(numa, instance["numa_node"]) or {}
-        return len(node.get("cpus") or [])
+    if bound_nodes(instance):
+        return len(_bound_cpus(instance, numa))
     return numa.get("cpus_online") or 0
 
 
 def _cores_available(instance, numa):
-    if instance.get("numactl") == "bind" and instance.get("numa_node") is not None:
-        node = _node(numa, instance["numa_node"]) or {}
-        return node_physical_cores(numa, node)
+    if bound_nodes(instance):
+        return sum(node_physical_cores(numa, _node(numa, node_id) or {}) for node_id in bound_nodes(instance))
     return max(1, numa.get("physical_cores") or 1)
 
 
@@ -789,8 +832,8 @@ def numactl_argv(instance, numa, numactl_path):
     """The numactl prefix for an instance: [] or the numactl words, built from the facts."""
     mode = instance.get("numactl") or "none"
     if mode == "bind":
-        node = _node(numa, instance["numa_node"]) or {}
-        return [numactl_path, "--physcpubind=%s" % node.get("cpulist", ""), "--membind=%d" % instance["numa_node"]]
+        return [numactl_path, "--physcpubind=%s" % format_cpulist(_bound_cpus(instance, numa)),
+                "--membind=%s" % format_cpulist(bound_nodes(instance))]
     if mode == "interleave":
         return [numactl_path, "--interleave=%s" % format_cpulist(interleave_nodes(numa))]
     return []
@@ -913,6 +956,159 @@ def _finish(instance, settings, numa):
     return instance
 
 
+def _names(check, value):
+    """share_cpus_with: the names of the other entries this one may share CPUs with."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) and NAME_PATTERN.match(item) for item in value):
+        check.add("share_cpus_with", "= %r is not a list of instance names: expected such as [r1]" % (value,))
+        return []
+    return list(value)
+
+
+def _parse_size_gb(value):
+    """(GiB, valid): None when unset (the memory fit then uses the files' size, if known)."""
+    if value is None or value == "":
+        return None, True
+    try:
+        size = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        size = None
+    if size is None or math.isnan(size) or math.isinf(size) or size < 0:
+        return None, False
+    return size, True
+
+
+SIZE_EXPECTED = "expected the model weights' GiB, a number >= 0"
+
+
+def _size_gb(check, field, value):
+    size, valid = _parse_size_gb(value)
+    if not valid:
+        check.add(field, "= %r is not a size: %s" % (value, SIZE_EXPECTED))
+    return size
+
+
+def replica_groups(layout, numa):
+    """[(suffix, nodes)] of a sharded entry, or (None, why) when the host cannot take the layout.
+
+    Only nodes with CPUs and memory take a replica: numactl --membind fails on a memoryless node
+    and a memory-only node (CXL, HBM) has no CPU to run on.
+    """
+    nodes = interleave_nodes(numa)
+    if not nodes:
+        return None, ("the host shows no NUMA node with CPUs and memory (%s)"
+                      % ("the kernel has no NUMA support" if not numa.get("available") else "none has both"))
+    if layout == "per_numa_node":
+        return [("node%d" % node, [node]) for node in nodes], None
+    by_socket = {}
+    for node_id in nodes:
+        sockets = (_node(numa, node_id) or {}).get("socket_ids") or []
+        if len(sockets) != 1:
+            return None, "NUMA node %d spans sockets %s (an interleaved layout)" % (
+                node_id, format_cpulist(sockets) or "unknown")
+        by_socket.setdefault(sockets[0], []).append(node_id)
+    return [("socket%d" % socket, by_socket[socket]) for socket in sorted(by_socket)], None
+
+
+def _replica_gpus(nodes, numa):
+    """Indexes (PCI bus order, as CUDA_DEVICE_ORDER=PCI_BUS_ID numbers them) of the GPUs on the nodes."""
+    gpus = sorted(_nvidia_gpus(numa), key=lambda gpu: str(gpu.get("address", "")))
+    return [index for index, gpu in enumerate(gpus)
+            if _is_int(gpu.get("numa_node")) and int(gpu.get("numa_node")) in nodes]
+
+
+def _gpus_placed(numa):
+    """True when the host has NVIDIA GPUs and the kernel knows the node of each."""
+    gpus = _nvidia_gpus(numa)
+    return bool(gpus) and all(_is_int(gpu.get("numa_node")) and int(gpu.get("numa_node")) >= 0 for gpu in gpus)
+
+
+def expand_entries(instances, numa, settings):
+    """([(raw, index, replica or None)], problems): each sharded entry becomes one raw instance per replica.
+
+    A replica is bound with numactl to its node(s), gets one kt-kernel thread pool per node
+    (--kt-numa-nodes naming them), the GPUs on its nodes, and the port after the router's
+    (the entry's port, where the router listens).
+    """
+    expanded = []
+    problems = []
+    for index, raw in enumerate(instances):
+        layout = raw.get("replicas") if isinstance(raw, dict) else None
+        if layout is None:
+            expanded.append((raw, index, None))
+            continue
+        replicas, found = _expand_one(raw, index, layout, numa, settings)
+        problems += found
+        if replicas is None:
+            # Still judged as one instance, so its other mistakes are named too (not what replicas would decide).
+            expanded.append((dict((key, value) for key, value in raw.items()
+                                  if key != "replicas" and key not in REPLICA_DECIDES), index, None))
+        else:
+            expanded += [(item, index, replica) for item, replica in replicas]
+    return expanded, problems
+
+
+def _expand_one(raw, index, layout, numa, settings):
+    check = _Checker(_label(index, raw), raw, [])
+    if layout not in REPLICA_LAYOUTS:
+        close = difflib.get_close_matches(str(layout), REPLICA_LAYOUTS, 1, 0.5)
+        check.add("replicas", "= %r is not a replica layout: expected %s (or unset for one instance). Fix: %s"
+                  % (layout, " or ".join(REPLICA_LAYOUTS),
+                     "did you mean %s?" % close[0] if close else "set one of them, or remove replicas"))
+        return None, check.problems
+    groups, why = replica_groups(layout, numa)
+    name = raw.get("name") if isinstance(raw.get("name"), str) else ""
+    if raw.get("state", "present") == "absent":
+        # Removal needs no layout check: the replicas this host would have had go.
+        return [(dict(name="%s-%s" % (name, suffix), state="absent"),
+                 dict(of=name, layout=layout, router_port=None, nodes=nodes)) for suffix, nodes in groups or []], []
+    decided = [field for field in REPLICA_DECIDES if raw.get(field) not in (None, "")]
+    if decided:
+        check.add(None, "%s %s set, and replicas = %s decides %s for each replica from the NUMA facts. Fix: remove %s"
+                  % (", ".join(decided), "is" if len(decided) == 1 else "are", layout,
+                     "it" if len(decided) == 1 else "them", "it" if len(decided) == 1 else "them"))
+    backend = raw.get("backend", settings["backend"])
+    if backend == "sglang" and raw.get("sglang_variant", settings.get("sglang_variant")) == "sglang":
+        check.add("replicas", "= %s needs sglang_variant: sglang-kt: a replica on node N needs --kt-numa-nodes N, "
+                              "which sgl-project sglang lacks (its pool i runs on node i). Fix: set "
+                              "sglang_variant: sglang-kt, or remove replicas" % layout)
+    if groups is None:
+        check.add("replicas", "= %s cannot be laid out: %s. Fix: remove replicas" % (layout, why))
+    if check.problems:
+        return None, check.problems
+    port = raw.get("port")
+    if port is None:
+        port = settings["%s_defaults" % backend].get("port") if backend in BACKENDS else None
+    if not _is_int(port) or not PORT_MIN <= int(port) <= PORT_MAX - len(groups):
+        check.add("port", "= %r: expected the router's port in %d-%d, the %d replica%s taking the ports after it. "
+                          "Fix: pick a lower port" % (port, PORT_MIN, PORT_MAX - len(groups), len(groups),
+                                                      "" if len(groups) == 1 else "s"))
+        return None, check.problems
+    placed = _gpus_placed(numa)
+    replicas = []
+    for number, (suffix, nodes) in enumerate(groups, start=1):
+        item = dict((key, value) for key, value in raw.items() if key != "replicas")
+        item.update(name="%s-%s" % (name, suffix), port=int(port) + number, numactl="bind")
+        if backend == "sglang":
+            item.update(kt_numa_nodes=list(nodes), kt_threadpool_count=len(nodes))
+            if placed:
+                gpus = _replica_gpus(nodes, numa)
+                if not gpus:
+                    check.add("replicas", "= %s: replica %s has no GPU on NUMA node%s %s, and every replica needs "
+                                          "its own (the host's GPUs are on nodes %s). Fix: use replicas: per_socket, "
+                                          "or one instance per GPU without replicas"
+                              % (layout, item["name"], "" if len(nodes) == 1 else "s", format_cpulist(nodes),
+                                 format_cpulist(sorted(set(int(gpu["numa_node"]) for gpu in _nvidia_gpus(numa))))))
+                item["cuda_visible_devices"] = gpus or None
+        replicas.append((item, dict(of=name, layout=layout, router_port=int(port), nodes=nodes)))
+    if check.problems:
+        return None, check.problems
+    return replicas, []
+
+
 def instance_problems(instances, numa, settings=None):
     """Problems with the settings alone (no look at the host's files or ports)."""
     settings = merged_settings(settings)
@@ -922,12 +1118,25 @@ def instance_problems(instances, numa, settings=None):
         return ["ktune_service_instances = %r is not a list: expected a list of instances, each a dictionary "
                 "with at least name and model_path ([] runs none)" % (instances,)]
     problems = _settings_problems(settings)
+    expanded, problems_found = expand_entries(instances, numa, settings)
+    problems += problems_found
     seen_names = {}
     seen_ports = {}
+    routers_refused = set()
     legacy_keys = {}
-    for index, raw in enumerate(instances):
-        instance, found = _normalise(raw, index, settings, numa)
+    present = []
+    for raw, index, replica in expanded:
+        instance, found = _normalise(raw, index, settings, numa, replica)
         problems += found
+        router = instance.get("router_port") if instance is not None else None
+        if router is not None and instance["state"] == "present":
+            if seen_ports.get(router, index) != index and index not in routers_refused:
+                routers_refused.add(index)
+                problems.append("%s: port = %d (its router's) is also the port of ktune_service_instances[%d]: "
+                                "expected a different port per instance, a sharded entry taking its port and the "
+                                "ports after it. Fix: give one of them another port"
+                                % (_label(index, instances[index]), router, seen_ports[router]))
+            seen_ports.setdefault(router, index)
         if instance is None or not instance.get("name"):
             continue
         name = instance["name"]
@@ -937,6 +1146,7 @@ def instance_problems(instances, numa, settings=None):
         seen_names.setdefault(name, index)
         if instance["state"] != "present":
             continue
+        present.append(instance)
         port = instance.get("port")
         if port is not None:
             if port in seen_ports:
@@ -951,6 +1161,44 @@ def instance_problems(instances, numa, settings=None):
                         "the service user's one ~/.ktransformers/config.yaml, so they share it. Fix: give every "
                         "legacy instance the same api_key (or run them as sglang instances)"
                         % "; ".join(label for labels in legacy_keys.values() for label in labels))
+    return problems + cpu_overlap_problems(present, numa)
+
+
+def cpu_set(instance, numa):
+    """(CPUs the instance may run on, how): its nodes' CPUs under numactl bind, else every online CPU."""
+    if bound_nodes(instance):
+        return set(_bound_cpus(instance, numa)), "numactl --physcpubind=%s" % format_cpulist(_bound_cpus(instance, numa))
+    cpus = set()
+    for node in numa.get("nodes") or []:
+        cpus.update(node.get("cpus") or [])
+    if not cpus:
+        cpus = set(range(int(numa.get("cpus_online") or 1)))
+    return cpus, "every online CPU, without numactl bind"
+
+
+def _may_share(one, other):
+    return one.get("entry") == other.get("entry") or one.get("entry") in (other.get("share_cpus_with") or []) \
+        or other.get("entry") in (one.get("share_cpus_with") or [])
+
+
+def cpu_overlap_problems(instances, numa):
+    """Host-wide: two present instances (replicas count) whose CPU sets overlap, unless one names the other.
+
+    Two processes on the same cores each size their thread pools for all of them: both slow down.
+    """
+    problems = []
+    sets = [(instance,) + cpu_set(instance, numa) for instance in instances]
+    for position, (one, one_cpus, one_how) in enumerate(sets):
+        for other, other_cpus, other_how in sets[position + 1:]:
+            shared = one_cpus & other_cpus
+            if not shared or _may_share(one, other):
+                continue
+            problems.append(
+                "%s and %s share CPUs %s (%s: %s; %s: %s): expected disjoint CPU sets, since each sizes its thread "
+                "pools for all of its CPUs. Fix: bind each to its own node(s) (numactl: bind with numa_node, or "
+                "replicas), or, to share on purpose, set share_cpus_with: [%s] on %s"
+                % (one["label"], other["label"], format_cpulist(sorted(shared)), one["name"], one_how,
+                   other["name"], other_how, one.get("entry"), other.get("entry")))
     return problems
 
 
@@ -962,6 +1210,9 @@ def _settings_problems(settings):
     if not _is_int(settings.get("memory_reserve_mb")) or int(settings["memory_reserve_mb"]) < 0:
         problems.append("ktune_service_memory_reserve_mb = %r: expected whole MiB >= 0 (default 8192)"
                         % (settings.get("memory_reserve_mb"),))
+    if not _parse_size_gb(settings.get("model_size_gb"))[1]:
+        problems.append("ktune_model_size_gb = %r is not a size: %s, or null"
+                        % (settings.get("model_size_gb"), SIZE_EXPECTED))
     home = settings.get("home")
     if not _unit_path(home) or home.rstrip("/") == "":
         problems.append("ktune_service_home = %r: expected an absolute path of printable text without whitespace, "
@@ -984,8 +1235,8 @@ def resolve_instances(instances, numa, settings=None):
     if problems:
         raise InstanceError(" || ".join(problems))
     settings = merged_settings(settings)
-    return [_finish(_normalise(raw, index, settings, numa)[0], settings, numa)
-            for index, raw in enumerate(instances or [])]
+    return [_finish(_normalise(raw, index, settings, numa, replica)[0], settings, numa)
+            for raw, index, replica in expand_entries(instances or [], numa, settings)[0]]
 
 
 # NUMA-placement proof: the share of the resident memory a binding promises a node.
@@ -1000,8 +1251,8 @@ def parse_numa_maps(text):
 
 def promised_nodes(instance, numa, use_numa):
     """(nodes, how) the instance's memory should sit on, or (None, why) when nothing is promised."""
-    if instance.get("numactl") == "bind" and instance.get("numa_node") is not None:
-        return [instance["numa_node"]], "numactl --membind=%s" % instance["numa_node"]
+    if bound_nodes(instance):
+        return bound_nodes(instance), "numactl --membind=%s" % format_cpulist(bound_nodes(instance))
     if instance.get("numactl") == "interleave":
         return interleave_nodes(numa), "numactl --interleave"
     if instance.get("backend") == "sglang" and len(instance.get("kt_numa_nodes") or []) > 1:
@@ -1065,7 +1316,7 @@ def memory_nodes(instance, numa):
     """The NUMA nodes whose memory the instance's weights land on, and how numactl puts them there."""
     mode = instance.get("numactl") or "none"
     if mode == "bind":
-        return [instance["numa_node"]], "numactl --membind=%s" % instance["numa_node"]
+        return bound_nodes(instance), "numactl --membind=%s" % format_cpulist(bound_nodes(instance))
     if mode == "interleave":
         return interleave_nodes(numa), "numactl --interleave"
     with_memory = [node["id"] for node in numa.get("nodes") or [] if (node.get("memory_mb") or 0) > 0]
@@ -1101,13 +1352,13 @@ def memory_fit_problems(resolved, numa, sizes, settings=None):
     problems = []
     memory_of = dict((node["id"], (node.get("memory_mb") or 0) * 1024 * 1024) for node in numa.get("nodes") or [])
     for instance in resolved:
-        if instance["state"] != "present" or sizes.get(instance["weights_path"]) is None:
+        if instance["state"] != "present" or weights_bytes(instance, sizes, settings) is None:
             continue
         nodes, how = memory_nodes(instance, numa)
         available = sum(memory_of.get(node, 0) for node in nodes)
         if not available:
             continue
-        weights = int(sizes[instance["weights_path"]])
+        weights = weights_bytes(instance, sizes, settings)
         copies, why = weight_copies(instance, numa, settings)
         need = weights * copies + kv_cache_host_bytes(instance)
         if need + reserve <= available:
@@ -1119,6 +1370,68 @@ def memory_fit_problems(resolved, numa, sizes, settings=None):
             % (instance["label"], weights / GIB, instance["weights_field"], instance["weights_path"], copies,
                "y" if copies == 1 else "ies", why, kv_cache_host_bytes(instance) / GIB, need / GIB,
                format_cpulist(nodes) or "none", how, available / GIB, reserve / GIB, _fit_fix(instance, copies)))
+    return problems + host_memory_problems(resolved, numa, sizes, settings)
+
+
+def weights_bytes(instance, sizes, settings):
+    """Bytes of weights one copy loads: measured on the host, else model_size_gb (the entry's, then the host's)."""
+    measured = (sizes or {}).get(instance.get("weights_path"))
+    if measured is not None:
+        return int(measured)
+    for declared in (instance.get("model_size_gb"), settings.get("model_size_gb")):
+        if declared is not None and declared != "":
+            try:
+                return int(float(declared) * GIB)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def memory_not_checked(resolved, sizes, settings=None):
+    """Units whose memory fit cannot be judged before the start: no measured or declared size."""
+    settings = merged_settings(settings)
+    return [instance["unit"] for instance in resolved
+            if instance["state"] == "present" and weights_bytes(instance, sizes, settings) is None]
+
+
+def node_loads(resolved, numa, sizes, settings):
+    """{node: [(instance, bytes)]}: each instance's weights x copies, spread evenly over the nodes it uses."""
+    loads = {}
+    for instance in resolved:
+        weights = weights_bytes(instance, sizes, settings) if instance["state"] == "present" else None
+        nodes = memory_nodes(instance, numa)[0] if weights is not None else []
+        if not nodes:
+            continue
+        need = weights * weight_copies(instance, numa, settings)[0] + kv_cache_host_bytes(instance)
+        for node in nodes:
+            loads.setdefault(node, []).append((instance, need / float(len(nodes))))
+    return loads
+
+
+def host_memory_problems(resolved, numa, sizes, settings):
+    """Host-wide: the instances (replicas count, each a full copy) on one node must fit in its memory.
+
+    The reserve (ktune_service_memory_reserve_mb) is shared evenly by the nodes with memory. One instance
+    alone that does not fit is memory_fit_problems' finding; this one names the instances that together
+    do not.
+    """
+    memory_of = dict((node["id"], (node.get("memory_mb") or 0) * 1024 * 1024) for node in numa.get("nodes") or [])
+    with_memory = [node for node, size in memory_of.items() if size > 0]
+    if not with_memory:
+        return []
+    reserve = int(settings.get("memory_reserve_mb") or 0) * 1024 * 1024 / float(len(with_memory))
+    problems = []
+    for node, load in sorted(node_loads(resolved, numa, sizes, settings).items()):
+        total = sum(need for _instance, need in load)
+        if len(load) < 2 or node not in memory_of or total + reserve <= memory_of[node]:
+            continue
+        problems.append(
+            "host-wide memory: NUMA node %d would hold %.1f GiB of weights (%s), and has %.1f GiB less %.1f GiB kept "
+            "for the system (its share of ktune_service_memory_reserve_mb): expected the instances on a node to fit "
+            "in its memory. Fix: run fewer models or replicas on this host, bind the models to different nodes, or "
+            "use smaller quantizations"
+            % (node, total / GIB, ", ".join("%s %.1f GiB" % (instance["label"], need / GIB) for instance, need in load),
+               memory_of[node] / GIB, reserve / GIB))
     return problems
 
 

@@ -32,7 +32,7 @@ def site(tmp_path):
         "ktune_guard_textfile_dir": str(target / "textfile"),
         "ktune_service_instances": [
             {"name": "r1", "backend": "legacy", "model_path": "/srv/models/R1", "gguf_path": "/srv/models/R1-gguf",
-             "port": 10002},
+             "port": 10002, "share_cpus_with": ["s1"]},
             {"name": "s1", "backend": "sglang", "model_path": "/srv/models/V3", "kt_weight_path": "/srv/models/V3-kt",
              "port": 30000},
             {"name": "old", "state": "absent", "model_path": "/srv/models/old", "port": 10003},

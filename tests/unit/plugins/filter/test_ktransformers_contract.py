@@ -14,6 +14,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ansible_collections.ktune.inference.plugins.filter.ktransformers import FilterModule
+from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist, parse_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
     ATTENTION_BACKENDS,
     KT_METHOD_ISA,
@@ -267,3 +268,49 @@ def test_the_role_documents_the_same_methods_and_defaults(monkeypatch):
         key = "ktune_service_%s_defaults" % backend
         assert defaults[key] == DEFAULT_SETTINGS["%s_defaults" % backend] == specs[key]["default"]
     assert defaults["ktune_service_host"] == DEFAULT_SETTINGS["host"] == specs["ktune_service_host"]["default"]
+
+
+# --- sharded serving: every replica's line parses with the release it runs on ---------------
+
+SHARDED_TOPOLOGIES = [name for name in TOPOLOGIES if name != "no-numa-kernel"] + ["xeon-1s-snc3", "epyc-2s-nps2"]
+
+
+def _socket_layout_known(facts_of_host):
+    """Every node that can take a replica (CPUs and memory) sits in one socket."""
+    return all(len(node.get("socket_ids") or []) == 1 for node in facts_of_host["nodes"]
+               if node.get("cpus") and node.get("memory_mb"))
+
+
+@pytest.mark.parametrize("name, layout", list(itertools.product(sorted(set(SHARDED_TOPOLOGIES)),
+                                                                ["per_numa_node", "per_socket"])))
+def test_every_sglang_kt_replica_line_parses_with_the_fork(numa, name, layout):
+    host = facts(numa, name, gpus=0)
+    problems, replicas = generated(sglang(replicas=layout), host)
+    if layout == "per_socket" and not _socket_layout_known(host):
+        assert any("spans sockets" in problem for problem in problems)
+        return
+    assert problems == []
+    assert len(replicas) == (len(host["cpu_node_ids"]) - len(host["memoryless_cpu_nodes"])
+                             if layout == "per_numa_node" else len(host["socket_ids"]))
+    taken = set()
+    for replica in replicas:
+        parsed = _parse_sglang(SGLANG_KT, replica)
+        nodes = replica["numa_nodes"]
+        assert parsed.port == replica["port"] and parsed.kt_threadpool_count == len(nodes)
+        # The fork gets the nodes unless kt-kernel's own pool i -> node i already puts them there.
+        assert parsed.kt_numa_nodes == (nodes if nodes != list(range(len(nodes))) else None)
+        cpus = set(parse_cpulist(replica["numactl_argv"][1].split("=", 1)[1]))
+        assert parsed.kt_cpuinfer <= len(cpus) and not cpus & taken
+        taken |= cpus
+        assert replica["numactl_argv"][2] == "--membind=%s" % format_cpulist(nodes)
+    assert [replica["port"] for replica in replicas] == list(range(30001, 30001 + len(replicas)))
+
+
+@pytest.mark.parametrize("name", ["epyc-2s-nps2", "epyc-2s-nps4", "xeon-2s-cxl-memory-only", "epyc-2s-nps1-hbm-sparse"])
+def test_every_legacy_replica_line_parses_with_the_v0_4_1_server(numa, name):
+    problems, replicas = generated(legacy(replicas="per_numa_node"), facts(numa, name, gpus=0))
+    assert problems == [] and len(replicas) > 1
+    for replica in replicas:
+        parsed = parser(LEGACY).parse(legacy_args(replica["argv"], replica["executable"]))
+        assert parsed.port == replica["port"] and parsed.cpu_infer == replica["cpu_infer"]
+        assert parsed.model_name == replica["name"]

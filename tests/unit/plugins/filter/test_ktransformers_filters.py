@@ -32,3 +32,13 @@ def test_filters(numa):
 
 def test_the_redact_filter_is_the_module_utils_function():
     assert FILTERS["ktransformers_redact"]("api_key='sk-9' ok", ["sk-9"]) == "api_key='<redacted>' ok"
+
+
+def test_memory_not_checked_names_the_units_without_a_size(numa):
+    facts = numa("epyc-2s-nps2")
+    resolved = FILTERS["ktransformers_instances"]([legacy(replicas="per_socket")], facts)
+    assert FILTERS["ktransformers_memory_not_checked"](resolved, {}) == ["ktransformers@r1-socket0.service",
+                                                                         "ktransformers@r1-socket1.service"]
+    assert FILTERS["ktransformers_memory_not_checked"](resolved, {}, {"model_size_gb": 10}) == []
+    with pytest.raises(AnsibleFilterError, match="ktransformers_memory_not_checked: expected the resolved instances"):
+        FILTERS["ktransformers_memory_not_checked"](resolved, "10")

@@ -344,7 +344,7 @@ def test_service_listen_fails_an_instance_open_beyond_loopback_without_protectio
     nps2 = numa("epyc-2s-nps2")
     configured = [{"name": "r1", "model_path": "/m", "gguf_path": "/g"},
                   {"name": "k2", "backend": "sglang", "model_path": "/m", "kt_weight_path": "/w",
-                   "host": "0.0.0.0", "api_key": "0123456789abcdef"}]
+                   "host": "0.0.0.0", "api_key": "0123456789abcdef", "share_cpus_with": ["r1"]}]
     units, error = expected_instances(configured, nps2, {})
     assert error is None and [unit["exposure"] for unit in units] == [None, None]
     good = grade(nps2, tuned_state(services={"units": units}), ktune_service_instances=configured)

@@ -411,7 +411,8 @@ def test_duplicates_across_instances(numa):
 
 
 def test_legacy_instances_share_one_key(numa):
-    problems = instance_problems([legacy(api_key="aaaaaaaaaa"), legacy(name="v3", port=10003, api_key="bbbbbbbbbb"),
+    problems = instance_problems([legacy(api_key="aaaaaaaaaa", share_cpus_with=["v3", "k2"]),
+                                  legacy(name="v3", port=10003, api_key="bbbbbbbbbb", share_cpus_with="k2"),
                                   sglang(api_key="cccccccccc")], numa("epyc-2s-nps2"))
     assert len(problems) == 1 and "have different api_key values" in problems[0]
     assert "ktune_service_instances[2]" not in problems[0]
@@ -482,13 +483,13 @@ def test_models_inside_writable_paths_are_refused(numa):
 
 
 def test_a_port_held_by_the_instance_itself_is_free(numa):
-    resolved = resolve_instances([legacy(), sglang()], numa("epyc-2s-nps2"))
+    resolved = resolve_instances([legacy(), sglang(share_cpus_with=["r1"])], numa("epyc-2s-nps2"))
     listeners = parse_listeners("10002 812 ktransformers@r1.service\n30000 913 ktransformers@k2.service\n22 1 -\n")
     assert host_problems(resolved, None, {}, listeners) == []
 
 
 def test_a_port_held_by_something_else_is_refused(numa):
-    resolved = resolve_instances([legacy(), sglang()], numa("epyc-2s-nps2"))
+    resolved = resolve_instances([legacy(), sglang(share_cpus_with=["r1"])], numa("epyc-2s-nps2"))
     listeners = parse_listeners("10002 812 ktransformers@k2.service\n30000 77 nginx.service\n30000 78 nginx.service")
     assert host_problems(resolved, None, {}, listeners) == [
         "ktune_service_instances[0] (r1): port = 10002 is already in use by pid 812 (ktransformers@k2.service): "

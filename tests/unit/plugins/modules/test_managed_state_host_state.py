@@ -239,7 +239,8 @@ def test_services_get_units_and_real_http_answers(host, health_servers):
     numa = host_state.gather_numa_facts(str(host / "sys"), str(host / "proc"))
     instances, error = host_state.expected_instances(
         [{"name": "r1", "model_path": "/m", "gguf_path": "/g", "port": legacy_port},
-         {"name": "kimi", "backend": "sglang", "model_path": "/m", "kt_weight_path": "/w", "port": sglang_port},
+         {"name": "kimi", "backend": "sglang", "model_path": "/m", "kt_weight_path": "/w", "port": sglang_port,
+          "share_cpus_with": ["r1"]},
          {"name": "old", "model_path": "/m", "gguf_path": "/g", "state": "absent"}], numa, {})
     assert error is None
     shown = {"ktransformers@r1.service": {"LoadState": "loaded", "ActiveState": "active", "SubState": "running",
