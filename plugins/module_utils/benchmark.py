@@ -18,7 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 SERIES = ("tokens_per_s", "ttft_s", "latency_s")
-PERCENTILES = (50, 95, 99)
+PERCENTILES = (50, 90, 95, 99)
 # Facts of the host that explain a slower curve, in the order a reader should check them.
 KEY_FACTS = (("layout", "layout"), ("governor", "governor"), ("use_numa", "USE_NUMA"),
              ("cpus_online", "CPUs online"))
@@ -32,6 +32,10 @@ def percentile(values, pct):
     rank = (len(ordered) - 1) * pct / 100.0
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
+    if rank == low or ordered[low] == ordered[high]:
+        # No interpolation on a rank or between equal values, so failed requests ranked worst
+        # (infinite) give inf, never nan (inf - inf).
+        return ordered[low]
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
@@ -45,9 +49,9 @@ def default_window(count):
 
 
 def series_stats(values):
-    """p50/p95/p99, min, max and mean of one series, rounded for reading."""
+    """p50/p90/p95/p99, min, max and mean of one series, rounded for reading."""
     if not values:
-        return {"p50": None, "p95": None, "p99": None, "min": None, "max": None, "mean": None}
+        return dict([("p%d" % pct, None) for pct in PERCENTILES] + [("min", None), ("max", None), ("mean", None)])
     stats = dict(("p%d" % pct, _round(percentile(values, pct))) for pct in PERCENTILES)
     stats.update({"min": _round(min(values)), "max": _round(max(values)),
                   "mean": _round(sum(values) / float(len(values)))})

@@ -138,7 +138,7 @@ def test_first_run_records_a_baseline_per_host(site, recorded):
         assert baseline["settings"]["url"] == "http://127.0.0.1:%d" % site.ports[host]
         assert len(baseline["tokens_per_s"]) == 12
         assert 270 < sorted(baseline["tokens_per_s"])[6] < 330, baseline["tokens_per_s"]
-        assert set(baseline["percentiles"]) == {"tokens_per_s", "ttft_s", "latency_s"}
+        assert set(baseline["percentiles"]) == {"tokens_per_s", "ttft_s", "tpot_s", "itl_s", "latency_s"}
         assert load(site, host, "last.json") == baseline
         assert chart_series(site, host) == {"baseline": baseline["tokens_per_s"]}
         assert "%s: recorded as the baseline in %s" % (host, site.dir / host / "baseline.json") in recorded
