@@ -17,6 +17,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_differences
+
 SERIES = ("tokens_per_s", "ttft_s", "latency_s")
 PERCENTILES = (50, 90, 95, 99)
 # Facts of the host that explain a slower curve, in the order a reader should check them.
@@ -162,6 +164,9 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
     baseline's (the same window for both); the regression is the worse of the two, so a
     host that starts slower and one that degrades faster both fail.
     """
+    refusal = fingerprint_refusal(current, baseline, host)
+    if refusal:
+        return refusal
     now = list(current.get("tokens_per_s") or [])
     then = list(baseline.get("tokens_per_s") or [])
     if not now or not then:
@@ -186,8 +191,28 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
     if settings:
         msg += ". The benchmark settings differ from the baseline's (%s): the curves may not be comparable; " \
                "re-record with ktune_baseline_mode=record" % ", ".join(settings)
-    return {"passed": passed, "regression_pct": regression, "start_drop_pct": start_drop, "end_drop_pct": end_drop,
+    return {"passed": passed, "comparable": True, "regression_pct": regression, "start_drop_pct": start_drop,
+            "end_drop_pct": end_drop,
             "window": window, "fact_changes": facts, "settings_changes": settings, "msg": msg}
+
+
+def fingerprint_refusal(current, baseline, host):
+    """The result refusing a comparison across fingerprints, or None when they match.
+
+    A baseline recorded before fingerprints existed is still compared (its settings and key
+    facts are); a run with a fingerprint against one without it is too.
+    """
+    if not current.get("fingerprint") or not baseline.get("fingerprint"):
+        return None
+    differences = fingerprint_differences(baseline["fingerprint"], current["fingerprint"])
+    if not differences:
+        return None
+    return {"passed": False, "comparable": False, "regression_pct": None, "fact_changes": [], "settings_changes": [],
+            "fingerprint_differences": differences,
+            "msg": "%s: not compared with its baseline recorded %s: expected the same hardware, software and load, "
+                   "found %s. Fix: restore what changed if it was not intended (a layout or governor: "
+                   "playbooks/tune.yml), or record a new baseline with ktune_baseline_mode=record if it was" % (
+                       host, baseline.get("recorded_at") or "earlier", "; ".join(differences))}
 
 
 def _signed(drop):

@@ -138,6 +138,8 @@ def test_first_run_records_a_baseline_per_host(site, recorded):
         assert baseline["settings"]["url"] == "http://127.0.0.1:%d" % site.ports[host]
         assert len(baseline["tokens_per_s"]) == 12
         assert 270 < sorted(baseline["tokens_per_s"])[6] < 330, baseline["tokens_per_s"]
+        assert baseline["fingerprint"]["layout"] == "NPS2" and baseline["fingerprint"]["sockets"] == 2
+        assert len(baseline["fingerprint"]["key"]) == 16
         assert set(baseline["percentiles"]) == {"tokens_per_s", "ttft_s", "tpot_s", "itl_s", "latency_s"}
         assert load(site, host, "last.json") == baseline
         assert chart_series(site, host) == {"baseline": baseline["tokens_per_s"]}
@@ -170,8 +172,10 @@ def test_degrading_server_fails_each_host_naming_the_cause(site, recorded):
         rc, output = site()
     assert rc == 2, output
     gpu_a, gpu_b = failure(output, "gpu-a"), failure(output, "gpu-b")
-    assert "% slower than its baseline recorded" in gpu_a and "more than the 15.0% allowed" in gpu_a
-    assert "Likely cause: layout changed NPS2 -> NPS4" in gpu_a
+    # Issue 26: another layout is another fingerprint: refused, naming what differs, not compared.
+    assert "gpu-a: not compared with its baseline recorded" in gpu_a
+    assert "found NUMA layout NPS2 -> NPS4" in gpu_a
+    assert "slower than its baseline" not in gpu_a
     assert "% slower than its baseline recorded" in gpu_b
     assert "Key facts unchanged (layout NPS2, governor powersave, USE_NUMA 1)" in gpu_b
     assert "Within this run: tokens/s fell 3" in gpu_b
@@ -185,6 +189,19 @@ def test_degrading_server_fails_each_host_naming_the_cause(site, recorded):
         assert (site.dir / host / "baseline.json").read_text() == before[host]
         series = chart_series(site, host)
         assert series["latest"] == speeds and series["baseline"] == load(site, host, "baseline.json")["tokens_per_s"]
+
+
+def test_a_software_upgrade_is_another_fingerprint(site, recorded):
+    """The same hardware and a flat curve, but a new ktransformers: refused, naming the version change."""
+    with servers(site.ports, **FLAT):
+        rc, output = site("-l", "gpu-b", "-e", '{"ktune_baseline_fingerprint_extra": {"ktransformers": "0.3.3"}}')
+    assert rc == 2, output
+    message = failure(output, "gpu-b")
+    assert "gpu-b: not compared with its baseline recorded" in message
+    assert "found software ktransformers unset -> 0.3.3" in message
+    last, baseline = load(site, "gpu-b", "last.json"), load(site, "gpu-b", "baseline.json")
+    assert last["fingerprint"]["key"] != baseline["fingerprint"]["key"]
+    assert last["fingerprint"]["layout"] == baseline["fingerprint"]["layout"] == "NPS2"
 
 
 def test_flat_server_passes_the_comparison(site, recorded):
