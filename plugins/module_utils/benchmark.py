@@ -18,27 +18,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_differences
+from ansible_collections.ktune.inference.plugins.module_utils.percentile import percentile
+from ansible_collections.ktune.inference.plugins.module_utils.slo import slo_regression
 
 SERIES = ("tokens_per_s", "ttft_s", "latency_s")
 PERCENTILES = (50, 90, 95, 99)
 # Facts of the host that explain a slower curve, in the order a reader should check them.
 KEY_FACTS = (("layout", "layout"), ("governor", "governor"), ("use_numa", "USE_NUMA"),
              ("cpus_online", "CPUs online"))
-
-
-def percentile(values, pct):
-    """Linear interpolation between closest ranks (numpy's default); None for no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = (len(ordered) - 1) * pct / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    if rank == low or ordered[low] == ordered[high]:
-        # No interpolation on a rank or between equal values, so failed requests ranked worst
-        # (infinite) give inf, never nan (inf - inf).
-        return ordered[low]
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def median(values):
@@ -179,11 +166,16 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
     regression = max(start_drop, end_drop)
     facts = fact_changes(baseline.get("facts"), current.get("facts"))
     settings = settings_changes(baseline.get("settings"), current.get("settings"))
-    passed = regression <= max_regression_pct
+    serving = slo_regression(current.get("slo_judgement"), baseline.get("slo_judgement"), max_regression_pct)
+    passed = regression <= max_regression_pct and not serving
     numbers = "start %.2f -> %.2f tokens/s (%s), end %.2f -> %.2f tokens/s (%s), medians of %s" % (
         then_first, now_first, _signed(start_drop), then_last, now_last, _signed(end_drop), _requests(window))
     if passed:
         msg = "%s: within %.1f%% of its baseline (%s)" % (host, max_regression_pct, numbers)
+    elif regression <= max_regression_pct:
+        msg = "%s: serving latencies regressed against its baseline recorded %s: %s (tokens/s: %s). %s" % (
+            host, baseline.get("recorded_at") or "earlier", "; ".join(serving), numbers,
+            _cause(facts, current.get("facts")))
     else:
         msg = "%s: %.1f%% slower than its baseline recorded %s, more than the %.1f%% allowed: %s. %s" % (
             host, regression, baseline.get("recorded_at") or "earlier", max_regression_pct, numbers,
@@ -191,8 +183,10 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
     if settings:
         msg += ". The benchmark settings differ from the baseline's (%s): the curves may not be comparable; " \
                "re-record with ktune_baseline_mode=record" % ", ".join(settings)
+    if serving and regression > max_regression_pct:
+        msg += ". Serving latencies regressed too: " + "; ".join(serving)
     return {"passed": passed, "comparable": True, "regression_pct": regression, "start_drop_pct": start_drop,
-            "end_drop_pct": end_drop,
+            "end_drop_pct": end_drop, "slo_regressions": serving,
             "window": window, "fact_changes": facts, "settings_changes": settings, "msg": msg}
 
 

@@ -20,7 +20,7 @@ __metaclass__ = type
 
 import random
 
-from ansible_collections.ktune.inference.plugins.module_utils.benchmark import percentile
+from ansible_collections.ktune.inference.plugins.module_utils.percentile import percentile
 
 SLO_METRICS = ("ttft_s", "tpot_s", "itl_s", "latency_s")
 JUDGED_PERCENTILE = 99
@@ -140,3 +140,33 @@ def slo_message(judgement):
 
 def _rate(value):
     return "unknown" if value is None else "%.3g" % value
+
+
+def slo_regression(current, baseline, max_regression_pct):
+    """Problems of a run's SLO judgement against its baseline's, one sentence each.
+
+    current, baseline: slo_judgement results of the same load (the fingerprint sees to that).
+    Goodput may fall, and each judged p99 rise, at most max_regression_pct percent. A p99
+    that failed requests decide (null) counts as a regression when the baseline had one.
+    """
+    problems = []
+    if not current or not baseline:
+        return problems
+    before, after = baseline.get("goodput_rps"), current.get("goodput_rps")
+    if before and after is not None and (before - after) * 100.0 / before > max_regression_pct:
+        problems.append("goodput fell %.1f%% (%s -> %s good requests/s), more than the %.1f%% allowed" % (
+            (before - after) * 100.0 / before, _rate(before), _rate(after), max_regression_pct))
+    then_p99 = baseline.get("p%d" % JUDGED_PERCENTILE) or {}
+    now_p99 = current.get("p%d" % JUDGED_PERCENTILE) or {}
+    for name in SLO_METRICS:
+        if then_p99.get(name) is None or name not in now_p99:
+            continue
+        now = now_p99[name]
+        if now is None:
+            problems.append("p%d %s: failed requests now, %s in the baseline" % (
+                JUDGED_PERCENTILE, name, _seconds(then_p99[name])))
+        elif then_p99[name] > 0 and (now - then_p99[name]) * 100.0 / then_p99[name] > max_regression_pct:
+            problems.append("p%d %s rose %.1f%% (%s -> %s), more than the %.1f%% allowed" % (
+                JUDGED_PERCENTILE, name, (now - then_p99[name]) * 100.0 / then_p99[name], _seconds(then_p99[name]),
+                _seconds(now), max_regression_pct))
+    return problems

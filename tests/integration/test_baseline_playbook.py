@@ -258,3 +258,25 @@ def test_a_loopback_instance_is_not_measured_from_the_controller(site):
     assert ("gpu-b: the first instance of ktune_service_instances listens on loopback only (http://127.0.0.1:%d on "
             "the host), and ktune_baseline_run_on is controller" % site.ports["gpu-b"]) in flat
     assert plans["gpu-b"].count == 0
+
+
+def test_open_loop_slo_gate_records_then_fails_a_serving_regression(site, recorded, tmp_path):
+    """Open loop at 20 requests/s against an SLO: recorded once, then a server whose prefill
+    (TTFT) is four times slower fails the gate on goodput and p99 TTFT, not on tokens/s."""
+    options = ["-l", "gpu-a", "-e", "ktune_baseline_dir=%s" % tmp_path, "-e",
+               json.dumps({"ktune_baseline_request_rate": 20, "ktune_baseline_arrival_seed": 3,
+                           "ktune_baseline_slo": {"ttft_s": 0.15, "tpot_s": 0.05}})]
+    with servers(site.ports, **dict(FLAT, ttft_s=0.02)) as plans:
+        rc, output = site(*options)
+    assert rc == 0, output
+    assert plans["gpu-a"].count == 12
+    baseline = json.loads((tmp_path / "gpu-a" / "baseline.json").read_text())
+    assert baseline["slo_judgement"]["passed"] is True and baseline["slo_judgement"]["good_fraction"] == 1.0
+    assert baseline["fingerprint"]["load"]["request_rate"] == 20
+    assert len(baseline["sent_s"]) == 12
+    with servers(site.ports, **dict(FLAT, ttft_s=0.12)):
+        rc, output = site(*options)
+    assert rc == 2, output
+    message = failure(output, "gpu-a")
+    assert "gpu-a: serving latencies regressed against its baseline recorded" in message
+    assert "p99 ttft_s rose" in message

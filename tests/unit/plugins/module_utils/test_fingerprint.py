@@ -98,3 +98,21 @@ def test_a_baseline_recorded_before_fingerprints_is_still_compared():
     result = benchmark.compare_to_baseline(run([10.0] * 12, print_of()), run(CURVE, None), 15, host="gpu-a")
     assert result["comparable"] is True and result["passed"] is False
     assert "slower than its baseline" in result["msg"]
+
+
+def test_the_gate_fails_a_serving_regression_with_the_same_tokens_per_s():
+    """The baseline role's gate (baseline_compare) judges goodput and p99 with slo.slo_regression."""
+    good = {"goodput_rps": 2.0, "p99": {"ttft_s": 0.5}}
+    worse = {"goodput_rps": 1.2, "p99": {"ttft_s": 1.5}}
+    result = benchmark.compare_to_baseline(run(CURVE, print_of(), slo_judgement=worse),
+                                           run(CURVE, print_of(), slo_judgement=good), 15, host="gpu-a")
+    assert result["passed"] is False and result["regression_pct"] == 0
+    assert result["slo_regressions"] == [
+        "goodput fell 40.0% (2 -> 1.2 good requests/s), more than the 15.0% allowed",
+        "p99 ttft_s rose 200.0% (0.500 s -> 1.500 s), more than the 15.0% allowed"]
+    assert result["msg"].startswith("gpu-a: serving latencies regressed against its baseline recorded 2026-12-01T10:00:00Z: "
+                                    "goodput fell 40.0%")
+    assert "Key facts unchanged" in result["msg"]
+    same = benchmark.compare_to_baseline(run(CURVE, print_of(), slo_judgement=good),
+                                         run(CURVE, print_of(), slo_judgement=good), 15, host="gpu-a")
+    assert same["passed"] is True and same["slo_regressions"] == []

@@ -117,3 +117,21 @@ def test_slo_message():
     assert slo.slo_message(judgement) == (
         "meets the SLO (tpot_s <= 80.0 ms, ttft_s <= 2.000 s at p99): 4 of 4 requests good (100.0%), "
         "goodput 2 requests/s")
+
+
+def judged(ttft, count=100, duration_s=50.0, failed=0):
+    records = [request(ttft)] * (count - failed) + [dict(FAILED)] * failed
+    return slo.slo_judgement(records, {"ttft_s": 2.0}, duration_s)
+
+
+def test_slo_regression_within_the_margin_is_none():
+    assert slo.slo_regression(judged(0.50), judged(0.48), 15) == []
+    assert slo.slo_regression(None, judged(0.5), 15) == []
+
+
+def test_slo_regression_names_goodput_and_p99():
+    found = slo.slo_regression(judged(0.8, duration_s=80.0), judged(0.5), 15)
+    assert found == ["goodput fell 37.5% (2 -> 1.25 good requests/s), more than the 15.0% allowed",
+                     "p99 ttft_s rose 60.0% (0.500 s -> 0.800 s), more than the 15.0% allowed"]
+    assert slo.slo_regression(judged(0.5, failed=2), judged(0.5), 50) == [
+        "p99 ttft_s: failed requests now, 0.500 s in the baseline"]

@@ -13,7 +13,7 @@ import pytest
 
 from fake_ktransformers.server import running_bench_server
 from module_runner import run_module
-from ansible_collections.ktune.inference.plugins.module_utils.benchmark import percentile
+from ansible_collections.ktune.inference.plugins.module_utils.percentile import percentile
 from ansible_collections.ktune.inference.plugins.module_utils.slo import arrival_offsets
 from ansible_collections.ktune.inference.plugins.modules import inference_benchmark
 
