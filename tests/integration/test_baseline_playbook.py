@@ -266,7 +266,9 @@ def test_open_loop_slo_gate_records_then_fails_a_serving_regression(site, record
     options = ["-l", "gpu-a", "-e", "ktune_baseline_dir=%s" % tmp_path, "-e",
                json.dumps({"ktune_baseline_request_rate": 20, "ktune_baseline_arrival_seed": 3,
                            "ktune_baseline_slo": {"ttft_s": 0.15, "tpot_s": 0.05}})]
-    with servers(site.ports, **dict(FLAT, ttft_s=0.02)) as plans:
+    quick_prefill, slow_prefill = dict(FLAT), dict(FLAT)
+    quick_prefill["ttft_s"], slow_prefill["ttft_s"] = 0.02, 0.12
+    with servers(site.ports, **quick_prefill) as plans:
         rc, output = site(*options)
     assert rc == 0, output
     assert plans["gpu-a"].count == 12
@@ -274,7 +276,7 @@ def test_open_loop_slo_gate_records_then_fails_a_serving_regression(site, record
     assert baseline["slo_judgement"]["passed"] is True and baseline["slo_judgement"]["good_fraction"] == 1.0
     assert baseline["fingerprint"]["load"]["request_rate"] == 20
     assert len(baseline["sent_s"]) == 12
-    with servers(site.ports, **dict(FLAT, ttft_s=0.12)):
+    with servers(site.ports, **slow_prefill):
         rc, output = site(*options)
     assert rc == 2, output
     message = failure(output, "gpu-a")
