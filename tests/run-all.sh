@@ -4,9 +4,10 @@
 #      runc, debootstrap; pip: requirements-test.txt, ansible-rulebook in a venv of its own)
 #   2. lint: yamllint, ansible-lint (production profile), ansible-doc of every plugin,
 #      ansible-galaxy collection build, galaxy-importer on the tarball, ansible-builder create
-#   3. ansible-test sanity on ansible-core 2.16 and 2.19 (one venv each), and the unit tests
-#      (pytest, hypothesis; the contract tests parse the generated ktransformers command lines
-#      with upstream's parsers) under ansible-test units on 2.16
+#   3. ansible-test sanity on ansible-core 2.16, 2.19, 2.20 and 2.21 (one venv each; 2.20 and
+#      2.21 on the pyenv's Python 3.12 and 3.13), and the unit tests (pytest, hypothesis; the
+#      contract tests parse the generated ktransformers command lines with upstream's parsers)
+#      under ansible-test units on 2.16 and 2.21
 #   4. `tests/upstream/derive.py verify` (the upstream option lists still match the pinned
 #      released wheels), integration tests
 #   5. the molecule scenarios on systemd containers (podman, debootstrap image)
@@ -28,7 +29,12 @@ for arg in "$@"; do
   esac
 done
 
-stage() { printf '\n==== %s ====\n' "$*"; }
+# Each stage header carries the seconds the previous stage took, so a slow CI run shows where.
+STAGE_STARTED=0
+stage() {
+  printf '\n==== %s (previous stage: %ds, total %ds) ====\n' "$*" $((SECONDS - STAGE_STARTED)) "${SECONDS}"
+  STAGE_STARTED=${SECONDS}
+}
 SECONDS=0
 
 stage "python environment (${VENV})"
@@ -48,12 +54,30 @@ export ANSIBLE_CONFIG=${ROOT}/ansible.cfg
 python tests/checkout.py  # collections/ansible_collections/ktune/inference -> this checkout
 
 # tool_venv NAME PIP-ARGS...: a venv beside the main one for a tool whose pins clash with it
+# (made with ${TOOL_PYTHON}, python3 unless a stage needs another interpreter)
 tool_venv() {
   local dir=${VENV}-$1
   shift
-  [[ -x ${dir}/bin/python ]] || python3 -m venv "${dir}"
+  [[ -x ${dir}/bin/python ]] || "${TOOL_PYTHON:-python3}" -m venv "${dir}"
   "${dir}/bin/pip" install -q --disable-pip-version-check "$@" >&2
   echo "${dir}"
+}
+
+# find_python X.Y: that interpreter, from PATH or the machine's pyenv (ansible-core 2.20 and
+# 2.21 need Python 3.12 or newer on the controller; Debian 12's python3 is 3.11)
+find_python() {
+  local found="" candidate
+  # a pyenv shim is on PATH for every installed version but runs only the selected ones
+  for candidate in "$(command -v "python$1" || true)" "${PYENV_ROOT:-${HOME}/.pyenv}/versions/$1".*/bin/"python$1"; do
+    if [[ -z ${found} && -x ${candidate} ]] && "${candidate}" -c '' 2>/dev/null; then
+      found=${candidate}
+    fi
+  done
+  if [[ -z ${found} ]]; then
+    echo "Python $1 not found on PATH or under ${PYENV_ROOT:-${HOME}/.pyenv}/versions: install it (pyenv install $1)" >&2
+    return 1
+  fi
+  echo "${found}"
 }
 
 stage "promtool (from Debian's prometheus package, unpacked, no service started)"
@@ -120,23 +144,25 @@ stage "ansible-builder create (execution environment context, no image build)"
 PATH=${importer_venv}/bin:${PATH} bash tests/ci/check-ee.sh "${tarball}"
 rm -f "${tarball}"
 
-python_version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-for core in 2.16 2.19; do
-  stage "ansible-test sanity and units on ansible-core ${core} (Python ${python_version})"
-  core_venv=$(tool_venv "core${core/./}" "ansible-core==${core}.*")
-  units_txt=$("${core_venv}/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')
-  "${core_venv}/bin/pip" install -q --disable-pip-version-check -r "${units_txt}/_data/requirements/units.txt"
+# Sanity on every ansible-core the collection supports, each on a Python its controller runs on;
+# the unit tests on the oldest and the newest. The middle two differ from their neighbours in
+# what sanity checks (pylint's and validate-modules' rules), not in what the tests exercise.
+for core_and_python in 2.16:3.11 2.19:3.11 2.20:3.12 2.21:3.13; do
+  core=${core_and_python%:*}
+  python_version=${core_and_python#*:}
+  stage "ansible-test sanity on ansible-core ${core} (Python ${python_version})"
+  core_venv=$(TOOL_PYTHON=$(find_python "${python_version}") tool_venv "core${core/./}" "ansible-core==${core}.*")
   PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh sanity --python "${python_version}"
-  # The unit tests run once, on the oldest ansible-core the collection supports; the newer one
-  # (the controller's, in the main venv) runs every integration test and molecule scenario. A
-  # second pass of the same ~1550 tests cost 12 of CI's 60 minutes.
-  if [[ ${core} == 2.16 ]]; then
-    PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh units --python "${python_version}"
+  if [[ ${core} == 2.16 || ${core} == 2.21 ]]; then
+    stage "ansible-test units on ansible-core ${core} (Python ${python_version})"
+    units_txt=$("${core_venv}/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')
+    "${core_venv}/bin/pip" install -q --disable-pip-version-check -r "${units_txt}/_data/requirements/units.txt"
+    PATH=${core_venv}/bin:${PATH} KTUNE_UNIT_WORKERS=2 bash tests/ci/ansible-test.sh units --python "${python_version}"
   fi
 done
 
-# The unit tests ran above, under ansible-test units on 2.16 (every file under tests/unit);
-# `python -m pytest -q tests/unit` runs the same tests directly while developing.
+# The unit tests ran above, under ansible-test units on 2.16 and 2.21 (every file under
+# tests/unit); `python -m pytest -q tests/unit` runs the same tests directly while developing.
 
 stage "upstream contract fixtures against the released wheels (cached in \${KTUNE_UPSTREAM_CACHE:-~/.cache/ktune-upstream})"
 python tests/upstream/derive.py verify

@@ -37,6 +37,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.audit_report impor
     verdicts,
 )
 from ansible_collections.ktune.inference.plugins.module_utils.report_encoding import path_component
+from ansible_collections.ktune.inference.plugins.plugin_utils.fix_hints import tune_command, with_copy_paste_fixes
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -113,7 +114,8 @@ class ActionModule(ActionBase):
             if reason:
                 unknown[host] = reason
                 continue
-            results[host] = evaluate(result["ansible_facts"], host_settings(defaults, host_vars))
+            results[host] = with_copy_paste_fixes(evaluate(result["ansible_facts"], host_settings(defaults, host_vars)),
+                                                  tune_command(host, task_vars.get("ansible_inventory_sources")))
         generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         report = build_report(results, groups, generated, unknown)
         files = {}

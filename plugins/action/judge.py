@@ -13,7 +13,6 @@ import re
 
 from ansible.errors import AnsibleActionFail, AnsibleError, AnsibleUndefinedVariable
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.six import string_types
 from ansible.plugins.action import ActionBase
 from ansible.template import Templar
 from ansible.utils.vars import load_extra_vars
@@ -53,9 +52,9 @@ class ActionModule(ActionBase):
     def _roles(self, task_vars):
         args = self._task.args
         roles = args.get("roles")
-        if isinstance(roles, string_types):
+        if isinstance(roles, str):
             roles = [roles]
-        if not isinstance(roles, list) or not all(isinstance(role, string_types) and ROLE_NAME.match(role) for role in roles):
+        if not isinstance(roles, list) or not all(isinstance(role, str) and ROLE_NAME.match(role) for role in roles):
             raise AnsibleActionFail("judge: roles must be a list of role names of this collection, got %r" % (roles,))
         if args.get("select_by_tags", False):
             roles = selected_by_tags(roles, task_vars.get("ansible_run_tags"), task_vars.get("ansible_skip_tags"))

@@ -19,6 +19,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.audit_controls imp
     host_status,
     load_role_defaults,
 )
+from ansible_collections.ktune.inference.plugins.plugin_utils.fix_hints import host_fixes
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -38,7 +39,7 @@ def audit_controls(result, host_vars=None):
     except TypeError as exc:
         raise AnsibleFilterError("audit_controls: host_vars must be a mapping such as hostvars[inventory_hostname]: %s"
                                  % exc)
-    return evaluate(_facts(result, "audit_controls"), settings)
+    return host_fixes(evaluate(_facts(result, "audit_controls"), settings), host_vars)
 
 
 def audit_status(controls):

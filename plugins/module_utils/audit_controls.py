@@ -18,6 +18,7 @@ __metaclass__ = type
 import glob
 import os
 
+from ansible_collections.ktune.inference.plugins.module_utils import concern_registry as registry
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import placement_problem, promised_nodes
 from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import BARE_METAL_FIX, bare_metal_finding
@@ -30,25 +31,14 @@ from ansible_collections.ktune.inference.plugins.module_utils.use_numa import (
     parse_model_size_gb,
 )
 
-ERROR = "error"
-WARNING = "warning"
+ERROR = registry.ERROR
+WARNING = registry.WARNING
 
-CONTROL_IDS = (
-    "numa.layout", "numa.memory_balance", "numa.memory_only_nodes", "numa.balancing",
-    "cpufreq.governor", "cpufreq.epp", "page_cache.cron", "use_numa.policy", "use_numa.memory",
-    "service.active", "service.healthy", "service.listen", "service.numa_placement",
-)
-
+# Derived from the registry (concern_registry.py), where each control is defined once.
+CONTROL_IDS = registry.CONTROL_IDS
 # The variables the controls read; the playbooks take them from the inventory over the roles'
 # defaults (roles/*/defaults/main.yml), so "as configured" means what tune.yml would apply.
-SETTING_NAMES = (
-    "ktune_expected_nodes_per_socket", "ktune_expected_sockets", "ktune_allow_memory_only_nodes",
-    "ktune_require_balanced_memory", "ktune_cpu_governor", "ktune_cpu_epp", "ktune_drop_caches_state",
-    "ktune_drop_caches_level", "ktune_drop_caches_minute", "ktune_drop_caches_hour", "ktune_drop_caches_day",
-    "ktune_drop_caches_month", "ktune_drop_caches_weekday", "ktune_drop_caches_skip_unit",
-    "ktune_drop_caches_skip_state", "ktune_procfs_root", "ktune_use_numa", "ktune_model_size_gb",
-    "ktune_service_instances",
-) + concerns.NUMA_SYSCTL_VARIABLES
+SETTING_NAMES = registry.SETTING_NAMES
 
 DROP_SCRIPT = concerns.DROP_SCRIPT
 TUNE = "ansible-playbook playbooks/tune.yml -i INVENTORY --limit HOST"
@@ -80,6 +70,19 @@ def control(control_id, status, severity, finding, fix=""):
     return {"id": control_id, "status": status, "severity": severity, "finding": finding, "fix": fix}
 
 
+def control_severity(control_id, settings=None):
+    """The registry's severity of the control; one its registry entry says is relaxed_by a
+    setting is a warning when that setting is false."""
+    entry = registry.BY_ID[control_id]
+    if entry.relaxed_by and not _bool((settings or {}).get(entry.relaxed_by, True), True):
+        return WARNING
+    return entry.severity
+
+
+def _graded(control_id, status, finding, fix="", settings=None):
+    return control(control_id, status, control_severity(control_id, settings), finding, fix)
+
+
 def split_problem(problem):
     """'expected X, found Y. Fix: Z' -> ('expected X, found Y', 'Z')."""
     finding, marker, fix = problem.partition(". Fix: ")
@@ -98,9 +101,9 @@ def _section_error(section):
     return section.get("error") if isinstance(section, dict) else "not returned by the host_state read"
 
 
-def _unreadable(control_id, severity, what, error):
-    return control(control_id, "fail", severity, "cannot read %s: %s" % (what, error),
-                   "make the file readable by the audit's user (become: true), then audit again")
+def _unreadable(control_id, what, error, settings=None):
+    return _graded(control_id, "fail", "cannot read %s: %s" % (what, error),
+                   "make the file readable by the audit's user (become: true), then audit again", settings)
 
 
 # --- NUMA --------------------------------------------------------------------------
@@ -111,50 +114,49 @@ def numa_layout(numa, settings):
         expected = _int_or_none(settings.get("ktune_expected_nodes_per_socket"))
         sockets = _int_or_none(settings.get("ktune_expected_sockets"))
     except (TypeError, ValueError):
-        return control("numa.layout", "fail", ERROR, "ktune_expected_nodes_per_socket = %r / ktune_expected_sockets "
+        return _graded("numa.layout", "fail", "ktune_expected_nodes_per_socket = %r / ktune_expected_sockets "
                        "= %r are not numbers" % (settings.get("ktune_expected_nodes_per_socket"),
                                                  settings.get("ktune_expected_sockets")),
                        "set whole numbers (or null) in the inventory")
     if not numa.get("available") and expected is None and sockets is None:
-        return control("numa.layout", "pass", ERROR, "no NUMA nodes exposed; no layout expected "
+        return _graded("numa.layout", "pass", "no NUMA nodes exposed; no layout expected "
                        "(ktune_expected_nodes_per_socket is null)")
     problems = layout_problems(numa, expected, sockets, allow_memory_only_nodes=True, require_balanced_memory=False)
     if problems:
         findings, fixes = zip(*[split_problem(problem) for problem in problems])
-        return control("numa.layout", "fail", ERROR, "; ".join(findings), "; ".join(fix for fix in fixes if fix))
+        return _graded("numa.layout", "fail", "; ".join(findings), "; ".join(fix for fix in fixes if fix))
     found = "%s, %s with CPUs on %s" % (numa.get("layout"), count(numa.get("cpu_node_count", 0), "NUMA node"),
                                         count(numa.get("sockets", 0), "socket"))
     if expected is None:
-        return control("numa.layout", "pass", ERROR, found + " (not asserted: ktune_expected_nodes_per_socket is null)")
-    return control("numa.layout", "pass", ERROR, found + ", as expected")
+        return _graded("numa.layout", "pass", found + " (not asserted: ktune_expected_nodes_per_socket is null)")
+    return _graded("numa.layout", "pass", found + ", as expected")
 
 
 def numa_memory_balance(numa, settings):
-    required = _bool(settings.get("ktune_require_balanced_memory", True), True)
-    severity = ERROR if required else WARNING
     if not numa.get("available"):
-        return control("numa.memory_balance", "skip", severity, "no NUMA nodes: nothing to balance")
+        return _graded("numa.memory_balance", "skip", "no NUMA nodes: nothing to balance",
+                       settings=settings)
     if numa.get("memory_balanced"):
-        return control("numa.memory_balance", "pass", severity, "memory per CPU node within 10%% (%.1f%% apart)"
-                       % numa.get("memory_imbalance_pct", 0.0))
+        return _graded("numa.memory_balance", "pass", "memory per CPU node within 10%% (%.1f%% apart)"
+                       % numa.get("memory_imbalance_pct", 0.0), settings=settings)
     problem = layout_problems(numa, None, None, allow_memory_only_nodes=True, require_balanced_memory=True)[0]
     finding, fix = split_problem(problem)
-    return control("numa.memory_balance", "fail", severity, finding, fix)
+    return _graded("numa.memory_balance", "fail", finding, fix, settings)
 
 
 def numa_memory_only_nodes(numa, settings, numa_on):
     allow = _bool(settings.get("ktune_allow_memory_only_nodes", False), False)
     nodes = numa.get("memory_only_nodes") or []
     if not nodes:
-        return control("numa.memory_only_nodes", "pass", ERROR, "no memory-only NUMA nodes")
+        return _graded("numa.memory_only_nodes", "pass", "no memory-only NUMA nodes")
     ids = ", ".join(str(node) for node in nodes)
     if allow:
-        return control("numa.memory_only_nodes", "pass", ERROR, "memory-only nodes %s allowed "
+        return _graded("numa.memory_only_nodes", "pass", "memory-only nodes %s allowed "
                        "(ktune_allow_memory_only_nodes: true)" % ids)
     if not numa_on:
-        return control("numa.memory_only_nodes", "skip", ERROR, "memory-only nodes %s, but NUMA support is off "
+        return _graded("numa.memory_only_nodes", "skip", "memory-only nodes %s, but NUMA support is off "
                        "(USE_NUMA absent), so no thread is bound to them" % ids)
-    return control("numa.memory_only_nodes", "fail", ERROR,
+    return _graded("numa.memory_only_nodes", "fail",
                    "expected no memory-only NUMA nodes with NUMA on, found nodes %s with memory and no CPUs "
                    "(CXL, HBM or PMEM): a NUMA build binds threads to every node and fails with "
                    "numa_sched_setaffinity_v2_int() failed: Invalid argument" % ids,
@@ -164,16 +166,16 @@ def numa_memory_only_nodes(numa, settings, numa_on):
 
 def numa_balancing(sysctl, settings):
     if _section_error(sysctl):
-        return _unreadable("numa.balancing", WARNING, "the kernel settings", _section_error(sysctl))
+        return _unreadable("numa.balancing", "the kernel settings", _section_error(sysctl))
     problems = concerns.numa_sysctl_problems(settings)
     if problems:
-        return control("numa.balancing", "fail", WARNING, "; ".join(problems), "correct it in the inventory")
+        return _graded("numa.balancing", "fail", "; ".join(problems), "correct it in the inventory")
     wanted = concerns.numa_sysctls_wanted(settings)
     live = sysctl.get("live", {})
     unread = [name for name in sorted(wanted) if name not in live]
     if unread:
         # A key the reader never asked for is not a kernel without it: passing it would fail open.
-        return _unreadable("numa.balancing", WARNING, "the kernel settings",
+        return _unreadable("numa.balancing", "the kernel settings",
                            "the host read returned no value for %s (sysctls option of the read)" % ", ".join(unread))
     wrong = concerns.numa_sysctls_live_drift(wanted, live)
     missing_kernel = [name for name in sorted(wanted) if live.get(name) is None]
@@ -185,10 +187,10 @@ def numa_balancing(sysctl, settings):
                 name, "not persisted" if persisted is None else "= %s persisted" % persisted,
                 sysctl.get("file"), want))
     if wrong:
-        return control("numa.balancing", "fail", WARNING, "; ".join(wrong),
+        return _graded("numa.balancing", "fail", "; ".join(wrong),
                        "%s --tags numa_env (sets them now and in %s)" % (TUNE, sysctl.get("file")))
     note = " (kernel lacks %s)" % ", ".join(missing_kernel) if missing_kernel else ""
-    return control("numa.balancing", "pass", WARNING, "%s as configured, live and persisted%s"
+    return _graded("numa.balancing", "pass", "%s as configured, live and persisted%s"
                    % (" and ".join(sorted(wanted)), note))
 
 
@@ -197,23 +199,23 @@ def numa_balancing(sysctl, settings):
 
 def cpufreq_governor(cpufreq, settings):
     if _section_error(cpufreq):
-        return _unreadable("cpufreq.governor", ERROR, "cpufreq", _section_error(cpufreq))
+        return _unreadable("cpufreq.governor", "cpufreq", _section_error(cpufreq))
     wanted = concerns.expected_governor(settings)
     if not cpufreq.get("applicable"):
         if cpufreq.get("bare_metal"):
-            return control("cpufreq.governor", "fail", ERROR, "expected governor %s, found %s"
+            return _graded("cpufreq.governor", "fail", "expected governor %s, found %s"
                            % (wanted, bare_metal_finding(cpufreq.get("dmi"))), BARE_METAL_FIX)
-        return control("cpufreq.governor", "skip", ERROR, "no cpufreq policies (%s): not applicable"
+        return _graded("cpufreq.governor", "skip", "no cpufreq policies (%s): not applicable"
                        % (cpufreq.get("virtual") or "VM, container or no driver"))
     others = concerns.cpufreq_drift(settings, cpufreq)["governor"]
     if not others:
-        return control("cpufreq.governor", "pass", ERROR, "%s on all %d policies (%s)"
+        return _graded("cpufreq.governor", "pass", "%s on all %d policies (%s)"
                        % (wanted, cpufreq["policy_count"], _driver(cpufreq)))
     fix = "%s --tags cpu_governor (or cpupower frequency-set -g %s)" % (TUNE, wanted)
     if wanted not in (cpufreq.get("available_governors") or []):
         fix = ("driver %s does not offer %s (available: %s): set ktune_cpu_governor to one of them or change the "
                "driver" % (_driver(cpufreq), wanted, " ".join(cpufreq.get("available_governors") or []) or "none"))
-    return control("cpufreq.governor", "fail", ERROR, "expected governor %s, found %s"
+    return _graded("cpufreq.governor", "fail", "expected governor %s, found %s"
                    % (wanted, "; ".join(others)), fix)
 
 
@@ -224,21 +226,21 @@ def _driver(cpufreq):
 
 def cpufreq_epp(cpufreq, settings):
     if _section_error(cpufreq):
-        return _unreadable("cpufreq.epp", WARNING, "cpufreq", _section_error(cpufreq))
+        return _unreadable("cpufreq.epp", "cpufreq", _section_error(cpufreq))
     if not cpufreq.get("applicable"):
-        return control("cpufreq.epp", "skip", WARNING, "no cpufreq policies: not applicable")
+        return _graded("cpufreq.epp", "skip", "no cpufreq policies: not applicable")
     if cpufreq.get("epp") is None:
-        return control("cpufreq.epp", "skip", WARNING, "driver %s has no energy_performance_preference: not "
+        return _graded("cpufreq.epp", "skip", "driver %s has no energy_performance_preference: not "
                        "applicable" % _driver(cpufreq))
     drift = concerns.cpufreq_drift(settings, cpufreq)
     wanted = drift["epp_wanted"]
     if wanted is None:
-        return control("cpufreq.epp", "skip", WARNING, "not managed (ktune_cpu_epp is null and the driver is not "
+        return _graded("cpufreq.epp", "skip", "not managed (ktune_cpu_epp is null and the driver is not "
                        "in active mode with the performance governor)")
     others = drift["epp"]
     if not others:
-        return control("cpufreq.epp", "pass", WARNING, "EPP %s on all %d policies" % (wanted, cpufreq["policy_count"]))
-    return control("cpufreq.epp", "fail", WARNING, "expected EPP %s, found %s" % (wanted, "; ".join(others)),
+        return _graded("cpufreq.epp", "pass", "EPP %s on all %d policies" % (wanted, cpufreq["policy_count"]))
+    return _graded("cpufreq.epp", "fail", "expected EPP %s, found %s" % (wanted, "; ".join(others)),
                    "%s --tags cpu_governor" % TUNE)
 
 
@@ -251,43 +253,43 @@ expected_schedule = concerns.drop_caches_schedule
 
 def page_cache_cron(page_cache, settings):
     if _section_error(page_cache):
-        return _unreadable("page_cache.cron", ERROR, "the cron job", _section_error(page_cache))
+        return _unreadable("page_cache.cron", "the cron job", _section_error(page_cache))
     state = settings.get("ktune_drop_caches_state", "present")
     path = page_cache.get("path")
     fix = "%s --tags page_cache" % TUNE
     if state == "absent":
         if page_cache.get("present"):
-            return control("page_cache.cron", "fail", ERROR, "expected no page-cache job (ktune_drop_caches_state: "
+            return _graded("page_cache.cron", "fail", "expected no page-cache job (ktune_drop_caches_state: "
                            "absent), found %s" % path, fix)
-        return control("page_cache.cron", "pass", ERROR, "no page-cache job, as configured (absent)")
+        return _graded("page_cache.cron", "pass", "no page-cache job, as configured (absent)")
     if not page_cache.get("present"):
-        return control("page_cache.cron", "fail", ERROR, "expected the page-cache job %s, found none" % path, fix)
+        return _graded("page_cache.cron", "fail", "expected the page-cache job %s, found none" % path, fix)
     jobs = [job for job in page_cache.get("jobs", []) if not job.get("malformed")]
     want_line = "%s root %s" % (" ".join(expected_schedule(settings)), " ".join(expected_cron_argv(settings)))
     if len(jobs) != 1:
-        return control("page_cache.cron", "fail", ERROR, "expected one job (%s) in %s, found %d"
+        return _graded("page_cache.cron", "fail", "expected one job (%s) in %s, found %d"
                        % (want_line, path, len(jobs)), fix)
     job = jobs[0]
     found_line = "%s %s %s" % (" ".join(job["schedule"]), job["user"], " ".join(job["argv"]))
     if found_line != want_line:
-        return control("page_cache.cron", "fail", ERROR, "expected '%s' in %s, found '%s'"
+        return _graded("page_cache.cron", "fail", "expected '%s' in %s, found '%s'"
                        % (want_line, path, found_line), fix)
     if not job.get("script_executable"):
-        return control("page_cache.cron", "fail", ERROR, "the job in %s runs %s, which is missing or not "
+        return _graded("page_cache.cron", "fail", "the job in %s runs %s, which is missing or not "
                        "executable" % (path, job.get("script")), fix)
     found = "'%s' in %s, as configured" % (" ".join(job["schedule"]), path)
     daemon = page_cache.get("daemon") or {}
     if daemon.get("units") is None:
         note = " (cron daemon not checked: %s)" % daemon["unknown"] if daemon.get("unknown") else ""
-        return control("page_cache.cron", "pass", ERROR, found + note)
+        return _graded("page_cache.cron", "pass", found + note)
     candidates = concerns.cron_units(settings)
     running = concerns.cron_daemons_running(daemon["units"], candidates)
     if not running:
-        return control("page_cache.cron", "fail", ERROR, "%s, but no cron daemon runs it now and at boot: expected "
+        return _graded("page_cache.cron", "fail", "%s, but no cron daemon runs it now and at boot: expected "
                        "one of %s active and enabled, found %s"
                        % (found, ", ".join(candidates), concerns.describe_cron_units(daemon["units"], candidates)),
                        fix)
-    return control("page_cache.cron", "pass", ERROR, "%s, run by %s" % (found, ", ".join(running)))
+    return _graded("page_cache.cron", "pass", "%s, run by %s" % (found, ", ".join(running)))
 
 
 # --- USE_NUMA ----------------------------------------------------------------------
@@ -304,49 +306,49 @@ def use_numa_effective(use_numa):
 
 def use_numa_policy(use_numa, decision):
     if _section_error(use_numa):
-        return _unreadable("use_numa.policy", ERROR, "the environment files", _section_error(use_numa))
+        return _unreadable("use_numa.policy", "the environment files", _section_error(use_numa))
     definitions = use_numa.get("definitions", [])
     fix = "%s --tags numa_env, then rebuild ktransformers (delete its earlier build output first)" % TUNE
     if decision["problems"]:
         findings, fixes = zip(*[split_problem(problem) for problem in decision["problems"]])
-        return control("use_numa.policy", "fail", ERROR, "; ".join(findings), "; ".join(f for f in fixes if f))
+        return _graded("use_numa.policy", "fail", "; ".join(findings), "; ".join(f for f in fixes if f))
     environment = use_numa["files"][0]["file"] if use_numa.get("files") else concerns.ENVIRONMENT_FILE
     drift = concerns.use_numa_files_drift(decision["enabled"], concerns.use_numa_files_from_host(use_numa),
                                           environment)
     if decision["enabled"]:
         if drift:
-            return control("use_numa.policy", "fail", ERROR, "expected exactly USE_NUMA=1 in every environment file "
+            return _graded("use_numa.policy", "fail", "expected exactly USE_NUMA=1 in every environment file "
                            "(NUMA on: %s), found %s" % (decision["reason"], concerns.describe_use_numa_drift(drift)),
                            fix)
-        return control("use_numa.policy", "pass", ERROR, "USE_NUMA=1, NUMA on as decided (%s)" % decision["reason"])
+        return _graded("use_numa.policy", "pass", "USE_NUMA=1, NUMA on as decided (%s)" % decision["reason"])
     if drift:
         zero = [d for d in definitions if d["value"] == "0"]
         note = ("; USE_NUMA=0 is NUMA effectively ON: the build tests only whether USE_NUMA is defined"
                 if zero else "")
-        return control("use_numa.policy", "fail", ERROR, "expected USE_NUMA absent (NUMA off: %s), found %s%s"
+        return _graded("use_numa.policy", "fail", "expected USE_NUMA absent (NUMA off: %s), found %s%s"
                        % (decision["reason"], "; ".join(_where(d) for d in definitions), note), fix)
-    return control("use_numa.policy", "pass", ERROR, "USE_NUMA absent, NUMA off as decided (%s)" % decision["reason"])
+    return _graded("use_numa.policy", "pass", "USE_NUMA absent, NUMA off as decided (%s)" % decision["reason"])
 
 
 def use_numa_memory(numa, settings, numa_on):
     try:
         size = parse_model_size_gb(settings.get("ktune_model_size_gb"))
     except UseNumaInputError as exc:
-        return control("use_numa.memory", "fail", ERROR, str(exc), "correct ktune_model_size_gb in the inventory")
+        return _graded("use_numa.memory", "fail", str(exc), "correct ktune_model_size_gb in the inventory")
     if not numa_on:
-        return control("use_numa.memory", "skip", ERROR, "NUMA support off: one copy of the model, nothing to check")
+        return _graded("use_numa.memory", "skip", "NUMA support off: one copy of the model, nothing to check")
     if size is None:
-        return control("use_numa.memory", "skip", ERROR, "ktune_model_size_gb is not set: memory for one copy per "
+        return _graded("use_numa.memory", "skip", "ktune_model_size_gb is not set: memory for one copy per "
                        "NUMA node not checked")
     nodes = numa.get("memory_node_count") or 0
     ram = numa.get("memory_total_mb") or 0
     needed = memory_needed_mib(size, nodes)
     text = "%g GiB x %d NUMA nodes with memory = %.1f GiB needed, %.1f GiB RAM" % (size, nodes, needed / 1024.0, ram / 1024.0)
     if ram < needed:
-        return control("use_numa.memory", "fail", ERROR, "expected RAM >= model size x NUMA nodes with NUMA on: "
+        return _graded("use_numa.memory", "fail", "expected RAM >= model size x NUMA nodes with NUMA on: "
                        + text, "set the BIOS to fewer NUMA nodes per socket (NPS1, SNC off), or turn NUMA off "
                        "(ktune_use_numa: false, then %s --tags numa_env and rebuild)" % TUNE)
-    return control("use_numa.memory", "pass", ERROR, text)
+    return _graded("use_numa.memory", "pass", text)
 
 
 # --- services ----------------------------------------------------------------------
@@ -361,15 +363,15 @@ def service_controls(services, settings):
     configured = settings.get("ktune_service_instances") or []
     if not configured:
         reason = "no ktune_service_instances configured"
-        return [control("service.active", "skip", ERROR, reason), control("service.healthy", "skip", ERROR, reason)]
+        return [_graded("service.active", "skip", reason), _graded("service.healthy", "skip", reason)]
     if _section_error(services):
         error = _section_error(services)
-        return [_unreadable("service.active", ERROR, "the service state", error),
-                _unreadable("service.healthy", ERROR, "the service state", error)]
+        return [_unreadable("service.active", "the service state", error),
+                _unreadable("service.healthy", "the service state", error)]
     fix = "%s --tags service; journalctl -u UNIT shows why a unit is down" % TUNE
     if services.get("instances_error"):
-        return [control("service.active", "fail", ERROR, services["instances_error"], fix),
-                control("service.healthy", "fail", ERROR, services["instances_error"], fix)]
+        return [_graded("service.active", "fail", services["instances_error"], fix),
+                _graded("service.healthy", "fail", services["instances_error"], fix)]
     units = services.get("units", [])
     inactive, healthy_problems, absent_running, active = [], [], [], []
     for unit in units:
@@ -386,33 +388,33 @@ def service_controls(services, settings):
             healthy_problems.append("%s answers %s" % (unit.get("health_url"), unit.get("health_message") or "nothing"))
     problems = inactive + absent_running
     if problems:
-        active_control = control("service.active", "fail", ERROR, "expected active: " + "; ".join(problems), fix)
+        active_control = _graded("service.active", "fail", "expected active: " + "; ".join(problems), fix)
     else:
-        active_control = control("service.active", "pass", ERROR, "active: %s" % (", ".join(active) or "none"))
+        active_control = _graded("service.active", "pass", "active: %s" % (", ".join(active) or "none"))
     if healthy_problems:
-        healthy_control = control("service.healthy", "fail", ERROR, "expected HTTP 200: " + "; ".join(healthy_problems),
+        healthy_control = _graded("service.healthy", "fail", "expected HTTP 200: " + "; ".join(healthy_problems),
                                   fix)
     else:
         urls = [unit["health_url"] for unit in units
                 if unit.get("health_url") and unit.get("state", "present") == "present"]
-        healthy_control = control("service.healthy", "pass", ERROR, "HTTP 200 from %s" % (", ".join(urls) or "none"))
+        healthy_control = _graded("service.healthy", "pass", "HTTP 200 from %s" % (", ".join(urls) or "none"))
     return [active_control, healthy_control]
 
 
 def service_listen(services, settings):
     """Instances reachable beyond the host without protection (judged by ktransformers.listen_exposure)."""
     if not settings.get("ktune_service_instances"):
-        return control("service.listen", "skip", ERROR, "no ktune_service_instances configured")
+        return _graded("service.listen", "skip", "no ktune_service_instances configured")
     error = _section_error(services) or services.get("instances_error")
     if error:
-        return _unreadable("service.listen", ERROR, "the instances' addresses", error)
+        return _unreadable("service.listen", "the instances' addresses", error)
     units = [unit for unit in services.get("units", []) if unit.get("state", "present") == "present"]
     exposed = [unit["exposure"] for unit in units if unit.get("exposure")]
     if exposed:
-        return control("service.listen", "fail", ERROR, "expected loopback or a guarded API: " + "; ".join(exposed),
+        return _graded("service.listen", "fail", "expected loopback or a guarded API: " + "; ".join(exposed),
                        "keep host: 127.0.0.1 (ktune_service_host) and front the port with an authenticating "
                        "proxy (roles/ktransformers_service/README.md), then %s --tags service" % TUNE)
-    return control("service.listen", "pass", ERROR, "listening: %s" % (", ".join(
+    return _graded("service.listen", "pass", "listening: %s" % (", ".join(
         "%s on %s" % (unit["unit"], unit.get("host")) for unit in units) or "none"))
 
 
@@ -420,14 +422,14 @@ def service_numa_placement(services, numa, settings, numa_on):
     """Each running instance's resident memory per node against what its binding promises
     (judged by ktransformers.placement_problem; a warning: it costs speed, not service)."""
     if not settings.get("ktune_service_instances"):
-        return control("service.numa_placement", "skip", WARNING, "no ktune_service_instances configured")
+        return _graded("service.numa_placement", "skip", "no ktune_service_instances configured")
     error = _section_error(services) or services.get("instances_error")
     if error:
-        return _unreadable("service.numa_placement", WARNING, "the instances' memory", error)
+        return _unreadable("service.numa_placement", "the instances' memory", error)
     measured = [unit for unit in services.get("units", []) if unit.get("state", "present") == "present"
                 and unit.get("numa_resident_kb")]
     if not measured:
-        return control("service.numa_placement", "skip", WARNING, "no running instance with a readable numa_maps")
+        return _graded("service.numa_placement", "skip", "no running instance with a readable numa_maps")
     problems, seen = [], []
     for unit in measured:
         resident = dict((int(node), kb) for node, kb in unit["numa_resident_kb"].items())
@@ -437,10 +439,10 @@ def service_numa_placement(services, numa, settings, numa_on):
         else:
             seen.append("%s %s" % (unit["unit"], promised_nodes(unit, numa, numa_on)[1]))
     if problems:
-        return control("service.numa_placement", "fail", WARNING, "; ".join(problems),
+        return _graded("service.numa_placement", "fail", "; ".join(problems),
                        "restart the instance after freeing memory on its nodes (sync; echo 3 > "
                        "/proc/sys/vm/drop_caches), check its numactl and kt_numa_nodes, then %s --tags service" % TUNE)
-    return control("service.numa_placement", "pass", WARNING, "as promised: %s" % "; ".join(seen))
+    return _graded("service.numa_placement", "pass", "as promised: %s" % "; ".join(seen))
 
 
 # --- everything --------------------------------------------------------------------
@@ -460,13 +462,13 @@ def numa_is_on(decision, state):
 
 
 def evaluate(facts, settings):
-    """Every control for one host, in CONTROL_IDS order."""
+    """Every control for one host, in CONTROL_IDS order (the registry's)."""
     settings = settings or {}
     numa = facts.get("ktune_numa") or {"error": "not returned by the host_state read"}
     state = facts.get("ktune_host_state") or {}
     numa_error = _section_error(numa)
     if numa_error:
-        numa_controls = [_unreadable(cid, ERROR, "the NUMA layout", numa_error)
+        numa_controls = [_unreadable(cid, "the NUMA layout", numa_error, settings)
                          for cid in ("numa.layout", "numa.memory_balance", "numa.memory_only_nodes")]
         decision = {"enabled": False, "problems": [], "reason": "NUMA layout unreadable"}
     else:
@@ -490,7 +492,7 @@ def evaluate(facts, settings):
     ] + service_controls(state.get("services"), settings) + [
         service_listen(state.get("services"), settings),
         service_numa_placement(state.get("services"), numa if not numa_error else {}, settings, numa_on)]
-    return controls
+    return sorted(controls, key=lambda item: CONTROL_IDS.index(item["id"]))
 
 
 def host_status(controls):

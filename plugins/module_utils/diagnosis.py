@@ -32,6 +32,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.ktune.inference.plugins.module_utils import concern_registry as registry
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.report_encoding import markdown_text as md
 
@@ -190,7 +191,8 @@ def _ghz(hertz):
 
 def layout_findings(data):
     return [finding("Wrong NUMA layout", problem, "Change the BIOS setting named above and reboot; until then "
-                    "the inventory's cpu_infer, thread pools and USE_NUMA do not fit the host.")
+                    "the inventory's cpu_infer, thread pools and USE_NUMA do not fit the host.",
+                    registry.BY_ID["numa.layout"].severity)
             for problem in data.get("layout_problems") or []]
 
 
@@ -246,7 +248,8 @@ def throttle_findings(data):
 
 def governor_findings(data):
     """Policies on another governor than ktune_cpu_governor (data["cpu_governor"]), the
-    audit's rule (concerns.governor_is_expected)."""
+    audit's rule (concerns.governor_is_expected); the fix is the audit control's, which names the
+    host and inventory."""
     settings = {"ktune_cpu_governor": data.get("cpu_governor")}
     thermal = data.get("thermal_after") or data.get("thermal_before") or {}
     wrong = [entry for entry in thermal.get("governors") or []
@@ -255,28 +258,28 @@ def governor_findings(data):
         return []
     evidence = ", ".join("%d policies on %s (%s)" % (entry["policies"], entry["governor"], entry["driver"])
                          for entry in wrong)
+    audit_fix = [control.get("fix") for control in data.get("controls") or []
+                 if isinstance(control, dict) and control.get("id") == "cpufreq.governor" and control.get("fix")]
     return [finding("CPU governor is not %s" % concerns.expected_governor(settings), evidence,
-                    "Run playbooks/tune.yml --tags cpu_governor on this host.")]
+                    audit_fix[0] if audit_fix else "Run playbooks/tune.yml --tags cpu_governor on this host.",
+                    registry.BY_ID["cpufreq.governor"].severity)]
 
 
 # The audit controls (audit_controls.py, judged with concerns.py) that the diagnosis reports as
-# tuning drift: a setting the inventory asks for that the host does not have. The governor and
+# tuning drift, with the cause it names: those the registry marks FROM_AUDIT. The governor and
 # the layout have findings of their own (above); the service controls need the audit's service read.
-DRIFT_CONTROLS = (
-    ("cpufreq.epp", "EPP is not what the inventory asks for"),
-    ("numa.balancing", "NUMA kernel settings differ from the inventory"),
-    ("use_numa.policy", "USE_NUMA differs from the host's NUMA decision"),
-    ("page_cache.cron", "Page-cache job missing or not running"),
-)
+DRIFT_CONTROLS = registry.DRIFT_CONTROLS
 
 
 def drift_findings(data):
     """A finding per failed DRIFT_CONTROLS control in data["controls"] (the audit_controls
-    filter's result for the host): the audit's finding as evidence, its fix as the fix."""
+    filter's result for the host): the audit's finding as evidence, its fix as the fix, and the
+    control's severity in the registry, as the audit grades it."""
     failed = dict((control.get("id"), control) for control in data.get("controls") or []
                   if isinstance(control, dict) and control.get("status") == "fail")
     return [finding("%s (%s)" % (cause, control_id), failed[control_id].get("finding", ""),
-                    failed[control_id].get("fix") or "Run playbooks/tune.yml on this host.")
+                    failed[control_id].get("fix") or "Run playbooks/tune.yml on this host.",
+                    registry.BY_ID[control_id].severity)
             for control_id, cause in DRIFT_CONTROLS if control_id in failed]
 
 
@@ -345,14 +348,18 @@ def log_findings(data):
     return found
 
 
+# Hardware and outages first, then failed error controls, then warnings.
+SEVERITY_ORDER = ("critical", registry.ERROR, registry.WARNING)
+
+
 def findings(data):
-    """Likely causes, most severe first."""
+    """Likely causes, most severe first (SEVERITY_ORDER)."""
     limits = _thresholds(data)
     found = (layout_findings(data) + dimm_findings(data, limits) + throttle_findings(data)
              + governor_findings(data) + drift_findings(data) + frequency_findings(data, limits)
              + memory_findings(data, limits)
              + numa_traffic_findings(data, limits) + log_findings(data))
-    return sorted(found, key=lambda item: 0 if item["severity"] == "critical" else 1)
+    return sorted(found, key=lambda item: SEVERITY_ORDER.index(item["severity"]))
 
 
 def missing_tools(data):

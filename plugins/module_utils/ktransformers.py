@@ -120,6 +120,16 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 RESERVED_ENV = ("HOME", "USE_NUMA", "CREDENTIALS_DIRECTORY", "RUNTIME_DIRECTORY")
 API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=:-]{8,256}\Z")
 API_KEY_FLAGS = ("--api_key", "--api-key")
+
+
+def not_plain_text(value):
+    """Whether VALUE holds a character that is not printable text: C1 controls, line and paragraph
+    separators, format characters, noncharacters, lone surrogates, unassigned code points. systemd
+    refuses such a value in a unit or an environment file (or cannot read it back as written), and
+    a lone surrogate cannot even be written as UTF-8."""
+    return not all(char.isprintable() or char in " \t" for char in value)
+
+
 # Flags the role sets (listen address, port) or must never set (the key): an extra word that
 # names one, or abbreviates one (argparse accepts any unambiguous prefix), would override it unseen.
 MANAGED_FLAGS = ("--host", "--port") + API_KEY_FLAGS
@@ -131,20 +141,49 @@ class InstanceError(ValueError):
 
 # Stands for a set API key where only its presence matters (it passes the key pattern).
 SECRET_PLACEHOLDER = "ktune-redacted-api-key"
+# What an environment file would change in a value: quotes, backslashes, $ and control characters.
+ENV_VALUE_REFUSED = re.compile(r"[\"\\$`]|[\x00-\x1f\x7f]")
+
+
+def env_value_refused(value):
+    """Whether systemd would not read VALUE back unchanged from a double-quoted environment-file
+    value: quotes, backslashes, $, control characters, and any character that is not printable text."""
+    return bool(ENV_VALUE_REFUSED.search(value)) or not_plain_text(value)
 
 
 def instances_without_secrets(instances):
-    """ktune_service_instances with each set api_key replaced by SECRET_PLACEHOLDER (a single key too).
+    """ktune_service_instances with each set api_key and each environment value replaced by
+    SECRET_PLACEHOLDER (a single key too).
 
     The readers that only judge (audit, rollout gate, monitoring, guard) need to know that a key is
-    set, not the key, and must not carry it in module arguments Ansible may log.
+    set and which variables an instance sets, not their values (a variable may hold a token), and
+    must not carry them in module arguments Ansible may log.
     """
     if isinstance(instances, str):
         return SECRET_PLACEHOLDER if instances else instances
     if not isinstance(instances, list):
         return instances
-    return [dict(item, api_key=SECRET_PLACEHOLDER) if isinstance(item, dict) and item.get("api_key") else item
-            for item in instances]
+    return [_instance_without_secrets(item) if isinstance(item, dict) else item for item in instances]
+
+
+def _instance_without_secrets(instance):
+    public = dict(instance)
+    if public.get("api_key"):
+        public["api_key"] = SECRET_PLACEHOLDER
+    if isinstance(public.get("environment"), dict):
+        public["environment"] = dict((name, _value_without_secret(value))
+                                     for name, value in public["environment"].items())
+    return public
+
+
+def _value_without_secret(value):
+    # A value the role would refuse keeps a shape it refuses too (so the readers still report it),
+    # never its text.
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, (str, int, float)):
+        return None
+    return "$" if env_value_refused(str(value)) else SECRET_PLACEHOLDER
 
 
 def merged_settings(settings):
@@ -256,8 +295,9 @@ class _Checker(object):
         if not isinstance(value, str) or not value.startswith("/"):
             self.add(field, "= %r is not an absolute path. Fix: give the full path, starting with /" % (value,))
             return None
-        if UNSAFE_WORD.search(value):
-            self.add(field, "= %r contains whitespace, a quote, a backslash or $: the command line reaches "
+        if UNSAFE_WORD.search(value) or not_plain_text(value):
+            self.add(field, "= %r contains whitespace, a quote, a backslash, $ or a character that is not "
+                            "printable text: the command line reaches "
                             "systemd through an environment file, split at whitespace. Fix: move or link the "
                             "files to a path without them" % value)
             return None
@@ -357,8 +397,9 @@ def _normalise(raw, index, settings, numa):
         extra_args = []
     extra_args = [str(arg) for arg in extra_args]
     for arg in extra_args:
-        if UNSAFE_WORD.search(arg) or arg == "":
-            check.add("extra_args", "word %r is empty or contains whitespace, a quote, a backslash or $: give "
+        if UNSAFE_WORD.search(arg) or not_plain_text(arg) or arg == "":
+            check.add("extra_args", "word %r is empty or contains whitespace, a quote, a backslash, $ or a "
+                                    "character that is not printable text: give "
                                     "each word as its own list item, without quoting" % arg)
         flag = managed_flag(arg)
         if flag in API_KEY_FLAGS:
@@ -454,10 +495,11 @@ def _environment(check, value):
             check.add("environment", "%s = %r is not a string or a number" % (key, item))
             continue
         item = str(item)
-        if re.search(r"[\"\\$`]|[\x00-\x1f\x7f]", item):
+        if env_value_refused(item):
             # Never echo the value: environment values may be tokens.
-            check.add("environment", "%s contains a quote, a backslash, $ or a control character, which "
-                                     "an environment file would change" % key)
+            check.add("environment", "%s contains a quote, a backslash, $, a control character or another "
+                                     "character that is not printable text, which an environment file would "
+                                     "change" % key)
             continue
         result[key] = item
     return result
@@ -922,8 +964,8 @@ def _settings_problems(settings):
                         % (settings.get("memory_reserve_mb"),))
     home = settings.get("home")
     if not _unit_path(home) or home.rstrip("/") == "":
-        problems.append("ktune_service_home = %r: expected an absolute path without whitespace, quotes, backslashes, "
-                        "$ or %% (it goes into the unit file), such as /var/lib/ktransformers" % (home,))
+        problems.append("ktune_service_home = %r: expected an absolute path of printable text without whitespace, "
+                        "quotes, backslashes, $ or %% (it goes into the unit file), such as /var/lib/ktransformers" % (home,))
     paths = settings.get("read_write_paths")
     if not isinstance(paths, list) or not all(_unit_path(path) for path in paths):
         problems.append("ktune_service_read_write_paths = %r: expected a list of absolute paths without "
@@ -932,7 +974,8 @@ def _settings_problems(settings):
 
 
 def _unit_path(path):
-    return isinstance(path, str) and path.startswith("/") and not UNIT_UNSAFE_PATH.search(path)
+    return isinstance(path, str) and path.startswith("/") and not UNIT_UNSAFE_PATH.search(path) \
+        and not not_plain_text(path)
 
 
 def resolve_instances(instances, numa, settings=None):

@@ -374,9 +374,25 @@ def _section_children(lines, header, end, path, section):
 
 def yaml_scalar(value):
     """value as a YAML scalar that reads back as the same str, int, float, bool or null."""
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return ".inf" if value > 0 else "-.inf"
+    if isinstance(value, float) and "e" in repr(value) and "." not in repr(value):
+        return repr(value).replace("e", ".0e")  # YAML 1.1 reads 1e-05 as a string, 1.0e-05 as a float
     if value is None or isinstance(value, (bool, int, float)):
         return json.dumps(value)
-    return json.dumps(str(value), ensure_ascii=False)
+    return '"%s"' % "".join(_yaml_char(char) for char in str(value))
+
+
+def _yaml_char(char):
+    # Escaped: what a double-quoted YAML scalar gives a meaning to ("\), and every character that is
+    # not printable text, which YAML folds (line breaks, NEL, U+2028), refuses (controls,
+    # noncharacters) or UTF-8 cannot hold (lone surrogates).
+    if char in '"\\':
+        return "\\" + char
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code if code < 0x10000 else "\\U%08x" % code
 
 
 def add_missing_keys(text, add_missing, path):

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import glob
 import os
 import time
 
@@ -67,6 +68,18 @@ def newest_file(paths):
     return newest
 
 
+def virtualenv_packages(program):
+    """The site-packages folders of the virtualenv PROGRAM belongs to (<venv>/bin/PROGRAM next to
+    <venv>/pyvenv.cfg), or [] outside a virtualenv. Installing, upgrading or removing a package
+    adds or removes its <name>-<version>.dist-info folder there, so the folder's modification time
+    is when the package versions last changed. Links are not followed: a virtualenv's python is a
+    link to the system's."""
+    root = os.path.dirname(os.path.dirname(program))
+    if not os.path.isfile(os.path.join(root, "pyvenv.cfg")):
+        return []
+    return sorted(glob.glob(os.path.join(glob.escape(root), "lib*", "python*", "site-packages")))
+
+
 def judge(unit, properties, started_at, newest, now=None):
     """{unit, need_daemon_reload, stale, reason} for one unit from what was read.
 
@@ -79,7 +92,10 @@ def judge(unit, properties, started_at, newest, now=None):
     stale = bool(active and started_at is not None and mtime is not None
                  and started_at + START_SLACK_S < mtime <= now + START_SLACK_S)
     reason = None
-    if stale:
+    if stale and os.path.basename(path) == "site-packages":
+        reason = ("the packages in %s changed after the running process started (%.0f s later): an upgrade of the "
+                  "virtualenv, not running yet" % (path, mtime - started_at))
+    elif stale:
         reason = "%s was written after the running process started (%.0f s later): a restart was lost" % (
             path, mtime - started_at)
     return {"unit": unit, "need_daemon_reload": properties.get("NeedDaemonReload") == "yes", "stale": stale,

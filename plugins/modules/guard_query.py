@@ -94,36 +94,12 @@ instances:
   sample: [{instance: r1, state: hot, ready: true}]
 """
 
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
-from ansible.module_utils.six.moves.urllib.error import HTTPError
 
-from ansible_collections.ktune.inference.plugins.module_utils import guard, guard_token
-from ansible_collections.ktune.inference.plugins.module_utils.http_body import AnswerTooLarge, read_body
-
-
-def ask(url, token, timeout):
-    """(answer word, HTTP status or None, public statuses or None)."""
-    status = None
-    try:
-        response = open_url(url.rstrip("/") + "/status", headers={"Authorization": "Bearer %s" % token},
-                            timeout=timeout, use_proxy=False, follow_redirects="none")
-        status = response.getcode()
-        body = read_body(response)
-    except AnswerTooLarge:
-        return "invalid", status, None
-    except HTTPError as exc:
-        return ("unauthorized" if exc.code in (401, 403) else "invalid"), exc.code, None
-    except Exception:  # noqa: BLE001  a guard that does not answer, however it fails
-        return "unreachable", None, None
-    try:
-        statuses = guard.public_statuses(json.loads(body.decode("utf-8")))
-    except ValueError:
-        statuses = None
-    return ("ok" if statuses is not None else "invalid"), status, statuses
+from ansible_collections.ktune.inference.plugins.module_utils import guard_token
+from ansible_collections.ktune.inference.plugins.module_utils.guard_client import ask_status
 
 
 def main():
@@ -140,7 +116,7 @@ def main():
         token = guard_token.read_token(os.path.join(params["state_dir"], guard_token.TOKEN_FILE))
     except guard_token.TokenError as exc:
         module.exit_json(changed=False, answer="no_token", http_status=None, instances=None, msg=str(exc))
-    answer, status, statuses = ask(params["url"], token, params["timeout"])
+    answer, status, statuses = ask_status(params["url"], token, params["timeout"])
     module.exit_json(changed=False, answer=answer, http_status=status, instances=statuses)
 
 

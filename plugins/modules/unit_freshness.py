@@ -17,6 +17,8 @@ description:
     the files the unit reads.
   - A unit whose process is older than its files is stale - a run wrote them and was cut short
     (Ctrl-C, an unreachable host, a later failing task) before it restarted the unit.
+  - A unit whose program's virtualenv changed packages after its process started is stale too (an
+    upgrade by hand, not running yet).
   - Changes nothing; the role restarts the stale units and reloads systemd where it needs it.
 author:
   - ktune contributors (@ktune)
@@ -47,6 +49,14 @@ options:
         type: list
         elements: path
         default: []
+      programs:
+        description:
+          - Programs the unit runs. For one inside a virtualenv (C(<venv>/bin/PROGRAM) next to
+            C(<venv>/pyvenv.cfg)) the virtualenv's C(site-packages) folders count as files of the unit,
+            so a C(pip install -U) made after the process started makes the unit stale.
+        type: list
+        elements: path
+        default: []
   procfs_root:
     description: Where procfs is mounted (C(stat) for the boot time, C(PID/stat) for each process start).
     type: path
@@ -61,6 +71,7 @@ EXAMPLES = r"""
     units:
       - unit: ktransformers@r1.service
         files: [/etc/systemd/system/ktransformers@.service, /etc/ktransformers/r1.env]
+        programs: [/opt/ktransformers/venv/bin/python]
   register: freshness
 """
 
@@ -95,6 +106,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.unit_freshness imp
     judge,
     newest_file,
     process_start,
+    virtualenv_packages,
 )
 
 
@@ -113,7 +125,8 @@ def main():
         argument_spec=dict(
             units=dict(type="list", elements="dict", required=True, options=dict(
                 unit=dict(type="str", required=True),
-                files=dict(type="list", elements="path", default=[]))),
+                files=dict(type="list", elements="path", default=[]),
+                programs=dict(type="list", elements="path", default=[]))),
             procfs_root=dict(type="path", default="/proc"),
         ),
         supports_check_mode=True,
@@ -134,7 +147,8 @@ def main():
             started_at = process_start(procfs_root, pid, ticks, booted_at) if pid > 0 else None
         except HostFileError as exc:
             module.fail_json(msg=str(exc))
-        judged.append(judge(entry["unit"], properties, started_at, newest_file(entry["files"])))
+        packages = [folder for program in entry["programs"] for folder in virtualenv_packages(program)]
+        judged.append(judge(entry["unit"], properties, started_at, newest_file(entry["files"] + packages)))
     module.exit_json(changed=False, units=judged, stale=[item["unit"] for item in judged if item["stale"]],
                      need_daemon_reload=any(item["need_daemon_reload"] for item in judged))
 

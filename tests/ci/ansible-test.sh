@@ -50,7 +50,7 @@ if [[ ${1:-} == units ]]; then
   python -m pip install -q --disable-pip-version-check -r "${COLLECTION}/tests/unit/requirements.txt"
   # One pytest worker: the benchmark tests time a local server, and a second worker running
   # hypothesis on the same 2 cores skews their measurements.
-  extra=(--num-workers 1)
+  extra=(--num-workers "${KTUNE_UNIT_WORKERS:-1}")
 fi
 cd "${COLLECTION}"
 ansible-test "$@" "${extra[@]}" --local --color no

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import topologies
-from playbook_run import recap, run_playbook
+from playbook_run import PROJECT, recap, run_playbook
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,17 @@ def test_recap_blames_the_failing_host_not_the_first(site):
     assert (rows["good"]["failed"], rows["bad"]["failed"]) == ("0", "1"), rows
     assert "bad: fails error controls: numa.layout (expected NPS2 (4 nodes on 2 sockets), found NPS4" in done.output
     assert "fix: set the BIOS option NUMA nodes per socket to NPS2" in done.output
+
+
+def test_fix_hints_name_the_real_inventory_and_host(site):
+    done = site("good,bad")
+    # Run from the inventory's folder: the inventory as typed; the checkout's playbook by its path.
+    tune = "ansible-playbook %s -i hosts.yml --limit bad --tags" % (PROJECT / "playbooks/tune.yml")
+    assert tune in done.output
+    report = json.loads((done.report / "audit.json").read_text())
+    fixes = [item["fix"] for item in report["hosts"]["bad"]["controls"] if "ansible-playbook" in item.get("fix", "")]
+    assert fixes and all(fix.startswith(tune) for fix in fixes), fixes
+    assert "INVENTORY" not in done.output and "--limit HOST" not in (done.report / "audit.html").read_text()
 
 
 def test_unreachable_host_is_unreachable_and_exits_4(site):

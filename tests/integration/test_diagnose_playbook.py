@@ -106,9 +106,12 @@ def test_findings_expect_the_inventorys_settings_not_literals(site, defaults):
     assert judged(summary_of(defaults)) == ["CPU governor is not performance",
                                             "NUMA kernel settings differ from the inventory (numa.balancing)"]
     assert "vm.zone_reclaim_mode = 1 live, expected 0" in summary_of(defaults)
+    # The governor is an error control, EPP and the NUMA kernel settings warnings (the audit's
+    # severities), in the audit's order.
     assert judged(summary_of(defaults, "gpu-b")) == ["CPU governor is not performance",
-                                                     "EPP is not what the inventory asks for (cpufreq.epp)",
-                                                     "NUMA kernel settings differ from the inventory (numa.balancing)"]
+                                                     "NUMA kernel settings differ from the inventory (numa.balancing)",
+                                                     "EPP is not what the inventory asks for (cpufreq.epp)"]
+    assert "**CPU governor is not performance** (error)" in summary_of(defaults, "gpu-b")
     assert "expected EPP performance, found policy0-63: balance_performance" in summary_of(defaults, "gpu-b")
 
     # The inventory asks for what gpu-a has: no judged finding on gpu-a.

@@ -40,50 +40,41 @@ import importlib.util
 import json
 import os
 import re
-import urllib.error
-import urllib.request
+import sys
 
 HOST_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}\Z")
-ANSWER_LIMIT = 1 << 20
 
 
-def load_module_util(name):
-    """A module of the collection's plugins/module_utils, found from this plugin's place in the collection."""
+def load_module_util(name, **siblings):
+    """A module of the collection's plugins/module_utils, found from this plugin's place in the collection.
+
+    siblings: the modules it imports by plain name outside the collection, lent under those names
+    while it loads (and only then: the rulebook's own modules keep theirs)."""
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.normpath(os.path.join(here, "..", "..", "..", "..", "plugins", "module_utils", name + ".py"))
     spec = importlib.util.spec_from_file_location("ktune_inference_" + name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    lent = [plain for plain in siblings if plain not in sys.modules]
+    sys.modules.update((plain, siblings[plain]) for plain in lent)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for plain in lent:
+            del sys.modules[plain]
     return module
 
 
 guard = load_module_util("guard")
 guard_token = load_module_util("guard_token")
-SOURCE_STATES = ("unreachable", "unauthorized", "invalid")
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer of its own (invalid): urllib would carry the token to wherever it points."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-OPENER = urllib.request.build_opener(NoRedirect)
+http_body = load_module_util("http_body")
+guard_client = load_module_util("guard_client", guard=guard, http_body=http_body)
+SOURCE_STATES = (guard_client.UNREACHABLE, guard_client.UNAUTHORIZED, guard_client.INVALID)
 
 
 def fetch(url, token, timeout):
     """(list of public instance statuses, None) or (None, one of SOURCE_STATES)."""
-    request = urllib.request.Request(url.rstrip("/") + "/status", headers={"Authorization": "Bearer %s" % token})
-    try:
-        with OPENER.open(request, timeout=timeout) as response:
-            data = json.loads(response.read(ANSWER_LIMIT).decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        return None, "unauthorized" if exc.code in (401, 403) else "invalid"
-    except (OSError, ValueError):
-        return None, "unreachable"
-    statuses = guard.public_statuses(data)
-    return (statuses, None) if statuses is not None else (None, "invalid")
+    answer, _status, statuses = guard_client.ask_status(url, token, timeout)
+    return (statuses, None) if answer == guard_client.OK else (None, answer)
 
 
 def changes(host, statuses, problem, last):
@@ -157,8 +148,6 @@ async def main(queue, args):
 
 if __name__ == "__main__":
     # python guard_status.py http://127.0.0.1:9441 TOKEN: print the events of three polls.
-
-    import sys
 
     class PrintQueue(object):
         async def put(self, event):

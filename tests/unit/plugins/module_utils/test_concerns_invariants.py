@@ -16,6 +16,7 @@ import yaml
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from ansible_collections.ktune.inference.plugins.module_utils import audit_controls as ac
+from ansible_collections.ktune.inference.plugins.module_utils import concern_registry as registry
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 
@@ -29,7 +30,7 @@ ENV_FILES = [ENV, "/etc/ktransformers/a.env", "/etc/ktransformers/b.env"]
 USE_NUMA_LINES = ["USE_NUMA=1", "USE_NUMA=0", "export USE_NUMA=1", "  USE_NUMA=1", "USE_NUMA", "USE_NUMA=1 "]
 USE_NUMA_RE = __import__("re").compile(concerns.USE_NUMA_LINE_PATTERN)
 CRON_UNITS = ["cron.service", "crond.service", "cronie.service"]
-TUNABLE = ("cpufreq.governor", "cpufreq.epp", "use_numa.policy", "page_cache.cron", "numa.balancing")
+TUNABLE = registry.TUNABLE
 _NUMA = {}
 
 

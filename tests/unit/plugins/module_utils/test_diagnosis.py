@@ -170,9 +170,30 @@ def test_failed_tuning_controls_are_findings_with_the_audits_words():
         {"id": "cpufreq.governor", "status": "fail", "severity": "error", "finding": "own finding", "fix": ""},
         {"id": "service.active", "status": "fail", "severity": "error", "finding": "not read here", "fix": ""},
     ]
-    found = [(item["cause"], item["evidence"], item["fix"]) for item in diagnosis.findings({"host": "h", "controls": controls})]
+    found = [(item["cause"], item["evidence"], item["fix"], item["severity"])
+             for item in diagnosis.findings({"host": "h", "controls": controls})]
+    # The audit's severities (error before warning), not a diagnosis-only "warning" for all.
     assert found == [
-        ("EPP is not what the inventory asks for (cpufreq.epp)", "expected EPP performance, found x",
-         "tune --tags cpu_governor"),
         ("USE_NUMA differs from the host's NUMA decision (use_numa.policy)", "expected USE_NUMA=1",
-         "Run playbooks/tune.yml on this host.")]
+         "Run playbooks/tune.yml on this host.", "error"),
+        ("EPP is not what the inventory asks for (cpufreq.epp)", "expected EPP performance, found x",
+         "tune --tags cpu_governor", "warning")]
+
+
+def test_a_failed_page_cache_job_is_an_error_in_the_diagnosis_as_in_the_audit():
+    controls = [{"id": "page_cache.cron", "status": "fail", "severity": "error", "finding": "expected the job",
+                 "fix": "tune --tags page_cache"}]
+    found = diagnosis.findings({"host": "h", "controls": controls})
+    assert [(item["cause"], item["severity"]) for item in found] == [
+        ("Page-cache job missing or not running (page_cache.cron)", "error")]
+
+
+def test_the_governor_finding_takes_the_audit_controls_fix():
+    wrong = thermal(governors=[{"governor": "powersave", "driver": "amd-pstate-epp", "policies": 64}])
+    data = {"host": "h", "cpu_governor": "performance", "thermal_before": wrong, "thermal_after": wrong}
+    fixes = dict((item["cause"], item["fix"]) for item in diagnosis.findings(data))
+    assert fixes["CPU governor is not performance"] == "Run playbooks/tune.yml --tags cpu_governor on this host."
+    control = {"id": "cpufreq.governor", "status": "fail", "severity": "error", "finding": "x",
+               "fix": "ansible-playbook playbooks/tune.yml -i inv --limit h --tags cpu_governor"}
+    fixes = dict((item["cause"], item["fix"]) for item in diagnosis.findings(dict(data, controls=[control])))
+    assert fixes["CPU governor is not performance"] == control["fix"]

@@ -616,6 +616,22 @@ def test_judging_readers_get_instances_without_their_keys(numa):
     assert resolved[0]["api_key"] == "ktune-redacted-api-key"
 
 
+def test_judging_readers_get_the_environments_names_not_its_values(numa):
+    """A variable may hold a token (HF_TOKEN): the audit's module arguments show at -vvv."""
+    environment = {"HF_TOKEN": "hf_live_secret_1", "OMP_NUM_THREADS": 10, "DEBUG": True}
+    public = instances_without_secrets([sglang(environment=environment)])
+    assert "hf_live_secret_1" not in repr(public)
+    assert public[0]["environment"] == {"HF_TOKEN": "ktune-redacted-api-key", "OMP_NUM_THREADS": "ktune-redacted-api-key",
+                                        "DEBUG": True}
+    assert resolve_instances(public, dict(numa("epyc-2s-nps2"), gpus=[ONE_GPU]), {})[0]["environment"]["HF_TOKEN"]
+    # a value the role refuses is still refused, without its text
+    for refused in ('tok"en', "line\nbreak", ["a", "list"]):
+        with pytest.raises(InstanceError) as failure:
+            resolve_instances(instances_without_secrets([sglang(environment={"HF_TOKEN": refused})]),
+                              dict(numa("epyc-2s-nps2"), gpus=[ONE_GPU]), {})
+        assert "HF_TOKEN" in str(failure.value) and "tok" not in str(failure.value)
+
+
 @pytest.mark.parametrize("home, paths", [
     ("/var/lib/kt%h", []),  # a systemd specifier in the unit file
     ("/var/lib/kt\n", []),  # a second line in the unit file

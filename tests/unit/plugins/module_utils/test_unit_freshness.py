@@ -68,3 +68,41 @@ def test_a_file_dated_after_now_is_a_stepped_back_clock_not_a_lost_restart():
     judged = unit_freshness.judge("k@r1.service", {"ActiveState": "active", "NeedDaemonReload": "no"}, 1000.0,
                                   ("/etc/ktransformers/r1.env", 5000.0), now=2000.0)
     assert judged["stale"] is False
+
+
+def make_virtualenv(root, python="python3.11"):
+    (root / "bin").mkdir(parents=True)
+    (root / "bin/python").write_text("")
+    (root / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    packages = root / "lib" / python / "site-packages"
+    (packages / "ktransformers-0.3.1.dist-info").mkdir(parents=True)
+    return packages
+
+
+def test_a_virtualenv_program_brings_its_site_packages(tmp_path):
+    packages = make_virtualenv(tmp_path / "venv")
+    assert unit_freshness.virtualenv_packages(str(tmp_path / "venv/bin/python")) == [str(packages)]
+    assert unit_freshness.virtualenv_packages(str(tmp_path / "venv/bin/ktransformers")) == [str(packages)]
+
+
+def test_a_program_outside_a_virtualenv_brings_nothing(tmp_path):
+    (tmp_path / "usr/lib/python3/dist-packages").mkdir(parents=True)
+    assert unit_freshness.virtualenv_packages(str(tmp_path / "usr/bin/python3")) == []
+    assert unit_freshness.virtualenv_packages("/nonexistent/bin/python") == []
+
+
+def test_an_upgrade_in_the_virtualenv_after_the_start_makes_the_unit_stale(tmp_path):
+    packages = make_virtualenv(tmp_path / "venv")
+    started = os.stat(str(packages)).st_mtime + 10
+    fresh = unit_freshness.judge("ktransformers@a.service", {"ActiveState": "active"}, started,
+                                 unit_freshness.newest_file([str(packages)]), now=started + 20)
+    assert not fresh["stale"]
+    # pip install -U: the old version's dist-info goes, the new one's comes.
+    (packages / "ktransformers-0.3.1.dist-info").rmdir()
+    (packages / "ktransformers-0.3.2.dist-info").mkdir()
+    os.utime(str(packages), (started + 15, started + 15))
+    upgraded = unit_freshness.judge("ktransformers@a.service", {"ActiveState": "active"}, started,
+                                    unit_freshness.newest_file([str(packages)]), now=started + 20)
+    assert upgraded["stale"]
+    assert upgraded["reason"] == ("the packages in %s changed after the running process started (15 s later): an "
+                                  "upgrade of the virtualenv, not running yet" % packages)

@@ -1,0 +1,77 @@
+"""The tuning roles are listed once (playbooks/vars/tuning_roles.yml): tune.yml and both plays of
+rollout.yml judge exactly that list, and it holds every role tasks/apply_roles.yml runs from a
+judgement."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "tests/unit/roles"))
+from role_vars import run_local_play  # noqa: E402
+
+LIST_FILE = ROOT / "playbooks" / "vars" / "tuning_roles.yml"
+PLAYBOOKS = ("playbooks/tune.yml", "playbooks/rollout.yml")
+
+
+def tasks_in(node):
+    if isinstance(node, dict):
+        yield node
+        for key in ("tasks", "block", "rescue", "always"):
+            for task in node.get(key) or []:
+                yield from tasks_in(task)
+    elif isinstance(node, list):
+        for item in node:
+            yield from tasks_in(item)
+
+
+def load(path):
+    return yaml.safe_load((ROOT / path).read_text())
+
+
+def imported(task):
+    return task.get("ansible.builtin.import_tasks") or task.get("ansible.builtin.include_tasks")
+
+
+def play_judges(play):
+    """The judge tasks of a play, the ones in the task files it imports included."""
+    found = []
+    for task in tasks_in(play.get("tasks") or []):
+        if "ktune.inference.judge" in task:
+            found.append(task)
+        if imported(task) == "tasks/tune_host.yml":
+            found += [item for item in tasks_in(load("playbooks/tasks/tune_host.yml"))
+                      if "ktune.inference.judge" in item]
+    return found
+
+
+@pytest.mark.parametrize("path", PLAYBOOKS)
+def test_every_play_that_judges_the_tuning_roles_reads_the_one_list(path):
+    judging = [play for play in load(path) if play_judges(play)]
+    assert judging
+    for play in judging:
+        assert "vars/tuning_roles.yml" in (play.get("vars_files") or []), play["name"]
+        for task in play_judges(play):
+            assert task["ktune.inference.judge"]["roles"] == "{{ __ktune_tuning_roles }}", task["name"]
+
+
+def rendered(monitoring):
+    return run_local_play([], {"ktune_monitoring_enabled": monitoring}, "__ktune_tuning_roles",
+                          vars_files=[LIST_FILE])
+
+
+def test_the_list_adds_monitoring_only_when_it_is_enabled():
+    assert rendered(False) == ["nps_layout", "cpu_governor", "page_cache", "numa_env"]
+    assert rendered(True) == ["nps_layout", "cpu_governor", "page_cache", "numa_env", "monitoring"]
+
+
+def test_every_role_applied_from_a_judgement_is_in_the_list():
+    applied = set()
+    for task in tasks_in(load("playbooks/tasks/apply_roles.yml")):
+        include = task.get("ansible.builtin.include_role")
+        if include and "__tune_judgement" in str(task.get("when")):
+            applied.add(include["name"].rpartition(".")[2])
+    assert applied == {"cpu_governor", "page_cache", "numa_env", "monitoring"}
+    assert applied <= set(rendered(True))
