@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters tokens_chart_svg and baseline_compare over inference_benchmark results and baselines."""
+"""Filters tokens_chart_svg, baseline_compare and baseline_fingerprint over benchmark results and baselines."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,6 +10,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ktune.inference.plugins.module_utils.benchmark import compare_to_baseline
+from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_key, hardware_fingerprint
 from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import tokens_chart
 
 
@@ -61,6 +62,16 @@ def baseline_compare(current, baseline, max_regression_pct, host=None):
         raise AnsibleFilterError("baseline_compare: %s" % exc)
 
 
+def baseline_fingerprint(numa, settings=None, extra=None):
+    for value, what in ((numa, "the input (ktune_numa)"), (settings, "settings"), (extra, "extra")):
+        if value is not None and not isinstance(value, dict):
+            raise AnsibleFilterError("baseline_fingerprint: %s must be a dictionary, got %r" % (what, type(value).__name__))
+    fingerprint = hardware_fingerprint(numa, extra, settings)
+    fingerprint["key"] = fingerprint_key(fingerprint)
+    return fingerprint
+
+
 class FilterModule(object):
     def filters(self):
-        return {"tokens_chart_svg": tokens_chart_svg, "baseline_compare": baseline_compare}
+        return {"tokens_chart_svg": tokens_chart_svg, "baseline_compare": baseline_compare,
+                "baseline_fingerprint": baseline_fingerprint}

@@ -17,22 +17,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_differences
+from ansible_collections.ktune.inference.plugins.module_utils.percentile import percentile
+from ansible_collections.ktune.inference.plugins.module_utils.slo import slo_regression
+
 SERIES = ("tokens_per_s", "ttft_s", "latency_s")
-PERCENTILES = (50, 95, 99)
+PERCENTILES = (50, 90, 95, 99)
 # Facts of the host that explain a slower curve, in the order a reader should check them.
 KEY_FACTS = (("layout", "layout"), ("governor", "governor"), ("use_numa", "USE_NUMA"),
              ("cpus_online", "CPUs online"))
-
-
-def percentile(values, pct):
-    """Linear interpolation between closest ranks (numpy's default); None for no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = (len(ordered) - 1) * pct / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def median(values):
@@ -45,9 +38,9 @@ def default_window(count):
 
 
 def series_stats(values):
-    """p50/p95/p99, min, max and mean of one series, rounded for reading."""
+    """p50/p90/p95/p99, min, max and mean of one series, rounded for reading."""
     if not values:
-        return {"p50": None, "p95": None, "p99": None, "min": None, "max": None, "mean": None}
+        return dict([("p%d" % pct, None) for pct in PERCENTILES] + [("min", None), ("max", None), ("mean", None)])
     stats = dict(("p%d" % pct, _round(percentile(values, pct))) for pct in PERCENTILES)
     stats.update({"min": _round(min(values)), "max": _round(max(values)),
                   "mean": _round(sum(values) / float(len(values)))})
@@ -158,6 +151,9 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
     baseline's (the same window for both); the regression is the worse of the two, so a
     host that starts slower and one that degrades faster both fail.
     """
+    refusal = fingerprint_refusal(current, baseline, host)
+    if refusal:
+        return refusal
     now = list(current.get("tokens_per_s") or [])
     then = list(baseline.get("tokens_per_s") or [])
     if not now or not then:
@@ -170,11 +166,16 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
     regression = max(start_drop, end_drop)
     facts = fact_changes(baseline.get("facts"), current.get("facts"))
     settings = settings_changes(baseline.get("settings"), current.get("settings"))
-    passed = regression <= max_regression_pct
+    serving = slo_regression(current.get("slo_judgement"), baseline.get("slo_judgement"), max_regression_pct)
+    passed = regression <= max_regression_pct and not serving
     numbers = "start %.2f -> %.2f tokens/s (%s), end %.2f -> %.2f tokens/s (%s), medians of %s" % (
         then_first, now_first, _signed(start_drop), then_last, now_last, _signed(end_drop), _requests(window))
     if passed:
         msg = "%s: within %.1f%% of its baseline (%s)" % (host, max_regression_pct, numbers)
+    elif regression <= max_regression_pct:
+        msg = "%s: serving latencies regressed against its baseline recorded %s: %s (tokens/s: %s). %s" % (
+            host, baseline.get("recorded_at") or "earlier", "; ".join(serving), numbers,
+            _cause(facts, current.get("facts")))
     else:
         msg = "%s: %.1f%% slower than its baseline recorded %s, more than the %.1f%% allowed: %s. %s" % (
             host, regression, baseline.get("recorded_at") or "earlier", max_regression_pct, numbers,
@@ -182,8 +183,30 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
     if settings:
         msg += ". The benchmark settings differ from the baseline's (%s): the curves may not be comparable; " \
                "re-record with ktune_baseline_mode=record" % ", ".join(settings)
-    return {"passed": passed, "regression_pct": regression, "start_drop_pct": start_drop, "end_drop_pct": end_drop,
+    if serving and regression > max_regression_pct:
+        msg += ". Serving latencies regressed too: " + "; ".join(serving)
+    return {"passed": passed, "comparable": True, "regression_pct": regression, "start_drop_pct": start_drop,
+            "end_drop_pct": end_drop, "slo_regressions": serving,
             "window": window, "fact_changes": facts, "settings_changes": settings, "msg": msg}
+
+
+def fingerprint_refusal(current, baseline, host):
+    """The result refusing a comparison across fingerprints, or None when they match.
+
+    A baseline recorded before fingerprints existed is still compared (its settings and key
+    facts are); a run with a fingerprint against one without it is too.
+    """
+    if not current.get("fingerprint") or not baseline.get("fingerprint"):
+        return None
+    differences = fingerprint_differences(baseline["fingerprint"], current["fingerprint"])
+    if not differences:
+        return None
+    return {"passed": False, "comparable": False, "regression_pct": None, "fact_changes": [], "settings_changes": [],
+            "fingerprint_differences": differences,
+            "msg": "%s: not compared with its baseline recorded %s: expected the same hardware, software and load, "
+                   "found %s. Fix: restore what changed if it was not intended (a layout or governor: "
+                   "playbooks/tune.yml), or record a new baseline with ktune_baseline_mode=record if it was" % (
+                       host, baseline.get("recorded_at") or "earlier", "; ".join(differences))}
 
 
 def _signed(drop):

@@ -7,7 +7,9 @@ Standard library only (http.client), so it runs with the host's bare Python.
 
 Per request: time to first token (from sending the request to the first chunk with
 content), decode tokens/s (tokens after the first divided by the time from the first to
-the last token, so prefill does not count) and total latency (until the stream ends).
+the last token, so prefill does not count), its inverse the time per output token, the
+inter-token latencies (every gap between chunks with text) and total latency (until the
+stream ends).
 
 Counting tokens: each streamed chunk whose delta carries text (content or
 reasoning_content) is one token; ktransformers and SGLang send one token per chunk. When
@@ -173,6 +175,7 @@ class _Timing(object):
         self.start = clock()
         self.first = None
         self.last = None
+        self.chunk_times = []
         self.chunks = 0
         self.usage_tokens = None
         self.finished = False
@@ -318,6 +321,7 @@ def _handle_event(endpoint, data, timing):
             if timing.first is None:
                 timing.first = now
             timing.last = now
+            timing.chunk_times.append(now)
             timing.chunks += 1
         if choice.get("finish_reason"):
             timing.finished = True
@@ -334,7 +338,20 @@ def _measurement(endpoint, timing):
     return {
         "ttft_s": round(timing.first - timing.start, 6),
         "tokens_per_s": round((tokens - 1) / (timing.last - timing.first), 4),
+        "tpot_s": round((timing.last - timing.first) / (tokens - 1), 6),
+        "itl_s": inter_token_gaps(timing.chunk_times, tokens),
         "latency_s": round(end - timing.start, 6),
         "tokens": tokens,
         "token_count_source": "usage" if timing.usage_tokens else "chunks",
     }
+
+
+def inter_token_gaps(chunk_times, tokens):
+    """Seconds between streamed chunks, per token: a gap is shared by the tokens its chunk carries.
+
+    With usage.completion_tokens above the chunk count the server packed several tokens into a
+    chunk; each gap is divided by the average tokens per chunk, so it stays a per-token latency.
+    """
+    chunks = len(chunk_times)
+    per_chunk = max(1.0, float(tokens) / chunks) if chunks else 1.0
+    return [round((later - earlier) / per_chunk, 6) for earlier, later in zip(chunk_times, chunk_times[1:])]

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: inference_benchmark
-short_description: Measure tokens/s over consecutive streamed requests and fail a degrading server
+short_description: Measure tokens/s and serving latencies of streamed requests, closed or open loop, against an SLO
 version_added: 0.1.0
 description:
   - Sends O(requests) streamed chat completions (C(POST /v1/chat/completions) with C(stream) set to true)
@@ -121,6 +121,45 @@ options:
     description: Verify the server's TLS certificate for C(https) URLs.
     type: bool
     default: true
+  request_rate:
+    description:
+      - Open-loop load, in requests/s. Each request is sent at its time on an arrival schedule,
+        whether or not the earlier ones have been answered, and is timed from its own send, so
+        queueing in an overloaded server shows in the latencies (a closed loop hides it).
+      - As many requests are in flight as the schedule makes; there is no worker pool, and
+        O(concurrency) must stay 1.
+      - A request that fails does not stop the run; it counts as not good (see O(slo)) and is
+        listed in RV(errors).
+      - Unset keeps the closed loop (one after the other, or O(concurrency) at a time).
+    type: float
+  burstiness:
+    description:
+      - Shape of the gamma distribution of the gaps between arrivals, whose mean is 1/O(request_rate).
+      - V(1) is a Poisson process; below 1 the arrivals come in bursts, above 1 more evenly (as vLLM's C(--burstiness)).
+    type: float
+    default: 1.0
+  arrival_seed:
+    description: Seed of the arrival schedule; the same seed gives the same schedule. Unset draws a new one each run.
+    type: int
+  slo:
+    description:
+      - Latency bounds, in seconds, that a request must meet to be good. Omit a bound to not judge it.
+      - The run meets the SLO when the 99th percentile of each bounded metric is within its bound,
+        a failed request ranking worst. Otherwise RV(passed) is false and the task fails (see O(fail_on_regression)).
+    type: dict
+    suboptions:
+      ttft_s:
+        description: Time to the first token.
+        type: float
+      tpot_s:
+        description: Time per output token after the first ((end of the stream - first token) / (tokens - 1)).
+        type: float
+      itl_s:
+        description: Inter-token latency; a request meets it when its worst gap between streamed tokens does.
+        type: float
+      latency_s:
+        description: End-to-end latency, from the send to the end of the stream.
+        type: float
 notes:
   - The timing is taken where the module runs; delegate it to the controller to include the network.
 """
@@ -144,6 +183,21 @@ EXAMPLES = r"""
     fail_on_regression: false
   delegate_to: localhost
   register: bench
+
+- name: Poisson arrivals at 2 requests/s, judged against an MLPerf-like SLO
+  ktune.inference.inference_benchmark:
+    url: http://127.0.0.1:30000
+    requests: 200
+    request_rate: 2
+    arrival_seed: 1
+    slo:
+      ttft_s: 2.0
+      tpot_s: 0.08
+  register: slo_run
+
+- name: Show the goodput
+  ansible.builtin.debug:
+    msg: "{{ slo_run.slo_judgement.goodput_rps }} good requests/s, {{ slo_run.slo_judgement.good_fraction }} of them good"
 
 - name: Show the curve
   ansible.builtin.debug:
@@ -169,6 +223,76 @@ latency_s:
   type: list
   elements: float
   sample: [8.9, 8.9, 8.91]
+tpot_s:
+  description: Seconds per output token after the first, of each measured request.
+  returned: always
+  type: list
+  elements: float
+  sample: [0.0667, 0.0667, 0.0668]
+sent_s:
+  description: Seconds from the start of the run at which each request was sent, measured requests or not.
+  returned: always
+  type: list
+  elements: float
+  sample: [0.0, 0.41, 0.52]
+errors:
+  description: The requests that gave no measurement in an open-loop run (O(request_rate)), which does not stop at them.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{request: 7, kind: timeout, msg: "no data from http://127.0.0.1:30000 for 300 s (timeout)"}]
+slo_judgement:
+  description:
+    - The run against O(slo) (with no O(slo), the rates only). Failed requests count as not good and rank worst.
+  returned: always
+  type: dict
+  contains:
+    passed:
+      description: Whether the p99 of every bounded metric is within O(slo).
+      type: bool
+    problems:
+      description: Each bound missed, one sentence each.
+      type: list
+      elements: str
+    requests:
+      description: Requests sent.
+      type: int
+    failed_requests:
+      description: Requests that gave no measurement.
+      type: int
+    good_requests:
+      description: Requests that finished and met every bound.
+      type: int
+    good_fraction:
+      description: Good requests / requests sent.
+      type: float
+    goodput_rps:
+      description: Good requests per second of the run (first send to last answer).
+      type: float
+    request_throughput_rps:
+      description: Finished requests per second of the run.
+      type: float
+    output_tokens_per_s:
+      description: Tokens generated per second of the run, all requests together.
+      type: float
+    p99:
+      description: The 99th percentile of each bounded metric, failed requests ranking worst (null when they decide it).
+      type: dict
+    slo:
+      description: The bounds judged.
+      type: dict
+  sample:
+    passed: true
+    problems: []
+    requests: 200
+    failed_requests: 0
+    good_requests: 199
+    good_fraction: 0.995
+    goodput_rps: 1.97
+    request_throughput_rps: 1.98
+    output_tokens_per_s: 253.4
+    p99: {ttft_s: 1.2, tpot_s: 0.071}
+    slo: {ttft_s: 2.0, tpot_s: 0.08}
 tokens:
   description: Tokens generated by each request (see RV(token_count_source)).
   returned: always
@@ -182,13 +306,18 @@ token_count_source:
   type: str
   sample: usage
 percentiles:
-  description: C(p50), C(p95), C(p99), C(min), C(max) and C(mean) of each series.
+  description:
+    - C(p50), C(p90), C(p95), C(p99), C(min), C(max) and C(mean) of each series over the measured requests
+      (linear interpolation between closest ranks).
+    - C(itl_s) pools every gap between streamed tokens of every request.
   returned: always
   type: dict
   sample:
-    tokens_per_s: {p50: 10.5, p95: 15.01, p99: 15.02, min: 9.74, max: 15.02, mean: 12.0}
-    ttft_s: {p50: 0.4, p95: 0.41, p99: 0.41, min: 0.39, max: 0.41, mean: 0.4}
-    latency_s: {p50: 12.5, p95: 13.5, p99: 13.6, min: 8.9, max: 13.6, mean: 11.8}
+    tokens_per_s: {p50: 10.5, p90: 15.0, p95: 15.01, p99: 15.02, min: 9.74, max: 15.02, mean: 12.0}
+    ttft_s: {p50: 0.4, p90: 0.41, p95: 0.41, p99: 0.41, min: 0.39, max: 0.41, mean: 0.4}
+    tpot_s: {p50: 0.095, p90: 0.1, p95: 0.1, p99: 0.1, min: 0.067, max: 0.103, mean: 0.086}
+    itl_s: {p50: 0.095, p90: 0.1, p95: 0.1, p99: 0.11, min: 0.06, max: 0.12, mean: 0.086}
+    latency_s: {p50: 12.5, p90: 13.4, p95: 13.5, p99: 13.6, min: 8.9, max: 13.6, mean: 11.8}
 degradation_pct:
   description: How far the median tokens/s of the last RV(window) requests is below that of the first
     RV(window), in percent (negative when faster). V(null) with fewer than 2 requests.
@@ -211,7 +340,8 @@ window:
   type: int
   sample: 3
 passed:
-  description: Whether the run met O(max_degradation_pct) and O(min_tokens_per_s).
+  description: Whether the run met O(max_degradation_pct), O(min_tokens_per_s) and O(slo), and (open loop
+    without O(slo)) no request failed.
   returned: always
   type: bool
   sample: false
@@ -229,7 +359,8 @@ settings:
   description: The benchmark settings, to tell whether two runs are comparable.
   returned: always
   type: dict
-  sample: {url: "http://127.0.0.1:10002", model: DeepSeek-R1, max_tokens: 128, requests: 12, concurrency: 1}
+  sample: {url: "http://127.0.0.1:10002", model: DeepSeek-R1, max_tokens: 128, requests: 12, concurrency: 1,
+           request_rate: null, burstiness: 1.0, arrival_seed: null, slo: null}
 msg:
   description: One readable line about the run, and what failed.
   returned: always
@@ -240,11 +371,12 @@ msg:
 """
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ktune.inference.plugins.module_utils import benchmark
+from ansible_collections.ktune.inference.plugins.module_utils import benchmark, slo
 from ansible_collections.ktune.inference.plugins.module_utils.openai_stream import (
     Endpoint,
     StreamError,
@@ -271,6 +403,10 @@ def argument_spec():
         include_usage=dict(type="bool", default=True),
         validate_certs=dict(type="bool", default=True),
         allow_plaintext_key=dict(type="bool", default=False),
+        request_rate=dict(type="float"),
+        burstiness=dict(type="float", default=1.0),
+        arrival_seed=dict(type="int"),
+        slo=dict(type="dict", options=dict((name, dict(type="float")) for name in slo.SLO_METRICS)),
     )
 
 
@@ -290,6 +426,16 @@ def input_problems(params):
         problems.append("min_tokens_per_s = %g: expected tokens/s >= 0" % params["min_tokens_per_s"])
     if params["window"] is not None and params["window"] < 1:
         problems.append("window = %d: expected at least 1 request" % params["window"])
+    if params["request_rate"] is not None:
+        if params["request_rate"] <= 0:
+            problems.append("request_rate = %g: expected requests/s > 0, or unset for the closed loop"
+                            % params["request_rate"])
+        if params["concurrency"] != 1:
+            problems.append("concurrency = %d with request_rate: the open loop sends on the arrival schedule, "
+                            "expected concurrency unset (1)" % params["concurrency"])
+    if params["burstiness"] <= 0:
+        problems.append("burstiness = %g: expected a gamma shape > 0 (1 is Poisson)" % params["burstiness"])
+    problems += slo.slo_problems(params["slo"])
     return problems
 
 
@@ -308,17 +454,22 @@ class Run(object):
         with self.lock:
             if self.error:
                 return
+        sent = time.monotonic()
         try:
-            result = stream_chat(self.endpoint, self.model, self.params["prompt"], self.params["max_tokens"],
-                                 self.params["timeout"], api_key=self.params["api_key"],
-                                 include_usage=self.params["include_usage"],
-                                 validate_certs=self.params["validate_certs"])
+            result = self.send(index)
         except StreamError as exc:
             with self.lock:
                 if self.error is None or index < self.error[0]:
                     self.error = (index, exc)
             return
+        result["sent_at"] = sent
         self.results[index] = result
+
+    def send(self, index):
+        return stream_chat(self.endpoint, self.model, self.params["prompt"], self.params["max_tokens"],
+                           self.params["timeout"], api_key=self.params["api_key"],
+                           include_usage=self.params["include_usage"],
+                           validate_certs=self.params["validate_certs"])
 
     def run(self):
         count = self.params["requests"]
@@ -333,26 +484,93 @@ class Run(object):
         return [result for result in self.results if result is not None]
 
 
+class OpenLoop(object):
+    """Requests sent on an arrival schedule, each on its own thread, whatever the server's speed.
+
+    A request that fails is recorded with its error and the run goes on: in overload,
+    failures are part of what is measured.
+    """
+
+    def __init__(self, send, offsets, clock=time.monotonic, sleep=time.sleep):
+        self.send = send
+        self.offsets = offsets
+        self.clock = clock
+        self.sleep = sleep
+        self.records = [None] * len(offsets)
+        self.started = None
+        self.finished = None
+
+    def one(self, index, sent_at):
+        try:
+            record = self.send(index)
+        except StreamError as exc:
+            record = {"error": str(exc), "kind": exc.kind}
+        record["sent_at"] = sent_at
+        record["done_at"] = self.clock()
+        self.records[index] = record
+
+    def run(self):
+        self.started = self.clock()
+        threads = []
+        for index, offset in enumerate(self.offsets):
+            delay = self.started + offset - self.clock()
+            if delay > 0:
+                self.sleep(delay)
+            thread = threading.Thread(target=self.one, args=(index, self.clock()), name="ktune-open-loop-%d" % index)
+            thread.daemon = True
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join()
+        self.finished = max([self.started] + [record["done_at"] for record in self.records])
+        return self.records
+
+
 def token_source(measured):
     sources = set(result["token_count_source"] for result in measured)
     return sources.pop() if len(sources) == 1 else ("mixed" if sources else None)
 
 
-def report(params, model, endpoint, measured):
-    series = dict((name, [result[name] for result in measured]) for name in benchmark.SERIES)
+def report(params, model, endpoint, records, duration_s):
+    """The module's result from every request sent (records with an error gave no measurement)."""
+    measured = [record for record in records if not record.get("error")]
+    series = dict((name, [result[name] for result in measured]) for name in benchmark.SERIES + ("tpot_s",))
     judgement = benchmark.judge_run(series["tokens_per_s"], params["max_degradation_pct"],
                                     params["min_tokens_per_s"], params["window"])
+    serving = slo.slo_judgement(records, params["slo"], duration_s)
+    first_send = min([record["sent_at"] for record in records] or [0])
+    errors = [{"request": index + 1, "kind": record.get("kind"), "msg": record["error"]}
+              for index, record in enumerate(records) if record.get("error")]
+    stats = dict((name, benchmark.series_stats(values)) for name, values in series.items())
+    stats["itl_s"] = benchmark.series_stats([gap for record in measured for gap in record["itl_s"]])
     result = dict(series)
     result.update(judgement)
+    problems = list(judgement["problems"])
+    if params["slo"]:
+        problems += serving["problems"]
+    elif errors:
+        problems.append("%d of %d requests failed (first: request %d, %s)" % (
+            len(errors), len(records), errors[0]["request"], errors[0]["msg"]))
+    msg = benchmark.run_message(judgement, len(measured), endpoint.display)
+    if params["request_rate"] is not None or params["slo"]:
+        msg += ". Open loop at %g requests/s: " % params["request_rate"] if params["request_rate"] else ". "
+        msg += slo.slo_message(serving)
     result.update({
         "changed": False,
+        "passed": not problems,
+        "problems": problems,
         "tokens": [item["tokens"] for item in measured],
         "token_count_source": token_source(measured),
-        "percentiles": dict((name, benchmark.series_stats(values)) for name, values in series.items()),
+        "sent_s": [round(record["sent_at"] - first_send, 6) for record in records],
+        "errors": errors,
+        "slo_judgement": serving,
+        "percentiles": stats,
         "model": model,
         "settings": {"url": endpoint.display, "model": model, "max_tokens": params["max_tokens"],
-                     "requests": params["requests"], "concurrency": params["concurrency"]},
-        "msg": benchmark.run_message(judgement, len(measured), endpoint.display),
+                     "requests": params["requests"], "concurrency": params["concurrency"],
+                     "request_rate": params["request_rate"], "burstiness": params["burstiness"],
+                     "arrival_seed": params["arrival_seed"], "slo": params["slo"]},
+        "msg": msg,
     })
     return result
 
@@ -382,14 +600,23 @@ def main():
         model = models[0]
 
     run = Run(endpoint, params, model)
-    measured = run.run()
-    if run.error:
-        index, exc = run.error
-        result = report(params, model, endpoint, [item for item in run.results[:index] if item is not None])
-        result.update(passed=False, failed_request=index + 1, error_kind=exc.kind)
-        module.fail_json(**dict(result, msg="request %d of %d failed: %s" % (index + 1, params["requests"], exc)))
-
-    result = report(params, model, endpoint, measured)
+    if params["request_rate"] is not None:
+        offsets = slo.arrival_offsets(params["requests"], params["request_rate"], params["arrival_seed"],
+                                      params["burstiness"])
+        loop = OpenLoop(run.send, offsets)
+        records = loop.run()
+        result = report(params, model, endpoint, records, loop.finished - loop.started)
+    else:
+        started = time.monotonic()
+        measured = run.run()
+        duration = time.monotonic() - started
+        if run.error:
+            index, exc = run.error
+            result = report(params, model, endpoint, [item for item in run.results[:index] if item is not None],
+                            duration)
+            result.update(passed=False, failed_request=index + 1, error_kind=exc.kind)
+            module.fail_json(**dict(result, msg="request %d of %d failed: %s" % (index + 1, params["requests"], exc)))
+        result = report(params, model, endpoint, measured, duration)
     if not result["passed"] and params["fail_on_regression"]:
         module.fail_json(**result)
     module.exit_json(**result)

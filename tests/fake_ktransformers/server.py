@@ -34,6 +34,8 @@ Bench mode logs requests only with FAKE_LOG=1, and serves POST /fake/reset (the 
 and GET /fake/stats ({"requests": N}). A bench server given a BatchedDecode (tests only, in process) also serves
 SGLang's GET /metrics (sglang:num_running_reqs, sglang:gen_throughput) from the streams it has open: a test drives
 the load with concurrent streamed requests it holds open, and slows the server down with BatchedDecode.slowdown.
+The serving-SLO tests give StreamPlan `slots` (at most that many answers at once, the others queue) and read
+plan.clock_log, the server's own arrival, first-token and end time of each chat request.
 """
 
 import argparse
@@ -287,7 +289,7 @@ class StreamPlan(object):
     """How streamed answers are paced and broken; one per server, counting the chat requests."""
 
     def __init__(self, tokens_per_s=None, degradation="1", noise=0.0, seed=0, ttft_s=0.0, fault="none",
-                 fault_from=0, fault_after_tokens=3, stall_s=30.0, fixed_length=False, batch=None):
+                 fault_from=0, fault_after_tokens=3, stall_s=30.0, fixed_length=False, batch=None, slots=None):
         if fault not in FAULTS:
             raise ValueError("fault %r: expected one of %s" % (fault, ", ".join(FAULTS)))
         self.tokens_per_s = tokens_per_s
@@ -301,6 +303,11 @@ class StreamPlan(object):
         self.stall_s = stall_s
         self.fixed_length = fixed_length
         self.batch = batch
+        # The service model: at most `slots` answers at once, the others queue (FIFO enough for
+        # the tests); unset, every request is served at once.
+        self.slots = threading.Semaphore(slots) if slots else None
+        # The server's own clock, per chat request: arrival, first token, end (monotonic seconds).
+        self.clock_log = []
         self.count = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -323,7 +330,15 @@ class StreamPlan(object):
         with self.lock:
             index = self.count
             self.count += 1
+            self.clock_log.append({"arrival": time.monotonic(), "first": None, "end": None})
             return index
+
+    def mark(self, index, event):
+        with self.lock:
+            self.clock_log[index][event] = time.monotonic()
+
+    def slot(self):
+        return _slot(self.slots) if self.slots else contextlib.nullcontext()
 
     def reset(self):
         with self.lock:
@@ -353,6 +368,15 @@ class StreamPlan(object):
             self.stopping.wait(delay)
 
 
+@contextlib.contextmanager
+def _slot(semaphore):
+    semaphore.acquire()
+    try:
+        yield
+    finally:
+        semaphore.release()
+
+
 def plan_from_environment():
     rate = os.environ.get("FAKE_TOKENS_PER_S")
     plan = StreamPlan(tokens_per_s=float(rate) if rate else None,
@@ -364,6 +388,11 @@ def plan_from_environment():
 def stream_answer(handler, plan, request, words, ident, created, model_name):
     """Write the server-sent events of one streamed answer, paced and broken as the plan says."""
     index = plan.next_index()
+    with plan.slot():
+        _stream_in_slot(handler, plan, request, words, ident, created, model_name, index)
+
+
+def _stream_in_slot(handler, plan, request, words, ident, created, model_name, index):
     fault = plan.fault_for(index)
     if fault == "http500":
         handler.send_json(500, {"error": {"message": "fake internal error on request %d" % (index + 1),
@@ -401,6 +430,8 @@ def stream_answer(handler, plan, request, words, ident, created, model_name):
             # An absolute schedule: a late wake-up does not slow the tokens after it.
             plan.wait_until(start + plan.ttft_s + position / rate)
         chunk({"content": (" " if position else "") + word})
+        if not position:
+            plan.mark(index, "first")
     chunk({}, "stop")
     if (request.get("stream_options") or {}).get("include_usage"):
         handler.wfile.write(b"data: " + json.dumps({
@@ -409,6 +440,7 @@ def stream_answer(handler, plan, request, words, ident, created, model_name):
             + b"\n\n")
     handler.wfile.write(b"data: [DONE]\n\n")
     handler.wfile.flush()
+    plan.mark(index, "end")
     handler.close_connection = True
 
 

@@ -5,7 +5,11 @@ import xml.etree.ElementTree as ET
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ktune.inference.plugins.filter.benchmark import baseline_compare, tokens_chart_svg
+from ansible_collections.ktune.inference.plugins.filter.benchmark import (
+    baseline_compare,
+    baseline_fingerprint,
+    tokens_chart_svg,
+)
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 
@@ -47,3 +51,20 @@ def test_compare_takes_strings_from_extra_vars():
 def test_compare_errors(current, baseline, pct, match):
     with pytest.raises(AnsibleFilterError, match=match):
         baseline_compare(current, baseline, pct)
+
+
+def test_baseline_fingerprint_carries_its_key_and_keys_the_comparison():
+    numa = {"model_name": "Intel Xeon 6980P", "sockets": 2, "layout": "SNC3", "nodes": [{"memory_mb": 393216}] * 6}
+    first = baseline_fingerprint(numa, {"model": "Kimi-K2", "max_tokens": 64}, {"sglang": "0.5.2"})
+    assert first["layout"] == "SNC3" and first["node_memory_gib"] == [384] * 6
+    assert first["key"] == baseline_fingerprint(numa, {"model": "Kimi-K2", "max_tokens": 64}, {"sglang": "0.5.2"})["key"]
+    upgraded = baseline_fingerprint(numa, {"model": "Kimi-K2", "max_tokens": 64}, {"sglang": "0.5.3"})
+    assert upgraded["key"] != first["key"]
+    result = baseline_compare({"tokens_per_s": [5.0] * 4, "fingerprint": upgraded},
+                              {"tokens_per_s": [5.0] * 4, "fingerprint": first}, 15, "xeon-1")
+    assert result["comparable"] is False and result["fingerprint_differences"] == ["software sglang 0.5.2 -> 0.5.3"]
+
+
+def test_baseline_fingerprint_refuses_what_is_not_a_dictionary():
+    with pytest.raises(AnsibleFilterError, match="baseline_fingerprint: extra must be a dictionary, got 'str'"):
+        baseline_fingerprint({}, None, "0.3.2")

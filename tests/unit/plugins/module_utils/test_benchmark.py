@@ -23,8 +23,16 @@ def test_percentile_interpolates_between_ranks():
 
 def test_series_stats():
     stats = benchmark.series_stats([1.0, 2.0, 3.0, 4.0, 100.0])
-    assert stats == {"p50": 3.0, "p95": 80.8, "p99": 96.16, "min": 1.0, "max": 100.0, "mean": 22.0}
-    assert benchmark.series_stats([])["p50"] is None
+    assert stats == {"p50": 3.0, "p90": 61.6, "p95": 80.8, "p99": 96.16, "min": 1.0, "max": 100.0, "mean": 22.0}
+    assert benchmark.series_stats([]) == dict.fromkeys(["p50", "p90", "p95", "p99", "min", "max", "mean"])
+
+
+def test_percentile_on_a_rank_next_to_an_infinite_value_stays_finite():
+    """A failed request ranks worst (inf); a percentile landing exactly on a finite rank keeps it."""
+    inf = float("inf")
+    assert benchmark.percentile([1.0, 2.0, inf], 50) == 2.0
+    assert benchmark.percentile([1.0, 2.0, inf], 99) == inf
+    assert benchmark.percentile([1.0, inf, inf], 75) == inf
 
 
 @pytest.mark.parametrize("count, window", [(1, 1), (4, 1), (8, 2), (12, 3), (16, 4), (40, 5)])

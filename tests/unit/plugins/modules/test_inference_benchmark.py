@@ -60,7 +60,11 @@ def test_passes_a_flat_curve_and_reports_percentiles():
     assert result["passed"] is True and result["problems"] == []
     assert abs(result["degradation_pct"]) < 10
     stats = result["percentiles"]
-    assert set(stats) == {"tokens_per_s", "ttft_s", "latency_s"}
+    assert set(stats) == {"tokens_per_s", "ttft_s", "tpot_s", "itl_s", "latency_s"}
+    assert set(stats["ttft_s"]) == {"p50", "p90", "p95", "p99", "min", "max", "mean"}
+    # 24 tokens at 300 tokens/s: 1/300 s per token after the first, as gaps and on average.
+    assert stats["tpot_s"]["p50"] == pytest.approx(1 / 300.0, rel=0.1)
+    assert stats["itl_s"]["p50"] == pytest.approx(1 / 300.0, rel=0.2)
     assert stats["tokens_per_s"]["p50"] == pytest.approx(300, rel=0.1)
     assert stats["ttft_s"]["p50"] < stats["latency_s"]["p50"]
     assert stats["latency_s"]["p50"] <= stats["latency_s"]["p95"] <= stats["latency_s"]["p99"]
