@@ -1216,17 +1216,25 @@ def _settings_problems(settings):
     home = settings.get("home")
     if not _unit_path(home) or home.rstrip("/") == "":
         problems.append("ktune_service_home = %r: expected an absolute path of printable text without whitespace, "
-                        "quotes, backslashes, $ or %% (it goes into the unit file), such as /var/lib/ktransformers" % (home,))
+                        "quotes, backslashes, $, %% or . and .. parts (it goes into the unit file), such as "
+                        "/var/lib/ktransformers" % (home,))
     paths = settings.get("read_write_paths")
     if not isinstance(paths, list) or not all(_unit_path(path) for path in paths):
         problems.append("ktune_service_read_write_paths = %r: expected a list of absolute paths without "
-                        "whitespace, quotes, backslashes, $ or %% (they go into the unit file)" % (paths,))
+                        "whitespace, quotes, backslashes, $, %% or . and .. parts (they go into the unit file)"
+                        % (paths,))
     return problems
 
 
 def _unit_path(path):
     return isinstance(path, str) and path.startswith("/") and not UNIT_UNSAFE_PATH.search(path) \
-        and not not_plain_text(path)
+        and not not_plain_text(path) and _normalized(path)
+
+
+def _normalized(path):
+    """systemd refuses a WorkingDirectory= with a ".." part ("path is not normalized", found by
+    systemd-analyze verify on "/srv/../"); "." parts go too, so each path names its place plainly."""
+    return not any(part in (".", "..") for part in path.split("/"))
 
 
 def resolve_instances(instances, numa, settings=None):

@@ -189,6 +189,7 @@ def test_the_unit_verifier_is_the_judge(tmp_path):
 @example(home="/var/lib/kt%h", paths=[])
 @example(home="/var/lib/kt\nExecStartPre=/bin/sh -c id", paths=[])
 @example(home="/var/lib/ktransformers", paths=["/srv/a /etc"])
+@example(home="/srv/../", paths=[])
 def test_paths_in_the_unit_pass_systemd_analyze_verify_and_stay_one_value(numa, tmp_path, home, paths):
     refused = instance_problems([instance_with()], numa(TOPOLOGY), {"home": home, "read_write_paths": paths})
     event("refused" if refused else "accepted: verified")
