@@ -178,7 +178,8 @@ def site(tmp_path_factory):
          "executable": fake_python},
         {"name": "s1", "backend": "sglang", "model_path": str(models / "V3"), "kt_weight_path": str(models / "V3-kt"),
          "port": 30000, "api_key": CANARIES["sglang instance api_key"], "python": fake_python,
-         "environment": {"HF_TOKEN": CANARIES["instance environment value"], "OMP_NUM_THREADS": "10"}},
+         "environment": {"HF_TOKEN": CANARIES["instance environment value"], "OMP_NUM_THREADS": "10"},
+         "share_cpus_with": ["r1"]},  # both on every CPU of the fixture host, said so on purpose
     ]
     host = {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
