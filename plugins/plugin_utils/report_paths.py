@@ -38,7 +38,7 @@ def operator_path(path, variable, cwd=None, collection_root=COLLECTION_ROOT):
     real, root = os.path.realpath(absolute), os.path.realpath(collection_root)
     if not _inside(real, root):
         return absolute
-    first = os.path.relpath(real, root).split(os.sep)[0]
+    first = os.path.relpath(real, root).split(os.sep, maxsplit=1)[0]
     if is_source_checkout(root) and first in BUILD_IGNORED_REPORT_FOLDERS:
         return absolute
     raise ValueError(
