@@ -28,7 +28,11 @@ description:
   - With O(apply=true), a layout not yet current is applied. The system gets
     C(ComputerSystem.Reset) C(GracefulRestart), then C(ForceRestart) after O(graceful_timeout).
     The module waits until the BIOS reports the wanted value as current.
-  - Runs on the controller (C(delegate_to) C(localhost)); uses HTTP basic authentication.
+  - Runs on the controller (C(delegate_to) C(localhost)). Where the service root names a
+    C(SessionService), logs in with C(POST) on its session collection and sends the
+    C(X-Auth-Token) it got with every request (the password goes out once, in that body); the
+    session is deleted at the end, after a failure too. A BMC without a C(SessionService) gets
+    HTTP basic authentication on every request.
 author:
   - ktune contributors (@ktune)
 extends_documentation_fragment:
@@ -36,7 +40,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Sends GET requests only; reports what it would stage or reset.
+    details: >-
+      Sends GET requests only, besides the session login and logout where the BMC has a
+      C(SessionService); reports what it would stage or reset.
   diff_mode:
     support: full
     details: Shows the attribute with its current, pending and wanted values; never the credentials.
@@ -147,6 +153,13 @@ job:
   returned: success
   type: str
   sample: null
+auth:
+  description: >-
+    C(session) (a Redfish session was opened, used and deleted) or C(basic) (the BMC names no
+    C(SessionService): HTTP basic authentication).
+  returned: always
+  type: str
+  sample: session
 resets:
   description: The reset types sent with O(apply=true).
   returned: success
@@ -189,9 +202,28 @@ def main():
     try:
         client = Redfish(params["address"], params["username"], params["password"], params["validate_certs"],
                          params["timeout"])
-        state = read_layout(client, params["nodes_per_socket"], params["system_id"])
     except RedfishError as error:
         module.fail_json(msg="BMC %s: %s" % (params["address"].rsplit("@", 1)[-1], error))
+    try:
+        result = _run(module, client, params)
+    except RedfishError as error:
+        result = dict(getattr(error, "result", None) or {}, msg="BMC %s: %s" % (client.base, error), failed=True)
+    finally:
+        closed = client.logout()
+    result["auth"] = "session" if client.opened else "basic"
+    if not closed:
+        module.warn("BMC %s: expected DELETE %s to close this run's session, found it refused, unanswered or "
+                    "not named by the BMC; the BMC ends it when it times out" % (
+                        client.base, client.session_uri or "<session>"))
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+def _run(module, client, params):
+    """The run's result; RedfishError (with .result set once the layout was read) on a failure."""
+    client.login()
+    state = read_layout(client, params["nodes_per_socket"], params["system_id"])
     result = {"attribute": state["attribute"], "current": state["current"], "pending": state["pending"],
               "wanted": state["wanted"], "system": state["system"], "job": None, "resets": [],
               "changed": state["action"] == "stage",
@@ -205,9 +237,10 @@ def main():
             result["resets"] = reset(client, state, params["graceful_timeout"], params["reset_timeout"])
             result.update(changed=True, state="applied", reboot_needed=False,
                           msg="%s; applied by %s" % (describe(state), " then ".join(result["resets"])))
-            module.exit_json(**result)
+            return result
     except RedfishError as error:
-        module.fail_json(msg="BMC %s: %s" % (client.base, error), **result)
+        error.result = result
+        raise
     if not result["reboot_needed"]:
         result.update(state="correct", msg="%s: the layout is current%s" % (
             describe(state), "; the other value staged was replaced" if state["action"] == "stage" else ""))
@@ -219,8 +252,7 @@ def main():
         if params["apply"] and module.check_mode:
             result["msg"] += "; would restart the system (GracefulRestart, ForceRestart after %ds)" % (
                 params["graceful_timeout"])
-    module.exit_json(**result)
-
+    return result
 
 if __name__ == "__main__":
     main()

@@ -68,6 +68,8 @@ def fleet(tmp_path):
         def run(*args):
             done = run_playbook("bios.yml", [tmp_path / "hosts.yml"], *args, cwd=tmp_path, timeout=600)
             assert PASSWORD not in done.output
+            assert not any(token in done.output for bmc in bmcs.values() for token in bmc.tokens_issued)
+            assert all(bmc.sessions == {} for bmc in bmcs.values())  # every session this run opened was deleted
             return done
         return run, bmcs, trees
     yield make
@@ -80,6 +82,7 @@ def test_check_mode_sends_nothing_and_diff_shows_the_values(fleet):
     done = run("--check", "--diff", "-vvv")
     assert done.returncode == 0, done.output
     assert all(bmc.changes() == [] for bmc in bmcs.values())
+    assert all(bmc.session_log and bmc.session_log[-1][0] == "logout" for bmc in bmcs.values())
     assert "pending TwoMemoryDomainsPerSocket" in done.output and "current FourMemoryDomainsPerSocket" in done.output
     assert "would PATCH /redfish/v1/Systems/1/Bios/Settings" in words(done.output)
     assert recap(done.output)["dell-1"]["changed"] == "1"
