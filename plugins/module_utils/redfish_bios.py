@@ -289,7 +289,8 @@ def _shown(value):
 
 
 def read_layout(client, nodes_per_socket, system_id=None):
-    """Everything staging needs, read with GETs only."""
+    """Everything staging needs, read with GETs only. With nodes_per_socket None only what is
+    current and pending is read (action 'read'): nothing is wanted, nothing will be staged."""
     system_uri = find_system(client, system_id)
     system = client.get(system_uri)[0]
     bios_uri = link(system, "Bios")
@@ -312,14 +313,25 @@ def read_layout(client, nodes_per_socket, system_id=None):
     pending_document, etag = client.get(settings_uri)
     current = attributes.get(name)
     pending = (pending_document.get("Attributes") or {}).get(name)
-    wanted = wanted_value(name, values, nodes_per_socket, registry.get(name) if registry else None)
+    wanted = None if nodes_per_socket is None else wanted_value(
+        name, values, nodes_per_socket, registry.get(name) if registry else None)
     return {
         "system": system_uri, "bios": bios_uri, "settings": settings_uri, "etag": etag, "vendor": vendor,
         "scheme": scheme, "attribute": name, "current": current, "pending": pending, "wanted": wanted,
         "registry": bool(registry), "apply_times": settings.get("SupportedApplyTimes") or [],
         "manager": link(system, "Links", "ManagedBy") or _first_manager(system),
-        "action": decide(current, pending, wanted),
+        "action": "read" if nodes_per_socket is None else decide(current, pending, wanted),
+        "staged": pending is not None and pending != current,
+        "pending_nodes_per_socket": nodes_for_value(values, pending) if pending != current else None,
     }
+
+
+def nodes_for_value(values, value):
+    """The nodes per socket a value of the layout attribute gives, or None (no value, or one such as Auto)."""
+    for nodes, candidates in sorted(values.items()):
+        if value is not None and value in candidates:
+            return nodes
+    return None
 
 
 def _first_manager(system):

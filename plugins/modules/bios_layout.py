@@ -70,9 +70,11 @@ options:
     description: The C(Id) of this host's system where the BMC manages several.
     type: str
   nodes_per_socket:
-    description: The wanted NUMA nodes per socket (NPS or SNC).
+    description:
+      - The wanted NUMA nodes per socket (NPS or SNC).
+      - Without it the module only reads (RV(state) C(read)) what is current and what is staged,
+        as the fleet audit does; nothing is sent but GETs and the session login and logout.
     type: int
-    required: true
   apply:
     description: Restart the system when the wanted value is not current yet, and wait until it is.
     type: bool
@@ -113,8 +115,9 @@ RETURN = r"""
 state:
   description: >-
     C(correct) (current is the wanted value, nothing staged), C(pending) (the wanted value was
-    already staged), C(staged) (this run staged it, or would in check mode) or C(applied)
-    (O(apply=true) restarted the system and the BIOS reports it current).
+    already staged), C(staged) (this run staged it, or would in check mode), C(applied)
+    (O(apply=true) restarted the system and the BIOS reports it current) or C(read) (no
+    O(nodes_per_socket) given: only read).
   returned: success
   type: str
   sample: staged
@@ -138,8 +141,18 @@ wanted:
   returned: success
   type: raw
   sample: "2"
+staged:
+  description: Whether a value other than the current one waits in the settings object for the next reset.
+  returned: success
+  type: bool
+  sample: true
+pending_nodes_per_socket:
+  description: The nodes per socket the value in the settings object gives; null when none is staged or it gives no fixed count (Auto).
+  returned: success
+  type: int
+  sample: 2
 reboot_needed:
-  description: Whether the host needs a reset for the wanted layout.
+  description: Whether the host needs a reset for the wanted layout (with no O(nodes_per_socket), for what is staged).
   returned: success
   type: bool
   sample: true
@@ -190,13 +203,14 @@ def main():
             password=dict(type="str", required=True, no_log=True),
             validate_certs=dict(type="bool", default=True),
             system_id=dict(type="str"),
-            nodes_per_socket=dict(type="int", required=True),
+            nodes_per_socket=dict(type="int"),
             apply=dict(type="bool", default=False),
             graceful_timeout=dict(type="int", default=600),
             reset_timeout=dict(type="int", default=900),
             timeout=dict(type="int", default=30),
         ),
         supports_check_mode=True,
+        required_if=[("apply", True, ("nodes_per_socket",))],
     )
     params = module.params
     try:
@@ -226,8 +240,13 @@ def _run(module, client, params):
     state = read_layout(client, params["nodes_per_socket"], params["system_id"])
     result = {"attribute": state["attribute"], "current": state["current"], "pending": state["pending"],
               "wanted": state["wanted"], "system": state["system"], "job": None, "resets": [],
+              "staged": state["staged"], "pending_nodes_per_socket": state["pending_nodes_per_socket"],
               "changed": state["action"] == "stage",
               "reboot_needed": state["current"] != state["wanted"]}
+    if state["action"] == "read":
+        result.update(state="read", reboot_needed=state["staged"], msg="%s: %s" % (
+            describe(state), STAGED if state["staged"] else "nothing staged"))
+        return result
     if state["action"] == "stage":
         result["diff"] = _diff(state, state["wanted"])
     try:

@@ -34,7 +34,9 @@ def bmc():
 
 
 def run(server, nodes=2, check=False, diff=False, **extra):
-    args = dict(address=server.url, username="root", password=PASSWORD, nodes_per_socket=nodes, **extra)
+    args = dict(address=server.url, username="root", password=PASSWORD, **extra)
+    if nodes is not None:
+        args["nodes_per_socket"] = nodes
     result, failed = run_module(bios_layout, args, check_mode=check, diff=diff)
     assert PASSWORD not in json.dumps(result)
     assert not any(token in json.dumps(result) for token in server.tokens_issued)
@@ -312,3 +314,27 @@ def test_system_id_picks_the_system_and_a_wrong_one_names_those_there(bmc):
     assert failed
     assert "expected a system 'System.Embedded.1' in /redfish/v1/Systems, found /redfish/v1/Systems/1" in result["msg"]
     assert "ktune_bmc_system_id" in result["msg"]
+
+
+def test_without_nodes_per_socket_it_only_reads_what_is_current_and_staged(bmc):
+    server = bmc("lenovo")
+    server.stage_elsewhere("NPS2")
+    result, failed = run(server, nodes=None)
+    assert not failed, result["msg"]
+    assert (result["state"], result["changed"], result["staged"], result["pending_nodes_per_socket"]) == (
+        "read", False, True, 2)
+    assert (result["current"], result["pending"], result["wanted"]) == ("NPS4", "NPS2", None)
+    assert "staged, applies at next reboot" in result["msg"]
+    assert server.changes() == []
+
+    server = bmc("hpe")  # HPE's settings object repeats every current attribute: nothing is staged
+    result, failed = run(server, nodes=None)
+    assert (result["state"], result["staged"], result["pending_nodes_per_socket"]) == ("read", False, None)
+    assert "nothing staged" in result["msg"]
+
+
+def test_apply_needs_nodes_per_socket(bmc):
+    server = bmc("dell")
+    result, failed = run(server, nodes=None, apply=True)
+    assert failed and "nodes_per_socket" in result["msg"]
+    assert server.requests == []
