@@ -98,7 +98,8 @@ def to_junit(report):
     """One <testsuite> per inventory group, one <testcase> per host and control.
 
     Only a failed error control is a <failure>; a failed warning passes with its finding in
-    <system-out>, and a host that could not be audited gives an <error> per control. Text from
+    <system-out>; a host that could not be audited gives an <error> per control, and a control
+    the audit could not read (status unknown) an <error> of its own. Text from
     hosts stays XML 1.0: control characters are written as visible escapes (xml_text, xml_attr).
     """
     hosts = report["hosts"]
@@ -128,6 +129,11 @@ def to_junit(report):
                     # A failed warning does not fail the build: CI shows it as the case's output.
                     body = '<system-out>%s</system-out>' % xml_text(
                         "%s: %s\nFix: %s" % (item["severity"], item["finding"], item["fix"]))
+                elif item["status"] == "unknown":
+                    # Not judged is not passed: an error in JUnit's words, as for a host not audited.
+                    counts["errors"] += 1
+                    body = '<error message=%s type="unknown">%s</error>' % (
+                        xml_attr(item["finding"]), xml_text("Fix: " + item["fix"]))
                 elif item["status"] == "skip":
                     counts["skipped"] += 1
                     body = '<skipped message=%s/>' % xml_attr(item["finding"])
@@ -164,7 +170,8 @@ def to_table(report):
                 not_audited.append("%s: not audited: %s" % (line_text(host), line_text(summary["unknown_hosts"].get(host, ""))))
                 continue
             errors = [c["id"] for c in entry["controls"] if c["status"] == "fail" and c["severity"] == "error"]
-            warnings = [c["id"] for c in entry["controls"] if c["status"] == "fail" and c["severity"] != "error"]
+            warnings = [c["id"] for c in entry["controls"] if c["status"] == "fail" and c["severity"] != "error"] + [
+                c["id"] + "(unknown)" for c in entry["controls"] if c["status"] == "unknown"]
             rows.append((line_text(host), line_text(group), entry["status"], ",".join(errors) or "-",
                          ",".join(warnings) or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -282,7 +289,7 @@ def _host_detail(host, group, entry, summary, svg):
     else:
         rows = "".join("<tr><td class=\"%s\">%s</td><td>%s</td><td>%s</td><td>%s<div class=\"fix\">%s</div></td></tr>"
                        % (_css_class(item), item["status"], html_text(item["id"]), item["severity"], html_text(item["finding"]),
-                          ("Fix: " + html_text(item["fix"])) if item["fix"] and item["status"] == "fail" else "")
+                          ("Fix: " + html_text(item["fix"])) if item["fix"] and item["status"] in ("fail", "unknown") else "")
                        for item in entry["controls"])
         body = "<table class=\"detail\"><tr><th>status</th><th>control</th><th>severity</th><th>finding</th></tr>" \
                "%s</table>" % rows

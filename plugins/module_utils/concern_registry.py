@@ -88,6 +88,11 @@ CONTROLS = (
     _control("service.healthy", ERROR, _SERVICES, tag="service", alert="KtuneInstanceDown"),
     _control("service.listen", ERROR, _SERVICES, tag="service"),
     _control("service.numa_placement", WARNING, _SERVICES + _USE_NUMA, tag="service"),
+    # Read through the host's BMC from the controller, only where ktune_bmc_address is set (else
+    # skipped). A BIOS change waits for a reboot that bios.yml or the operator makes; a BMC the
+    # audit could not read is graded unknown, never pass. Neither is tune's to fix.
+    _control("bios.pending", WARNING, _LAYOUT),
+    _control("bios.readable", WARNING, ()),
 )
 
 BY_ID = dict((entry.id, entry) for entry in CONTROLS)

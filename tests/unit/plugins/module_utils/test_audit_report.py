@@ -136,3 +136,20 @@ def test_host_missing_from_results_is_unknown_not_dropped():
     report = build_report({}, {"a": "g"}, "t", {"a": "no facts returned"})
     assert report["hosts"]["a"]["status"] == "unknown"
     assert report["summary"]["unknown"] == 1
+
+
+def test_a_control_the_audit_could_not_read_is_unknown_everywhere_not_pass():
+    report = build_report({"bmc-down": controls(bios__readable=("unknown", "warning"))}, {"bmc-down": "production"},
+                          "2026-11-25T04:00:00Z")
+    assert report["hosts"]["bmc-down"]["status"] == "pass"  # a warning: shown, not fatal
+    assert report["summary"]["controls"]["bios.readable"] == {"pass": 0, "fail": 0, "skip": 0, "unknown": 1}
+    root = ET.fromstring(to_junit(report))
+    case = [case for case in root.findall(".//testcase") if case.get("name") == "bios.readable"][0]
+    error = case.find("error")
+    assert error is not None and error.get("type") == "unknown"
+    assert error.get("message") == "bios.readable is unknown <b>" and error.text == "Fix: fix bios.readable"
+    assert root.get("errors") == "1" and root.get("failures") == "0"
+    assert "bios.readable(unknown)" in to_table(report).splitlines()[1].split()
+    html = to_html(report, {})
+    assert 'class="unknown">unknown</td><td>bios.readable</td>' in html
+    assert "Fix: fix bios.readable" in html
