@@ -79,12 +79,12 @@ class Redfish:
                                "on POST %s (session login)" % (self.base, status, self.sessions_uri))
         token = headers.get("X-Auth-Token") if headers else None
         if status not in (200, 201) or not token:
+            missing = "" if token else " without a token"
             raise RedfishError("expected the BMC at %s to open a session (POST %s answered with an X-Auth-Token), "
-                               "found HTTP %s%s" % (self.base, self.sessions_uri, status,
-                                                     "" if token else " without a token"))
+                               "found HTTP %s%s" % (self.base, self.sessions_uri, status, missing))
         self.token, self.auth, self.opened = token, "session", True
-        self.session_uri = _path((headers.get("Location") if headers else None) or
-                                 (document or {}).get("@odata.id"))
+        location = headers.get("Location") if headers else None
+        self.session_uri = _path(location or (document or {}).get("@odata.id"))
         return self.auth
 
     def logout(self):

@@ -273,5 +273,6 @@ def _run(module, client, params):
                 params["graceful_timeout"])
     return result
 
+
 if __name__ == "__main__":
     main()
