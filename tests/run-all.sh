@@ -167,7 +167,7 @@ for core_and_python in 2.16:3.11 2.19:3.11 2.20:3.12 2.21:3.13; do
   if [[ ${core} == 2.16 ]]; then
     stage "ansible-test units on ansible-core ${core} (Python ${python_version}): modules and module_utils"
     PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh units --python "${python_version}" \
-      tests/unit/plugins/modules tests/unit/plugins/module_utils
+      tests/unit/plugins/modules/ tests/unit/plugins/module_utils/
     stage "unit tests (pytest) on ansible-core ${core} (Python ${python_version})"
     run_units "${core_venv}"
   fi
