@@ -62,6 +62,7 @@ class FakeBmc:
         self.session_log = []  # ("login" | "logout", session path)
         self.session_count = 0
         self.tokens_issued = []
+        self.basic_sent = []  # (method, path) of every request that carried an Authorization header
         self.auth_used = []  # (method, path, "session" | "basic" | None) of every authenticated request
         self.apply_times = (["OnReset", "Immediate"] if flavor == "hpe" else []) if apply_times is None else apply_times
         self.registry = registry  # "served", "unserved" (named, 404) or None (not named)
@@ -226,6 +227,8 @@ def _handler(bmc):
 
         def _authorized(self):
             path = self.path.rstrip("/")
+            if self.headers.get("Authorization"):
+                bmc.basic_sent.append((self.command, path))
             if path == "/redfish/v1":
                 return True
             token = self.headers.get("X-Auth-Token")

@@ -67,7 +67,8 @@ class Redfish:
 
     def login(self):
         """Open a session where the service root names a SessionService; otherwise stay on basic authentication."""
-        status, dummy, root = self._send("GET", "/redfish/v1")
+        # The service root is readable without credentials (Redfish requires it): none are sent to it.
+        status, dummy, root = self._send("GET", "/redfish/v1", authenticate=False)
         self.sessions_uri = _sessions_uri(root) if status == 200 else None
         if not self.sessions_uri:
             return self.auth

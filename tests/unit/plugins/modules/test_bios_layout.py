@@ -109,6 +109,7 @@ def test_a_session_carries_every_request_and_is_deleted_at_the_end(bmc):
     assert ("DELETE", "/redfish/v1/SessionService/Sessions/1", "session") == server.auth_used[-1]
     login = [body for method, path, body in server.requests if method == "POST"][0]
     assert login == {"UserName": "root", "Password": PASSWORD}  # the password goes out once, in this body
+    assert server.basic_sent == []  # and never in an Authorization header, not even to the service root
 
 
 def test_the_session_is_deleted_when_the_run_fails(bmc):
@@ -134,6 +135,7 @@ def test_a_service_with_sessions_gets_no_basic_authentication(bmc):
     result, failed = run(server)
     assert not failed, result["msg"]
     assert {auth for dummy, dummy2, auth in server.auth_used} == {"session"}
+    assert server.basic_sent == []
 
 
 def test_an_expired_session_is_opened_again_and_both_end_closed(bmc):
