@@ -76,7 +76,9 @@ options:
         as the fleet audit does; nothing is sent but GETs and the session login and logout.
     type: int
   apply:
-    description: Restart the system when the wanted value is not current yet, and wait until it is.
+    description: >-
+      Restart the system when the wanted value is not current yet, and wait until it is. Needs
+      O(nodes_per_socket).
     type: bool
     default: false
   graceful_timeout:
@@ -170,7 +172,7 @@ auth:
   description: >-
     C(session) (a Redfish session was opened, used and deleted) or C(basic) (the BMC names no
     C(SessionService): HTTP basic authentication).
-  returned: always
+  returned: success, and failure once the BMC URL was accepted
   type: str
   sample: session
 resets:
