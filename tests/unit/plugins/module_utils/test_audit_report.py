@@ -8,7 +8,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-from ansible_collections.ktune.inference.plugins.module_utils.audit_controls import CONTROL_IDS, control
+from ansible_collections.ktune.inference.plugins.module_utils.audit_controls import CONTROL_IDS, control, evaluate, host_status
 from ansible_collections.ktune.inference.plugins.module_utils.audit_report import (
     build_report,
     safe_svg,
@@ -16,6 +16,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.audit_report impor
     to_json,
     to_junit,
     to_table,
+    verdicts,
 )
 
 
@@ -136,3 +137,42 @@ def test_host_missing_from_results_is_unknown_not_dropped():
     report = build_report({}, {"a": "g"}, "t", {"a": "no facts returned"})
     assert report["hosts"]["a"]["status"] == "unknown"
     assert report["summary"]["unknown"] == 1
+
+
+# --- a host ktune was removed from (playbooks/remove.yml left its marker) ---------------
+
+
+REMOVED_FACTS = {"ktune_numa": {"error": "unused"}, "ktune_host_state": {
+    "removal": {"marker": "/var/lib/ktune-removed", "removed": True,
+                "note": "ktune removed by playbooks/remove.yml at 2026-12-07T16:00:00Z"},
+    "page_cache": {"present": False}, "services": {"units": []}}}
+
+
+def test_a_removed_host_is_not_managed_not_a_wall_of_failures():
+    graded = evaluate(REMOVED_FACTS, {"ktune_service_instances": [{"name": "kimi", "port": 10002}]})
+    assert [item["id"] for item in graded] == list(CONTROL_IDS)
+    assert set(item["status"] for item in graded) == {"skip"}
+    assert all(item["finding"].startswith("not managed: ktune removed by playbooks/remove.yml at 2026-12-07T16:00:00Z")
+               for item in graded), graded
+    report = build_report({"gone-from": graded, "nps4": controls(numa__layout=("fail", "error"))},
+                          {}, "2026-12-07T16:05:00Z")
+    assert report["hosts"]["gone-from"]["status"] == "not managed"
+    summary = report["summary"]
+    assert (summary["pass"], summary["fail"], summary["not_managed"], summary["failed_hosts"]) == (0, 1, 1, ["nps4"])
+    assert (summary["error_failures"], summary["warning_failures"]) == (1, 0)
+    assert verdicts(report) == {"nps4": verdicts(report)["nps4"]}
+    row = [line.split() for line in to_table(report).splitlines() if line.startswith("gone-from")][0]
+    assert row == ["gone-from", "ungrouped", "not", "managed", "-", "-"], row
+    assert "1 not managed" in to_table(report).splitlines()[-1]
+    root = ET.fromstring(to_junit(report))
+    removed = [case for case in root.iter("testcase") if case.get("classname") == "gone-from"]
+    assert len(removed) == len(CONTROL_IDS) and all(case.find("skipped") is not None for case in removed)
+    assert '<td class="not-managed">not managed</td>' in to_html(report)
+
+
+def test_without_the_marker_the_host_is_graded():
+    facts = dict(REMOVED_FACTS, ktune_host_state=dict(REMOVED_FACTS["ktune_host_state"],
+                                                      removal={"marker": "/var/lib/ktune-removed", "removed": False}))
+    graded = evaluate(facts, {})
+    assert not any(item["finding"].startswith("not managed") for item in graded)
+    assert host_status(graded) == "fail"  # the layout cannot be read, page cache job missing
