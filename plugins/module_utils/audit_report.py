@@ -240,23 +240,56 @@ def to_html(report, baselines=None, title="ktune fleet audit"):
     out.append("<div class=\"cards\">%s</div>" % "".join(
         "<div class=\"card %s\"><b>%d</b>%s</div>" % (cls, value, label) for cls, value, label in (
             ("pass", summary["pass"], "pass"), ("fail-error", summary["fail"], "fail"),
-            ("unknown", summary["unknown"], "unknown"), ("fail-warning", summary["warning_failures"],
-                                                         "warnings"))))
+            ("unknown", summary["unknown"], "unknown"), ("fail-warning", summary["warning_failures"], "warnings"))
+        + ((("not-managed", summary["not_managed"], "not managed"),) if summary.get("not_managed") else ())))
     out.append("<div class=\"legend\"><span class=\"badge pass\">\u2713 pass</span><span class=\"badge fail-error\">"
                "\u2717 error</span><span class=\"badge fail-warning\">\u2717 warning</span><span class=\"badge skip\">"
                "\u2013 not applicable</span><span class=\"badge unknown\">? unreachable</span></div>")
+    out.append(_attention(hosts, summary))
     out.append("<h2>Fleet matrix</h2><table class=\"matrix\"><thead><tr><th>host</th><th>status</th>%s</tr></thead>"
                "<tbody>" % "".join("<th class=\"c\">%s</th>" % html_text(cid) for cid in CONTROL_IDS))
     for group, names in summary["groups"].items():
         out.append("<tr class=\"group\"><td colspan=\"%d\">%s (%d)</td></tr>" % (len(CONTROL_IDS) + 2, html_text(group), len(names)))
-        for host in names:
+        for host in _worst_first(names, hosts):
             out.append(_matrix_row(host, hosts[host]))
     out.append("</tbody></table><h2>Hosts</h2>")
     for group, names in summary["groups"].items():
-        for host in names:
+        for host in _worst_first(names, hosts):
             out.append(_host_detail(host, group, hosts[host], summary, baselines.get(host)))
     out.append("</body></html>\n")
     return "".join(out)
+
+
+# The order hosts are shown in within a group: what needs a hand first.
+_ATTENTION = {"fail": 0, "unknown": 1, NOT_MANAGED: 2, "pass": 3}
+
+
+def _worst_first(names, hosts):
+    return sorted(names, key=lambda host: _ATTENTION.get(hosts[host]["status"], 1))
+
+
+def _attention(hosts, summary):
+    """Above the matrix, the failing hosts first, then those not audited, each with why: a
+    50-host fleet's problems on the first screen."""
+    rows = []
+    for group, names in summary["groups"].items():
+        for host in names:
+            entry = hosts[host]
+            if entry["status"] == "fail":
+                why = ", ".join(item["id"] for item in entry["controls"]
+                                if item["status"] == "fail" and item["severity"] == "error")
+            elif entry["status"] == "unknown":
+                why = "not audited: %s" % summary["unknown_hosts"].get(host, "")
+            else:
+                continue
+            rows.append((_ATTENTION[entry["status"]], group, host, entry["status"], why))
+    if not rows:
+        return "<h2>Needs attention</h2><p class=\"muted\">No host fails an error control; every host was audited.</p>"
+    return "<h2>Needs attention</h2><table class=\"attention\"><tr><th>host</th><th>group</th><th>status</th>" \
+           "<th>why</th></tr>%s</table>" % "".join(
+               "<tr><td><a href=\"#%s\">%s</a></td><td>%s</td><td class=\"%s\">%s</td><td>%s</td></tr>"
+               % (_anchor(host), html_text(host), html_text(group), _status_class(status), status, html_text(why))
+               for _rank, group, host, status, why in sorted(rows, key=lambda row: row[:3]))
 
 
 def _matrix_row(host, entry):

@@ -87,17 +87,30 @@ def test_html_is_self_contained_grouped_and_colour_coded():
     assert page.startswith("<!DOCTYPE html>")
     assert not re.search(r"<(script|link)\b|src=\"http", page)
     assert page.index("development (1)") < page.index("production (3)")
-    row = re.search(r"<tr><td><a href=\"#host-nps4\">nps4</a></td>.*?</tr>", page).group(0)
+    matrix = page[page.index("<h2>Fleet matrix</h2>"):]
+    row = re.search(r"<tr><td><a href=\"#host-nps4\">nps4</a></td>.*?</tr>", matrix).group(0)
     assert row.count("class=\"s fail-error\"") == 1
     assert row.count("class=\"s fail-warning\"") == 1
     assert row.count("class=\"s pass\"") == len(CONTROL_IDS) - 2
-    gone = re.search(r"<tr><td><a href=\"#host-gone\">gone</a></td>.*?</tr>", page).group(0)
+    gone = re.search(r"<tr><td><a href=\"#host-gone\">gone</a></td>.*?</tr>", matrix).group(0)
     assert gone.count("class=\"s unknown\"") == len(CONTROL_IDS)
     assert "numa.layout is fail &lt;b&gt;" in page
     assert "is fail <b>" not in page
     assert "Not audited: unreachable: ssh refused" in page
     assert '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0"/></svg>' in page
     assert "alert(1)" not in page and "onload" not in page
+
+
+def test_html_shows_the_failing_hosts_first():
+    page = to_html(fleet())
+    attention = page[page.index("<h2>Needs attention</h2>"):page.index("<h2>Fleet matrix</h2>")]
+    assert re.findall(r'href="#host-([a-z0-9]+)"', attention) == ["nps4", "gone"]
+    assert "numa.layout" in attention and "not audited: unreachable: ssh refused" in attention
+    matrix = page[page.index("<h2>Fleet matrix</h2>"):page.index("<h2>Hosts</h2>")]
+    # Groups by name; in a group, failing, then not audited, then passing hosts.
+    assert re.findall(r'<tr><td><a href="#host-([a-z0-9]+)"', matrix) == ["vm", "nps4", "gone", "nps2"]
+    calm = to_html(build_report({"nps2": controls()}, {}, "2026-11-25T04:00:00Z"))
+    assert "No host fails an error control; every host was audited." in calm
 
 
 def test_safe_svg_drops_the_prolog_and_refuses_a_doctype_or_what_is_no_svg_with_a_note():
