@@ -189,3 +189,12 @@ def test_without_the_marker_the_host_is_graded():
     graded = evaluate(facts, {})
     assert not any(item["finding"].startswith("not managed") for item in graded)
     assert host_status(graded) == "fail"  # the layout cannot be read, page cache job missing
+
+
+def test_remove_tune_and_the_audit_use_one_marker_path():
+    from pathlib import Path
+    from ansible_collections.ktune.inference.plugins.module_utils.host_state import REMOVED_MARKER
+    root = Path(__file__).resolve().parents[4]
+    for playbook in ("playbooks/remove.yml", "playbooks/tasks/apply_roles.yml"):
+        text = (root / playbook).read_text()
+        assert "ktune_removed_marker | default('%s', true)" % REMOVED_MARKER in text, playbook
