@@ -56,9 +56,14 @@ class ActionModule(ActionBase):
             roles = [roles]
         if not isinstance(roles, list) or not all(isinstance(role, str) and ROLE_NAME.match(role) for role in roles):
             raise AnsibleActionFail("judge: roles must be a list of role names of this collection, got %r" % (roles,))
+        deprecations = []
         if args.get("select_by_tags", False):
+            deprecations.append({
+                "msg": "judge: select_by_tags is deprecated; pass the roles this run selects instead "
+                       "(tune_host.yml: a set_fact tagged with each role's name, playbooks/tasks/select_roles.yml)",
+                "version": "2.0.0", "collection_name": "ktune.inference"})
             roles = selected_by_tags(roles, task_vars.get("ansible_run_tags"), task_vars.get("ansible_skip_tags"))
-        return roles
+        return roles, deprecations
 
     def _role_file(self, role, folder):
         """A role's defaults or vars, loaded as Ansible loads them (templates kept for later)."""
@@ -147,7 +152,9 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
-        roles = self._roles(task_vars)
+        roles, deprecations = self._roles(task_vars)
+        if deprecations:
+            result["deprecations"] = deprecations
         variables = layered([self._role_file(role, "defaults") for role in roles], task_vars,
                             [self._role_file(role, "vars") for role in roles], load_extra_vars(self._loader))
         # The settings' types first, for every role: a host whose settings cannot even be sent to
@@ -171,7 +178,7 @@ class ActionModule(ActionBase):
         result.update(roles=judged, state=state, changed=False)
         for key in ("warnings", "deprecations"):  # what the read has to say (offline CPUs, ...)
             if state.get(key):
-                result[key] = state[key]
+                result[key] = result.get(key, []) + state[key]
         if facts:
             result["ansible_facts"] = facts
         return result

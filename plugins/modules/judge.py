@@ -41,6 +41,9 @@ options:
     required: true
   select_by_tags:
     description:
+      - Deprecated, to be removed in 2.0.0 (it re-implements Ansible's tag selection): pass in O(roles)
+        the roles the run selects instead, as C(tune.yml) does with one C(set_fact) tagged with each
+        role's name (C(playbooks/tasks/select_roles.yml)), so that Ansible's own C(--tags) decides.
       - Judge only the roles this run's C(--tags) and C(--skip-tags) select, each role's tag being its
         name, as the role's own tasks would be selected. The task itself is meant to be tagged C(always).
     type: bool
@@ -82,7 +85,6 @@ EXAMPLES = r"""
 - name: Read the host once and judge every tuning role
   ktune.inference.judge:
     roles: [nps_layout, cpu_governor, page_cache, numa_env]
-    select_by_tags: true
   register: judged
   tags: [always]
 
