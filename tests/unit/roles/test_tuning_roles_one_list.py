@@ -69,14 +69,17 @@ def test_the_list_adds_monitoring_only_when_it_is_enabled():
 
 
 def test_every_role_applied_from_a_judgement_is_in_the_list():
-    applied = set()
-    for task in tasks_in(load("playbooks/tasks/apply_roles.yml")):
-        include = task.get("ansible.builtin.include_role")
-        if include and "__tune_judgement" in str(task.get("when")):
-            applied.add(include["name"].rpartition(".")[2])
-    assert applied == {"cpu_governor", "page_cache", "numa_env", "monitoring"}
+    """One include_role applies every judged role with drift (a loop, not a block per role); it
+    passes each role its own judgement and runs under each role's tag."""
+    includes = [task for task in tasks_in(load("playbooks/tasks/apply_roles.yml"))
+                if "__tune_judgement" in str(task.get("loop"))]
+    assert len(includes) == 1
+    include = includes[0]
+    assert include["ansible.builtin.include_role"]["name"] == "ktune.inference.{{ __tune_role }}"
+    assert include["ansible.builtin.include_role"]["apply"]["tags"] == ["{{ __tune_role }}"]
+    applied = set(name[2:-len("_judgement")] for name in include["vars"] if name.endswith("_judgement"))
+    assert applied == {"cpu_governor", "page_cache", "numa_env", "monitoring"} == set(include["tags"])
     assert applied <= set(rendered(True))
-
 
 SELECT_FILE = ROOT / "playbooks" / "tasks" / "select_roles.yml"
 
