@@ -24,12 +24,14 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     combined,
     judgement,
     layered,
+    listed,
     merged_request,
     role_options,
     role_variable,
     selected_by_tags,
     spec_problems,
 )
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 READ_MODULE = "ktune.inference.managed_state"
@@ -86,9 +88,10 @@ class ActionModule(ActionBase):
     def _value(self, templar, variables, name, default):
         return resolve(templar, name) if name in variables else default
 
-    def _spec_errors(self, role, variables, before_read=False):
-        """The role's settings against its argument specification (types, choices), and whether
-        some setting was left for after the read.
+    def _settings(self, role, variables, before_read=False):
+        """The role's settings, each option of its argument specification as the host's variables
+        set it (an option not set takes the specification's default), the specification's
+        complaints about them (types, choices), and whether some setting was left for after the read.
 
         Before the read, a setting computed from what the read brings (ktune_numa) is left for the
         check after it; that check is made only for the roles that left one.
@@ -110,7 +113,10 @@ class ActionModule(ActionBase):
                 deferred = True
             except AnsibleError as exc:
                 errors.append("%s cannot be evaluated: %s" % (name, to_text(exc).splitlines()[0]))
-        return errors + spec_problems(options, values), deferred
+        errors += spec_problems(options, values)
+        settings = dict((name, option.get("default")) for name, option in options.items())
+        settings.update(values)
+        return settings, errors, deferred
 
     def _read(self, roles, variables, task_vars):
         """One managed_state call for every role's request (and the NUMA layout)."""
@@ -130,17 +136,20 @@ class ActionModule(ActionBase):
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
 
-    def _judge(self, role, variables, recheck_spec):
-        """The role's settings again where some waited for the read, its own checks of them (some
-        need the read, such as a governor some policy lacks), then its host state, what it would
-        change, its notes and exports. A part that cannot be worked out is a problem of the role,
-        so that tune.yml stops every host rather than this one alone."""
+    def _judge(self, role, variables, checked, state):
+        """The role's settings again where some waited for the read, its own checks of them
+        (role_settings.py; some need the read, such as a governor some policy lacks), then its host
+        state, what it would change, its notes and exports. A part that cannot be worked out is a
+        problem of the role, so that tune.yml stops every host rather than this one alone."""
         templar = self._templar_for(role, variables)
 
         def part(name):
             return lambda: self._value(templar, variables, role_variable(role, name), [])
         try:
-            problems = (recheck_spec and self._spec_errors(role, variables)[0]) or part("settings_problems")()
+            settings, errors, deferred = checked
+            if deferred:
+                settings, errors, _deferred = self._settings(role, variables)
+            problems = errors or (settings_problems(role, settings, state) + listed(part("settings_problems")()))
             found = judgement(problems, part("host_problems"), part("drift_items"), part("notes"))
             if not found["problems"] and not found["host_problems"]:
                 found["exports"] = self._value(templar, variables, role_variable(role, "exports"), {})
@@ -159,9 +168,9 @@ class ActionModule(ActionBase):
                             [self._role_file(role, "vars") for role in roles], load_extra_vars(self._loader))
         # The settings' types first, for every role: a host whose settings cannot even be sent to
         # the read is not read.
-        checked = dict((role, self._spec_errors(role, variables, before_read=True)) for role in roles)
-        if any(checked[role][0] for role in roles):
-            judged = dict((role, judgement(checked[role][0], not_judged, not_judged, not_judged)) for role in roles)
+        checked = dict((role, self._settings(role, variables, before_read=True)) for role in roles)
+        if any(checked[role][1] for role in roles):
+            judged = dict((role, judgement(checked[role][1], not_judged, not_judged, not_judged)) for role in roles)
             result.update(combined(judged))
             result.update(roles=judged, state={}, changed=False)
             return result
@@ -173,7 +182,7 @@ class ActionModule(ActionBase):
         facts = state.get("ansible_facts") or {}
         if "ktune_numa" in facts:
             variables["ktune_numa"] = facts["ktune_numa"]
-        judged = dict((role, self._judge(role, variables, recheck_spec=checked[role][1])) for role in roles)
+        judged = dict((role, self._judge(role, variables, checked[role], state)) for role in roles)
         result.update(combined(judged))
         result.update(roles=judged, state=state, changed=False)
         for key in ("warnings", "deprecations"):  # what the read has to say (offline CPUs, ...)

@@ -17,7 +17,9 @@ description:
     every tuning role; each role's C(tasks/validate.yml) calls it for that role alone.
   - For each role in O(roles), first its settings, on the controller, without touching the host (the
     host's values against the role's C(meta/argument_specs.yml) C(main) entry point, types and choices),
-    then, only when those pass, the role's own checks (the role variable C(<role>_settings_problems)).
+    then, only when those pass, the role's own checks (C(plugins/plugin_utils/role_settings.py), one
+    Python function per role; a role variable C(<role>_settings_problems), where one is set, is added,
+    deprecated).
   - Only when no role has a settings problem, one read-only call of M(ktune.inference.managed_state) on
     the host, with every role's request (C(<role>_state_request)) merged and the NUMA layout; none when
     O(state) is given.

@@ -25,6 +25,7 @@ COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 
 # What a role defines (each optional), by the name after "<role>_".
 ROLE_VARIABLES = {
+    # Deprecated: a role's own checks are Python (role_settings.py); still added where one is set.
     "settings_problems": "its own checks of the settings, one string per problem ('' for a passed check)",
     "state_request": "what it reads from the host, as ktune.inference.managed_state options",
     "host_problems": "host state it cannot work with (templated only when the settings pass)",
