@@ -29,8 +29,10 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     role_options,
     role_variable,
     selected_by_tags,
+    spec_defaults,
     spec_problems,
 )
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import python_part
 from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
@@ -67,9 +69,10 @@ class ActionModule(ActionBase):
             roles = selected_by_tags(roles, task_vars.get("ansible_run_tags"), task_vars.get("ansible_skip_tags"))
         return roles, deprecations
 
-    def _role_file(self, role, folder):
-        """A role's defaults or vars, loaded as Ansible loads them (templates kept for later)."""
-        path = os.path.join(COLLECTION_ROOT, "roles", role, folder, "main.yml")
+    def _role_vars(self, role):
+        """The vars/main.yml of a role not yet judged in Python (role_judgements.py), loaded as
+        Ansible loads it (templates kept for later)."""
+        path = os.path.join(COLLECTION_ROOT, "roles", role, "vars", "main.yml")
         if not os.path.exists(path):
             return {}
         try:
@@ -118,11 +121,18 @@ class ActionModule(ActionBase):
         settings.update(values)
         return settings, errors, deferred
 
-    def _read(self, roles, variables, task_vars):
+    def _part(self, role, name, variables, settings, state, empty):
+        """A part of the role's judgement: its Python function, or else its templated variable."""
+        function = python_part(role, name)
+        if function is not None:
+            return lambda: function(settings, state, variables.get("ktune_numa") or {})
+        templar = self._templar_for(role, variables)
+        return lambda: self._value(templar, variables, role_variable(role, name), empty)
+
+    def _read(self, roles, variables, settings, task_vars):
         """One managed_state call for every role's request (and the NUMA layout)."""
         args = self._task.args
-        requests = [self._value(self._templar_for(role, variables), variables, role_variable(role, "state_request"), {})
-                    for role in roles]
+        requests = [self._part(role, "state_request", variables, settings[role], None, {})() for role in roles]
         try:
             request = merged_request(requests)
         except RequestConflict as exc:
@@ -141,18 +151,17 @@ class ActionModule(ActionBase):
         (role_settings.py; some need the read, such as a governor some policy lacks), then its host
         state, what it would change, its notes and exports. A part that cannot be worked out is a
         problem of the role, so that tune.yml stops every host rather than this one alone."""
-        templar = self._templar_for(role, variables)
-
-        def part(name):
-            return lambda: self._value(templar, variables, role_variable(role, name), [])
         try:
             settings, errors, deferred = checked
             if deferred:
                 settings, errors, _deferred = self._settings(role, variables)
+
+            def part(name, empty=None):
+                return self._part(role, name, variables, settings, state, [] if empty is None else empty)
             problems = errors or (settings_problems(role, settings, state) + listed(part("settings_problems")()))
             found = judgement(problems, part("host_problems"), part("drift_items"), part("notes"))
             if not found["problems"] and not found["host_problems"]:
-                found["exports"] = self._value(templar, variables, role_variable(role, "exports"), {})
+                found["exports"] = part("exports", {})()
         except AnsibleError as exc:
             found = judgement(["role %s cannot be judged on this host: %s" % (role, to_text(exc).splitlines()[0])],
                               not_judged, not_judged, not_judged)
@@ -164,8 +173,10 @@ class ActionModule(ActionBase):
         roles, deprecations = self._roles(task_vars)
         if deprecations:
             result["deprecations"] = deprecations
-        variables = layered([self._role_file(role, "defaults") for role in roles], task_vars,
-                            [self._role_file(role, "vars") for role in roles], load_extra_vars(self._loader))
+        # The roles' defaults are their argument specifications' (tests/unit/roles/test_role_defaults.py
+        # keeps defaults/main.yml equal to them); no role's defaults/main.yml is read.
+        variables = layered([spec_defaults(role) for role in roles], task_vars,
+                            [self._role_vars(role) for role in roles], load_extra_vars(self._loader))
         # The settings' types first, for every role: a host whose settings cannot even be sent to
         # the read is not read.
         checked = dict((role, self._settings(role, variables, before_read=True)) for role in roles)
@@ -174,7 +185,8 @@ class ActionModule(ActionBase):
             result.update(combined(judged))
             result.update(roles=judged, state={}, changed=False)
             return result
-        state = self._task.args.get("state") or self._read(roles, variables, task_vars)
+        state = self._task.args.get("state") or self._read(roles, variables, dict((role, checked[role][0]) for role in roles),
+                                                           task_vars)
         if state.get("failed"):
             result.update(failed=True, msg="%s: reading the host failed: %s" % (task_vars.get("inventory_hostname"), state.get("msg")))
             return result

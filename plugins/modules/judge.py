@@ -25,9 +25,11 @@ description:
     O(state) is given.
   - Then, for each role, its host-state problems (C(<role>_host_problems)), and only when there are
     none what it would change (C(<role>_drift_items)), its notes (C(<role>_notes)) and what it passes to
-    the roles that follow (C(<role>_exports)). The role's variables are templated as the role would
-    (its defaults and vars under the host's variables, its files and templates on the search path),
-    with C(ktune_managed_state) and C(ktune_numa) from the read.
+    the roles that follow (C(<role>_exports)). A role judged in Python (C(plugins/plugin_utils/role_judgements.py),
+    such as C(nps_layout)) is judged there; the others' variables are templated as the role would (its
+    vars under the host's variables, its files and templates on the search path), with
+    C(ktune_managed_state) and C(ktune_numa) from the read. A role's defaults are its argument
+    specification's; no role's C(defaults/main.yml) is read.
   - Returns the lists to register; it never fails on what it finds (the caller decides; C(tune.yml)
     stops every host on settings problems and fails only the host on host-state problems). The only
     fact it sets is C(ktune_numa) from the read, as M(ktune.inference.managed_state) does; a read that

@@ -34,6 +34,8 @@ ROLE_VARIABLES = {
     "exports": "variables for the roles that follow, such as the USE_NUMA decision (only when judged)",
 }
 LIST_OPTIONS = ("files", "units", "sysctls", "packages")
+# Options of a role that a caller passes (the state tune.yml read), not settings with a default.
+CALLER_INPUTS = ("ktune_managed_state",)
 
 
 class RoleSpecError(Exception):
@@ -63,6 +65,14 @@ def role_options(role, entry_point="main", collection_root=COLLECTION_ROOT):
     if not isinstance(entry, dict):
         raise RoleSpecError("role %s has no entry point %r in %s" % (role, entry_point, path))
     return entry.get("options") or {}
+
+
+def spec_defaults(role, collection_root=COLLECTION_ROOT):
+    """The defaults of a role's settings, from its argument specification: an option without a
+    default is null, as the role's defaults/main.yml has it; the caller's inputs (CALLER_INPUTS)
+    stay undefined."""
+    return dict((name, option.get("default")) for name, option in role_options(role, collection_root=collection_root).items()
+                if name not in CALLER_INPUTS)
 
 
 def spec_problems(options, values):
