@@ -162,6 +162,9 @@ class ActionModule(ActionBase):
             found = judgement(problems, part("host_problems"), part("drift_items"), part("notes"))
             if not found["problems"] and not found["host_problems"]:
                 found["exports"] = part("exports", {})()
+                plan = python_part(role, "plan")
+                if plan is not None:
+                    found["plan"] = plan(settings, state, variables.get("ktune_numa") or {})
         except AnsibleError as exc:
             found = judgement(["role %s cannot be judged on this host: %s" % (role, to_text(exc).splitlines()[0])],
                               not_judged, not_judged, not_judged)

@@ -131,6 +131,13 @@ roles_with_drift:
   type: list
   elements: str
   sample: [page_cache]
+plan:
+  description:
+    - What the role's tasks apply, when one role judged in Python (such as C(numa_env)) is judged alone
+      and passes; empty otherwise. Each role's plan is also under RV(roles).
+  returned: always
+  type: dict
+  sample: {files_in_place: false, sysctls_in_place: true, sysctls: {kernel.numa_balancing: 0}}
 exports:
   description: What the judged roles pass to the roles that follow.
   returned: always

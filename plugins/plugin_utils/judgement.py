@@ -172,4 +172,6 @@ def combined(judgements):
     for judged in judgements.values():
         found["exports"].update(judged.get("exports") or {})
     found["roles_with_drift"] = [role for role, judged in judgements.items() if judged.get("drift")]
+    # What a role judged alone applies (its tasks/validate.yml registers this result).
+    found["plan"] = list(judgements.values())[0].get("plan", {}) if len(judgements) == 1 else {}
     return found
