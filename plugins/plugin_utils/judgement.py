@@ -8,7 +8,9 @@ Used by the ktune.inference.judge action: tune.yml judges every role in one task
 host for all of them) and skips the roles with nothing to change; a role run alone does the same
 for itself (tasks/validate.yml).
 
-A role takes part through variables named after it, in its vars/main.yml (ROLE_VARIABLES).
+A role takes part through Python functions (role_settings.py for its own checks of the settings,
+role_judgements.py for the rest) or, not moved there yet, through variables named after it in its
+vars/main.yml (ROLE_VARIABLES).
 """
 
 from __future__ import absolute_import, division, print_function
