@@ -102,10 +102,10 @@ def numa_env_host_problems(settings, state, numa):
 
 def numa_env_drift_items(settings, state, numa):
     plan = numa_env_plan(settings, state, numa)
-    return (["%s: USE_NUMA lines %s, expected %s" % (entry["file"], json.dumps(entry.get("found") or []),
-                                                      json.dumps(entry["expected"]))
-             for entry in plan["use_numa_drift"]]
-            + plan["sysctls_differences"])
+    use_numa = ["%s: USE_NUMA lines %s, expected %s"
+                % (entry["file"], json.dumps(entry.get("found") or []), json.dumps(entry["expected"]))
+                for entry in plan["use_numa_drift"]]
+    return use_numa + plan["sysctls_differences"]
 
 
 def numa_env_notes(settings, state, numa):

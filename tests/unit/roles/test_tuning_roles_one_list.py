@@ -81,6 +81,7 @@ def test_every_role_applied_from_a_judgement_is_in_the_list():
     assert applied == {"cpu_governor", "page_cache", "numa_env", "monitoring"} == set(include["tags"])
     assert applied <= set(rendered(True))
 
+
 SELECT_FILE = ROOT / "playbooks" / "tasks" / "select_roles.yml"
 
 

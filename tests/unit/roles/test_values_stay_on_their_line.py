@@ -26,6 +26,7 @@ def problems_of(role, **settings):
     values.update(settings)
     return settings_problems(role, values)
 
+
 # `is match(...$)`, `is search(...$)` (not a (?m) one), or a pattern variable ending in $ (a lineinfile regexp,
 # applied line by line, is the one place where $ is meant).
 YAML_DOLLAR = re.compile(r"""is (?:match|search)\('(?!\(\?m\))[^']*\$'\)|^\s*\w+_pattern: '[^']*\$'\s*$""", re.M)
