@@ -45,7 +45,7 @@ options:
     required: true
   select_by_tags:
     description:
-      - Deprecated, to be removed in 2.0.0 (it re-implements Ansible's tag selection): pass in O(roles)
+      - Deprecated, to be removed in 2.0.0, as it re-implements Ansible's tag selection. Pass in O(roles)
         the roles the run selects instead, as C(tune.yml) does with one C(set_fact) tagged with each
         role's name (C(playbooks/tasks/select_roles.yml)), so that Ansible's own C(--tags) decides.
       - Judge only the roles this run's C(--tags) and C(--skip-tags) select, each role's tag being its
