@@ -24,12 +24,16 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     combined,
     judgement,
     layered,
+    listed,
     merged_request,
     role_options,
     role_variable,
     selected_by_tags,
+    spec_defaults,
     spec_problems,
 )
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import python_part
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 READ_MODULE = "ktune.inference.managed_state"
@@ -56,13 +60,19 @@ class ActionModule(ActionBase):
             roles = [roles]
         if not isinstance(roles, list) or not all(isinstance(role, str) and ROLE_NAME.match(role) for role in roles):
             raise AnsibleActionFail("judge: roles must be a list of role names of this collection, got %r" % (roles,))
+        deprecations = []
         if args.get("select_by_tags", False):
+            deprecations.append({
+                "msg": "judge: select_by_tags is deprecated; pass the roles this run selects instead "
+                       "(tune_host.yml: a set_fact tagged with each role's name, playbooks/tasks/select_roles.yml)",
+                "version": "2.0.0", "collection_name": "ktune.inference"})
             roles = selected_by_tags(roles, task_vars.get("ansible_run_tags"), task_vars.get("ansible_skip_tags"))
-        return roles
+        return roles, deprecations
 
-    def _role_file(self, role, folder):
-        """A role's defaults or vars, loaded as Ansible loads them (templates kept for later)."""
-        path = os.path.join(COLLECTION_ROOT, "roles", role, folder, "main.yml")
+    def _role_vars(self, role):
+        """The vars/main.yml of a role not yet judged in Python (role_judgements.py), loaded as
+        Ansible loads it (templates kept for later)."""
+        path = os.path.join(COLLECTION_ROOT, "roles", role, "vars", "main.yml")
         if not os.path.exists(path):
             return {}
         try:
@@ -81,9 +91,10 @@ class ActionModule(ActionBase):
     def _value(self, templar, variables, name, default):
         return resolve(templar, name) if name in variables else default
 
-    def _spec_errors(self, role, variables, before_read=False):
-        """The role's settings against its argument specification (types, choices), and whether
-        some setting was left for after the read.
+    def _settings(self, role, variables, before_read=False):
+        """The role's settings, each option of its argument specification as the host's variables
+        set it (an option not set takes the specification's default), the specification's
+        complaints about them (types, choices), and whether some setting was left for after the read.
 
         Before the read, a setting computed from what the read brings (ktune_numa) is left for the
         check after it; that check is made only for the roles that left one.
@@ -105,13 +116,23 @@ class ActionModule(ActionBase):
                 deferred = True
             except AnsibleError as exc:
                 errors.append("%s cannot be evaluated: %s" % (name, to_text(exc).splitlines()[0]))
-        return errors + spec_problems(options, values), deferred
+        errors += spec_problems(options, values)
+        settings = dict((name, option.get("default")) for name, option in options.items())
+        settings.update(values)
+        return settings, errors, deferred
 
-    def _read(self, roles, variables, task_vars):
+    def _part(self, role, name, variables, settings, state, empty):
+        """A part of the role's judgement: its Python function, or else its templated variable."""
+        function = python_part(role, name)
+        if function is not None:
+            return lambda: function(settings, state, variables.get("ktune_numa") or {})
+        templar = self._templar_for(role, variables)
+        return lambda: self._value(templar, variables, role_variable(role, name), empty)
+
+    def _read(self, roles, variables, settings, task_vars):
         """One managed_state call for every role's request (and the NUMA layout)."""
         args = self._task.args
-        requests = [self._value(self._templar_for(role, variables), variables, role_variable(role, "state_request"), {})
-                    for role in roles]
+        requests = [self._part(role, "state_request", variables, settings[role], None, {})() for role in roles]
         try:
             request = merged_request(requests)
         except RequestConflict as exc:
@@ -125,20 +146,25 @@ class ActionModule(ActionBase):
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
 
-    def _judge(self, role, variables, recheck_spec):
-        """The role's settings again where some waited for the read, its own checks of them (some
-        need the read, such as a governor some policy lacks), then its host state, what it would
-        change, its notes and exports. A part that cannot be worked out is a problem of the role,
-        so that tune.yml stops every host rather than this one alone."""
-        templar = self._templar_for(role, variables)
-
-        def part(name):
-            return lambda: self._value(templar, variables, role_variable(role, name), [])
+    def _judge(self, role, variables, checked, state):
+        """The role's settings again where some waited for the read, its own checks of them
+        (role_settings.py; some need the read, such as a governor some policy lacks), then its host
+        state, what it would change, its notes and exports. A part that cannot be worked out is a
+        problem of the role, so that tune.yml stops every host rather than this one alone."""
         try:
-            problems = (recheck_spec and self._spec_errors(role, variables)[0]) or part("settings_problems")()
+            settings, errors, deferred = checked
+            if deferred:
+                settings, errors, _deferred = self._settings(role, variables)
+
+            def part(name, empty=None):
+                return self._part(role, name, variables, settings, state, [] if empty is None else empty)
+            problems = errors or (settings_problems(role, settings, state) + listed(part("settings_problems")()))
             found = judgement(problems, part("host_problems"), part("drift_items"), part("notes"))
             if not found["problems"] and not found["host_problems"]:
-                found["exports"] = self._value(templar, variables, role_variable(role, "exports"), {})
+                found["exports"] = part("exports", {})()
+                plan = python_part(role, "plan")
+                if plan is not None:
+                    found["plan"] = plan(settings, state, variables.get("ktune_numa") or {})
         except AnsibleError as exc:
             found = judgement(["role %s cannot be judged on this host: %s" % (role, to_text(exc).splitlines()[0])],
                               not_judged, not_judged, not_judged)
@@ -147,18 +173,23 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
-        roles = self._roles(task_vars)
-        variables = layered([self._role_file(role, "defaults") for role in roles], task_vars,
-                            [self._role_file(role, "vars") for role in roles], load_extra_vars(self._loader))
+        roles, deprecations = self._roles(task_vars)
+        if deprecations:
+            result["deprecations"] = deprecations
+        # The roles' defaults are their argument specifications' (tests/unit/roles/test_role_defaults.py
+        # keeps defaults/main.yml equal to them); no role's defaults/main.yml is read.
+        variables = layered([spec_defaults(role) for role in roles], task_vars,
+                            [self._role_vars(role) for role in roles], load_extra_vars(self._loader))
         # The settings' types first, for every role: a host whose settings cannot even be sent to
         # the read is not read.
-        checked = dict((role, self._spec_errors(role, variables, before_read=True)) for role in roles)
-        if any(checked[role][0] for role in roles):
-            judged = dict((role, judgement(checked[role][0], not_judged, not_judged, not_judged)) for role in roles)
+        checked = dict((role, self._settings(role, variables, before_read=True)) for role in roles)
+        if any(checked[role][1] for role in roles):
+            judged = dict((role, judgement(checked[role][1], not_judged, not_judged, not_judged)) for role in roles)
             result.update(combined(judged))
             result.update(roles=judged, state={}, changed=False)
             return result
-        state = self._task.args.get("state") or self._read(roles, variables, task_vars)
+        state = self._task.args.get("state") or self._read(roles, variables, dict((role, checked[role][0]) for role in roles),
+                                                           task_vars)
         if state.get("failed"):
             result.update(failed=True, msg="%s: reading the host failed: %s" % (task_vars.get("inventory_hostname"), state.get("msg")))
             return result
@@ -166,12 +197,12 @@ class ActionModule(ActionBase):
         facts = state.get("ansible_facts") or {}
         if "ktune_numa" in facts:
             variables["ktune_numa"] = facts["ktune_numa"]
-        judged = dict((role, self._judge(role, variables, recheck_spec=checked[role][1])) for role in roles)
+        judged = dict((role, self._judge(role, variables, checked[role], state)) for role in roles)
         result.update(combined(judged))
         result.update(roles=judged, state=state, changed=False)
         for key in ("warnings", "deprecations"):  # what the read has to say (offline CPUs, ...)
             if state.get(key):
-                result[key] = state[key]
+                result[key] = result.get(key, []) + state[key]
         if facts:
             result["ansible_facts"] = facts
         return result

@@ -40,7 +40,7 @@ WARNING = registry.WARNING
 # Derived from the registry (concern_registry.py), where each control is defined once.
 CONTROL_IDS = registry.CONTROL_IDS
 # The variables the controls read; the playbooks take them from the inventory over the roles'
-# defaults (roles/*/defaults/main.yml), so "as configured" means what tune.yml would apply.
+# defaults (their argument specifications), so "as configured" means what tune.yml would apply.
 SETTING_NAMES = registry.SETTING_NAMES
 
 DROP_SCRIPT = concerns.DROP_SCRIPT
@@ -48,15 +48,18 @@ TUNE = "ansible-playbook playbooks/tune.yml -i INVENTORY --limit HOST"
 
 
 def load_role_defaults(collection_root, loader):
-    """The audited variables' defaults from <collection_root>/roles/*/defaults/main.yml.
+    """The audited variables' defaults, from each role's meta/argument_specs.yml (the single source
+    of a setting's type and default; the roles' defaults/main.yml say the same, a unit test keeps
+    them equal), so "as configured" is what tune.yml applies when the inventory sets nothing.
 
-    loader reads one YAML file (yaml.safe_load on the controller); the roles' defaults are the
-    single source of "as configured" when the inventory sets nothing.
+    loader reads one YAML file (yaml.safe_load on the controller). An option without a default is null.
     """
     merged = {}
-    for path in sorted(glob.glob(os.path.join(collection_root, "roles", "*", "defaults", "main.yml"))):
+    for path in sorted(glob.glob(os.path.join(collection_root, "roles", "*", "meta", "argument_specs.yml"))):
         with open(path) as handle:
-            merged.update(loader(handle) or {})
+            specs = (loader(handle) or {}).get("argument_specs") or {}
+        options = (specs.get("main") or {}).get("options") or {}
+        merged.update((name, option.get("default")) for name, option in options.items() if name in SETTING_NAMES)
     return dict((name, merged.get(name)) for name in SETTING_NAMES)
 
 

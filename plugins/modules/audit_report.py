@@ -22,7 +22,7 @@ description:
     bios.readable) and writes C(audit.json), C(audit.xml) (JUnit) and
     C(audit.html) to O(report_dir).
   - Each control's expected value is the host's inventory variable, or the collection's role default
-    (read from C(roles/*/defaults/main.yml)) when the inventory does not set it.
+    (read from the roles' C(meta/argument_specs.yml)) when the inventory does not set it.
   - A host whose result is missing, unreachable or failed is listed with status C(unknown).
   - Changes nothing on any host; the task never fails on a graded host, the play decides from
     RV(failed_hosts) and RV(unknown_hosts).

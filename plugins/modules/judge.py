@@ -17,15 +17,19 @@ description:
     every tuning role; each role's C(tasks/validate.yml) calls it for that role alone.
   - For each role in O(roles), first its settings, on the controller, without touching the host (the
     host's values against the role's C(meta/argument_specs.yml) C(main) entry point, types and choices),
-    then, only when those pass, the role's own checks (the role variable C(<role>_settings_problems)).
+    then, only when those pass, the role's own checks (C(plugins/plugin_utils/role_settings.py), one
+    Python function per role; a role variable C(<role>_settings_problems), where one is set, is added,
+    deprecated).
   - Only when no role has a settings problem, one read-only call of M(ktune.inference.managed_state) on
     the host, with every role's request (C(<role>_state_request)) merged and the NUMA layout; none when
     O(state) is given.
   - Then, for each role, its host-state problems (C(<role>_host_problems)), and only when there are
     none what it would change (C(<role>_drift_items)), its notes (C(<role>_notes)) and what it passes to
-    the roles that follow (C(<role>_exports)). The role's variables are templated as the role would
-    (its defaults and vars under the host's variables, its files and templates on the search path),
-    with C(ktune_managed_state) and C(ktune_numa) from the read.
+    the roles that follow (C(<role>_exports)). A role judged in Python (C(plugins/plugin_utils/role_judgements.py),
+    such as C(nps_layout)) is judged there; the others' variables are templated as the role would (its
+    vars under the host's variables, its files and templates on the search path), with
+    C(ktune_managed_state) and C(ktune_numa) from the read. A role's defaults are its argument
+    specification's; no role's C(defaults/main.yml) is read.
   - Returns the lists to register; it never fails on what it finds (the caller decides; C(tune.yml)
     stops every host on settings problems and fails only the host on host-state problems). The only
     fact it sets is C(ktune_numa) from the read, as M(ktune.inference.managed_state) does; a read that
@@ -41,6 +45,9 @@ options:
     required: true
   select_by_tags:
     description:
+      - Deprecated, to be removed in 2.0.0, as it re-implements Ansible's tag selection. Pass in O(roles)
+        the roles the run selects instead, as C(tune.yml) does with one C(set_fact) tagged with each
+        role's name (C(playbooks/tasks/select_roles.yml)), so that Ansible's own C(--tags) decides.
       - Judge only the roles this run's C(--tags) and C(--skip-tags) select, each role's tag being its
         name, as the role's own tasks would be selected. The task itself is meant to be tagged C(always).
     type: bool
@@ -82,7 +89,6 @@ EXAMPLES = r"""
 - name: Read the host once and judge every tuning role
   ktune.inference.judge:
     roles: [nps_layout, cpu_governor, page_cache, numa_env]
-    select_by_tags: true
   register: judged
   tags: [always]
 
@@ -125,6 +131,13 @@ roles_with_drift:
   type: list
   elements: str
   sample: [page_cache]
+plan:
+  description:
+    - What the role's tasks apply, when one role judged in Python (such as C(numa_env)) is judged alone
+      and passes; empty otherwise. Each role's plan is also under RV(roles).
+  returned: always
+  type: dict
+  sample: {files_in_place: false, sysctls_in_place: true, sysctls: {kernel.numa_balancing: 0}}
 exports:
   description: What the judged roles pass to the roles that follow.
   returned: always

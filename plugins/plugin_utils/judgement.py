@@ -8,7 +8,9 @@ Used by the ktune.inference.judge action: tune.yml judges every role in one task
 host for all of them) and skips the roles with nothing to change; a role run alone does the same
 for itself (tasks/validate.yml).
 
-A role takes part through variables named after it, in its vars/main.yml (ROLE_VARIABLES).
+A role takes part through Python functions (role_settings.py for its own checks of the settings,
+role_judgements.py for the rest) or, not moved there yet, through variables named after it in its
+vars/main.yml (ROLE_VARIABLES).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,6 +27,7 @@ COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 
 # What a role defines (each optional), by the name after "<role>_".
 ROLE_VARIABLES = {
+    # Deprecated: a role's own checks are Python (role_settings.py); still added where one is set.
     "settings_problems": "its own checks of the settings, one string per problem ('' for a passed check)",
     "state_request": "what it reads from the host, as ktune.inference.managed_state options",
     "host_problems": "host state it cannot work with (templated only when the settings pass)",
@@ -33,6 +36,8 @@ ROLE_VARIABLES = {
     "exports": "variables for the roles that follow, such as the USE_NUMA decision (only when judged)",
 }
 LIST_OPTIONS = ("files", "units", "sysctls", "packages")
+# Options of a role that a caller passes (the state tune.yml read), not settings with a default.
+CALLER_INPUTS = ("ktune_managed_state",)
 
 
 class RoleSpecError(Exception):
@@ -62,6 +67,14 @@ def role_options(role, entry_point="main", collection_root=COLLECTION_ROOT):
     if not isinstance(entry, dict):
         raise RoleSpecError("role %s has no entry point %r in %s" % (role, entry_point, path))
     return entry.get("options") or {}
+
+
+def spec_defaults(role, collection_root=COLLECTION_ROOT):
+    """The defaults of a role's settings, from its argument specification: an option without a
+    default is null, as the role's defaults/main.yml has it; the caller's inputs (CALLER_INPUTS)
+    stay undefined."""
+    return dict((name, option.get("default")) for name, option in role_options(role, collection_root=collection_root).items()
+                if name not in CALLER_INPUTS)
 
 
 def spec_problems(options, values):
@@ -161,4 +174,6 @@ def combined(judgements):
     for judged in judgements.values():
         found["exports"].update(judged.get("exports") or {})
     found["roles_with_drift"] = [role for role, judged in judgements.items() if judged.get("drift")]
+    # What a role judged alone applies (its tasks/validate.yml registers this result).
+    found["plan"] = list(judgements.values())[0].get("plan", {}) if len(judgements) == 1 else {}
     return found

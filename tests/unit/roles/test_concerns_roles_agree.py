@@ -72,14 +72,14 @@ def test_use_numa_in_environment_but_not_in_the_service_env_file_fails_the_audit
 
 
 def test_use_numa_tune_and_audit_agree(numa):
-    decided = evaluate("numa_env", {"in_place": "numa_env_files_in_place"}, [
-        {"numa_env_decision": {"enabled": enabled, "problems": [], "reason": "given"},
-         "ktune_managed_state": {"files": managed_files(files)}}
-        for files, enabled, _in_place in USE_NUMA_WORLDS])
-    for (files, enabled, in_place), tune in zip(USE_NUMA_WORLDS, decided):
+    from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import spec_defaults
+    from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import numa_env_plan
+    for files, enabled, in_place in USE_NUMA_WORLDS:
+        settings = dict(spec_defaults("numa_env"), ktune_use_numa=enabled)
+        tune = numa_env_plan(settings, {"files": managed_files(files), "sysctls": {}}, numa("epyc-2s-nps2"))
         audit = grade(numa("epyc-2s-nps2"), {"use_numa": audit_use_numa(files)},
                       ktune_use_numa=enabled)["use_numa.policy"]
-        assert tune["in_place"] is in_place, files
+        assert tune["files_in_place"] is in_place, files
         assert (audit["status"] == "pass") is in_place, (files, audit)
 
 

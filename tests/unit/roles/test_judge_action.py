@@ -60,10 +60,11 @@ def test_host_problems_leave_the_drift_unjudged():
     assert judged["problems"] == [] and judged["host_problems"] == ["unknown OS family"] and judged["drift"] == []
 
 
-def test_only_the_roles_the_tags_select_are_judged():
+def test_the_deprecated_select_by_tags_still_selects_the_roles_the_tags_name():
     judged = judge({"cpu_governor_drift_items": BROKEN}, roles=("page_cache", "cpu_governor"),
                    args={"state": STATE, "select_by_tags": True}, tags=("page_cache",))
     assert list(judged["roles"]) == ["page_cache"] and judged["roles_with_drift"] == ["page_cache"]
+    assert "select_by_tags is deprecated" in judged["deprecations"][0]["msg"]
 
 
 def test_one_read_serves_every_role_and_the_layout(tmp_path):

@@ -43,3 +43,10 @@ def test_defaults_equal_the_argument_specs(role):
     assert differing == {}, "%s: defaults/main.yml vs argument_specs default" % role
     missing = sorted(name for name, option in options.items() if "default" in option and name not in defaults)
     assert missing == [], "%s: argument_specs defaults missing from defaults/main.yml" % role
+
+
+@pytest.mark.parametrize("role", ["nps_layout", "cpu_governor", "page_cache", "numa_env", "monitoring"])
+def test_the_judge_takes_each_tuning_roles_defaults_from_its_argument_spec(role):
+    """The judge action reads no defaults/main.yml: it must see the same defaults in the spec."""
+    from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import spec_defaults
+    assert spec_defaults(role) == role_defaults(role)

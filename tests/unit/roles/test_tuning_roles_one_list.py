@@ -54,7 +54,8 @@ def test_every_play_that_judges_the_tuning_roles_reads_the_one_list(path):
     for play in judging:
         assert "vars/tuning_roles.yml" in (play.get("vars_files") or []), play["name"]
         for task in play_judges(play):
-            assert task["ktune.inference.judge"]["roles"] == "{{ __ktune_tuning_roles }}", task["name"]
+            assert task["ktune.inference.judge"]["roles"] in (
+                "{{ __ktune_tuning_roles }}", "{{ __ktune_tuning_roles | select('in', __tune_selected_roles) | list }}"), task["name"]
 
 
 def rendered(monitoring):
@@ -68,10 +69,48 @@ def test_the_list_adds_monitoring_only_when_it_is_enabled():
 
 
 def test_every_role_applied_from_a_judgement_is_in_the_list():
-    applied = set()
-    for task in tasks_in(load("playbooks/tasks/apply_roles.yml")):
-        include = task.get("ansible.builtin.include_role")
-        if include and "__tune_judgement" in str(task.get("when")):
-            applied.add(include["name"].rpartition(".")[2])
-    assert applied == {"cpu_governor", "page_cache", "numa_env", "monitoring"}
+    """One include_role applies every judged role with drift (a loop, not a block per role); it
+    passes each role its own judgement and runs under each role's tag."""
+    includes = [task for task in tasks_in(load("playbooks/tasks/apply_roles.yml"))
+                if "__tune_judgement" in str(task.get("loop"))]
+    assert len(includes) == 1
+    include = includes[0]
+    assert include["ansible.builtin.include_role"]["name"] == "ktune.inference.{{ __tune_role }}"
+    assert include["ansible.builtin.include_role"]["apply"]["tags"] == ["{{ __tune_role }}"]
+    applied = set(name[2:-len("_judgement")] for name in include["vars"] if name.endswith("_judgement"))
+    assert applied == {"cpu_governor", "page_cache", "numa_env", "monitoring"} == set(include["tags"])
     assert applied <= set(rendered(True))
+
+
+SELECT_FILE = ROOT / "playbooks" / "tasks" / "select_roles.yml"
+
+
+def selected(argv):
+    """The tuning roles tune_host.yml judges under these --tags/--skip-tags (Ansible decides)."""
+    tasks = [{"name": "Select", "ansible.builtin.import_tasks": str(SELECT_FILE)}]
+    return run_local_play(tasks, {"ktune_monitoring_enabled": True},
+                          "__ktune_tuning_roles | select('in', __tune_selected_roles) | list",
+                          vars_files=[LIST_FILE], argv=argv)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], ["nps_layout", "cpu_governor", "page_cache", "numa_env", "monitoring"]),
+    (["--tags", "page_cache,monitoring"], ["page_cache", "monitoring"]),
+    (["--skip-tags", "cpu_governor"], ["nps_layout", "page_cache", "numa_env", "monitoring"]),
+    (["--tags", "tagged", "--skip-tags", "numa_env"], ["nps_layout", "cpu_governor", "page_cache", "monitoring"]),
+    (["--tags", "service"], []),
+])
+def test_ansibles_own_tags_select_the_roles_to_judge(argv, expected):
+    assert selected(argv) == expected
+
+
+def test_every_tuning_role_has_its_tagged_selection_task():
+    tags = [task.get("tags") for task in load("playbooks/tasks/select_roles.yml")]
+    assert tags[0] == ["always"]
+    assert [tag for (tag,) in tags[1:]] == rendered(True)
+
+
+def test_tune_judges_the_selected_roles_and_does_not_parse_tags_itself():
+    judge = [task for task in tasks_in(load("playbooks/tasks/tune_host.yml")) if "ktune.inference.judge" in task][0]
+    assert "select_by_tags" not in judge["ktune.inference.judge"]
+    assert "__tune_selected_roles" in judge["ktune.inference.judge"]["roles"]

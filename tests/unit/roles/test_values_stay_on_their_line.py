@@ -15,6 +15,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests/unit/roles"))
 from role_vars import evaluate  # noqa: E402
+
+from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import role_options  # noqa: E402
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems  # noqa: E402
+
+
+def problems_of(role, **settings):
+    """The role's own checks (plugins/plugin_utils/role_settings.py) of its defaults overlaid with settings."""
+    values = dict((name, option.get("default")) for name, option in role_options(role).items())
+    values.update(settings)
+    return settings_problems(role, values)
+
+
 # `is match(...$)`, `is search(...$)` (not a (?m) one), or a pattern variable ending in $ (a lineinfile regexp,
 # applied line by line, is the one place where $ is meant).
 YAML_DOLLAR = re.compile(r"""is (?:match|search)\('(?!\(\?m\))[^']*\$'\)|^\s*\w+_pattern: '[^']*\$'\s*$""", re.M)
@@ -53,8 +65,8 @@ def test_the_dollar_anchor_is_what_lets_a_newline_through():
     ("ktune_drop_caches_minute", "17\n", "ktune_drop_caches_minute"),
 ])
 def test_page_cache_refuses_a_value_that_would_split_the_cron_line(variable, value, named):
-    [decided] = evaluate("page_cache", {"problems": "page_cache_settings_problems"}, [{variable: value}])
-    assert [problem for problem in decided["problems"] if named in problem], decided["problems"]
+    problems = problems_of("page_cache", **{variable: value})
+    assert [problem for problem in problems if named in problem], problems
 
 
 @pytest.mark.parametrize("variable, value", [
@@ -65,21 +77,18 @@ def test_page_cache_refuses_a_value_that_would_split_the_cron_line(variable, val
     ("ktune_monitoring_node_exporter_args", ["--x\"\nARGS=\"--web.listen-address=:1"]),
 ])
 def test_monitoring_refuses_values_that_would_leave_their_unit_or_args_line(variable, value):
-    [decided] = evaluate("monitoring", {"problems": "monitoring_problems | select | list"}, [{variable: value}])
-    assert [problem for problem in decided["problems"] if problem.startswith(variable + " = ")], decided["problems"]
+    problems = problems_of("monitoring", **{variable: value})
+    assert [problem for problem in problems if problem.startswith(variable + " = ")], problems
 
 
 def test_monitoring_takes_plain_node_exporter_words():
     words = ["--collector.disable-defaults", "--collector.systemd"]
-    [decided] = evaluate("monitoring", {"problems": "monitoring_problems | select | list"},
-                         [{"ktune_monitoring_node_exporter_args": words}])
-    assert not [problem for problem in decided["problems"] if "node_exporter_args" in problem]
+    assert problems_of("monitoring", ktune_monitoring_node_exporter_args=words) == []
 
 
 def test_node_exporter_listens_on_loopback_unless_told_otherwise():
     """Issue 21, item 8: node_exporter authenticates nobody, so its ARGS line names loopback by default."""
-    decided = evaluate("monitoring", {"line": "monitoring_node_exporter_args_line",
-                                      "problems": "monitoring_problems | select | list"}, [
+    decided = evaluate("monitoring", {"line": "monitoring_node_exporter_args_line"}, [
         {"ktune_monitoring_textfile_dir": "/var/lib/prometheus/node-exporter"},
         {"ktune_monitoring_textfile_dir": "/var/lib/prometheus/node-exporter",
          "ktune_monitoring_node_exporter_listen_address": "10.0.0.5:9100",
@@ -93,5 +102,7 @@ def test_node_exporter_listens_on_loopback_unless_told_otherwise():
                                   '--collector.textfile.directory=/var/lib/prometheus/node-exporter"')
     assert decided[1]["line"] == ('ARGS="--web.listen-address=10.0.0.5:9100 --web.config.file=/etc/prometheus/web.yml '
                                   '--collector.textfile.directory=/var/lib/prometheus/node-exporter"')
-    assert [p for p in decided[2]["problems"] if p.startswith("ktune_monitoring_node_exporter_listen_address = ")]
-    assert [p for p in decided[3]["problems"] if "have their own variables" in p]
+    assert [p for p in problems_of("monitoring", ktune_monitoring_node_exporter_listen_address="0.0.0.0:9100\nARGS=x")
+            if p.startswith("ktune_monitoring_node_exporter_listen_address = ")]
+    assert [p for p in problems_of("monitoring", ktune_monitoring_node_exporter_args=["--web.listen-address=:9100"])
+            if "have their own variables" in p]

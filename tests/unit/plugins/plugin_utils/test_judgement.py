@@ -128,7 +128,13 @@ def test_combined_lists_every_role_and_the_roles_to_change():
     })
     assert found == {"problems": [], "host_problems": [], "drift": ["/etc/cron.d/ktune-drop-caches: missing"],
                      "notes": ["NPS2 as expected"], "exports": {"ktune_use_numa_enabled": True},
-                     "roles_with_drift": ["page_cache"]}
+                     "roles_with_drift": ["page_cache"], "plan": {}}
+
+
+def test_a_role_judged_alone_passes_its_plan_up():
+    plan = {"files_in_place": False}
+    assert combined({"numa_env": {"problems": [], "host_problems": [], "drift": ["x"], "notes": [],
+                                  "plan": plan}})["plan"] == plan
 
 
 def test_a_roles_parts_are_named_from_the_one_list():

@@ -1,0 +1,81 @@
+"""The tuning roles judged in Python (plugins/plugin_utils/role_judgements.py): what they read,
+their host problems, drift, notes, exports and the plan their tasks apply."""
+
+from ansible_collections.ktune.inference.plugins.module_utils.concerns import USE_NUMA_LINE_PATTERN
+from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import spec_defaults
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import (
+    ROLE_PARTS,
+    python_part,
+)
+
+import hashlib
+
+from ansible_collections.ktune.inference.plugins.filter.managed_state import sysctl_file_content
+
+SYSCTL_FILE = "/etc/sysctl.d/90-ktune-numa.conf"
+WANTED = {"kernel.numa_balancing": 0, "vm.zone_reclaim_mode": 0}
+IN_PLACE = {
+    "files": {
+        "/etc/environment": {"exists": True, "type": "file", "matching_lines": ["USE_NUMA=1"]},
+        "/etc/ktransformers/a.env": {"exists": True, "type": "file", "matching_lines": ["USE_NUMA=1"]},
+        SYSCTL_FILE: {"exists": True, "type": "file", "mode": "0644", "owner": "root", "group": "root",
+                      "checksum": hashlib.sha1(sysctl_file_content(WANTED).encode()).hexdigest()},
+    },
+    "sysctls": {"kernel.numa_balancing": "0", "vm.zone_reclaim_mode": "0"},
+}
+
+
+def part(role, name, state=None, numa=None, **settings):
+    return python_part(role, name)(dict(spec_defaults(role), **settings), state, numa)
+
+
+def test_only_roles_with_python_parts_are_listed_and_each_part_is_a_known_one():
+    known = {"state_request", "host_problems", "drift_items", "notes", "exports", "plan"}
+    assert set(ROLE_PARTS) == {"nps_layout", "numa_env"}
+    assert all(set(parts) <= known for parts in ROLE_PARTS.values())
+    assert python_part("page_cache", "drift_items") is None
+
+
+def test_the_layout_verdict_and_a_layout_other_than_the_inventorys(numa):
+    host = numa("epyc-2s-nps2")
+    assert part("nps_layout", "notes", numa=host, ktune_expected_nodes_per_socket=2) == ["NPS2 on 2 sockets as expected"]
+    assert part("nps_layout", "notes", numa=host) == ["NPS2 on 2 sockets (no layout expected, not asserted)"]
+    [problem] = part("nps_layout", "host_problems", numa=host, ktune_expected_nodes_per_socket=4)
+    assert "NPS4" in problem and "NPS2" in problem
+
+
+def test_numa_env_reads_the_env_files_its_sysctl_file_and_the_use_numa_lines_with_the_one_pattern():
+    request = part("numa_env", "state_request")
+    assert request == {"files": ["/etc/environment", "/etc/ktransformers/*.env", SYSCTL_FILE],
+                       "line_pattern": USE_NUMA_LINE_PATTERN, "sysctls": ["kernel.numa_balancing", "vm.zone_reclaim_mode"]}
+    assert part("numa_env", "state_request", ktune_numa_env_extra_files=["/srv/k.env"])["files"] == [
+        "/etc/environment", "/srv/k.env", SYSCTL_FILE]
+
+
+def test_numa_env_in_place_has_no_drift_and_says_its_decision(numa):
+    host = numa("epyc-2s-nps2")
+    assert part("numa_env", "drift_items", IN_PLACE, host, ktune_use_numa=True) == []
+    plan = part("numa_env", "plan", IN_PLACE, host, ktune_use_numa=True)
+    assert plan["files"] == ["/etc/environment", "/etc/ktransformers/a.env"]
+    assert plan["files_in_place"] and plan["sysctls_in_place"] and plan["sysctls"] == WANTED
+    [note] = part("numa_env", "notes", IN_PLACE, host, ktune_use_numa=True)
+    assert note.startswith("USE_NUMA on (USE_NUMA=1): ktune_use_numa is true"), note
+    assert part("numa_env", "exports", IN_PLACE, host, ktune_use_numa=True) == {"ktune_use_numa_enabled": True}
+
+
+def test_numa_env_off_lists_each_file_to_clear_and_the_kernel_values_to_set(numa):
+    host = numa("epyc-2s-nps2")
+    state = dict(IN_PLACE, sysctls={"kernel.numa_balancing": "1", "vm.zone_reclaim_mode": "0"})
+    drift = part("numa_env", "drift_items", state, host, ktune_use_numa=False)
+    assert drift[:2] == ['/etc/environment: USE_NUMA lines ["USE_NUMA=1"], expected []',
+                         '/etc/ktransformers/a.env: USE_NUMA lines ["USE_NUMA=1"], expected []']
+    assert [line for line in drift[2:] if "kernel.numa_balancing" in line], drift
+    assert part("numa_env", "exports", state, host, ktune_use_numa=False) == {"ktune_use_numa_enabled": False}
+
+
+def test_a_kernel_without_a_setting_gets_a_note_not_a_drift(numa):
+    state = dict(IN_PLACE, sysctls={"kernel.numa_balancing": None, "vm.zone_reclaim_mode": "0"})
+    notes = part("numa_env", "notes", state, numa("epyc-2s-nps2"), ktune_use_numa=True)
+    assert notes[1] == ("not applicable, persisted for kernels that have them: the running kernel has no "
+                        "kernel.numa_balancing (/proc/sys/kernel/numa_balancing does not exist); persisted with a "
+                        "leading - so it is skipped at boot")
