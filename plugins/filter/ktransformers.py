@@ -20,7 +20,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     redact_secrets,
     resolve_instances,
 )
-from ansible_collections.ktune.inference.plugins.module_utils.router import router_plan
+from ansible_collections.ktune.inference.plugins.module_utils.router import leftover_units, router_plan, router_worker_problems
 
 
 def _require_facts(numa, name):
@@ -92,6 +92,20 @@ def ktransformers_routers(resolved, settings=None):
     return router_plan(resolved, _settings(settings, "ktransformers_routers"))
 
 
+def ktransformers_router_problems(router, workers):
+    if not isinstance(router, dict) or "workers" not in router:
+        raise AnsibleFilterError("ktransformers_router_problems: expected one router of ktransformers_routers, got %r"
+                                 % type(router).__name__)
+    return router_worker_problems(router, workers)
+
+
+def ktransformers_leftovers(resolved, env_files):
+    if not isinstance(resolved, list) or not isinstance(env_files, list):
+        raise AnsibleFilterError("ktransformers_leftovers: expected the resolved instances and a list of file names, "
+                                 "got %r and %r" % (type(resolved).__name__, type(env_files).__name__))
+    return leftover_units(resolved, env_files)
+
+
 def ktransformers_public(instances):
     return instances_without_secrets(instances)
 
@@ -105,5 +119,7 @@ class FilterModule(object):
             "ktransformers_redact": redact_secrets,
             "ktransformers_public": ktransformers_public,
             "ktransformers_routers": ktransformers_routers,
+            "ktransformers_router_problems": ktransformers_router_problems,
+            "ktransformers_leftovers": ktransformers_leftovers,
             "ktransformers_memory_not_checked": ktransformers_memory_not_checked,
         }

@@ -118,3 +118,37 @@ def router_worker_problems(router, workers_doc):
         problems.append("%s also routes to %s, which is no replica of %s (expected exactly %s)"
                         % (router["unit"], ", ".join(extra), router["name"], ", ".join(expected)))
     return problems
+
+
+def _replica_name_of(name, entries):
+    """The entry NAME is a replica of (ENTRY-nodeN or ENTRY-socketN), or None."""
+    for entry in entries:
+        rest = name[len(entry) + 1:] if name.startswith(entry + "-") else ""
+        for suffix in ("node", "socket"):
+            if rest.startswith(suffix) and rest[len(suffix):].isdigit():
+                return entry
+    return None
+
+
+def leftover_units(resolved, env_files):
+    """{'replicas': [...], 'routers': [...]}: instance and router names whose files a layout change left.
+
+    ENV_FILES: the base names of the *.env files in the configuration directory. A replica is left
+    over when it is ENTRY-nodeN or ENTRY-socketN of an entry on this host and no longer one of its
+    instances (per_numa_node -> per_socket, NPS4 -> NPS2, replicas removed); a router when its
+    entry no longer has replicas present.
+    """
+    names = set(item.get("name") for item in resolved or [])
+    entries = sorted(set(item.get("entry") or item.get("name") for item in resolved or []), key=len, reverse=True)
+    routers = set(router["name"] for router in router_plan(resolved))
+    replicas, stale_routers = [], []
+    for file_name in sorted(env_files or []):
+        if not file_name.endswith(".env"):
+            continue
+        name = file_name[:-len(".env")]
+        if name.startswith("router-"):
+            if name[len("router-"):] not in routers:
+                stale_routers.append(name[len("router-"):])
+        elif name not in names and _replica_name_of(name, entries):
+            replicas.append(name)
+    return {"replicas": replicas, "routers": stale_routers}

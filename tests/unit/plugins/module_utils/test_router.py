@@ -8,7 +8,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import instance_problems, resolve_instances
-from ansible_collections.ktune.inference.plugins.module_utils.router import router_plan, router_worker_problems
+from ansible_collections.ktune.inference.plugins.module_utils.router import (
+    leftover_units,
+    router_plan,
+    router_worker_problems,
+)
 
 
 def sglang(**extra):
@@ -84,3 +88,28 @@ def test_an_answer_without_a_worker_list_is_a_problem(numa):
     assert router_worker_problems(router(numa), {"error": "nope"}) == [
         "ktransformers-router@k2.service answers no worker list at http://127.0.0.1:30000/workers "
         "(expected smg's {\"workers\": [...]})"]
+
+
+def test_a_layout_change_leaves_the_old_replicas_and_no_router_behind(numa):
+    host = numa("epyc-2s-nps2")
+    files = ["k2-node0.env", "k2-node1.env", "k2-node2.env", "k2-node3.env", "router-k2.env", "k2-node0.credentials",
+             "k2-socket0.env", "k2-notes.env", "other.env", "router-gone.env", "solo-node1.env"]
+    solo = {"name": "solo", "backend": "sglang", "port": 31000, "model_path": "/m", "kt_weight_path": "/w",
+            "share_cpus_with": ["k2"]}
+    # per_numa_node -> per_socket: node0..3 go, socket0/1 stay, the router stays (it has replicas);
+    # solo, sharded once, is one instance now: its replica goes.
+    assert leftover_units(resolve_instances([sglang(replicas="per_socket"), solo], host), files) == {
+        "replicas": ["k2-node0", "k2-node1", "k2-node2", "k2-node3", "solo-node1"], "routers": ["gone"]}
+    # replicas removed from the entry: every replica and its router go; the single instance k2 stays.
+    single = sglang(replicas=None, share_cpus_with=["solo"])
+    assert leftover_units(resolve_instances([single, solo], host), files) == {
+        "replicas": ["k2-node0", "k2-node1", "k2-node2", "k2-node3", "k2-socket0", "solo-node1"],
+        "routers": ["gone", "k2"]}
+
+
+def test_an_instance_named_like_a_replica_is_no_leftover(numa):
+    twin = {"name": "k2-node9", "backend": "sglang", "port": 31000, "model_path": "/m", "kt_weight_path": "/w",
+            "share_cpus_with": ["k2"]}
+    resolved = resolve_instances([sglang(), twin], numa("epyc-2s-nps2"))
+    assert leftover_units(resolved, ["k2-node9.env", "k2-node1.env", "router-k2.env"]) == {
+        "replicas": [], "routers": []}
