@@ -44,6 +44,7 @@ CONFIG_DIR = "/etc/ktransformers"
 PORT_MIN = 1024  # the service runs as an unprivileged user
 PORT_MAX = 65535
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
 
 SGLANG_VARIANTS = ("sglang-kt", "sglang")
 COMMON_FIELDS = ("name", "state", "backend", "model_path", "port", "host", "numactl", "numa_node",
@@ -1079,6 +1080,14 @@ def _expand_one(raw, index, layout, numa, settings):
         check.add("replicas", "= %s needs sglang_variant: sglang-kt: a replica on node N needs --kt-numa-nodes N, "
                               "which sgl-project sglang lacks (its pool i runs on node i). Fix: set "
                               "sglang_variant: sglang-kt, or remove replicas" % layout)
+    host = raw.get("host") if raw.get("host") is not None else settings.get("host")
+    if isinstance(host, str) and host not in LOOPBACK_HOSTS:
+        # smg's worker API (POST /workers, DELETE /workers/{id}) answers anyone who reaches the router
+        # unless a key is on its command line, where ktune never writes one.
+        check.add("host", "= %r: expected loopback (127.0.0.1 or ::1) for an entry with replicas: its router's "
+                          "worker API (add or remove backends by URL) has no authentication without a key on its "
+                          "command line, which every user could read. Fix: keep host: 127.0.0.1 and front the port "
+                          "with an authenticating proxy (docs/sharded-serving.md)" % (host,))
     if groups is None:
         check.add("replicas", "= %s cannot be laid out: %s. Fix: remove replicas" % (layout, why))
     if check.problems:

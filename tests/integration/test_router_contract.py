@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from smg.launch_router import parse_router_args
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_SERVER = ROOT / "tests" / "fake_ktransformers" / "server.py"
+API_KEY = "router-test-key"
 TOPOLOGIES = ["epyc-2s-nps1", "epyc-2s-nps2", "epyc-2s-nps4", "xeon-1s-snc3", "xeon-2s-cxl-memory-only",
               "epyc-2s-nps1-hbm-sparse", "epyc-2s-nps2-memoryless"]
 _FACTS = {}
@@ -69,7 +71,7 @@ def test_the_tested_smg_is_the_release_the_role_installs():
 
 
 @pytest.mark.parametrize("name, layout, host", list(itertools.product(
-    TOPOLOGIES, ["per_numa_node", "per_socket"], ["127.0.0.1", "0.0.0.0"])))
+    TOPOLOGIES, ["per_numa_node", "per_socket"], ["127.0.0.1", "::1"])))
 def test_every_router_line_parses_with_smg(tmp_path_factory, name, layout, host):
     resolved = resolve_instances([entry(replicas=layout, host=host, port=30000)], facts(name, tmp_path_factory))
     replicas = [item for item in resolved if item.get("replica_of") == "kimi"]
@@ -120,12 +122,17 @@ def get_json(url, timeout=5):
         return json.loads(answer.read().decode("utf-8"))
 
 
-def chat(url, model):
+def chat(url, model, key=API_KEY):
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode()
-    request = urllib.request.Request(url + "/v1/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return answer.status
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = "Bearer " + key
+    request = urllib.request.Request(url + "/v1/chat/completions", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def wait_for(predicate, timeout, what):
@@ -157,7 +164,7 @@ def sharded(tmp_path, tmp_path_factory):
         env_replica = dict(env, FAKE_ARGV_FILE=str(tmp_path / ("argv-%d.json" % number)))
         processes.append(subprocess.Popen(
             [sys.executable, str(FAKE_SERVER), "sglang", "--model-path", str(model), "--host", replica["host"],
-             "--port", str(replica["port"])], env=env_replica, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+             "--port", str(replica["port"]), "--api-key", API_KEY], env=env_replica, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     log = (tmp_path / "router.log").open("w")
     processes.append(subprocess.Popen([sys.executable, "-m", "smg"] + router["argv"], env=dict(env, NO_COLOR="1"),
                                       stdout=log, stderr=subprocess.STDOUT))
@@ -182,6 +189,8 @@ def test_the_real_router_routes_to_exactly_the_replicas_and_ktune_sees_a_lost_on
     wait_for(lambda: urllib.request.urlopen(router["health_url"], timeout=5).status == 200, 10,
              "the router's health URL answers 200")
     assert [chat("http://127.0.0.1:%d" % router["port"], model) for _request in range(4)] == [200] * 4
+    # The router passes the client's key on; the replicas keep refusing a request without it.
+    assert chat("http://127.0.0.1:%d" % router["port"], model, key=None) == 401
     # A replica lost: the router's own health checks take it out, and ktune names it.
     processes[1].terminate()
     processes[1].wait(timeout=15)

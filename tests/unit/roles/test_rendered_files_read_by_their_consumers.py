@@ -241,7 +241,7 @@ def router_verify(text, tmp_path):
 
 def router_of(numa, **extra):
     entry = {"name": "k2", "backend": "sglang", "model_path": "/srv/models/k2", "kt_weight_path": "/srv/models/k2-cpu",
-             "replicas": "per_numa_node", "host": "0.0.0.0", "port": 30000}
+             "replicas": "per_numa_node", "port": 30000}
     entry.update(extra)
     return router_plan(resolve_instances([entry], numa(TOPOLOGY)))[0]
 

@@ -28,7 +28,7 @@ def flag(argv, name, count=1):
 
 
 def test_one_router_per_sharded_entry_on_its_host_and_port_the_replicas_on_loopback(numa):
-    resolved = resolve_instances([sglang(host="0.0.0.0"), {"name": "solo", "backend": "sglang", "port": 31000,
+    resolved = resolve_instances([sglang(host="::1"), {"name": "solo", "backend": "sglang", "port": 31000,
                                   "model_path": "/m", "kt_weight_path": "/w", "share_cpus_with": ["k2"]}],
                                  numa("epyc-2s-nps2"))
     assert [item["host"] for item in resolved if item.get("replica_of")] == ["127.0.0.1"] * 4
@@ -36,15 +36,23 @@ def test_one_router_per_sharded_entry_on_its_host_and_port_the_replicas_on_loopb
     assert len(routers) == 1
     router = routers[0]
     assert router["unit"] == "ktransformers-router@k2.service"
-    assert (router["host"], router["port"], router["metrics_port"]) == ("0.0.0.0", 30000, 30005)
+    assert (router["host"], router["port"], router["metrics_port"]) == ("::1", 30000, 30005)
     assert router["workers"] == ["http://127.0.0.1:%d" % port for port in (30001, 30002, 30003, 30004)]
     assert router["replica_units"] == ["ktransformers@k2-node%d.service" % node for node in range(4)]
-    assert router["health_url"] == "http://127.0.0.1:30000/health"
+    assert router["health_url"] == "http://[::1]:30000/health"
     argv = router["argv"]
     assert argv[0] == "launch"
-    assert flag(argv, "--host") == ["0.0.0.0"] and flag(argv, "--port") == ["30000"]
+    assert flag(argv, "--host") == ["::1"] and flag(argv, "--port") == ["30000"]
     assert flag(argv, "--worker-urls", 4) == router["workers"]
     assert flag(argv, "--prometheus-host") == ["127.0.0.1"] and flag(argv, "--prometheus-port") == ["30005"]
+
+
+def test_a_router_beyond_loopback_is_refused(numa):
+    assert instance_problems([sglang(host="0.0.0.0")], numa("epyc-2s-nps2")) == [
+        "ktune_service_instances[0] (k2): host = '0.0.0.0': expected loopback (127.0.0.1 or ::1) for an entry with "
+        "replicas: its router's worker API (add or remove backends by URL) has no authentication without a key on "
+        "its command line, which every user could read. Fix: keep host: 127.0.0.1 and front the port with an "
+        "authenticating proxy (docs/sharded-serving.md)"]
 
 
 def test_an_entry_being_removed_has_no_router(numa):
