@@ -70,7 +70,7 @@ def test_the_routers_metrics_port_may_not_be_another_instances(numa):
         "ktune_service_instances[0]: expected a different port per instance. Fix: give one of them another port"]
 
 
-def router(numa):
+def socket_router(numa):
     return router_plan(resolve_instances([sglang(replicas="per_socket")], numa("epyc-2s-nps2")))[0]
 
 
@@ -79,12 +79,12 @@ def listing(*workers):
 
 
 def test_a_router_routing_to_exactly_its_healthy_replicas_passes(numa):
-    assert router_worker_problems(router(numa), listing(("http://127.0.0.1:30002", True),
+    assert router_worker_problems(socket_router(numa), listing(("http://127.0.0.1:30002", True),
                                                         ("http://127.0.0.1:30001/", True))) == []
 
 
 def test_a_missing_an_unhealthy_and_a_foreign_worker_are_each_named(numa):
-    assert router_worker_problems(router(numa), listing(("http://127.0.0.1:30002", False),
+    assert router_worker_problems(socket_router(numa), listing(("http://127.0.0.1:30002", False),
                                                         ("http://127.0.0.1:40000", True))) == [
         "ktransformers-router@k2.service does not route to http://127.0.0.1:30001 (expected every replica registered)",
         "ktransformers-router@k2.service marks http://127.0.0.1:30002 unhealthy",
@@ -93,7 +93,7 @@ def test_a_missing_an_unhealthy_and_a_foreign_worker_are_each_named(numa):
 
 
 def test_an_answer_without_a_worker_list_is_a_problem(numa):
-    assert router_worker_problems(router(numa), {"error": "nope"}) == [
+    assert router_worker_problems(socket_router(numa), {"error": "nope"}) == [
         "ktransformers-router@k2.service answers no worker list at http://127.0.0.1:30000/workers "
         "(expected smg's {\"workers\": [...]})"]
 
