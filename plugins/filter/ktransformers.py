@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters ktransformers_instances, ktransformers_command and ktransformers_problems."""
+"""Filters ktransformers_instances, ktransformers_command, ktransformers_problems and ktransformers_routers."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -20,6 +20,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     redact_secrets,
     resolve_instances,
 )
+from ansible_collections.ktune.inference.plugins.module_utils.router import leftover_units, router_plan, router_worker_problems
 
 
 def _require_facts(numa, name):
@@ -84,6 +85,27 @@ def ktransformers_memory_not_checked(resolved, sizes, settings=None):
     return memory_not_checked(resolved, sizes, _settings(settings, "ktransformers_memory_not_checked"))
 
 
+def ktransformers_routers(resolved, settings=None):
+    if not isinstance(resolved, list):
+        raise AnsibleFilterError("ktransformers_routers: expected the output of ktransformers_instances (a list), "
+                                 "got %r" % type(resolved).__name__)
+    return router_plan(resolved, _settings(settings, "ktransformers_routers"))
+
+
+def ktransformers_router_problems(router, workers):
+    if not isinstance(router, dict) or "workers" not in router:
+        raise AnsibleFilterError("ktransformers_router_problems: expected one router of ktransformers_routers, got %r"
+                                 % type(router).__name__)
+    return router_worker_problems(router, workers)
+
+
+def ktransformers_leftovers(resolved, env_files):
+    if not isinstance(resolved, list) or not isinstance(env_files, list):
+        raise AnsibleFilterError("ktransformers_leftovers: expected the resolved instances and a list of file names, "
+                                 "got %r and %r" % (type(resolved).__name__, type(env_files).__name__))
+    return leftover_units(resolved, env_files)
+
+
 def ktransformers_public(instances):
     return instances_without_secrets(instances)
 
@@ -96,5 +118,8 @@ class FilterModule(object):
             "ktransformers_problems": ktransformers_problems,
             "ktransformers_redact": redact_secrets,
             "ktransformers_public": ktransformers_public,
+            "ktransformers_routers": ktransformers_routers,
+            "ktransformers_router_problems": ktransformers_router_problems,
+            "ktransformers_leftovers": ktransformers_leftovers,
             "ktransformers_memory_not_checked": ktransformers_memory_not_checked,
         }

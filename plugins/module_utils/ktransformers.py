@@ -44,6 +44,7 @@ CONFIG_DIR = "/etc/ktransformers"
 PORT_MIN = 1024  # the service runs as an unprivileged user
 PORT_MAX = 65535
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
 
 SGLANG_VARIANTS = ("sglang-kt", "sglang")
 COMMON_FIELDS = ("name", "state", "backend", "model_path", "port", "host", "numactl", "numa_node",
@@ -360,7 +361,7 @@ def _normalise(raw, index, settings, numa, replica=None):
     instance = {"name": name, "index": index, "label": check.label, "state": state, "backend": backend}
     if replica:
         instance.update(replica_of=replica["of"], replicas=replica["layout"], router_port=replica["router_port"],
-                        numa_nodes=list(replica["nodes"]))
+                        router_metrics_port=replica.get("metrics_port"), numa_nodes=list(replica["nodes"]))
     instance["entry"] = replica["of"] if replica else name
     instance["share_cpus_with"] = _names(check, raw.get("share_cpus_with"))
     instance["model_size_gb"] = _size_gb(check, "model_size_gb", raw.get("model_size_gb"))
@@ -384,6 +385,10 @@ def _normalise(raw, index, settings, numa, replica=None):
         check.add("host", "= %r is not an address to listen on: expected 127.0.0.1 (the default), 0.0.0.0 or "
                           "another address of the host" % (host,))
         host = None
+    if replica:
+        # The entry's address is the router's; its replicas answer the router alone, on loopback.
+        instance["router_host"] = host
+        host = "127.0.0.1" if host is not None else None
     instance["host"] = host
     served = raw.get("served_model_name")
     if served is not None and (not isinstance(served, str) or not SERVED_NAME_PATTERN.match(served)):
@@ -1075,6 +1080,14 @@ def _expand_one(raw, index, layout, numa, settings):
         check.add("replicas", "= %s needs sglang_variant: sglang-kt: a replica on node N needs --kt-numa-nodes N, "
                               "which sgl-project sglang lacks (its pool i runs on node i). Fix: set "
                               "sglang_variant: sglang-kt, or remove replicas" % layout)
+    host = raw.get("host") if raw.get("host") is not None else settings.get("host")
+    if isinstance(host, str) and host not in LOOPBACK_HOSTS:
+        # smg's worker API (POST /workers, DELETE /workers/{id}) answers anyone who reaches the router
+        # unless a key is on its command line, where ktune never writes one.
+        check.add("host", "= %r: expected loopback (127.0.0.1 or ::1) for an entry with replicas: its router's "
+                          "worker API (add or remove backends by URL) has no authentication without a key on its "
+                          "command line, which every user could read. Fix: keep host: 127.0.0.1 and front the port "
+                          "with an authenticating proxy (docs/sharded-serving.md)" % (host,))
     if groups is None:
         check.add("replicas", "= %s cannot be laid out: %s. Fix: remove replicas" % (layout, why))
     if check.problems:
@@ -1082,10 +1095,10 @@ def _expand_one(raw, index, layout, numa, settings):
     port = raw.get("port")
     if port is None:
         port = settings["%s_defaults" % backend].get("port") if backend in BACKENDS else None
-    if not _is_int(port) or not PORT_MIN <= int(port) <= PORT_MAX - len(groups):
-        check.add("port", "= %r: expected the router's port in %d-%d, the %d replica%s taking the ports after it. "
-                          "Fix: pick a lower port" % (port, PORT_MIN, PORT_MAX - len(groups), len(groups),
-                                                      "" if len(groups) == 1 else "s"))
+    if not _is_int(port) or not PORT_MIN <= int(port) <= PORT_MAX - len(groups) - 1:
+        check.add("port", "= %r: expected the router's port in %d-%d, the %d replica%s and the router's metrics "
+                          "taking the ports after it. Fix: pick a lower port"
+                  % (port, PORT_MIN, PORT_MAX - len(groups) - 1, len(groups), "" if len(groups) == 1 else "s"))
         return None, check.problems
     placed = _gpus_placed(numa)
     replicas = []
@@ -1103,7 +1116,8 @@ def _expand_one(raw, index, layout, numa, settings):
                               % (layout, item["name"], "" if len(nodes) == 1 else "s", format_cpulist(nodes),
                                  format_cpulist(sorted(set(int(gpu["numa_node"]) for gpu in _nvidia_gpus(numa))))))
                 item["cuda_visible_devices"] = gpus or None
-        replicas.append((item, dict(of=name, layout=layout, router_port=int(port), nodes=nodes)))
+        replicas.append((item, dict(of=name, layout=layout, router_port=int(port), nodes=nodes,
+                                    metrics_port=int(port) + len(groups) + 1)))
     if check.problems:
         return None, check.problems
     return replicas, []
@@ -1137,6 +1151,15 @@ def instance_problems(instances, numa, settings=None):
                                 "ports after it. Fix: give one of them another port"
                                 % (_label(index, instances[index]), router, seen_ports[router]))
             seen_ports.setdefault(router, index)
+            metrics = instance.get("router_metrics_port")
+            if metrics is not None and seen_ports.get(metrics, index) != index and index not in routers_refused:
+                routers_refused.add(index)
+                problems.append("%s: port %d (its router's metrics, after its replicas) is also the port of "
+                                "ktune_service_instances[%d]: expected a different port per instance. Fix: give "
+                                "one of them another port" % (_label(index, instances[index]), metrics,
+                                                              seen_ports[metrics]))
+            if metrics is not None:
+                seen_ports.setdefault(metrics, index)
         if instance is None or not instance.get("name"):
             continue
         name = instance["name"]

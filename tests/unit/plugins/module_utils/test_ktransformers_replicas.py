@@ -148,10 +148,10 @@ def test_a_host_without_numa_cannot_take_replicas(numa):
 
 
 def test_the_replicas_ports_must_fit_below_65536(numa):
-    assert instance_problems([sglang(port=65533)], numa("epyc-2s-nps2")) == [
-        "ktune_service_instances[0] (k2): port = 65533: expected the router's port in 1024-65531, the 4 replicas "
-        "taking the ports after it. Fix: pick a lower port"]
-    assert instance_problems([sglang(port=65531)], numa("epyc-2s-nps2")) == []
+    assert instance_problems([sglang(port=65531)], numa("epyc-2s-nps2")) == [
+        "ktune_service_instances[0] (k2): port = 65531: expected the router's port in 1024-65530, the 4 replicas "
+        "and the router's metrics taking the ports after it. Fix: pick a lower port"]
+    assert instance_problems([sglang(port=65530)], numa("epyc-2s-nps2")) == []
 
 
 def test_ports_colliding_with_another_entry_are_refused(numa):

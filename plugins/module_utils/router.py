@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: ktune contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The router in front of a sharded entry's replicas: its command line, unit, and its worker list judged.
+
+The router is smg (the Shepherd Model Gateway, https://github.com/smg-project/smg), the PyPI
+project the SGLang router moved to: sglang-router 0.3.2, its last release, ships the same
+gateway and already installs an `smg` command. One router per sharded entry listens on the
+entry's host and port; the replicas listen on loopback, on the ports after it. The router's
+Prometheus endpoint is bound to loopback on the port after the last replica (smg would take
+0.0.0.0:29000 for every router otherwise, and two routers on one host would collide).
+
+tests/integration/test_router_contract.py parses every line built here with the released
+smg's own parser, and runs the router in front of test servers.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+ROUTER_PACKAGE = "smg"
+ROUTER_VERSION = "1.13.0"
+ROUTER_CONFIG_DIR = "/etc/ktransformers"
+# round_robin: every replica holds the whole model, so any replica can take any request, and a
+# replica taken out of the router for a restart leaves the others an even share.
+ROUTER_POLICY = "round_robin"
+ROUTER_HEALTH_PATH = "/health"
+LOOPBACK = "127.0.0.1"
+WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+
+
+def _url_host(host):
+    if host in WILDCARD_HOSTS:
+        return LOOPBACK
+    if ":" in host and not host.startswith("["):
+        return "[%s]" % host
+    return host
+
+
+def worker_url(replica):
+    return "http://%s:%d" % (_url_host(replica["host"]), replica["port"])
+
+
+def router_plan(resolved, settings=None):
+    """One router per sharded entry with replicas present, in the order the entries came.
+
+    Each: name (the entry's), unit, env_file, host, port, metrics_port, workers (the replicas'
+    URLs), replica_units, health_url and argv (smg's command line after the python).
+    """
+    settings = settings or {}
+    health_interval = max(1, int(settings.get("router_health_interval_s") or 5))
+    routers = []
+    by_entry = {}
+    for instance in resolved or []:
+        entry = instance.get("replica_of")
+        if not entry or instance.get("state", "present") != "present":
+            continue
+        if entry not in by_entry:
+            by_entry[entry] = {"name": entry, "unit": "ktransformers-router@%s.service" % entry,
+                               "env_file": "%s/router-%s.env" % (ROUTER_CONFIG_DIR, entry),
+                               "host": instance.get("router_host") or LOOPBACK, "port": instance["router_port"],
+                               "workers": [], "replica_units": [], "startup_timeout_s": 0}
+            routers.append(by_entry[entry])
+        # A replica may load for as long as its own health check waits; the router keeps trying it that long.
+        by_entry[entry]["startup_timeout_s"] = max(by_entry[entry]["startup_timeout_s"],
+                                                   int(instance.get("health_timeout_s") or 0))
+        by_entry[entry]["workers"].append(worker_url(instance))
+        by_entry[entry]["replica_units"].append(instance["unit"])
+    for router in routers:
+        router["metrics_port"] = router["port"] + len(router["workers"]) + 1
+        router["health_url"] = "http://%s:%d%s" % (_url_host(router["host"]), router["port"], ROUTER_HEALTH_PATH)
+        router["workers_url"] = "http://%s:%d/workers" % (_url_host(router["host"]), router["port"])
+        router["argv"] = router_argv(router, health_interval)
+        router["command"] = " ".join(router["argv"])
+    return routers
+
+
+def router_argv(router, health_interval_s=5):
+    """`smg launch` and its options (what follows `python -m smg` in the unit)."""
+    return ["launch",
+            "--host", router["host"],
+            "--port", str(router["port"]),
+            "--worker-urls"] + list(router["workers"]) + [
+            "--policy", ROUTER_POLICY,
+            "--health-check-endpoint", ROUTER_HEALTH_PATH,
+            "--health-check-interval-secs", str(health_interval_s),
+            "--worker-startup-timeout-secs", str(max(1, router.get("startup_timeout_s") or 1800)),
+            "--prometheus-host", LOOPBACK,
+            "--prometheus-port", str(router["metrics_port"]),
+            "--log-level", "warn"]
+
+
+def _norm(url):
+    return (url or "").rstrip("/")
+
+
+def router_worker_problems(router, workers_doc):
+    """What is wrong with a router's worker list (smg's GET /workers), [] when it routes to exactly the replicas.
+
+    The one judgement the role (after a start) and the audit (service.router) share.
+    """
+    if not isinstance(workers_doc, dict) or not isinstance(workers_doc.get("workers"), list):
+        return ["%s answers no worker list at %s (expected smg's {\"workers\": [...]})"
+                % (router["unit"], router["workers_url"])]
+    listed = dict((_norm(worker.get("url")), worker) for worker in workers_doc["workers"]
+                  if isinstance(worker, dict))
+    expected = [_norm(url) for url in router["workers"]]
+    problems = []
+    missing = [url for url in expected if url not in listed]
+    if missing:
+        problems.append("%s does not route to %s (expected every replica registered)"
+                        % (router["unit"], ", ".join(missing)))
+    unhealthy = [url for url in expected if url in listed and listed[url].get("is_healthy") is not True]
+    if unhealthy:
+        problems.append("%s marks %s unhealthy" % (router["unit"], ", ".join(unhealthy)))
+    extra = sorted(url for url in listed if url not in expected)
+    if extra:
+        problems.append("%s also routes to %s, which is no replica of %s (expected exactly %s)"
+                        % (router["unit"], ", ".join(extra), router["name"], ", ".join(expected)))
+    return problems
+
+
+def _replica_name_of(name, entries):
+    """The entry NAME is a replica of (ENTRY-nodeN or ENTRY-socketN), or None."""
+    for entry in entries:
+        rest = name[len(entry) + 1:] if name.startswith(entry + "-") else ""
+        for suffix in ("node", "socket"):
+            if rest.startswith(suffix) and rest[len(suffix):].isdigit():
+                return entry
+    return None
+
+
+def leftover_units(resolved, env_files):
+    """{'replicas': [...], 'routers': [...]}: instance and router names whose files a layout change left.
+
+    ENV_FILES: the base names of the *.env files in the configuration directory. A replica is left
+    over when it is ENTRY-nodeN or ENTRY-socketN of an entry on this host and no longer one of its
+    instances (per_numa_node -> per_socket, NPS4 -> NPS2, replicas removed); a router when its
+    entry no longer has replicas present.
+    """
+    names = set(item.get("name") for item in resolved or [])
+    entries = sorted(set(item.get("entry") or item.get("name") for item in resolved or []), key=len, reverse=True)
+    routers = set(router["name"] for router in router_plan(resolved))
+    replicas, stale_routers = [], []
+    for file_name in sorted(env_files or []):
+        if not file_name.endswith(".env"):
+            continue
+        name = file_name[:-len(".env")]
+        if name.startswith("router-"):
+            if name[len("router-"):] not in routers:
+                stale_routers.append(name[len("router-"):])
+        elif name not in names and _replica_name_of(name, entries):
+            replicas.append(name)
+    return {"replicas": replicas, "routers": stale_routers}
