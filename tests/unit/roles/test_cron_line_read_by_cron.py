@@ -7,7 +7,8 @@ daemon itself, as root, inside a private mount namespace (unshare -m): a scratch
 a scratch spool, a scratch /run for its pid file, and /bin/sh replaced by a recorder, so every
 job cron starts records the command text cron passes to the shell and the standard input cron
 feeds it (cron turns an unescaped % into a newline of that input). libfaketime starts the clock
-two seconds before a minute, ten times faster, so one minute's jobs run within a second.
+two seconds before a minute, four times faster, so one minute's jobs start within a second
+and the next minute is fifteen seconds away.
 
 Each rendered file gets a sentinel job after ktune's line: Debian's cron ignores a whole file
 with a syntax error, so a missing sentinel means ktune's line broke the file. Every other job
@@ -41,11 +42,14 @@ LIBFAKETIME = os.environ.get("KTUNE_TEST_LIBFAKETIME", "/usr/lib/x86_64-linux-gn
 TEMPLATE = ROOT / "roles/page_cache/templates/ktune-drop-caches.cron.j2"
 FIELDS = ("minute", "hour", "day", "month", "weekday")
 # 2026-01-01 00:00 is minute 0, hour 0, day 1, January, a Thursday (4).
-FAKE_START = "@2025-12-31 23:59:58 x10"
+FAKE_START = "@2025-12-31 23:59:58 x4"
+SETTLE_S = 1.5  # no new job record for this long: the minute's jobs have all started
 RECORDER = """#!%s
 import json, os, sys
-with open(os.path.join(%r, "%%d-%%d.json" %% (os.getpid(), len(os.listdir(%r)))), "w") as out:
+path = os.path.join(%r, "%%d" %% os.getpid())
+with open(path + ".tmp", "w") as out:
     json.dump({"command": sys.argv[-1], "stdin": sys.stdin.read()}, out)
+os.rename(path + ".tmp", path + ".json")
 """
 # Each example runs two ansible-playbook evaluations and one cron minute over a batch of cases;
 # no shrinking (minutes per step): a failure prints the whole batch.
@@ -59,8 +63,14 @@ def require_cron():
     assert os.geteuid() == 0, "cron runs its jobs through setgid/initgroups/setuid: run this test as root"
 
 
-def cron_runs(files, tmp_path):
-    """[{command, stdin}] of every job Debian's cron ran in one minute with FILES as /etc/cron.d."""
+def read_runs(folder):
+    return [json.loads((folder / name).read_text()) for name in sorted(os.listdir(str(folder)))
+            if name.endswith(".json")]
+
+
+def cron_runs(files, tmp_path, ready):
+    """[{command, stdin}] of every job Debian's cron ran in one minute with FILES as /etc/cron.d,
+    once READY(runs so far) holds and no further job started for SETTLE_S."""
     require_cron()
     scratch = tmp_path / "cron"
     shutil.rmtree(str(scratch), ignore_errors=True)
@@ -70,7 +80,7 @@ def cron_runs(files, tmp_path):
         (scratch / "cron.d" / name).write_text(text)
         (scratch / "cron.d" / name).chmod(0o644)
     recorder = scratch / "sh"
-    recorder.write_text(RECORDER % (sys.executable, str(scratch / "out"), str(scratch / "out")))
+    recorder.write_text(RECORDER % (sys.executable, str(scratch / "out")))
     recorder.chmod(0o755)
     script = ('mount --bind "$1/cron.d" /etc/cron.d && mount -t tmpfs tmpfs /var/spool'
               ' && mkdir -p /var/spool/cron/crontabs && mount --bind "$1/run" /run && mount --bind "$1/sh" /bin/sh'
@@ -78,16 +88,22 @@ def cron_runs(files, tmp_path):
     # -m alone: the daemon must really be root to start a job (a user namespace refuses initgroups).
     daemon = subprocess.Popen(["unshare", "-m", "/bin/dash", "-c", script, "dash", str(scratch), LIBFAKETIME,
                                FAKE_START, CRON], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = scratch / "out"
     try:
-        deadline = time.monotonic() + 20
-        while len(os.listdir(str(scratch / "out"))) < len(files) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 12  # before the next fake minute
+        while not ready(read_runs(out)) and time.monotonic() < deadline:
             assert daemon.poll() is None, daemon.stdout.read()
             time.sleep(0.1)
-        time.sleep(1.0)  # the minute's other jobs (started in the same pass)
+        count, still = -1, time.monotonic()
+        while time.monotonic() - still < SETTLE_S and time.monotonic() < deadline:
+            if len(os.listdir(str(out))) != count:
+                count, still = len(os.listdir(str(out))), time.monotonic()
+            time.sleep(0.1)
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=10)
-    return [json.loads((scratch / "out" / name).read_text()) for name in sorted(os.listdir(str(scratch / "out")))]
+    # A recorder writes its file in one go, named .json only when complete.
+    return read_runs(out)
 
 
 def shell_argv(command, tmp_path):
@@ -121,7 +137,8 @@ def judge_and_render(cases):
 def assert_cron_runs_each_line_as_one_job(rendered, tmp_path):
     files = {"ktune-drop-caches-%d" % index: result["text"] + "* * * * * root %s\n" % sentinel(index)
              for index, (_case, result) in enumerate(rendered)}
-    runs = cron_runs(files, tmp_path)
+    sentinels = set(sentinel(index) for index in range(len(rendered)))
+    runs = cron_runs(files, tmp_path, lambda runs: sentinels <= set(run["command"] for run in runs))
     commands = collections.Counter(run["command"] for run in runs)
     for index in range(len(rendered)):
         assert commands.pop(sentinel(index), 0) == 1, "cron ignored file %d (a syntax error):\n%s" % (
@@ -169,7 +186,7 @@ def test_cron_and_the_shell_are_the_judges(tmp_path):
     files = {"split": "* * * * * root /usr/local/sbin/ktune-drop-caches --level 3\n* * * * * root /bin/id\n",
              "percent": "* * * * * root /usr/local/sbin/ktune-drop-caches --level 3%x\n",
              "broken": "* * * * * root /usr/local/sbin/ktune-drop-caches\n61 * * * * root %s\n" % sentinel(9)}
-    runs = cron_runs(files, tmp_path)
+    runs = cron_runs(files, tmp_path, lambda runs: len(runs) >= 3)
     assert sorted((run["command"], run["stdin"]) for run in runs) == [
         ("/bin/id", ""), ("/usr/local/sbin/ktune-drop-caches --level 3", ""),
         ("/usr/local/sbin/ktune-drop-caches --level 3", "x\n")]
