@@ -204,7 +204,7 @@ def test_cron_and_the_shell_are_the_judges(tmp_path):
                 {"ktune_drop_caches_minute": "*", "ktune_drop_caches_skip_unit": "x\\x2d%h.service"}])
 def test_each_rendered_cron_line_is_one_job_running_the_meant_argv(cases, tmp_path):
     judged, rendered = judge_and_render(cases)
-    for case, result in zip(cases, judged):
+    for result in judged:
         event("refused" if result["problems"] else "accepted: run by cron")
     if rendered:
         assert_cron_runs_each_line_as_one_job(rendered, tmp_path)
