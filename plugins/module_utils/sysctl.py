@@ -74,6 +74,11 @@ def normalize_value(name, value):
         raise SysctlError("%s: value is empty" % name)
     if "\n" in str(value).strip() or "\r" in str(value).strip():
         raise SysctlError("%s: value must be on one line, got %r" % (name, value))
+    # systemd-sysctl ends a line at NUL, so "0<NUL>kernel.core_pattern=|/x" would persist a
+    # second setting; other control and format characters are no kernel value either.
+    if not text.isprintable():
+        raise SysctlError("%s: value must be printable text, got %r (control or format characters)"
+                          % (name, value))
     return text
 
 

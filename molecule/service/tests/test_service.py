@@ -297,6 +297,22 @@ def test_the_real_config_is_back_and_untouched_by_the_refused_runs(host):
     assert host.file(HOME + "/.ktransformers/config.yaml").is_file
 
 
+def test_a_run_killed_between_the_units_write_and_its_restarts_is_finished_by_the_next_run(host):
+    """Issue 21, item 6, for real: an ansible-playbook run killed (SIGKILL) right after it wrote a
+    changed unit (tests/callbacks/kill_after_task.py) left systemd on the old unit and both
+    instances running; the next run, whose files were already right, reloaded systemd and
+    restarted both, saying so twice (side_effect.yml; its output wraps lines: counted, not parsed)."""
+    killed = record(host, "killed-run")
+    assert killed["killed_rc"] == -9
+    assert "RestartSec=3" in killed["killed_unit"]  # the breakpoint came after the write
+    for unit in ("ktransformers@r1.service", "ktransformers@kimi.service"):
+        after_kill, after_next = show(killed["after_kill"][unit]), show(killed["after_next"][unit])
+        assert (after_kill["NeedDaemonReload"], after_kill["ActiveState"]) == ("yes", "active"), after_kill
+        assert (after_next["NeedDaemonReload"], after_next["ActiveState"]) == ("no", "active"), after_next
+        assert after_next["MainPID"] != after_kill["MainPID"], (after_kill, after_next)
+    assert len(killed["next_lost"]) == 2, killed["next_lost"]  # "...: restarting it now." once per instance
+
+
 def test_a_restart_an_interrupted_run_lost_is_made_by_the_next_run(host):
     """Issue 21, item 6: the files were right, the process older than them ran the old command line;
     the next run restarted it (side_effect.yml), instead of reporting ok."""
