@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of ktune.inference, from a bare Debian machine:
 #   1. installs what it needs (apt: python3-venv, shellcheck, openjdk-17-jre-headless, chromium, podman,
-#      runc, debootstrap; pip: requirements-test.txt, ansible-rulebook in a venv of its own)
+#      runc, debootstrap; cron and libfaketime unpacked; pip: requirements-test.txt, ansible-rulebook in a venv of its own)
 #   2. lint: yamllint, ansible-lint (production profile), ansible-doc of every plugin,
 #      ansible-galaxy collection build, galaxy-importer on the tarball, ansible-builder create
 #   3. ansible-test sanity on ansible-core 2.16, 2.19, 2.20 and 2.21 (one venv each; 2.20 and
@@ -92,6 +92,21 @@ if ! command -v promtool >/dev/null; then
   rm -rf "${promtool_dir}"
 fi
 promtool --version | head -1
+
+stage "cron and libfaketime (Debian's packages, unpacked, no daemon started; the cron line test runs cron itself)"
+cron_tools=${VENV}-cron
+if [[ ! -x ${cron_tools}/usr/sbin/cron ]]; then
+  mkdir -p "${cron_tools}"
+  (cd "${cron_tools}" && { apt-get download -qq cron libfaketime 2>/dev/null ||
+    { apt-get update -qq && apt-get download -qq cron libfaketime; }; })
+  for deb in "${cron_tools}"/*.deb; do dpkg-deb -x "${deb}" "${cron_tools}"; done
+  rm -f "${cron_tools}"/*.deb
+fi
+KTUNE_TEST_CRON=${cron_tools}/usr/sbin/cron
+KTUNE_TEST_LIBFAKETIME=$(find "${cron_tools}" -name libfaketime.so.1 -print -quit)
+export KTUNE_TEST_CRON KTUNE_TEST_LIBFAKETIME
+ls -l "${KTUNE_TEST_CRON}"
+ls -l "${KTUNE_TEST_LIBFAKETIME}"
 
 stage "systemd-analyze (Debian's systemd; the guard role's unit is verified with it)"
 command -v systemd-analyze >/dev/null ||

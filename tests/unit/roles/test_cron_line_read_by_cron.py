@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests/unit/roles"))
 from role_vars import evaluate  # noqa: E402
 
+from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import role_options  # noqa: E402
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems  # noqa: E402
+
 CRON = os.environ.get("KTUNE_TEST_CRON", "/usr/sbin/cron")
 LIBFAKETIME = os.environ.get("KTUNE_TEST_LIBFAKETIME", "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 TEMPLATE = ROOT / "roles/page_cache/templates/ktune-drop-caches.cron.j2"
@@ -125,7 +128,8 @@ def sentinel(index):
 
 def judge_and_render(cases):
     """Per case: the role's problems and, for accepted cases, the rendered file and the argv it means."""
-    judged = evaluate("page_cache", {"problems": "page_cache_settings_problems"}, cases)
+    defaults = dict((name, option.get("default")) for name, option in role_options("page_cache").items())
+    judged = [{"problems": settings_problems("page_cache", dict(defaults, **case))} for case in cases]
     accepted = [case for case, result in zip(cases, judged) if not result["problems"]]
     if not accepted:
         return judged, []
