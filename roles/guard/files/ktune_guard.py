@@ -65,10 +65,11 @@ try:
     import ipmi
     import openai_stream
     import prom_text
+    import secret_file
     import sysfs
 except ImportError:  # run from the collection checkout (unit tests)
     from ansible_collections.ktune.inference.plugins.module_utils import (
-        guard, guard_token, host_telemetry, http_body, ipmi, openai_stream, prom_text, sysfs)
+        guard, guard_token, host_telemetry, http_body, ipmi, openai_stream, prom_text, secret_file, sysfs)
 
 OUTPUT_NAME = "ktune_guard.prom"
 RESTARTS_FILE = "restarts.json"
@@ -127,11 +128,12 @@ def load_config(path):
         problems.append("instances: every instance needs a name, each once: %r" % names)
     for instance in config["instances"]:
         if instance.get("api_key_file"):
-            problems += secret_file_problems("instances[%s].api_key_file" % instance.get("name"),
-                                             instance["api_key_file"])
-            if not secret_file_problems("", instance["api_key_file"]) and not read_api_key(instance["api_key_file"]):
-                problems.append("instances[%s].api_key_file %s holds no %s= line or key" % (
-                    instance.get("name"), instance["api_key_file"], KEY_VARIABLE))
+            label = "instances[%s].api_key_file" % instance.get("name")
+            try:
+                if not read_api_key(instance["api_key_file"], label):
+                    problems.append("%s %s holds no %s= line or key" % (label, instance["api_key_file"], KEY_VARIABLE))
+            except secret_file.SecretFileError as exc:
+                problems.append(str(exc))
     lanplus = config.get("lanplus")
     if lanplus:
         problems += lanplus_problems(lanplus)
@@ -140,34 +142,22 @@ def load_config(path):
     return config
 
 
-def secret_file_problems(label, path):
-    """[] when path is a file only the guard's own user (root) can read, else why not."""
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        return ["%s %s: %s" % (label, path, exc.strerror)]
-    if info.st_uid != os.geteuid():
-        return ["%s %s is owned by uid %d: expected the guard's own user (uid %d, root)"
-                % (label, path, info.st_uid, os.geteuid())]
-    if info.st_mode & 0o077:
-        return ["%s %s is readable by others (mode %o): expected 0600 or 0400, owned by root"
-                % (label, path, info.st_mode & 0o777)]
-    return []
-
-
 def lanplus_problems(lanplus):
     path = lanplus.get("password_file") or ""
     if not lanplus.get("host") or not lanplus.get("user") or not path:
         return ["lanplus: host, user and password_file are all needed"]
-    return secret_file_problems("lanplus.password_file", path)
-
-
-def read_api_key(path):
-    """The key in a credentials file: its KTUNE_API_KEY= line, or its only line; "" when none or unreadable."""
     try:
-        text = sysfs.read_config_file(path, sysfs.ATTRIBUTE_LIMIT) or ""
-    except sysfs.HostFileError:
-        return ""
+        secret_file.read_secret_file(path, "lanplus.password_file")
+    except secret_file.SecretFileError as exc:
+        return [str(exc)]
+    return []
+
+
+def read_api_key(path, label="api_key_file"):
+    """The key in a credentials file: its KTUNE_API_KEY= line, or its only line; "" when none.
+
+    SecretFileError when the file is not root-only (secret_file.read_secret_file)."""
+    text = secret_file.read_secret_file(path, label, limit=sysfs.ATTRIBUTE_LIMIT).decode("utf-8", "replace")
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     for line in lines:
         if line.startswith(KEY_VARIABLE + "="):
@@ -318,6 +308,7 @@ class Instance(object):
         self.metrics = bool(spec.get("metrics", self.backend == "sglang"))
         self.api_key_file = spec.get("api_key_file")
         self.api_key = None
+        self.key_problem = None
         self.drained = None
         self.machine = guard.InstanceGuard(settings, spec.get("baseline_tokens_per_s"), restarts, now)
         self.restart_failed = False
@@ -396,13 +387,25 @@ class Guard(object):
         for instance in self.instances:
             self.apply_drain(instance, drain.get(instance.name) or drain.get("*"))
             if instance.api_key_file:
-                instance.api_key = read_api_key(instance.api_key_file) or None
+                instance.api_key = self.current_api_key(instance)
             reading = self.read_instance(instance, dimms, throttle)
             decision = instance.machine.step(reading)
             self.log_learned(instance)
             self.act(instance, decision)
         self.cycles += 1
         write_atomically(self.config["textfile_dir"], render_metrics(self))
+
+    def current_api_key(self, instance):
+        """The instance's key, read again every cycle; None (and one journal line) while its file is unsafe."""
+        try:
+            key, problem = read_api_key(instance.api_key_file, "instances[%s].api_key_file" % instance.name), None
+        except secret_file.SecretFileError as exc:
+            key, problem = None, str(exc)
+        if problem != instance.key_problem:
+            log(ERROR if problem else INFO, "%s: %s" % (instance.name, problem and problem + ": no key sent"
+                                                      or "the key file is usable again"))
+            instance.key_problem = problem
+        return key or None
 
     def apply_drain(self, instance, reason):
         """Take the instance out of rotation while the drain file names it (reason), back when it does not."""

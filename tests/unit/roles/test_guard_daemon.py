@@ -362,7 +362,8 @@ def test_lanplus_reads_the_password_from_a_root_only_file(host):
     password = host["tmp"] / "bmc.password"
     password.write_text("secret\n")
     password.chmod(0o644)
-    with pytest.raises(ktune_guard.ConfigError, match="readable by others"):
+    with pytest.raises(ktune_guard.ConfigError, match="found a regular file owned by uid %d with mode 0644"
+                       % os.geteuid()):
         host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
     password.chmod(0o600)
     os.chown(password, 65534, 65534)
@@ -474,7 +475,9 @@ def test_api_key_from_a_root_only_file_reaches_the_probe(host):
         daemon.cycle()
         assert daemon.instances[0].tokens_per_s is None  # no key: 401, no measurement
         path = key_file(host["tmp"], key, 0o644)
-        with pytest.raises(ktune_guard.ConfigError, match="api_key_file %s is readable by others" % path):
+        with pytest.raises(ktune_guard.ConfigError, match="api_key_file %s: expected .* mode 0600 or 0400, found "
+                                                          "a regular file owned by uid %d with mode 0644"
+                                                          % (path, os.geteuid())):
             host["config"]([dict(spec, api_key_file=str(path))])
         path.chmod(0o600)
         config, config_path = host["config"]([dict(spec, api_key_file=str(path))])
@@ -490,6 +493,37 @@ def test_api_key_from_a_root_only_file_reaches_the_probe(host):
             host["config"]([dict(spec, api_key_file=str(empty))])
 
 
+def test_a_symlinked_key_or_password_file_is_refused_even_to_a_root_only_file(host):
+    """The one secret-file check (secret_file.read_secret_file) opens without following a link."""
+    real = key_file(host["tmp"], "guard-test-key-0123")
+    link = host["tmp"] / "link.credentials"
+    link.symlink_to(real)
+    spec = {"name": "r1", "backend": "legacy", "base_url": "http://127.0.0.1:9", "api_key_file": str(link)}
+    with pytest.raises(ktune_guard.ConfigError, match="api_key_file %s: expected .*, found a symlink" % link):
+        host["config"]([spec])
+    with pytest.raises(ktune_guard.ConfigError, match="password_file %s: expected .*, found a symlink" % link):
+        host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(link)})
+
+
+def test_a_key_file_that_turns_readable_to_others_sends_no_key(host, capsys):
+    """Read every cycle through the same check: a key file made 0644 after the start is not used."""
+    key = "guard-test-key-0123"
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0, api_key=key) as (url, _plan):
+        path = key_file(host["tmp"], key)
+        config, _path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url,
+                                         "api_key_file": str(path)}])
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        daemon.cycle()
+        assert daemon.instances[0].api_key == key
+        path.chmod(0o644)
+        daemon.cycle()
+        daemon.cycle()
+        assert daemon.instances[0].api_key is None and daemon.instances[0].tokens_per_s is None
+    out = capsys.readouterr().out
+    assert out.count("<3>r1: instances[r1].api_key_file %s: expected" % path) == 1, out
+    assert "with mode 0644: no key sent" in out and key not in out
+
+
 def test_check_config_exits_0_or_2_naming_the_problem(host):
     daemon = install_daemon(host["tmp"])
     password = host["tmp"] / "bmc.password"
@@ -502,7 +536,8 @@ def test_check_config_exits_0_or_2_naming_the_problem(host):
     done = subprocess.run([sys.executable, str(daemon), "--check-config", "--config", str(path)], capture_output=True,
                           text=True, env=env, check=False)
     assert done.returncode == 2
-    assert "lanplus.password_file %s is readable by others (mode 640)" % password in done.stderr
+    assert "lanplus.password_file %s: expected a regular file (not a symlink) owned by root" % password in done.stderr
+    assert "found a regular file owned by uid %d with mode 0640" % os.geteuid() in done.stderr
     password.chmod(0o600)
     done = subprocess.run([sys.executable, str(daemon), "--check-config", "--config", str(path)], capture_output=True,
                           text=True, env=env, check=False)
