@@ -471,12 +471,10 @@ class Guard(object):
         return True
 
     def log_learned(self, instance):
-        """One journal line when a load band learns its baseline: what later degradation is judged by."""
-        band = instance.machine.learned
-        if band is None:
-            return
-        log(INFO, "%s: learned a baseline at %s: %.2f tokens/s per request (median of its first %d samples)" % (
-            instance.name, guard.describe_band(band.band), band.baseline, self.settings["degraded_samples"]))
+        """One journal line when a band's baseline is learned, raised or refused: what degradation is judged by."""
+        note = instance.machine.learned
+        if note is not None:
+            log(WARNING if note.startswith("did not") else INFO, "%s: %s" % (instance.name, note))
 
     def act(self, instance, decision):
         with self.lock:
