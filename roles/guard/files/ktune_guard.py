@@ -636,8 +636,38 @@ def make_handler(daemon):
     class Handler(BaseHTTPRequestHandler):
         server_version = "ktune-guard/1"
 
+        def version_string(self):
+            return self.server_version  # no Python version in the Server header
+
         def log_message(self, fmt, *args):
             pass  # probes every few seconds would flood the journal
+
+        def send_error(self, code, message=None, explain=None):
+            """A malformed request: the status alone, no page and nothing about the guard."""
+            self.close_connection = True
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+
+        def authorized(self):
+            """Whether the request carries the token; answers 401 itself when it does not."""
+            if daemon.token and guard_token.bearer_matches(self.headers.get("Authorization"), daemon.token):
+                return True
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="ktune-guard"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return False
+
+        def refuse_method(self):
+            if self.authorized():
+                self.send_response(405)
+                self.send_header("Allow", "GET, HEAD")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = refuse_method
 
         def send_json(self, status, body):
             data = (json.dumps(body) + "\n").encode()
@@ -651,11 +681,7 @@ def make_handler(daemon):
 
         def do_GET(self):
             path = self.path.split("?", 1)[0]
-            if not daemon.token or not guard_token.bearer_matches(self.headers.get("Authorization"), daemon.token):
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Bearer realm="ktune-guard"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+            if not self.authorized():
                 return
             if path == "/status":
                 self.send_json(200, daemon.status())

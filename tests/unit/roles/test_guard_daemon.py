@@ -640,6 +640,48 @@ def test_every_endpoint_answers_401_without_the_token(host, header):
     assert raw_get(base + "/status", {"Authorization": "Bearer " + TOKEN})[0] == 200
 
 
+def raw_request(port, data):
+    """Send raw bytes to the guard; (status line, headers and body as bytes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(data)
+        answer = b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _sep, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], head, body
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"])
+def test_no_method_answers_anything_but_401_without_the_token(host, method):
+    """No endpoint, method or malformed request is answered past the token: the guard has no open
+    liveness endpoint (its liveness is ktune_guard_up and the last-cycle time in its metrics)."""
+    config, _path = host["config"]([{"name": "r1", "backend": "sglang", "base_url": "http://127.0.0.1:9"}])
+    daemon = ktune_guard.Guard(config, token=TOKEN)
+    server = SERVERS[id(daemon)] = ktune_guard.serve(daemon, "127.0.0.1", 0)
+    port = server.server_address[1]
+    request = "%s /status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n" % method
+    status, head, body = raw_request(port, (request + "\r\n").encode())
+    expected_without = b"HTTP/1.0 501" if method == "PROPFIND" else b"HTTP/1.0 401"
+    assert status.startswith(expected_without) and body == b"", (status, body)
+    assert b"Python" not in head and b"Server: ktune-guard/1\r\n" in head + b"\r\n", head
+    if method != "PROPFIND":
+        status, head, body = raw_request(port, (request + "Authorization: Bearer %s\r\n\r\n" % TOKEN).encode())
+        assert status.startswith(b"HTTP/1.0 405") and b"Allow: GET, HEAD" in head and body == b"", (status, head)
+
+
+def test_a_malformed_request_gets_no_page(host):
+    config, _path = host["config"]([{"name": "r1", "backend": "sglang", "base_url": "http://127.0.0.1:9"}])
+    daemon = ktune_guard.Guard(config, token=TOKEN)
+    server = SERVERS[id(daemon)] = ktune_guard.serve(daemon, "127.0.0.1", 0)
+    for line in (b"GET /status HTTP/2.0", b"GET /status HTTP/x.y", b"GARBAGE"):
+        status, head, body = raw_request(server.server_address[1], line + b"\r\n\r\n")
+        # The request line is unreadable, so the answer is HTTP/0.9's: no status line, and no page either.
+        assert (status, head, body) == (b"", b"", b""), (line, status, head, body)
+
+
 def test_the_token_is_made_owner_only_once_and_kept(tmp_path):
     token = ktune_guard.load_token(str(tmp_path))
     path = tmp_path / "token"
