@@ -46,6 +46,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,8 @@ DEFAULTS = {
     "settings": {},
     "listen_address": "127.0.0.1",
     "listen_port": 9441,
+    # True under ktune-guard.service: listen only on the socket systemd holds, never bind a port.
+    "systemd_socket": False,
     "textfile_dir": "/var/lib/prometheus/node-exporter",
     "state_dir": "/var/lib/ktune-guard",
     "sysfs_root": "/sys",
@@ -699,13 +702,42 @@ def make_handler(daemon):
     return Handler
 
 
-def activated_socket():
-    """The listening socket systemd passed (ktune-guard.socket), or None when started without one."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()) or int(os.environ.get("LISTEN_FDS") or 0) < 1:
-        return None
+def activated_socket(environ=None):
+    """The listening socket systemd passed (ktune-guard.socket), or None when it passed none.
+
+    sd_listen_fds(3) read by hand: the sockets start at fd 3, LISTEN_FDS counts them and
+    LISTEN_PID names the process they are for (another process's are not ours); the variables
+    are removed (the restart commands the guard runs must not see them) and the descriptor is
+    made close-on-exec. ConfigError when what was passed is not the one listening TCP socket
+    the unit declares.
+    """
+    environ = os.environ if environ is None else environ
+    pid, count = environ.get("LISTEN_PID"), environ.get("LISTEN_FDS")
     for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(name, None)  # not inherited by the restart commands the guard runs
-    return socket.socket(fileno=LISTEN_FDS_START)
+        environ.pop(name, None)
+    if pid is None or count is None or not pid.isdigit() or int(pid) != os.getpid():
+        return None
+    if not count.isdigit():
+        raise ConfigError("LISTEN_FDS=%r: expected a count of sockets" % count)
+    if int(count) == 0:
+        return None
+    if int(count) != 1:
+        raise ConfigError("systemd passed %s sockets: expected the one of ktune-guard.socket (one ListenStream=)"
+                          % count)
+    try:
+        mode = os.fstat(LISTEN_FDS_START).st_mode
+    except OSError as exc:
+        raise ConfigError("LISTEN_FDS=1 but descriptor %d: %s" % (LISTEN_FDS_START, exc.strerror))
+    if not stat.S_ISSOCK(mode):
+        raise ConfigError("descriptor %d from systemd is no socket: expected ktune-guard.socket's" % LISTEN_FDS_START)
+    os.set_inheritable(LISTEN_FDS_START, False)
+    inherited = socket.socket(fileno=LISTEN_FDS_START)
+    listening = inherited.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    if inherited.family not in (socket.AF_INET, socket.AF_INET6) or inherited.type != socket.SOCK_STREAM \
+            or not listening:
+        raise ConfigError("the socket from systemd is %s %s%s: expected a listening TCP socket (ListenStream=)" % (
+            inherited.family.name, inherited.type.name, "" if listening else ", not listening"))
+    return inherited
 
 
 def serve(daemon, address, port, inherited=None):
@@ -764,13 +796,23 @@ def main(argv=None):
         daemon.cycle()
         print(json.dumps(daemon.status()))
         return 0
+    try:
+        inherited = activated_socket()
+    except ConfigError as exc:
+        log(ERROR, "ktune-guard: cannot start: %s" % exc)
+        return 2
+    if inherited is None and config["systemd_socket"]:
+        log(ERROR, "ktune-guard: cannot start: expected the listening socket of ktune-guard.socket (LISTEN_FDS), "
+                   "found none. Fix: systemctl start ktune-guard.socket, then ktune-guard.service (the guard binds "
+                   "no port itself: a port it would bind late could already be another program's)")
+        return 1
     stop = daemon.stop
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # One cycle before the endpoint opens: no 200 for an instance the guard has not yet looked at.
     run_cycle(daemon)
     try:
-        server = serve(daemon, config["listen_address"], int(config["listen_port"]), activated_socket())
+        server = serve(daemon, config["listen_address"], int(config["listen_port"]), inherited)
     except OSError as exc:
         log(ERROR, "ktune-guard: cannot listen on %s:%s for readiness: %s. Fix: free the port or set "
                    "ktune_guard_listen_port / ktune_guard_listen_address" % (

@@ -716,6 +716,7 @@ def test_socket_activation_serves_on_the_port_systemd_holds(host):
         port = probe.getsockname()[1]
     data = json.loads(path.read_text())
     data["listen_port"] = port + 1 if port < 65535 else port - 1  # ignored: the passed socket wins
+    data["systemd_socket"] = True  # as the role writes it
     path.write_text(json.dumps(data))
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
@@ -738,6 +739,80 @@ def test_socket_activation_serves_on_the_port_systemd_holds(host):
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     assert b"readiness on http://127.0.0.1:%d/ready/NAME" % port in out, (out, err)
+
+
+# Execs the guard in its own process (so LISTEN_PID is its pid, as systemd sets it) with fd 3
+# (and 4) made as asked: what a misconfigured or foreign socket unit could pass.
+PASS_FDS = r"""
+import os, socket, sys
+kind = sys.argv[1]
+def at(fd, sock):
+    os.dup2(sock.fileno(), fd)
+    os.set_inheritable(fd, True)
+count = 1
+if kind == "udp":
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); sock.bind(("127.0.0.1", 0)); at(3, sock)
+elif kind == "not_listening":
+    sock = socket.socket(); sock.bind(("127.0.0.1", 0)); at(3, sock)
+elif kind == "two":
+    for fd in (3, 4):
+        sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(); at(fd, sock)
+    count = 2
+elif kind == "file":
+    handle = os.open(sys.argv[0], os.O_RDONLY); os.dup2(handle, 3); os.set_inheritable(3, True)
+elif kind == "other_pid":
+    sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(); at(3, sock)
+if kind != "none":
+    os.environ.update(LISTEN_FDS=str(count), LISTEN_PID=str(os.getpid() + (1 if kind == "other_pid" else 0)))
+os.execv(sys.executable, [sys.executable] + sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("udp", "the socket from systemd is AF_INET SOCK_DGRAM, not listening: expected a listening TCP socket"),
+    ("not_listening", "the socket from systemd is AF_INET SOCK_STREAM, not listening: expected a listening TCP"),
+    ("two", "systemd passed 2 sockets: expected the one of ktune-guard.socket"),
+    ("file", "descriptor 3 from systemd is no socket"),
+    ("other_pid", "expected the listening socket of ktune-guard.socket (LISTEN_FDS), found none"),
+    ("none", "expected the listening socket of ktune-guard.socket (LISTEN_FDS), found none"),
+])
+def test_under_systemd_the_guard_listens_only_on_the_socket_systemd_holds(host, kind, expected):
+    """sd_listen_fds(3) semantics, read by hand: one listening TCP socket at fd 3 for this very
+    process, or no start; the guard never binds the port itself (a late bind could find the port
+    another program's)."""
+    _config, path = host["config"]([], settings={"interval_s": 1})
+    data = json.loads(path.read_text())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        data["listen_port"] = probe.getsockname()[1]
+    data["systemd_socket"] = True
+    path.write_text(json.dumps(data))
+    script = host["tmp"] / "pass_fds.py"
+    script.write_text(PASS_FDS)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([sys.executable, str(script), kind, str(install_daemon(host["tmp"])), "--config", str(path)],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode in (1, 2) and expected in done.stdout, (done.returncode, done.stdout, done.stderr)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", data["listen_port"]))  # the guard did not take the port itself
+
+
+def test_the_passed_socket_is_close_on_exec_and_the_variables_are_gone(monkeypatch):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    monkeypatch.setattr(ktune_guard, "LISTEN_FDS_START", listener.fileno())
+    os.set_inheritable(listener.fileno(), True)
+    environ = {"LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid()), "LISTEN_FDNAMES": "ktune-guard.socket", "X": "1"}
+    inherited = ktune_guard.activated_socket(environ)
+    try:
+        assert environ == {"X": "1"}
+        assert inherited.getsockname() == listener.getsockname()
+        assert not os.get_inheritable(inherited.fileno())
+    finally:
+        inherited.detach()
+        listener.close()
 
 
 def test_an_empty_token_file_a_cut_short_start_left_is_made_again(tmp_path):
