@@ -405,8 +405,8 @@ class Guard(object):
         except secret_file.SecretFileError as exc:
             key, problem = None, str(exc)
         if problem != instance.key_problem:
-            log(ERROR if problem else INFO, "%s: %s" % (instance.name, problem and problem + ": no key sent"
-                                                      or "the key file is usable again"))
+            said = problem + ": no key sent" if problem else "the key file is usable again"
+            log(ERROR if problem else INFO, "%s: %s" % (instance.name, said))
             instance.key_problem = problem
         return key or None
 

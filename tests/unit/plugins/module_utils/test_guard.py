@@ -450,8 +450,10 @@ def test_healthy_wobble_within_the_ratio_never_moves_a_baseline():
     assert m.baseline_for(4) == learned  # 1.1 / 0.85 = 1.29 < 1 / 0.75: the same normal
 
 
-@pytest.mark.parametrize("slowdown, why", [(0.1, "the batch delivers less in total than one stream"),
-                                            (2.5, "each request faster than one stream alone")])
+@pytest.mark.parametrize("slowdown, why", [
+    (0.1, "the batch delivers less in total than one stream"),
+    (2.5, "each request faster than one stream alone"),
+])
 def test_a_learning_window_outside_the_sane_bounds_is_not_learned(slowdown, why):
     """Configured single stream: 15 tokens/s. At 4 requests, 0.97 each (a total of 3.9) or 24 each
     is no healthy batch: the window is dropped and the band learns again from its next samples."""
