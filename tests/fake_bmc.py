@@ -9,7 +9,11 @@ as real ones do.
   repeats every attribute, Lenovo names with an attribute registry that is named but not served,
   Supermicro names with a per-BIOS hash suffix, Intel SNC, and a BIOS with no layout attribute.
 - An attribute registry with allowed values and read-only attributes (where served).
-- HTTP basic authentication on everything but the service root.
+- Authentication on everything but the service root and the session login: a Redfish session
+  (POST /redfish/v1/SessionService/Sessions with UserName and Password answers 201 with an
+  X-Auth-Token header and the session's Location; DELETE on it ends it) and HTTP basic
+  authentication, each of which can be switched off (sessions=False: the service root names no
+  SessionService, as on sushy-tools; basic_auth=False: a BMC that allows sessions only).
 
 Command line (for trying the playbook by hand): python tests/fake_bmc.py FLAVOR [PORT]
 """
@@ -22,6 +26,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SYSTEM = "/redfish/v1/Systems/1"
+SESSIONS = "/redfish/v1/SessionService/Sessions"
 MANAGER = "/redfish/v1/Managers/1"
 
 # flavor: (attribute, its current value, allowed values, other attributes)
@@ -42,14 +47,23 @@ class FakeBmc:
 
     def __init__(self, flavor="dell", username="root", password="calvin-s3cret", apply_times=None,
                  registry="served", read_only=False, dell_jobs=None, graceful_works=True,
-                 apply_on_reset=True, on_reset=None):
+                 apply_on_reset=True, on_reset=None, sessions=True, basic_auth=True):
         self.flavor = flavor
         self.attribute, value, self.allowed, others = FLAVORS[flavor]
         self.current = dict(others)
         if self.attribute:
             self.current[self.attribute] = value
         self.pending = dict(self.current) if flavor == "hpe" else {}
+        self.username, self.password = username, password
         self.credentials = "Basic " + base64.b64encode(("%s:%s" % (username, password)).encode()).decode()
+        self.sessions_offered = sessions
+        self.basic_auth = basic_auth
+        self.sessions = {}  # open sessions: token -> session path
+        self.session_log = []  # ("login" | "logout", session path)
+        self.session_count = 0
+        self.tokens_issued = []
+        self.basic_sent = []  # (method, path) of every request that carried an Authorization header
+        self.auth_used = []  # (method, path, "session" | "basic" | None) of every authenticated request
         self.apply_times = (["OnReset", "Immediate"] if flavor == "hpe" else []) if apply_times is None else apply_times
         self.registry = registry  # "served", "unserved" (named, 404) or None (not named)
         self.read_only = read_only
@@ -81,8 +95,33 @@ class FakeBmc:
         return "http://127.0.0.1:%d" % self.server.server_address[1]
 
     def changes(self):
-        """The requests that could change the BMC: (method, path)."""
-        return [(method, path) for method, path, dummy in self.requests if method != "GET"]
+        """The requests that could change the BMC's BIOS or system (session logins and logouts are not): (method, path)."""
+        return [(method, path) for method, path, dummy in self.requests
+                if method != "GET" and not path.startswith(SESSIONS)]
+
+    def expire_sessions(self):
+        """The BMC ends every session (an idle timeout, a BMC reboot)."""
+        self.sessions.clear()
+
+    def login(self, body):
+        if (body.get("UserName"), body.get("Password")) != (self.username, self.password):
+            return 401, {"error": {"message": "invalid credentials"}}, {}
+        self.session_count += 1
+        path = "%s/%d" % (SESSIONS, self.session_count)
+        token = "token-%d-%s" % (self.session_count, base64.b16encode(path.encode()).decode()[-8:])
+        self.sessions[token] = path
+        self.tokens_issued.append(token)
+        self.session_log.append(("login", path))
+        return 201, {"@odata.id": path, "Id": str(self.session_count), "UserName": self.username}, {
+            "X-Auth-Token": token, "Location": path}
+
+    def logout(self, token, path):
+        if self.sessions.get(token) != path and path not in self.sessions.values():
+            return 404, {"error": {"message": "no such session"}}
+        for key in [key for key, value in self.sessions.items() if value == path]:
+            del self.sessions[key]
+        self.session_log.append(("logout", path))
+        return 204, None
 
     def staged(self):
         """What the next reset would change: {attribute: value} differing from current."""
@@ -111,7 +150,9 @@ class FakeBmc:
         documents = {
             "/redfish/v1": {"@odata.id": "/redfish/v1", "Systems": {"@odata.id": "/redfish/v1/Systems"},
                             "Managers": {"@odata.id": "/redfish/v1/Managers"},
-                            "Registries": {"@odata.id": "/redfish/v1/Registries"}},
+                            "Registries": {"@odata.id": "/redfish/v1/Registries"},
+                            **({"SessionService": {"@odata.id": "/redfish/v1/SessionService"},
+                                "Links": {"Sessions": {"@odata.id": SESSIONS}}} if self.sessions_offered else {})},
             "/redfish/v1/Systems": {"Members": [{"@odata.id": SYSTEM}], "Members@odata.count": 1},
             SYSTEM: {"@odata.id": SYSTEM, "Id": "1", "PowerState": "On", "Bios": {"@odata.id": SYSTEM + "/Bios"},
                      "Links": {"ManagedBy": [{"@odata.id": MANAGER}]},
@@ -186,7 +227,16 @@ def _handler(bmc):
 
         def _authorized(self):
             path = self.path.rstrip("/")
-            if path == "/redfish/v1" or self.headers.get("Authorization") == bmc.credentials:
+            if self.headers.get("Authorization"):
+                bmc.basic_sent.append((self.command, path))
+            if path == "/redfish/v1":
+                return True
+            token = self.headers.get("X-Auth-Token")
+            if token is not None and token in bmc.sessions:
+                bmc.auth_used.append((self.command, path, "session"))
+                return True
+            if token is None and bmc.basic_auth and self.headers.get("Authorization") == bmc.credentials:
+                bmc.auth_used.append((self.command, path, "basic"))
                 return True
             self._answer(401, {"error": {"message": "authentication required"}},
                          {"WWW-Authenticate": 'Basic realm="fake-bmc"'})
@@ -218,13 +268,28 @@ def _handler(bmc):
                 status, document = bmc.patch(self.path.rstrip("/"), body, self.headers.get("If-Match"))
                 self._answer(status, document)
 
+        def do_DELETE(self):
+            with bmc.lock:
+                bmc.requests.append(("DELETE", self.path, None))
+                if not self._authorized():
+                    return
+                path = self.path.rstrip("/")
+                if bmc.sessions_offered and path.startswith(SESSIONS + "/"):
+                    self._answer(*bmc.logout(self.headers.get("X-Auth-Token"), path))
+                else:
+                    self._answer(405, {"error": {"message": "not deletable"}})
+
         def do_POST(self):
             with bmc.lock:
                 body = self._body()
                 bmc.requests.append(("POST", self.path, body))
+                path = self.path.rstrip("/")
+                if bmc.sessions_offered and path == SESSIONS:
+                    status, document, headers = bmc.login(body)
+                    self._answer(status, document, headers)
+                    return
                 if not self._authorized():
                     return
-                path = self.path.rstrip("/")
                 if path == SYSTEM + "/Actions/ComputerSystem.Reset":
                     bmc.reset(body.get("ResetType"))
                     self._answer(204)

@@ -27,6 +27,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.audit_controls imp
     evaluate,
     host_settings,
     load_role_defaults,
+    with_bmc,
 )
 from ansible_collections.ktune.inference.plugins.module_utils.audit_report import (
     build_report,
@@ -114,7 +115,8 @@ class ActionModule(ActionBase):
             if reason:
                 unknown[host] = reason
                 continue
-            results[host] = with_copy_paste_fixes(evaluate(result["ansible_facts"], host_settings(defaults, host_vars)),
+            results[host] = with_copy_paste_fixes(evaluate(with_bmc(result["ansible_facts"], host_vars),
+                                                           host_settings(defaults, host_vars)),
                                                   tune_command(host, task_vars.get("ansible_inventory_sources")))
         generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         report = build_report(results, groups, generated, unknown)

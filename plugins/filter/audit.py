@@ -18,6 +18,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.audit_controls imp
     host_settings,
     host_status,
     load_role_defaults,
+    with_bmc,
 )
 from ansible_collections.ktune.inference.plugins.plugin_utils.fix_hints import host_fixes
 
@@ -39,7 +40,7 @@ def audit_controls(result, host_vars=None):
     except TypeError as exc:
         raise AnsibleFilterError("audit_controls: host_vars must be a mapping such as hostvars[inventory_hostname]: %s"
                                  % exc)
-    return host_fixes(evaluate(_facts(result, "audit_controls"), settings), host_vars)
+    return host_fixes(evaluate(with_bmc(_facts(result, "audit_controls"), host_vars), settings), host_vars)
 
 
 def audit_status(controls):

@@ -6,7 +6,10 @@
 Pure functions, run on the controller. ``evaluate(facts, settings)`` takes what
 ``ktune.inference.managed_state`` returned with ``host_state`` (``ktune_numa`` and
 ``ktune_host_state``) and the host's variables (role defaults under the inventory) and returns
-one dict per control: ``{"id", "status": pass|fail|skip, "severity": error|warning, "finding", "fix"}``.
+one dict per control: ``{"id", "status": pass|fail|skip|unknown, "severity": error|warning, "finding", "fix"}``
+(unknown: the audit could not read what the control judges; so far only the BMC's controls).
+``facts["ktune_bmc"]``, where given, is what ``ktune.inference.bios_layout`` read through the
+host's BMC without ``nodes_per_socket`` (registered, failed_when false); None or skipped: no BMC.
 The judgements are the roles' own code (layout.layout_problems, use_numa.decide and the
 concern functions of concerns.py), so the audit and tune say the same thing in the same words.
 """
@@ -448,6 +451,70 @@ def service_numa_placement(services, numa, settings, numa_on):
 # --- everything --------------------------------------------------------------------
 
 
+# --- BIOS (read through the BMC) ----------------------------------------------------
+
+BIOS_STAGE = "ansible-playbook playbooks/bios.yml -i INVENTORY --limit HOST"
+BIOS_REBOOT = BIOS_STAGE + " -e ktune_bios_reboot=true"
+
+
+BMC_RESULT = "ktune_audit_bmc"  # the registered bios_layout read (playbooks/tasks/audit_read.yml)
+
+
+def with_bmc(facts, host_vars):
+    """The host's facts with its registered BMC read as ktune_bmc (what evaluate grades)."""
+    return dict(facts or {}, ktune_bmc=(host_vars or {}).get(BMC_RESULT))
+
+
+def _bmc_read(bmc):
+    """'none' (no BMC variables: not read), 'failed' or 'read'."""
+    if not isinstance(bmc, dict) or bmc.get("skipped"):
+        return "none"
+    return "failed" if bmc.get("failed") or "attribute" not in bmc else "read"
+
+
+def bios_readable(bmc):
+    read = _bmc_read(bmc)
+    if read == "none":
+        return _graded("bios.readable", "skip", "no BMC to read (ktune_bmc_address is not set)")
+    if read == "failed":
+        finding, fix = split_problem(" ".join(str(bmc.get("msg") or "no answer").split()))
+        return _graded("bios.readable", "unknown", "expected the BIOS layout read through the BMC, found the read "
+                       "failed: %s" % finding,
+                       fix or "check ktune_bmc_address, ktune_bmc_username and ktune_bmc_password and that the "
+                              "controller reaches the BMC, then audit again")
+    return _graded("bios.readable", "pass", "BIOS attribute %s read through the BMC (%s)" % (
+        bmc["attribute"], bmc.get("system") or "its system"))
+
+
+def bios_pending(bmc, settings):
+    read = _bmc_read(bmc)
+    if read != "read":
+        return _graded("bios.pending", "skip", "no BMC to read (ktune_bmc_address is not set)" if read == "none"
+                       else "not judged: the BMC could not be read (see bios.readable)")
+    attribute, current, pending = bmc["attribute"], bmc.get("current"), bmc.get("pending")
+    if not bmc.get("staged"):
+        return _graded("bios.pending", "pass", "%s is %s; nothing staged" % (attribute, _json_text(current)))
+    try:
+        expected = _int_or_none(settings.get("ktune_expected_nodes_per_socket"))
+    except (TypeError, ValueError):
+        expected = None
+    found = "found %s %s staged (current %s): staged, applies at next reboot" % (
+        attribute, _json_text(pending), _json_text(current))
+    gives = bmc.get("pending_nodes_per_socket")
+    if expected is not None and gives != expected:
+        return _graded("bios.pending", "fail", "expected no BIOS layout change other than %d nodes per socket "
+                       "waiting for a reboot, %s, which gives %s" % (
+                           expected, found, "no fixed layout" if gives is None else "%d nodes per socket" % gives),
+                       "replace the stale change with %s, then restart the host in its maintenance window with "
+                       "ktune_bios_reboot=true" % BIOS_STAGE, settings)
+    return _graded("bios.pending", "fail", "expected the staged BIOS layout to be applied, %s" % found,
+                   "restart the host in its maintenance window: %s" % BIOS_REBOOT, settings)
+
+
+def _json_text(value):
+    return "none" if value is None else '"%s"' % value
+
+
 def _bool(value, default):
     try:
         return parse_bool(value, "setting")
@@ -461,11 +528,33 @@ def numa_is_on(decision, state):
     return bool(decision["enabled"] or decision.get("mode") == "true" or use_numa_effective(state.get("use_numa")))
 
 
+NOT_MANAGED = "not managed"
+
+
+def not_managed(removal, settings):
+    """Every control skipped, saying why, on a host playbooks/remove.yml removed ktune from: what
+    remove took away is no failure there. None when the host is managed."""
+    if not (removal or {}).get("removed"):
+        return None
+    finding = "%s: %s (%s)" % (NOT_MANAGED, removal.get("note") or "ktune was removed by playbooks/remove.yml",
+                               removal.get("marker", "its marker"))
+    return [_graded(cid, "skip", finding, "run playbooks/tune.yml on the host to manage it again", settings)
+            for cid in CONTROL_IDS]
+
+
+def is_not_managed(controls):
+    return bool(controls) and all(item["status"] == "skip" and item["finding"].startswith(NOT_MANAGED + ":")
+                                  for item in controls)
+
+
 def evaluate(facts, settings):
     """Every control for one host, in CONTROL_IDS order (the registry's)."""
     settings = settings or {}
     numa = facts.get("ktune_numa") or {"error": "not returned by the host_state read"}
     state = facts.get("ktune_host_state") or {}
+    removed = not_managed(state.get("removal"), settings)
+    if removed:
+        return removed
     numa_error = _section_error(numa)
     if numa_error:
         numa_controls = [_unreadable(cid, "the NUMA layout", numa_error, settings)
@@ -491,10 +580,14 @@ def evaluate(facts, settings):
         use_numa_memory(numa if not numa_error else {}, settings, numa_on),
     ] + service_controls(state.get("services"), settings) + [
         service_listen(state.get("services"), settings),
-        service_numa_placement(state.get("services"), numa if not numa_error else {}, settings, numa_on)]
+        service_numa_placement(state.get("services"), numa if not numa_error else {}, settings, numa_on),
+        bios_pending(facts.get("ktune_bmc"), settings), bios_readable(facts.get("ktune_bmc"))]
     return sorted(controls, key=lambda item: CONTROL_IDS.index(item["id"]))
 
 
 def host_status(controls):
-    """fail when an error-severity control fails; pass otherwise (warnings are shown, not fatal)."""
-    return "fail" if any(c["status"] == "fail" and c["severity"] == ERROR for c in controls) else "pass"
+    """fail when an error-severity control fails; not managed on a host ktune was removed from;
+    pass otherwise (warnings are shown, not fatal)."""
+    if any(c["status"] == "fail" and c["severity"] == ERROR for c in controls):
+        return "fail"
+    return NOT_MANAGED if is_not_managed(controls) else "pass"

@@ -88,6 +88,11 @@ CONTROLS = (
     _control("service.healthy", ERROR, _SERVICES, tag="service", alert="KtuneInstanceDown"),
     _control("service.listen", ERROR, _SERVICES, tag="service"),
     _control("service.numa_placement", WARNING, _SERVICES + _USE_NUMA, tag="service"),
+    # Read through the host's BMC from the controller, only where ktune_bmc_address is set (else
+    # skipped). A BIOS change waits for a reboot that bios.yml or the operator makes; a BMC the
+    # audit could not read is graded unknown, never pass. Neither is tune's to fix.
+    _control("bios.pending", WARNING, _LAYOUT),
+    _control("bios.readable", WARNING, ()),
 )
 
 BY_ID = dict((entry.id, entry) for entry in CONTROLS)
@@ -99,6 +104,21 @@ def _unique(names):
         if name not in seen:
             seen.append(name)
     return tuple(seen)
+
+
+# The label Prometheus alerts carry for Alertmanager to route on, per audit severity: an alert
+# watching a control between audits pages as loudly as the audit fails the host.
+ALERT_SEVERITIES = {ERROR: "critical", WARNING: "warning"}
+
+
+def alert_severity(alert):
+    """The severity label of an alert the registry names: critical when any control it watches
+    is an error control (the audit fails the host for it), warning otherwise; None for an alert
+    no control names (thermal and collector alerts keep their own)."""
+    severities = set(entry.severity for entry in CONTROLS if entry.alert == alert)
+    if not severities:
+        return None
+    return ALERT_SEVERITIES[ERROR if ERROR in severities else WARNING]
 
 
 CONTROL_IDS = tuple(entry.id for entry in CONTROLS)

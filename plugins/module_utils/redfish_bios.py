@@ -29,7 +29,13 @@ class RedfishError(Exception):
 
 
 class Redfish:
-    """HTTP basic authentication against one BMC; JSON in, JSON out. Never puts the password in a message."""
+    """One BMC: a Redfish session (X-Auth-Token) where the service has a SessionService, HTTP basic
+    authentication where it has none; JSON in, JSON out. Never puts the password or the token in a
+    message.
+
+    Use as a context manager, or call login() and logout(): the session is deleted at the end, on a
+    failure too, because a BMC keeps only a few sessions and a leaked one locks the next run out.
+    """
 
     def __init__(self, address, username, password, validate_certs=True, timeout=30, opener=open_url):
         parts = urlsplit(address)
@@ -44,21 +50,86 @@ class Redfish:
         self.validate_certs = validate_certs
         self.timeout = timeout
         self.opener = opener
+        self.auth = "basic"  # "session" once login() has a token
+        self.token = None
+        self.opened = False  # a session was opened this run (it may be closed by now)
+        self.session_uri = None
+        self.sessions_uri = None
         self.sent = []  # (method, path) of every request that may change the BMC
 
+    def __enter__(self):
+        self.login()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.logout()
+        return False
+
+    def login(self):
+        """Open a session where the service root names a SessionService; otherwise stay on basic authentication."""
+        # The service root is readable without credentials (Redfish requires it): none are sent to it.
+        status, dummy, root = self._send("GET", "/redfish/v1", authenticate=False)
+        self.sessions_uri = _sessions_uri(root) if status == 200 else None
+        if not self.sessions_uri:
+            return self.auth
+        status, headers, document = self._send("POST", self.sessions_uri,
+                                               {"UserName": self.username, "Password": self.password},
+                                               authenticate=False)
+        if status in (401, 403):
+            raise RedfishError("expected the BMC at %s to accept ktune_bmc_username's credentials, found HTTP %s "
+                               "on POST %s (session login)" % (self.base, status, self.sessions_uri))
+        token = headers.get("X-Auth-Token") if headers else None
+        if status not in (200, 201) or not token:
+            missing = "" if token else " without a token"
+            raise RedfishError("expected the BMC at %s to open a session (POST %s answered with an X-Auth-Token), "
+                               "found HTTP %s%s" % (self.base, self.sessions_uri, status, missing))
+        self.token, self.auth, self.opened = token, "session", True
+        location = headers.get("Location") if headers else None
+        self.session_uri = _path(location or (document or {}).get("@odata.id"))
+        return self.auth
+
+    def logout(self):
+        """Delete the session; True when there was none or the BMC deleted it."""
+        if not self.token:
+            return True
+        deleted = False
+        if self.session_uri:
+            try:
+                status = self._send("DELETE", self.session_uri)[0]
+                deleted = status in (200, 202, 204)
+            except RedfishError:
+                deleted = False
+        self.token, self.auth = None, "basic"
+        return deleted
+
     def request(self, method, path, body=None, headers=None):
-        """Return (status, headers, document); raise RedfishError when the BMC cannot be reached."""
+        """Return (status, headers, document); raise RedfishError when the BMC cannot be reached.
+
+        A session the BMC expired (401 on a token) is opened again once and the request repeated."""
+        if method != "GET":
+            self.sent.append((method, path))
+        answer = self._send(method, path, body, headers)
+        if answer[0] == 401 and self.token:
+            self.token = None
+            self.login()
+            answer = self._send(method, path, body, headers)
+        return answer
+
+    def _send(self, method, path, body=None, headers=None, authenticate=True):
         all_headers = {"Accept": "application/json", "OData-Version": "4.0"}
         if body is not None:
             all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
-        if method != "GET":
-            self.sent.append((method, path))
+        basic = authenticate and not self.token
+        if authenticate and self.token:
+            all_headers["X-Auth-Token"] = self.token
         try:
             answer = self.opener(self.base + path, method=method, headers=all_headers,
                                  data=None if body is None else json.dumps(body),
-                                 url_username=self.username, url_password=self.password, force_basic_auth=True,
-                                 validate_certs=self.validate_certs, timeout=self.timeout, follow_redirects="none")
+                                 url_username=self.username if basic else None,
+                                 url_password=self.password if basic else None, force_basic_auth=basic,
+                                 use_netrc=False, validate_certs=self.validate_certs, timeout=self.timeout,
+                                 follow_redirects="none")
             status, answer_headers, text = answer.getcode(), answer.headers, answer.read()
         except HTTPError as error:
             status, answer_headers, text = error.code, error.headers, _read_error(error)
@@ -76,6 +147,21 @@ class Redfish:
             raise RedfishError("expected the BMC at %s to answer GET %s with a JSON object, found HTTP %s" % (
                 self.base, path, status))
         return document, (headers.get("ETag") if headers else None) or document.get("@odata.etag")
+
+
+def _sessions_uri(root):
+    """The session collection the service root names (Links.Sessions, else SessionService's), or None."""
+    if not isinstance(root, dict) or not isinstance(root.get("SessionService"), dict):
+        return None
+    return _path(link(root, "Links", "Sessions")) or "/redfish/v1/SessionService/Sessions"
+
+
+def _path(uri):
+    """The path of a URI a BMC gave (some give a full URL in Location)."""
+    if not isinstance(uri, str) or not uri:
+        return None
+    parts = urlsplit(uri)
+    return parts.path or None
 
 
 def _without_userinfo(address):
@@ -204,7 +290,8 @@ def _shown(value):
 
 
 def read_layout(client, nodes_per_socket, system_id=None):
-    """Everything staging needs, read with GETs only."""
+    """Everything staging needs, read with GETs only. With nodes_per_socket None only what is
+    current and pending is read (action 'read'): nothing is wanted, nothing will be staged."""
     system_uri = find_system(client, system_id)
     system = client.get(system_uri)[0]
     bios_uri = link(system, "Bios")
@@ -227,14 +314,25 @@ def read_layout(client, nodes_per_socket, system_id=None):
     pending_document, etag = client.get(settings_uri)
     current = attributes.get(name)
     pending = (pending_document.get("Attributes") or {}).get(name)
-    wanted = wanted_value(name, values, nodes_per_socket, registry.get(name) if registry else None)
+    wanted = None if nodes_per_socket is None else wanted_value(
+        name, values, nodes_per_socket, registry.get(name) if registry else None)
     return {
         "system": system_uri, "bios": bios_uri, "settings": settings_uri, "etag": etag, "vendor": vendor,
         "scheme": scheme, "attribute": name, "current": current, "pending": pending, "wanted": wanted,
         "registry": bool(registry), "apply_times": settings.get("SupportedApplyTimes") or [],
         "manager": link(system, "Links", "ManagedBy") or _first_manager(system),
-        "action": decide(current, pending, wanted),
+        "action": "read" if nodes_per_socket is None else decide(current, pending, wanted),
+        "staged": pending is not None and pending != current,
+        "pending_nodes_per_socket": nodes_for_value(values, pending) if pending != current else None,
     }
+
+
+def nodes_for_value(values, value):
+    """The nodes per socket a value of the layout attribute gives, or None (no value, or one such as Auto)."""
+    for nodes, candidates in sorted(values.items()):
+        if value is not None and value in candidates:
+            return nodes
+    return None
 
 
 def _first_manager(system):

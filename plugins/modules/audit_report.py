@@ -18,7 +18,8 @@ description:
     O(ktune.inference.managed_state#module:host_state)) and its variables
     through C(hostvars), grades the controls (numa.layout, numa.memory_balance, numa.memory_only_nodes,
     numa.balancing, cpufreq.governor, cpufreq.epp, page_cache.cron, use_numa.policy, use_numa.memory,
-    service.active, service.healthy, service.listen, service.numa_placement) and writes C(audit.json), C(audit.xml) (JUnit) and
+    service.active, service.healthy, service.listen, service.numa_placement, bios.pending,
+    bios.readable) and writes C(audit.json), C(audit.xml) (JUnit) and
     C(audit.html) to O(report_dir).
   - Each control's expected value is the host's inventory variable, or the collection's role default
     (read from C(roles/*/defaults/main.yml)) when the inventory does not set it.

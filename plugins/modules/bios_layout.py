@@ -28,7 +28,11 @@ description:
   - With O(apply=true), a layout not yet current is applied. The system gets
     C(ComputerSystem.Reset) C(GracefulRestart), then C(ForceRestart) after O(graceful_timeout).
     The module waits until the BIOS reports the wanted value as current.
-  - Runs on the controller (C(delegate_to) C(localhost)); uses HTTP basic authentication.
+  - Runs on the controller (C(delegate_to) C(localhost)). Where the service root names a
+    C(SessionService), logs in with C(POST) on its session collection and sends the
+    C(X-Auth-Token) it got with every request (the password goes out once, in that body); the
+    session is deleted at the end, after a failure too. A BMC without a C(SessionService) gets
+    HTTP basic authentication on every request.
 author:
   - ktune contributors (@ktune)
 extends_documentation_fragment:
@@ -36,7 +40,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Sends GET requests only; reports what it would stage or reset.
+    details: >-
+      Sends GET requests only, besides the session login and logout where the BMC has a
+      C(SessionService); reports what it would stage or reset.
   diff_mode:
     support: full
     details: Shows the attribute with its current, pending and wanted values; never the credentials.
@@ -64,11 +70,15 @@ options:
     description: The C(Id) of this host's system where the BMC manages several.
     type: str
   nodes_per_socket:
-    description: The wanted NUMA nodes per socket (NPS or SNC).
+    description:
+      - The wanted NUMA nodes per socket (NPS or SNC).
+      - Without it the module only reads (RV(state) C(read)) what is current and what is staged,
+        as the fleet audit does; nothing is sent but GETs and the session login and logout.
     type: int
-    required: true
   apply:
-    description: Restart the system when the wanted value is not current yet, and wait until it is.
+    description: >-
+      Restart the system when the wanted value is not current yet, and wait until it is. Needs
+      O(nodes_per_socket).
     type: bool
     default: false
   graceful_timeout:
@@ -107,8 +117,9 @@ RETURN = r"""
 state:
   description: >-
     C(correct) (current is the wanted value, nothing staged), C(pending) (the wanted value was
-    already staged), C(staged) (this run staged it, or would in check mode) or C(applied)
-    (O(apply=true) restarted the system and the BIOS reports it current).
+    already staged), C(staged) (this run staged it, or would in check mode), C(applied)
+    (O(apply=true) restarted the system and the BIOS reports it current) or C(read) (no
+    O(nodes_per_socket) given: only read).
   returned: success
   type: str
   sample: staged
@@ -132,8 +143,18 @@ wanted:
   returned: success
   type: raw
   sample: "2"
+staged:
+  description: Whether a value other than the current one waits in the settings object for the next reset.
+  returned: success
+  type: bool
+  sample: true
+pending_nodes_per_socket:
+  description: The nodes per socket the value in the settings object gives; null when none is staged or it gives no fixed count (Auto).
+  returned: success
+  type: int
+  sample: 2
 reboot_needed:
-  description: Whether the host needs a reset for the wanted layout.
+  description: Whether the host needs a reset for the wanted layout (with no O(nodes_per_socket), for what is staged).
   returned: success
   type: bool
   sample: true
@@ -147,6 +168,13 @@ job:
   returned: success
   type: str
   sample: null
+auth:
+  description: >-
+    C(session) (a Redfish session was opened, used and deleted) or C(basic) (the BMC names no
+    C(SessionService): HTTP basic authentication).
+  returned: success, and failure once the BMC URL was accepted
+  type: str
+  sample: session
 resets:
   description: The reset types sent with O(apply=true).
   returned: success
@@ -177,25 +205,50 @@ def main():
             password=dict(type="str", required=True, no_log=True),
             validate_certs=dict(type="bool", default=True),
             system_id=dict(type="str"),
-            nodes_per_socket=dict(type="int", required=True),
+            nodes_per_socket=dict(type="int"),
             apply=dict(type="bool", default=False),
             graceful_timeout=dict(type="int", default=600),
             reset_timeout=dict(type="int", default=900),
             timeout=dict(type="int", default=30),
         ),
         supports_check_mode=True,
+        required_if=[("apply", True, ("nodes_per_socket",))],
     )
     params = module.params
     try:
         client = Redfish(params["address"], params["username"], params["password"], params["validate_certs"],
                          params["timeout"])
-        state = read_layout(client, params["nodes_per_socket"], params["system_id"])
     except RedfishError as error:
         module.fail_json(msg="BMC %s: %s" % (params["address"].rsplit("@", 1)[-1], error))
+    try:
+        result = _run(module, client, params)
+    except RedfishError as error:
+        result = dict(getattr(error, "result", None) or {}, msg="BMC %s: %s" % (client.base, error), failed=True)
+    finally:
+        closed = client.logout()
+    result["auth"] = "session" if client.opened else "basic"
+    if not closed:
+        module.warn("BMC %s: expected DELETE %s to close this run's session, found it refused, unanswered or "
+                    "not named by the BMC; the BMC ends it when it times out" % (
+                        client.base, client.session_uri or "<session>"))
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+def _run(module, client, params):
+    """The run's result; RedfishError (with .result set once the layout was read) on a failure."""
+    client.login()
+    state = read_layout(client, params["nodes_per_socket"], params["system_id"])
     result = {"attribute": state["attribute"], "current": state["current"], "pending": state["pending"],
               "wanted": state["wanted"], "system": state["system"], "job": None, "resets": [],
+              "staged": state["staged"], "pending_nodes_per_socket": state["pending_nodes_per_socket"],
               "changed": state["action"] == "stage",
               "reboot_needed": state["current"] != state["wanted"]}
+    if state["action"] == "read":
+        result.update(state="read", reboot_needed=state["staged"], msg="%s: %s" % (
+            describe(state), STAGED if state["staged"] else "nothing staged"))
+        return result
     if state["action"] == "stage":
         result["diff"] = _diff(state, state["wanted"])
     try:
@@ -205,9 +258,10 @@ def main():
             result["resets"] = reset(client, state, params["graceful_timeout"], params["reset_timeout"])
             result.update(changed=True, state="applied", reboot_needed=False,
                           msg="%s; applied by %s" % (describe(state), " then ".join(result["resets"])))
-            module.exit_json(**result)
+            return result
     except RedfishError as error:
-        module.fail_json(msg="BMC %s: %s" % (client.base, error), **result)
+        error.result = result
+        raise
     if not result["reboot_needed"]:
         result.update(state="correct", msg="%s: the layout is current%s" % (
             describe(state), "; the other value staged was replaced" if state["action"] == "stage" else ""))
@@ -219,7 +273,7 @@ def main():
         if params["apply"] and module.check_mode:
             result["msg"] += "; would restart the system (GracefulRestart, ForceRestart after %ds)" % (
                 params["graceful_timeout"])
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == "__main__":

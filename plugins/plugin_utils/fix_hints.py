@@ -12,7 +12,7 @@ __metaclass__ = type
 import os
 import shlex
 
-from ansible_collections.ktune.inference.plugins.module_utils.audit_controls import TUNE
+from ansible_collections.ktune.inference.plugins.module_utils.audit_controls import BIOS_STAGE, TUNE
 from ansible_collections.ktune.inference.plugins.plugin_utils.report_paths import COLLECTION_ROOT, is_source_checkout
 
 
@@ -40,12 +40,25 @@ def tune_command(host, inventory_sources, cwd=None, collection_root=COLLECTION_R
     return " ".join(shlex.quote(word) for word in words)
 
 
+def _other_playbook(command, name):
+    """COMMAND (tune_command's) with the collection's playbook NAME (bios) in place of tune."""
+    words = shlex.split(command)
+    playbook = words[1]
+    if playbook.endswith(".yml"):
+        words[1] = os.path.join(os.path.dirname(playbook), name + ".yml")
+    else:
+        words[1] = playbook.rsplit(".", 1)[0] + "." + name
+    return " ".join(shlex.quote(word) for word in words)
+
+
 def with_copy_paste_fixes(controls, command):
-    """CONTROLS (audit_controls.evaluate's list) with each fix's placeholder tune command replaced by COMMAND."""
+    """CONTROLS (audit_controls.evaluate's list) with each fix's placeholder tune (or bios) command replaced
+    by COMMAND (with bios.yml for bios)."""
     filled = []
     for item in controls:
-        if isinstance(item, dict) and TUNE in (item.get("fix") or ""):
-            item = dict(item, fix=item["fix"].replace(TUNE, command))
+        fix = (item.get("fix") or "") if isinstance(item, dict) else ""
+        if TUNE in fix or BIOS_STAGE in fix:
+            item = dict(item, fix=fix.replace(TUNE, command).replace(BIOS_STAGE, _other_playbook(command, "bios")))
         filled.append(item)
     return filled
 

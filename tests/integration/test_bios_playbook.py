@@ -68,6 +68,8 @@ def fleet(tmp_path):
         def run(*args):
             done = run_playbook("bios.yml", [tmp_path / "hosts.yml"], *args, cwd=tmp_path, timeout=600)
             assert PASSWORD not in done.output
+            assert not any(token in done.output for bmc in bmcs.values() for token in bmc.tokens_issued)
+            assert all(bmc.sessions == {} for bmc in bmcs.values())  # every session this run opened was deleted
             return done
         return run, bmcs, trees
     yield make
@@ -80,6 +82,7 @@ def test_check_mode_sends_nothing_and_diff_shows_the_values(fleet):
     done = run("--check", "--diff", "-vvv")
     assert done.returncode == 0, done.output
     assert all(bmc.changes() == [] for bmc in bmcs.values())
+    assert all(bmc.session_log and bmc.session_log[-1][0] == "logout" for bmc in bmcs.values())
     assert "pending TwoMemoryDomainsPerSocket" in done.output and "current FourMemoryDomainsPerSocket" in done.output
     assert "would PATCH /redfish/v1/Systems/1/Bios/Settings" in words(done.output)
     assert recap(done.output)["dell-1"]["changed"] == "1"
@@ -167,3 +170,33 @@ def test_reboot_check_mode_restarts_nothing(fleet):
     assert done.returncode == 0, done.output
     assert bmcs["a"].changes() == [] and bmcs["a"].resets == []
     assert "would drain, restart through the BMC and verify the layout" in words(done.output)
+
+
+def test_the_audit_grades_a_staged_layout_and_an_unreadable_bmc(fleet, tmp_path):
+    run, bmcs, dummy = fleet({"staged": {"flavor": "dell"}, "right": {"flavor": "hpe"}, "down": {"flavor": "dell"}})
+    bmcs["staged"].stage_elsewhere("2")
+    bmcs["right"].current["NumaMemoryDomainsPerSocket"] = "TwoMemoryDomainsPerSocket"
+    bmcs["right"].pending = dict(bmcs["right"].current)
+    bmcs["down"].stop()  # its address now refuses connections
+    done = run_playbook("audit.yml", [tmp_path / "hosts.yml"], "-v", "-e", "ktune_report_dir=%s" % (tmp_path / "r"),
+                        cwd=tmp_path, timeout=600)
+    assert done.returncode in (0, 2), done.output  # graded (the fixture hosts may fail other controls), none unreachable
+    assert PASSWORD not in done.output
+    assert not any(token in done.output for bmc in bmcs.values() for token in bmc.tokens_issued)
+    assert all(bmc.changes() == [] and bmc.sessions == {} for name, bmc in bmcs.items() if name != "down")
+    report = json.loads((tmp_path / "r/audit.json").read_text())
+    graded = dict((host, dict((c["id"], c) for c in entry["controls"])) for host, entry in report["hosts"].items())
+    assert (graded["staged"]["bios.pending"]["status"], graded["staged"]["bios.pending"]["severity"]) == (
+        "fail", "warning")
+    assert "NumaNodesPerSocket \"2\" staged (current \"4\"): staged, applies at next reboot" in \
+        graded["staged"]["bios.pending"]["finding"]
+    assert graded["staged"]["bios.pending"]["fix"].endswith(
+        "--limit staged -e ktune_bios_reboot=true")  # a command to copy: the real inventory and host
+    assert (graded["right"]["bios.pending"]["status"], graded["right"]["bios.readable"]["status"]) == ("pass", "pass")
+    assert graded["down"]["bios.readable"]["status"] == "unknown"
+    assert "expected the BIOS layout read through the BMC, found the read failed" in \
+        graded["down"]["bios.readable"]["finding"]
+    assert graded["down"]["bios.pending"]["status"] == "skip"
+    assert report["summary"]["controls"]["bios.readable"]["unknown"] == 1
+    junit = (tmp_path / "r/audit.xml").read_text()
+    assert '<testcase classname="down" name="bios.readable"><error message=' in junit

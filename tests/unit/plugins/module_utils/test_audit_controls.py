@@ -79,7 +79,8 @@ def test_a_tuned_nps2_host_passes_every_control_and_shape_is_exact(numa):
     assert [c["id"] for c in controls] == list(ac.CONTROL_IDS)
     assert all(set(c) == {"id", "status", "severity", "finding", "fix"} for c in controls)
     assert {c["id"]: c["status"] for c in controls} == dict(
-        (cid, "skip" if cid.startswith("service.") or cid == "use_numa.memory" else "pass") for cid in ac.CONTROL_IDS)
+        (cid, "skip" if cid.startswith(("service.", "bios.")) or cid == "use_numa.memory" else "pass")
+        for cid in ac.CONTROL_IDS)
     assert ac.host_status(controls) == "pass"
 
 
@@ -399,3 +400,72 @@ def test_service_numa_placement_checks_what_the_binding_promises(numa):
     assert copies["status"] == "fail" and "a legacy USE_NUMA build's copy per node" in copies["finding"]
     assert placement(dict(legacy, numa_resident_kb=None))["status"] == "skip"
     assert grade(nps2, tuned_state())["service.numa_placement"]["status"] == "skip"
+
+
+# --- BIOS, read through the BMC ---------------------------------------------------------
+
+def bmc_read(current="2", pending=None, pending_nodes=None, **extra):
+    """What ktune.inference.bios_layout returns without nodes_per_socket (a Dell BIOS)."""
+    result = {"changed": False, "state": "read", "attribute": "NumaNodesPerSocket", "current": current,
+              "pending": pending, "staged": pending is not None and pending != current,
+              "pending_nodes_per_socket": pending_nodes, "system": "/redfish/v1/Systems/System.Embedded.1"}
+    result.update(extra)
+    return result
+
+
+def grade_bios(bmc, **overrides):
+    controls = ac.evaluate({"ktune_numa": {"error": "not read"}, "ktune_host_state": {}, "ktune_bmc": bmc},
+                           settings(**overrides))
+    found = dict((c["id"], c) for c in controls)
+    return found["bios.pending"], found["bios.readable"]
+
+
+def test_bios_controls_are_skipped_without_a_bmc():
+    for bmc in (None, {"skipped": True, "false_condition": "ktune_bmc_address | default('') | length > 0"}):
+        pending, readable = grade_bios(bmc)
+        assert (pending["status"], readable["status"]) == ("skip", "skip")
+        assert "ktune_bmc_address is not set" in readable["finding"]
+
+
+def test_bios_nothing_staged_passes():
+    pending, readable = grade_bios(bmc_read(current="2", pending="2"), ktune_expected_nodes_per_socket=2)
+    assert (pending["status"], readable["status"]) == ("pass", "pass")
+    assert pending["finding"] == 'NumaNodesPerSocket is "2"; nothing staged'
+    assert (pending["severity"], readable["severity"]) == ("warning", "warning")
+
+
+def test_a_staged_layout_waiting_for_a_reboot_is_a_warning_naming_the_reboot():
+    pending, dummy = grade_bios(bmc_read(current="4", pending="2", pending_nodes=2), ktune_expected_nodes_per_socket=2)
+    assert (pending["status"], pending["severity"]) == ("fail", "warning")
+    assert pending["finding"] == ('expected the staged BIOS layout to be applied, found NumaNodesPerSocket "2" staged '
+                                  '(current "4"): staged, applies at next reboot')
+    assert pending["fix"] == ("restart the host in its maintenance window: ansible-playbook playbooks/bios.yml "
+                              "-i INVENTORY --limit HOST -e ktune_bios_reboot=true")
+
+
+def test_a_stale_staged_layout_names_the_layout_it_would_give_and_the_restaging():
+    pending, dummy = grade_bios(bmc_read(current="2", pending="4", pending_nodes=4), ktune_expected_nodes_per_socket=2)
+    assert (pending["status"], pending["severity"]) == ("fail", "warning")
+    assert pending["finding"].startswith("expected no BIOS layout change other than 2 nodes per socket waiting for "
+                                         "a reboot, found NumaNodesPerSocket \"4\" staged (current \"2\")")
+    assert pending["finding"].endswith("which gives 4 nodes per socket")
+    assert pending["fix"].startswith("replace the stale change with ansible-playbook playbooks/bios.yml -i INVENTORY "
+                                     "--limit HOST, then restart")
+
+
+def test_an_unreadable_bmc_is_unknown_not_pass():
+    failed = {"failed": True, "msg": "BMC https://bmc-7.example: expected the BMC at https://bmc-7.example to "
+                                     "answer GET /redfish/v1, found [Errno 111] Connection refused"}
+    pending, readable = grade_bios(failed)
+    assert (readable["status"], readable["severity"]) == ("unknown", "warning")
+    assert readable["finding"] == ("expected the BIOS layout read through the BMC, found the read failed: BMC "
+                                   "https://bmc-7.example: expected the BMC at https://bmc-7.example to answer GET "
+                                   "/redfish/v1, found [Errno 111] Connection refused")
+    assert "ktune_bmc_password" in readable["fix"]
+    assert pending["status"] == "skip" and "bios.readable" in pending["finding"]
+    assert ac.host_status([pending, readable]) == "pass"  # a warning: shown, not fatal
+
+    # a read that failed with a fix of its own keeps that fix
+    dummy, readable = grade_bios({"failed": True, "msg": "BMC x: expected a NUMA layout attribute, found none. "
+                                                         "Fix: set the layout in this BIOS's setup by hand"})
+    assert readable["fix"] == "set the layout in this BIOS's setup by hand"

@@ -34,9 +34,12 @@ def bmc():
 
 
 def run(server, nodes=2, check=False, diff=False, **extra):
-    args = dict(address=server.url, username="root", password=PASSWORD, nodes_per_socket=nodes, **extra)
+    args = dict(address=server.url, username="root", password=PASSWORD, **extra)
+    if nodes is not None:
+        args["nodes_per_socket"] = nodes
     result, failed = run_module(bios_layout, args, check_mode=check, diff=diff)
     assert PASSWORD not in json.dumps(result)
+    assert not any(token in json.dumps(result) for token in server.tokens_issued)
     return result, failed
 
 
@@ -93,6 +96,68 @@ def test_a_stale_pending_value_is_replaced_when_current_is_right(bmc):
     assert server.staged() == {}
 
 
+def test_a_session_carries_every_request_and_is_deleted_at_the_end(bmc):
+    server = bmc("dell", basic_auth=False)  # a BMC that allows sessions only
+    result, failed = run(server)
+    assert not failed, result["msg"]
+    assert (result["auth"], result["state"]) == ("session", "staged")
+    assert server.session_log == [("login", "/redfish/v1/SessionService/Sessions/1"),
+                                  ("logout", "/redfish/v1/SessionService/Sessions/1")]
+    assert server.sessions == {}
+    assert server.auth_used and {auth for dummy, dummy2, auth in server.auth_used} == {"session"}
+    assert ("PATCH", "/redfish/v1/Systems/1/Bios/Settings", "session") in server.auth_used
+    assert ("DELETE", "/redfish/v1/SessionService/Sessions/1", "session") == server.auth_used[-1]
+    login = [body for method, path, body in server.requests if method == "POST"][0]
+    assert login == {"UserName": "root", "Password": PASSWORD}  # the password goes out once, in this body
+    assert server.basic_sent == []  # and never in an Authorization header, not even to the service root
+
+
+def test_the_session_is_deleted_when_the_run_fails(bmc):
+    server = bmc("none")
+    result, failed = run(server)
+    assert failed and "expected a NUMA layout attribute" in result["msg"]
+    assert [event for event, dummy in server.session_log] == ["login", "logout"]
+    assert server.sessions == {}
+
+
+def test_basic_authentication_only_where_the_service_has_no_session_service(bmc):
+    server = bmc("dell", sessions=False)
+    result, failed = run(server)
+    assert not failed, result["msg"]
+    assert (result["auth"], result["state"]) == ("basic", "staged")
+    assert server.session_log == []
+    assert {auth for dummy, dummy2, auth in server.auth_used} == {"basic"}
+    assert not any(path.startswith("/redfish/v1/SessionService") for dummy, path, dummy2 in server.requests)
+
+
+def test_a_service_with_sessions_gets_no_basic_authentication(bmc):
+    server = bmc("hpe")  # accepts both, as iDRAC and iLO do: the session is still used
+    result, failed = run(server)
+    assert not failed, result["msg"]
+    assert {auth for dummy, dummy2, auth in server.auth_used} == {"session"}
+    assert server.basic_sent == []
+
+
+def test_an_expired_session_is_opened_again_and_both_end_closed(bmc):
+    server = bmc("hpe", basic_auth=False, on_reset=lambda bmc: bmc.expire_sessions())  # the BMC forgot it
+    result, failed = run(server, apply=True, graceful_timeout=5, reset_timeout=5)
+    assert not failed, result["msg"]
+    assert result["state"] == "applied"
+    assert [event for event, dummy in server.session_log] == ["login", "login", "logout"]
+    assert server.sessions == {}
+
+
+def test_wrong_password_at_the_session_login_fails_naming_the_login(bmc):
+    server = bmc("dell")
+    result, failed = run_module(bios_layout, dict(address=server.url, username="root", password="wrong-one-43",
+                                                  nodes_per_socket=2))
+    assert failed
+    assert "expected the BMC at %s to accept ktune_bmc_username's credentials, found HTTP 401 on POST " \
+           "/redfish/v1/SessionService/Sessions (session login)" % server.url in result["msg"]
+    assert "wrong-one-43" not in json.dumps(result)
+    assert server.changes() == []
+
+
 def test_check_mode_sends_only_gets_and_diff_names_the_values(bmc):
     server = bmc("hpe")
     result, failed = run(server, check=True, diff=True, apply=True)
@@ -101,6 +166,9 @@ def test_check_mode_sends_only_gets_and_diff_names_the_values(bmc):
     assert "would PATCH /redfish/v1/Systems/1/Bios/Settings" in result["msg"]
     assert "would restart the system" in result["msg"]
     assert server.changes() == [] and server.resets == []
+    # besides GETs, only the session's login and logout
+    assert [(method, path) for method, path, dummy in server.requests if method != "GET"] == [
+        ("POST", "/redfish/v1/SessionService/Sessions"), ("DELETE", "/redfish/v1/SessionService/Sessions/1")]
     assert "pending TwoMemoryDomainsPerSocket" in result["diff"]["after"]
     assert "current FourMemoryDomainsPerSocket" in result["diff"]["before"]
 
@@ -169,7 +237,7 @@ def test_bmc_without_a_layout_attribute_fails_naming_what_was_looked_for(bmc):
 
 
 def test_wrong_password_is_an_authentication_failure_without_the_password(bmc):
-    server = bmc("dell")
+    server = bmc("dell", sessions=False)
     result, failed = run_module(bios_layout, dict(address=server.url, username="root", password="wrong-one-42",
                                                   nodes_per_socket=2))
     assert failed and "401" in result["msg"]
@@ -248,3 +316,27 @@ def test_system_id_picks_the_system_and_a_wrong_one_names_those_there(bmc):
     assert failed
     assert "expected a system 'System.Embedded.1' in /redfish/v1/Systems, found /redfish/v1/Systems/1" in result["msg"]
     assert "ktune_bmc_system_id" in result["msg"]
+
+
+def test_without_nodes_per_socket_it_only_reads_what_is_current_and_staged(bmc):
+    server = bmc("lenovo")
+    server.stage_elsewhere("NPS2")
+    result, failed = run(server, nodes=None)
+    assert not failed, result["msg"]
+    assert (result["state"], result["changed"], result["staged"], result["pending_nodes_per_socket"]) == (
+        "read", False, True, 2)
+    assert (result["current"], result["pending"], result["wanted"]) == ("NPS4", "NPS2", None)
+    assert "staged, applies at next reboot" in result["msg"]
+    assert server.changes() == []
+
+    server = bmc("hpe")  # HPE's settings object repeats every current attribute: nothing is staged
+    result, failed = run(server, nodes=None)
+    assert (result["state"], result["staged"], result["pending_nodes_per_socket"]) == ("read", False, None)
+    assert "nothing staged" in result["msg"]
+
+
+def test_apply_needs_nodes_per_socket(bmc):
+    server = bmc("dell")
+    result, failed = run(server, nodes=None, apply=True)
+    assert failed and "nodes_per_socket" in result["msg"]
+    assert server.requests == []

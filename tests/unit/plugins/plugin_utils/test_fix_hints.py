@@ -74,3 +74,16 @@ def test_host_fixes_needs_the_host_and_its_inventory(checkout):
     host_vars = {"inventory_hostname": "gpu-1", "ansible_inventory_sources": [str(checkout / "inventories/production")]}
     assert host_fixes(controls, host_vars, cwd=str(checkout), collection_root=str(checkout))[0]["fix"] == \
         "ansible-playbook playbooks/tune.yml -i inventories/production --limit gpu-1"
+
+
+def test_the_bios_placeholder_becomes_the_bios_playbook(checkout, installed, tmp_path):
+    from ansible_collections.ktune.inference.plugins.module_utils.audit_controls import BIOS_REBOOT
+    controls = [{"id": "bios.pending", "fix": "restart the host: " + BIOS_REBOOT}]
+    tune = tune_command("gpu 1", [str(checkout / "inventories/production")], cwd=str(checkout),
+                        collection_root=str(checkout))
+    assert with_copy_paste_fixes(controls, tune)[0]["fix"] == (
+        "restart the host: ansible-playbook playbooks/bios.yml -i inventories/production --limit 'gpu 1' "
+        "-e ktune_bios_reboot=true")
+    tune = tune_command("gpu-2", ["hosts.yml"], cwd=str(tmp_path), collection_root=str(installed))
+    assert with_copy_paste_fixes(controls, tune)[0]["fix"] == (
+        "restart the host: ansible-playbook ktune.inference.bios -i hosts.yml --limit gpu-2 -e ktune_bios_reboot=true")
