@@ -35,6 +35,25 @@ two readings in a row (the hysteresis on load): SGLang's throughput gauge covers
 steps since its last update, so right after the load moved it can mix two batch sizes, or an
 idle gap, under the new count. A probe (no running count, or none running) measured one
 stream: the 1-request band, no wait. A restart clears the samples and keeps the baselines.
+
+What a band learns is checked, so that a slow spell during learning (an unlucky degradation,
+or load shaped on purpose) cannot become the normal the band is judged by:
+
+- sane bounds: a band's baseline must agree with every band that already has one. A request
+  does not decode faster because more requests share the batch (a band's per-request speed is
+  at most a band with fewer requests' baseline / degraded_ratio), and a batch does not deliver
+  less in total because it grew (running requests x per-request speed is at least the smaller
+  band's total x degraded_ratio). A median outside these bounds is not learned: the window is
+  dropped and the band learns again from its next samples (the daemon logs it).
+- raised, never lowered, by the guard: a learned baseline is replaced only when the median of
+  the band's last RELEARN_WINDOWS x degraded_samples healthy samples (in a row, while serving)
+  is above baseline / degraded_ratio, so that the baseline itself would count as degraded
+  against today's speed: it was learned in a slow spell. It becomes that median (within the
+  sane bounds). Samples within the ratio never move it, and nothing the guard sees lowers it:
+  a slower instance is degraded, however long it stays slow.
+- lowered only by the operator: baselines live in the guard's memory; restarting ktune-guard
+  (systemctl restart ktune-guard) learns every band again, except the configured
+  baseline_tokens_per_s of the 1-request band, which only the inventory changes.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -64,6 +83,8 @@ RESTART = "restart"
 ACTIONS = (NONE, DRAIN, RESTORE, RESTART)
 
 HOUR_S = 3600.0
+# A band's baseline is raised from the median of this many windows of degraded_samples samples.
+RELEARN_WINDOWS = 10
 
 # What may cross from a guard's answer to the controller: instance names as the service role
 # allows them, states from the fixed vocabulary, booleans. Free text (reasons) stays on the host.
@@ -230,27 +251,43 @@ def describe_band(band):
 class LoadBand(object):
     """The decode-speed samples of one load band and the baseline they are judged against."""
 
-    def __init__(self, band, baseline=None):
+    def __init__(self, band, baseline=None, configured=False):
         self.band = band
         self.baseline = baseline
+        self.configured = configured  # the inventory's baseline_tokens_per_s: never replaced
         self.learning = []
         self.samples = []
+        self.recent = []
 
-    def add(self, rate, count):
-        """Learn from the first `count` samples, then keep the last `count`; True when it just learned."""
+    def add(self, rate, count, ratio):
+        """Take one sample; the median the band should now learn (or be raised to), else None.
+
+        count: degraded_samples; ratio: degraded_ratio. The caller checks the candidate against
+        the other bands (InstanceGuard._adopt) before it becomes the baseline.
+        """
         if self.baseline is None:
             self.learning.append(rate)
             if len(self.learning) < count:
-                return False
-            self.baseline, self.learning = _median(self.learning), []
-            return True
+                return None
+            candidate, self.learning = _median(self.learning), []
+            return candidate
         self.samples.append(rate)
         del self.samples[:-count]
-        return False
+        if self.configured:
+            return None
+        self.recent.append(rate)
+        del self.recent[:-count * RELEARN_WINDOWS]
+        if len(self.recent) < count * RELEARN_WINDOWS:
+            return None
+        median = _median(self.recent)
+        if median * ratio <= self.baseline:
+            return None
+        self.recent = []
+        return median
 
     def forget_samples(self):
         """After a restart: the old process's speeds say nothing of the new one's."""
-        self.learning, self.samples = [], []
+        self.learning, self.samples, self.recent = [], [], []
 
 
 class Thermal(object):
@@ -287,10 +324,10 @@ class InstanceGuard(object):
     def __init__(self, settings=None, baseline_tokens_per_s=None, restarts=(), now=0.0):
         self.settings = make_settings(settings)
         single_stream = float(baseline_tokens_per_s) if baseline_tokens_per_s else None
-        self.bands = {SINGLE_STREAM_BAND: LoadBand(SINGLE_STREAM_BAND, single_stream)}
+        self.bands = {SINGLE_STREAM_BAND: LoadBand(SINGLE_STREAM_BAND, single_stream, configured=bool(single_stream))}
         self.judged_band = None  # the band of the latest sample: the one the machine judges
         self.last_load = None  # the band of the last reading's running requests; None idle or unknown
-        self.learned = None  # the LoadBand whose baseline the last step learned (the daemon logs it)
+        self.learned = None  # what the last step did to a baseline, one sentence (the daemon logs it)
         self.restarts = sorted(float(when) for when in restarts)
         self.state = SERVING
         self.since = float(now)
@@ -357,9 +394,45 @@ class InstanceGuard(object):
             return
         if band not in self.bands:
             self.bands[band] = LoadBand(band)
-        if self.bands[band].add(reading.tokens_per_s, self.settings["degraded_samples"]):
-            self.learned = self.bands[band]
+        candidate = self.bands[band].add(reading.tokens_per_s, self.settings["degraded_samples"],
+                                         self.settings["degraded_ratio"])
+        if candidate is not None:
+            self._adopt(self.bands[band], candidate)
         self.judged_band = band
+
+    def sane_bounds(self, band):
+        """(lowest, highest) per-request baseline the band may hold, given every other band's baseline."""
+        ratio = self.settings["degraded_ratio"]
+        low, high = 0.0, float("inf")
+        fewest, most = band_range(band)
+        for other, baseline in self.baselines():
+            other_fewest, other_most = band_range(other)
+            if other < band:
+                high = min(high, baseline / ratio)
+                low = max(low, other_fewest * baseline * ratio / most)
+            elif other > band:
+                low = max(low, baseline * ratio)
+                high = min(high, other_most * baseline / (ratio * fewest))
+        return low, high
+
+    def _adopt(self, band, candidate):
+        """Make candidate the band's baseline when it agrees with the other bands; say what happened."""
+        low, high = self.sane_bounds(band.band)
+        where = describe_band(band.band)
+        if not low <= candidate <= high:
+            self.learned = "did not learn %.2f tokens/s per request at %s: outside %.2f to %.2f, the bounds the " \
+                           "other bands' baselines set (a slow or unusual spell); learning again" % (
+                               candidate, where, low, high)
+            return
+        if band.baseline is None:
+            self.learned = "learned a baseline at %s: %.2f tokens/s per request (median of its first %d samples)" % (
+                where, candidate, self.settings["degraded_samples"])
+        else:
+            self.learned = "raised the baseline at %s from %.2f to %.2f tokens/s per request (median of its last " \
+                           "%d samples, above the old baseline / %g: it was learned in a slow spell)" % (
+                               where, band.baseline, candidate, self.settings["degraded_samples"] * RELEARN_WINDOWS,
+                               self.settings["degraded_ratio"])
+        band.baseline = candidate
 
     def _forget_samples(self):
         for band in self.bands.values():

@@ -6,7 +6,7 @@
 Every request to a guard's HTTP endpoint carries it as "Authorization: Bearer TOKEN"; the
 guard answers 401 without it. The guard makes it at its first start; the guard_query module
 reads it on the host; the fleet's event source reads a copy on the controller. Each reader
-opens it without following a symlink and refuses a file another user owns or can read.
+reads it through secret_file.read_secret_file (no symlink, owner-only, bounded).
 Standard library only: the guard role installs this file next to its daemon.
 """
 
@@ -18,6 +18,11 @@ import errno
 import hmac
 import os
 import stat
+
+try:
+    from ansible_collections.ktune.inference.plugins.module_utils.secret_file import SecretFileError, read_secret_file
+except ImportError:  # outside the collection: next to the guard daemon, or loaded by path by the event source
+    from secret_file import SecretFileError, read_secret_file
 
 TOKEN_FILE = "token"
 MIN_LENGTH = 16
@@ -31,16 +36,10 @@ class TokenError(Exception):
 def read_token(path):
     """The token in path; TokenError naming the file when it is not a safe, usable token file."""
     try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as exc:
-        raise TokenError("%s: %s (expected a regular file of uid %d, mode 0600)" % (path, exc.strerror, os.geteuid()))
-    with os.fdopen(handle, "rb") as source:
-        info = os.fstat(source.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            raise TokenError("%s: expected a regular file of uid %d with mode 0600, found %s of uid %d with mode %o"
-                             % (path, os.geteuid(), "a file" if stat.S_ISREG(info.st_mode) else "no regular file",
-                                info.st_uid, info.st_mode & 0o7777))
-        token = source.read(MAX_READ).decode("ascii", "replace").strip()
+        data = read_secret_file(path, "the guard token", limit=MAX_READ)
+    except SecretFileError as exc:
+        raise TokenError(str(exc))
+    token = data.decode("ascii", "replace").strip()
     if len(token) < MIN_LENGTH or any(ch.isspace() or not ch.isprintable() for ch in token):
         raise TokenError("%s holds no usable token (%d or more printable characters, no spaces)" % (path, MIN_LENGTH))
     return token

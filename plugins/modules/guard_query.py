@@ -82,7 +82,8 @@ msg:
   description: Why there is no token to send, naming the file and what was found.
   returned: when RV(answer) is C(no_token)
   type: str
-  sample: "/var/lib/ktune-guard/token: No such file or directory (expected a regular file of uid 0, mode 0600)"
+  sample: "the guard token /var/lib/ktune-guard/token: expected a regular file (not a symlink) owned by root with mode
+    0600 or 0400, found No such file or directory"
 instances:
   description: >-
     Each guarded instance, C(instance) (its name), C(state) (serving, hot, draining, cooling,

@@ -81,7 +81,8 @@ def test_check_mode_then_apply_then_nothing_changes(site):
         ("s1", "sglang", "http://127.0.0.1:30000", "http://127.0.0.1:30000/health")]
     assert config["settings"] == guard.make_settings()
     assert config["listen_address"] == "127.0.0.1" and config["lanplus"] is None
-    for name in ("ktune_guard.py", "guard.py", "prom_text.py", "openai_stream.py", "ipmi.py"):
+    assert config["systemd_socket"] is True  # the guard listens only on the socket systemd holds
+    for name in ("ktune_guard.py", "guard.py", "prom_text.py", "openai_stream.py", "ipmi.py", "secret_file.py"):
         assert (site.target / "lib" / name).exists()
     assert "ProtectSystem=strict" in (site.target / "units/ktune-guard.service").read_text()
 
@@ -149,6 +150,6 @@ def test_keyed_instance_without_its_credentials_file_stops_before_the_settings(s
     assert rc != 0
     assert key not in output
     line = [line for line in output.splitlines() if "ktune-guard would not start with these settings" in line]
-    assert line and "instances[ktune-guard-test-nokey].api_key_file %s: No such file or directory" % credentials \
-        in output, output
+    assert line and ("instances[ktune-guard-test-nokey].api_key_file %s: expected a regular file (not a symlink) "
+                     "owned by root with mode 0600 or 0400, found No such file or directory" % credentials) in output, output
     assert not (site.target / "etc/guard.json").exists()

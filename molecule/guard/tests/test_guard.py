@@ -150,7 +150,8 @@ def test_a_readable_password_file_is_refused_before_anything_changes(host):
     outcome = json.loads(host.file("/var/lib/ktune-test/password-readable.json").content_string)
     assert outcome["failed"], outcome
     assert "guard-bmc: ktune-guard would not start with these settings" in outcome["msg"]
-    assert "lanplus.password_file /etc/ktune/bmc.password is readable by others (mode 644)" in outcome["msg"]
+    assert ("lanplus.password_file /etc/ktune/bmc.password: expected a regular file (not a symlink) owned by root "
+            "with mode 0600 or 0400, found a regular file owned by uid 0 with mode 0644") in outcome["msg"]
     after = json.loads(host.file("/var/lib/ktune-test/after-refusal.json").content_string)
     assert after["pid_before"] == after["pid_after"] and after["sha1_before"] == after["sha1_after"]
 

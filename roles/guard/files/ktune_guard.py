@@ -46,6 +46,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -65,10 +66,11 @@ try:
     import ipmi
     import openai_stream
     import prom_text
+    import secret_file
     import sysfs
 except ImportError:  # run from the collection checkout (unit tests)
     from ansible_collections.ktune.inference.plugins.module_utils import (
-        guard, guard_token, host_telemetry, http_body, ipmi, openai_stream, prom_text, sysfs)
+        guard, guard_token, host_telemetry, http_body, ipmi, openai_stream, prom_text, secret_file, sysfs)
 
 OUTPUT_NAME = "ktune_guard.prom"
 RESTARTS_FILE = "restarts.json"
@@ -80,6 +82,8 @@ DEFAULTS = {
     "settings": {},
     "listen_address": "127.0.0.1",
     "listen_port": 9441,
+    # True under ktune-guard.service: listen only on the socket systemd holds, never bind a port.
+    "systemd_socket": False,
     "textfile_dir": "/var/lib/prometheus/node-exporter",
     "state_dir": "/var/lib/ktune-guard",
     "sysfs_root": "/sys",
@@ -127,11 +131,12 @@ def load_config(path):
         problems.append("instances: every instance needs a name, each once: %r" % names)
     for instance in config["instances"]:
         if instance.get("api_key_file"):
-            problems += secret_file_problems("instances[%s].api_key_file" % instance.get("name"),
-                                             instance["api_key_file"])
-            if not secret_file_problems("", instance["api_key_file"]) and not read_api_key(instance["api_key_file"]):
-                problems.append("instances[%s].api_key_file %s holds no %s= line or key" % (
-                    instance.get("name"), instance["api_key_file"], KEY_VARIABLE))
+            label = "instances[%s].api_key_file" % instance.get("name")
+            try:
+                if not read_api_key(instance["api_key_file"], label):
+                    problems.append("%s %s holds no %s= line or key" % (label, instance["api_key_file"], KEY_VARIABLE))
+            except secret_file.SecretFileError as exc:
+                problems.append(str(exc))
     lanplus = config.get("lanplus")
     if lanplus:
         problems += lanplus_problems(lanplus)
@@ -140,34 +145,22 @@ def load_config(path):
     return config
 
 
-def secret_file_problems(label, path):
-    """[] when path is a file only the guard's own user (root) can read, else why not."""
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        return ["%s %s: %s" % (label, path, exc.strerror)]
-    if info.st_uid != os.geteuid():
-        return ["%s %s is owned by uid %d: expected the guard's own user (uid %d, root)"
-                % (label, path, info.st_uid, os.geteuid())]
-    if info.st_mode & 0o077:
-        return ["%s %s is readable by others (mode %o): expected 0600 or 0400, owned by root"
-                % (label, path, info.st_mode & 0o777)]
-    return []
-
-
 def lanplus_problems(lanplus):
     path = lanplus.get("password_file") or ""
     if not lanplus.get("host") or not lanplus.get("user") or not path:
         return ["lanplus: host, user and password_file are all needed"]
-    return secret_file_problems("lanplus.password_file", path)
-
-
-def read_api_key(path):
-    """The key in a credentials file: its KTUNE_API_KEY= line, or its only line; "" when none or unreadable."""
     try:
-        text = sysfs.read_config_file(path, sysfs.ATTRIBUTE_LIMIT) or ""
-    except sysfs.HostFileError:
-        return ""
+        secret_file.read_secret_file(path, "lanplus.password_file")
+    except secret_file.SecretFileError as exc:
+        return [str(exc)]
+    return []
+
+
+def read_api_key(path, label="api_key_file"):
+    """The key in a credentials file: its KTUNE_API_KEY= line, or its only line; "" when none.
+
+    SecretFileError when the file is not root-only (secret_file.read_secret_file)."""
+    text = secret_file.read_secret_file(path, label, limit=sysfs.ATTRIBUTE_LIMIT).decode("utf-8", "replace")
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     for line in lines:
         if line.startswith(KEY_VARIABLE + "="):
@@ -318,6 +311,7 @@ class Instance(object):
         self.metrics = bool(spec.get("metrics", self.backend == "sglang"))
         self.api_key_file = spec.get("api_key_file")
         self.api_key = None
+        self.key_problem = None
         self.drained = None
         self.machine = guard.InstanceGuard(settings, spec.get("baseline_tokens_per_s"), restarts, now)
         self.restart_failed = False
@@ -396,13 +390,25 @@ class Guard(object):
         for instance in self.instances:
             self.apply_drain(instance, drain.get(instance.name) or drain.get("*"))
             if instance.api_key_file:
-                instance.api_key = read_api_key(instance.api_key_file) or None
+                instance.api_key = self.current_api_key(instance)
             reading = self.read_instance(instance, dimms, throttle)
             decision = instance.machine.step(reading)
             self.log_learned(instance)
             self.act(instance, decision)
         self.cycles += 1
         write_atomically(self.config["textfile_dir"], render_metrics(self))
+
+    def current_api_key(self, instance):
+        """The instance's key, read again every cycle; None (and one journal line) while its file is unsafe."""
+        try:
+            key, problem = read_api_key(instance.api_key_file, "instances[%s].api_key_file" % instance.name), None
+        except secret_file.SecretFileError as exc:
+            key, problem = None, str(exc)
+        if problem != instance.key_problem:
+            said = problem + ": no key sent" if problem else "the key file is usable again"
+            log(ERROR if problem else INFO, "%s: %s" % (instance.name, said))
+            instance.key_problem = problem
+        return key or None
 
     def apply_drain(self, instance, reason):
         """Take the instance out of rotation while the drain file names it (reason), back when it does not."""
@@ -468,12 +474,10 @@ class Guard(object):
         return True
 
     def log_learned(self, instance):
-        """One journal line when a load band learns its baseline: what later degradation is judged by."""
-        band = instance.machine.learned
-        if band is None:
-            return
-        log(INFO, "%s: learned a baseline at %s: %.2f tokens/s per request (median of its first %d samples)" % (
-            instance.name, guard.describe_band(band.band), band.baseline, self.settings["degraded_samples"]))
+        """One journal line when a band's baseline is learned, raised or refused: what degradation is judged by."""
+        note = instance.machine.learned
+        if note is not None:
+            log(WARNING if note.startswith("did not") else INFO, "%s: %s" % (instance.name, note))
 
     def act(self, instance, decision):
         with self.lock:
@@ -635,8 +639,38 @@ def make_handler(daemon):
     class Handler(BaseHTTPRequestHandler):
         server_version = "ktune-guard/1"
 
+        def version_string(self):
+            return self.server_version  # no Python version in the Server header
+
         def log_message(self, fmt, *args):
             pass  # probes every few seconds would flood the journal
+
+        def send_error(self, code, message=None, explain=None):
+            """A malformed request: the status alone, no page and nothing about the guard."""
+            self.close_connection = True
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+
+        def authorized(self):
+            """Whether the request carries the token; answers 401 itself when it does not."""
+            if daemon.token and guard_token.bearer_matches(self.headers.get("Authorization"), daemon.token):
+                return True
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="ktune-guard"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return False
+
+        def refuse_method(self):
+            if self.authorized():
+                self.send_response(405)
+                self.send_header("Allow", "GET, HEAD")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = refuse_method
 
         def send_json(self, status, body):
             data = (json.dumps(body) + "\n").encode()
@@ -650,11 +684,7 @@ def make_handler(daemon):
 
         def do_GET(self):
             path = self.path.split("?", 1)[0]
-            if not daemon.token or not guard_token.bearer_matches(self.headers.get("Authorization"), daemon.token):
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Bearer realm="ktune-guard"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+            if not self.authorized():
                 return
             if path == "/status":
                 self.send_json(200, daemon.status())
@@ -672,13 +702,42 @@ def make_handler(daemon):
     return Handler
 
 
-def activated_socket():
-    """The listening socket systemd passed (ktune-guard.socket), or None when started without one."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()) or int(os.environ.get("LISTEN_FDS") or 0) < 1:
-        return None
+def activated_socket(environ=None):
+    """The listening socket systemd passed (ktune-guard.socket), or None when it passed none.
+
+    sd_listen_fds(3) read by hand: the sockets start at fd 3, LISTEN_FDS counts them and
+    LISTEN_PID names the process they are for (another process's are not ours); the variables
+    are removed (the restart commands the guard runs must not see them) and the descriptor is
+    made close-on-exec. ConfigError when what was passed is not the one listening TCP socket
+    the unit declares.
+    """
+    environ = os.environ if environ is None else environ
+    pid, count = environ.get("LISTEN_PID"), environ.get("LISTEN_FDS")
     for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(name, None)  # not inherited by the restart commands the guard runs
-    return socket.socket(fileno=LISTEN_FDS_START)
+        environ.pop(name, None)
+    if pid is None or count is None or not pid.isdigit() or int(pid) != os.getpid():
+        return None
+    if not count.isdigit():
+        raise ConfigError("LISTEN_FDS=%r: expected a count of sockets" % count)
+    if int(count) == 0:
+        return None
+    if int(count) != 1:
+        raise ConfigError("systemd passed %s sockets: expected the one of ktune-guard.socket (one ListenStream=)"
+                          % count)
+    try:
+        mode = os.fstat(LISTEN_FDS_START).st_mode
+    except OSError as exc:
+        raise ConfigError("LISTEN_FDS=1 but descriptor %d: %s" % (LISTEN_FDS_START, exc.strerror))
+    if not stat.S_ISSOCK(mode):
+        raise ConfigError("descriptor %d from systemd is no socket: expected ktune-guard.socket's" % LISTEN_FDS_START)
+    os.set_inheritable(LISTEN_FDS_START, False)
+    inherited = socket.socket(fileno=LISTEN_FDS_START)
+    listening = inherited.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    if inherited.family not in (socket.AF_INET, socket.AF_INET6) or inherited.type != socket.SOCK_STREAM \
+            or not listening:
+        raise ConfigError("the socket from systemd is %s %s%s: expected a listening TCP socket (ListenStream=)" % (
+            inherited.family.name, inherited.type.name, "" if listening else ", not listening"))
+    return inherited
 
 
 def serve(daemon, address, port, inherited=None):
@@ -737,13 +796,23 @@ def main(argv=None):
         daemon.cycle()
         print(json.dumps(daemon.status()))
         return 0
+    try:
+        inherited = activated_socket()
+    except ConfigError as exc:
+        log(ERROR, "ktune-guard: cannot start: %s" % exc)
+        return 2
+    if inherited is None and config["systemd_socket"]:
+        log(ERROR, "ktune-guard: cannot start: expected the listening socket of ktune-guard.socket (LISTEN_FDS), "
+                   "found none. Fix: systemctl start ktune-guard.socket, then ktune-guard.service (the guard binds "
+                   "no port itself: a port it would bind late could already be another program's)")
+        return 1
     stop = daemon.stop
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # One cycle before the endpoint opens: no 200 for an instance the guard has not yet looked at.
     run_cycle(daemon)
     try:
-        server = serve(daemon, config["listen_address"], int(config["listen_port"]), activated_socket())
+        server = serve(daemon, config["listen_address"], int(config["listen_port"]), inherited)
     except OSError as exc:
         log(ERROR, "ktune-guard: cannot listen on %s:%s for readiness: %s. Fix: free the port or set "
                    "ktune_guard_listen_port / ktune_guard_listen_address" % (

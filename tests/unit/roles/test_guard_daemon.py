@@ -362,7 +362,8 @@ def test_lanplus_reads_the_password_from_a_root_only_file(host):
     password = host["tmp"] / "bmc.password"
     password.write_text("secret\n")
     password.chmod(0o644)
-    with pytest.raises(ktune_guard.ConfigError, match="readable by others"):
+    with pytest.raises(ktune_guard.ConfigError, match="found a regular file owned by uid %d with mode 0644"
+                       % os.geteuid()):
         host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(password)})
     password.chmod(0o600)
     os.chown(password, 65534, 65534)
@@ -474,7 +475,9 @@ def test_api_key_from_a_root_only_file_reaches_the_probe(host):
         daemon.cycle()
         assert daemon.instances[0].tokens_per_s is None  # no key: 401, no measurement
         path = key_file(host["tmp"], key, 0o644)
-        with pytest.raises(ktune_guard.ConfigError, match="api_key_file %s is readable by others" % path):
+        with pytest.raises(ktune_guard.ConfigError, match="api_key_file %s: expected .* mode 0600 or 0400, found "
+                                                          "a regular file owned by uid %d with mode 0644"
+                                                          % (path, os.geteuid())):
             host["config"]([dict(spec, api_key_file=str(path))])
         path.chmod(0o600)
         config, config_path = host["config"]([dict(spec, api_key_file=str(path))])
@@ -490,6 +493,37 @@ def test_api_key_from_a_root_only_file_reaches_the_probe(host):
             host["config"]([dict(spec, api_key_file=str(empty))])
 
 
+def test_a_symlinked_key_or_password_file_is_refused_even_to_a_root_only_file(host):
+    """The one secret-file check (secret_file.read_secret_file) opens without following a link."""
+    real = key_file(host["tmp"], "guard-test-key-0123")
+    link = host["tmp"] / "link.credentials"
+    link.symlink_to(real)
+    spec = {"name": "r1", "backend": "legacy", "base_url": "http://127.0.0.1:9", "api_key_file": str(link)}
+    with pytest.raises(ktune_guard.ConfigError, match="api_key_file %s: expected .*, found a symlink" % link):
+        host["config"]([spec])
+    with pytest.raises(ktune_guard.ConfigError, match="password_file %s: expected .*, found a symlink" % link):
+        host["config"]([], lanplus={"host": "127.0.0.1", "user": "admin", "password_file": str(link)})
+
+
+def test_a_key_file_that_turns_readable_to_others_sends_no_key(host, capsys):
+    """Read every cycle through the same check: a key file made 0644 after the start is not used."""
+    key = "guard-test-key-0123"
+    with fake_server.running_bench_server(tokens_per_s=300.0, ttft_s=0.0, api_key=key) as (url, _plan):
+        path = key_file(host["tmp"], key)
+        config, _path = host["config"]([{"name": "r1", "backend": "legacy", "base_url": url,
+                                         "api_key_file": str(path)}])
+        daemon = ktune_guard.Guard(config, clock=Clock())
+        daemon.cycle()
+        assert daemon.instances[0].api_key == key
+        path.chmod(0o644)
+        daemon.cycle()
+        daemon.cycle()
+        assert daemon.instances[0].api_key is None and daemon.instances[0].tokens_per_s is None
+    out = capsys.readouterr().out
+    assert out.count("<3>r1: instances[r1].api_key_file %s: expected" % path) == 1, out
+    assert "with mode 0644: no key sent" in out and key not in out
+
+
 def test_check_config_exits_0_or_2_naming_the_problem(host):
     daemon = install_daemon(host["tmp"])
     password = host["tmp"] / "bmc.password"
@@ -502,7 +536,8 @@ def test_check_config_exits_0_or_2_naming_the_problem(host):
     done = subprocess.run([sys.executable, str(daemon), "--check-config", "--config", str(path)], capture_output=True,
                           text=True, env=env, check=False)
     assert done.returncode == 2
-    assert "lanplus.password_file %s is readable by others (mode 640)" % password in done.stderr
+    assert "lanplus.password_file %s: expected a regular file (not a symlink) owned by root" % password in done.stderr
+    assert "found a regular file owned by uid %d with mode 0640" % os.geteuid() in done.stderr
     password.chmod(0o600)
     done = subprocess.run([sys.executable, str(daemon), "--check-config", "--config", str(path)], capture_output=True,
                           text=True, env=env, check=False)
@@ -605,6 +640,48 @@ def test_every_endpoint_answers_401_without_the_token(host, header):
     assert raw_get(base + "/status", {"Authorization": "Bearer " + TOKEN})[0] == 200
 
 
+def raw_request(port, data):
+    """Send raw bytes to the guard; (status line, headers and body as bytes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(data)
+        answer = b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _sep, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], head, body
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"])
+def test_no_method_answers_anything_but_401_without_the_token(host, method):
+    """No endpoint, method or malformed request is answered past the token: the guard has no open
+    liveness endpoint (its liveness is ktune_guard_up and the last-cycle time in its metrics)."""
+    config, _path = host["config"]([{"name": "r1", "backend": "sglang", "base_url": "http://127.0.0.1:9"}])
+    daemon = ktune_guard.Guard(config, token=TOKEN)
+    server = SERVERS[id(daemon)] = ktune_guard.serve(daemon, "127.0.0.1", 0)
+    port = server.server_address[1]
+    request = "%s /status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n" % method
+    status, head, body = raw_request(port, (request + "\r\n").encode())
+    expected_without = b"HTTP/1.0 501" if method == "PROPFIND" else b"HTTP/1.0 401"
+    assert status.startswith(expected_without) and body == b"", (status, body)
+    assert b"Python" not in head and b"Server: ktune-guard/1\r\n" in head + b"\r\n", head
+    if method != "PROPFIND":
+        status, head, body = raw_request(port, (request + "Authorization: Bearer %s\r\n\r\n" % TOKEN).encode())
+        assert status.startswith(b"HTTP/1.0 405") and b"Allow: GET, HEAD" in head and body == b"", (status, head)
+
+
+def test_a_malformed_request_gets_no_page(host):
+    config, _path = host["config"]([{"name": "r1", "backend": "sglang", "base_url": "http://127.0.0.1:9"}])
+    daemon = ktune_guard.Guard(config, token=TOKEN)
+    server = SERVERS[id(daemon)] = ktune_guard.serve(daemon, "127.0.0.1", 0)
+    for line in (b"GET /status HTTP/2.0", b"GET /status HTTP/x.y", b"GARBAGE"):
+        status, head, body = raw_request(server.server_address[1], line + b"\r\n\r\n")
+        # The request line is unreadable, so the answer is HTTP/0.9's: no status line, and no page either.
+        assert (status, head, body) == (b"", b"", b""), (line, status, head, body)
+
+
 def test_the_token_is_made_owner_only_once_and_kept(tmp_path):
     token = ktune_guard.load_token(str(tmp_path))
     path = tmp_path / "token"
@@ -639,6 +716,7 @@ def test_socket_activation_serves_on_the_port_systemd_holds(host):
         port = probe.getsockname()[1]
     data = json.loads(path.read_text())
     data["listen_port"] = port + 1 if port < 65535 else port - 1  # ignored: the passed socket wins
+    data["systemd_socket"] = True  # as the role writes it
     path.write_text(json.dumps(data))
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
@@ -661,6 +739,80 @@ def test_socket_activation_serves_on_the_port_systemd_holds(host):
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     assert b"readiness on http://127.0.0.1:%d/ready/NAME" % port in out, (out, err)
+
+
+# Execs the guard in its own process (so LISTEN_PID is its pid, as systemd sets it) with fd 3
+# (and 4) made as asked: what a misconfigured or foreign socket unit could pass.
+PASS_FDS = r"""
+import os, socket, sys
+kind = sys.argv[1]
+def at(fd, sock):
+    os.dup2(sock.fileno(), fd)
+    os.set_inheritable(fd, True)
+count = 1
+if kind == "udp":
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); sock.bind(("127.0.0.1", 0)); at(3, sock)
+elif kind == "not_listening":
+    sock = socket.socket(); sock.bind(("127.0.0.1", 0)); at(3, sock)
+elif kind == "two":
+    for fd in (3, 4):
+        sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(); at(fd, sock)
+    count = 2
+elif kind == "file":
+    handle = os.open(sys.argv[0], os.O_RDONLY); os.dup2(handle, 3); os.set_inheritable(3, True)
+elif kind == "other_pid":
+    sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(); at(3, sock)
+if kind != "none":
+    os.environ.update(LISTEN_FDS=str(count), LISTEN_PID=str(os.getpid() + (1 if kind == "other_pid" else 0)))
+os.execv(sys.executable, [sys.executable] + sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("udp", "the socket from systemd is AF_INET SOCK_DGRAM, not listening: expected a listening TCP socket"),
+    ("not_listening", "the socket from systemd is AF_INET SOCK_STREAM, not listening: expected a listening TCP"),
+    ("two", "systemd passed 2 sockets: expected the one of ktune-guard.socket"),
+    ("file", "descriptor 3 from systemd is no socket"),
+    ("other_pid", "expected the listening socket of ktune-guard.socket (LISTEN_FDS), found none"),
+    ("none", "expected the listening socket of ktune-guard.socket (LISTEN_FDS), found none"),
+])
+def test_under_systemd_the_guard_listens_only_on_the_socket_systemd_holds(host, kind, expected):
+    """sd_listen_fds(3) semantics, read by hand: one listening TCP socket at fd 3 for this very
+    process, or no start; the guard never binds the port itself (a late bind could find the port
+    another program's)."""
+    _config, path = host["config"]([], settings={"interval_s": 1})
+    data = json.loads(path.read_text())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        data["listen_port"] = probe.getsockname()[1]
+    data["systemd_socket"] = True
+    path.write_text(json.dumps(data))
+    script = host["tmp"] / "pass_fds.py"
+    script.write_text(PASS_FDS)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([sys.executable, str(script), kind, str(install_daemon(host["tmp"])), "--config", str(path)],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode in (1, 2) and expected in done.stdout, (done.returncode, done.stdout, done.stderr)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", data["listen_port"]))  # the guard did not take the port itself
+
+
+def test_the_passed_socket_is_close_on_exec_and_the_variables_are_gone(monkeypatch):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    monkeypatch.setattr(ktune_guard, "LISTEN_FDS_START", listener.fileno())
+    os.set_inheritable(listener.fileno(), True)
+    environ = {"LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid()), "LISTEN_FDNAMES": "ktune-guard.socket", "X": "1"}
+    inherited = ktune_guard.activated_socket(environ)
+    try:
+        assert environ == {"X": "1"}
+        assert inherited.getsockname() == listener.getsockname()
+        assert not os.get_inheritable(inherited.fileno())
+    finally:
+        inherited.detach()
+        listener.close()
 
 
 def test_an_empty_token_file_a_cut_short_start_left_is_made_again(tmp_path):

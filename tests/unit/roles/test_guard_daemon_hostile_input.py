@@ -6,6 +6,8 @@ An endless HTTP answer, a garbage /proc/net/tcp, an endless key file and an endl
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from bounded_memory import MIB, traced
 from flood_server import flooding
 
@@ -46,8 +48,13 @@ def test_a_garbage_tcp_table_tells_nothing(tmp_path):
 
 def test_an_endless_key_file_gives_no_key_in_bounded_memory(tmp_path):
     path = sparse(tmp_path / "r1.credentials", 64 * MIB)
-    key, peak = traced(ktune_guard.read_api_key, str(path))
-    assert key == ""
+    path.chmod(0o600)
+
+    def read():
+        with pytest.raises(ktune_guard.secret_file.SecretFileError, match="expected at most 65536 bytes, found more"):
+            ktune_guard.read_api_key(str(path))
+
+    _nothing, peak = traced(read)
     assert peak < 4 * MIB
 
 

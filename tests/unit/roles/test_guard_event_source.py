@@ -126,7 +126,8 @@ def test_a_refused_token_is_one_unauthorized_event():
 def test_tokens_from_a_directory_must_be_owner_only(tmp_path):
     (tmp_path / "gpu-a").write_text("t" * 32 + "\n")
     (tmp_path / "gpu-a").chmod(0o644)
-    with pytest.raises(ValueError, match="gpu-a: expected a regular file of uid .* with mode 0600"):
+    with pytest.raises(ValueError, match="gpu-a: expected a regular file .not a symlink. owned by .* with mode 0600 "
+                                         "or 0400, found a regular file"):
         run_source({"guards": {"gpu-a": "http://127.0.0.1:9"}, "token_dir": str(tmp_path), "max_polls": 1})
     (tmp_path / "gpu-a").chmod(0o600)
     events = run_source({"guards": {"gpu-a": "http://127.0.0.1:9"}, "token_dir": str(tmp_path), "max_polls": 1,

@@ -39,7 +39,8 @@ def test_state_machine_defaults_are_the_modules():
 def test_the_daemon_ships_every_module_it_imports():
     shared = yaml.safe_load((ROLE / "vars/main.yml").read_text())["guard_shared_modules"]
     daemon = (ROLE / "files/ktune_guard.py").read_text()
-    for name in ("guard", "guard_token", "host_telemetry", "http_body", "ipmi", "openai_stream", "prom_text", "sysfs"):
+    for name in ("guard", "guard_token", "host_telemetry", "http_body", "ipmi", "openai_stream", "prom_text",
+                 "secret_file", "sysfs"):
         assert "    import %s\n" % name in daemon and name + ".py" in shared
     assert "cpulist.py" in shared  # host_telemetry imports it
 
@@ -75,7 +76,27 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
     unit.write_text(render_unit().replace("ProtectSystem=strict", "ProtectSystem=strikt"))
     done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit), str(socket_unit)],
                           capture_output=True, text=True, check=False)
-    assert "ktune-guard.service:19: Failed to parse protect system value" in done.stderr, done.stderr
+    line = render_unit().splitlines().index("ProtectSystem=strict") + 1
+    assert "ktune-guard.service:%d: Failed to parse protect system value" % line in done.stderr, done.stderr
+
+
+def section(unit_text, name):
+    """The Key=value lines of one [section] of a unit."""
+    lines, inside = [], False
+    for line in unit_text.splitlines():
+        if line.startswith("["):
+            inside = line == "[%s]" % name
+        elif inside and line and not line.startswith("#"):
+            lines.append(line)
+    return lines
+
+
+def test_systemd_never_lets_the_port_go_while_the_guard_fails_or_restarts():
+    """A service past its start limit fails its socket, and so does a socket triggered past its
+    trigger limit (20 connections in 2 s while the guard restarts): the port would be free."""
+    assert "StartLimitIntervalSec=0" in section(render_unit(), "Unit")
+    assert "Restart=on-failure" in section(render_unit(), "Service")
+    assert "TriggerLimitIntervalSec=0" in section(render_unit(unit="ktune-guard.socket"), "Socket")
 
 
 def test_unit_is_hardened():

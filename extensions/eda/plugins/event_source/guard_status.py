@@ -65,7 +65,8 @@ def load_module_util(name, **siblings):
 
 
 guard = load_module_util("guard")
-guard_token = load_module_util("guard_token")
+secret_file = load_module_util("secret_file")
+guard_token = load_module_util("guard_token", secret_file=secret_file)
 http_body = load_module_util("http_body")
 guard_client = load_module_util("guard_client", guard=guard, http_body=http_body)
 SOURCE_STATES = (guard_client.UNREACHABLE, guard_client.UNAUTHORIZED, guard_client.INVALID)

@@ -404,6 +404,80 @@ def test_a_restart_clears_the_samples_and_keeps_the_learned_baselines():
     assert under_load(m, 180, [4], slowdown=0.6)[-1].state == "degraded"
 
 
+def test_a_band_learned_in_a_slow_spell_is_raised_once_healthy_and_then_catches_the_same_slowdown():
+    """Poisoned learning: 4 requests learned at 60% of their healthy speed. Healthy for a full
+    relearn window, the band's baseline rises to the healthy speed; the same 40% slowdown that
+    was learned as normal is then degraded."""
+    m = machine()
+    window = guard.RELEARN_WINDOWS * FAST["degraded_samples"]
+    slow = under_load(m, 0, [4] * 4, slowdown=0.6)
+    assert all(d.state == "serving" for d in slow)
+    assert m.baseline_for(4) == pytest.approx(batched_decode_speed(4) * 0.6, rel=0.05)
+    healthy = under_load(m, 100, [4] * window)
+    assert all(d.state == "serving" for d in healthy), [d.reason for d in healthy if d.state != "serving"]
+    assert m.baseline_for(4) == pytest.approx(batched_decode_speed(4), rel=0.05)
+    again = under_load(m, 100 + 10 * window, [4] * 3, slowdown=0.6)
+    assert again[-1].state == "degraded" and "at 4 running requests" in again[-1].reason, again[-1].reason
+
+
+def test_the_raise_is_one_journal_sentence_naming_both_values():
+    m = machine()
+    under_load(m, 0, [4] * 4, slowdown=0.6)
+    notes = []
+    for decision_index in range(guard.RELEARN_WINDOWS * FAST["degraded_samples"]):
+        under_load(m, 100 + 10 * decision_index, [4])
+        notes.append(m.learned)
+    raised = [note for note in notes if note]
+    assert len(raised) == 1 and raised[0].startswith("raised the baseline at 4 running requests from "), raised
+
+
+def test_a_long_slow_spell_never_lowers_a_learned_baseline():
+    """No restart allowed (budget 0): the degraded instance keeps serving and sampling for many
+    windows, and its band's baseline stays the healthy one; it stays judged degraded."""
+    m = machine(max_restarts_per_hour=0)
+    under_load(m, 0, [4] * 4)
+    learned = m.baseline_for(4)
+    decisions = under_load(m, 100, [4] * (guard.RELEARN_WINDOWS * FAST["degraded_samples"] * 3), slowdown=0.6)
+    assert m.baseline_for(4) == learned
+    assert all("restart withheld" in d.reason for d in decisions[3:]), decisions[-1].reason
+
+
+def test_healthy_wobble_within_the_ratio_never_moves_a_baseline():
+    m = machine()
+    under_load(m, 0, [4] * 4, slowdown=0.85)
+    learned = m.baseline_for(4)
+    under_load(m, 100, [4] * (guard.RELEARN_WINDOWS * FAST["degraded_samples"] * 2), slowdown=1.1)
+    assert m.baseline_for(4) == learned  # 1.1 / 0.85 = 1.29 < 1 / 0.75: the same normal
+
+
+@pytest.mark.parametrize("slowdown, why", [
+    (0.1, "the batch delivers less in total than one stream"),
+    (2.5, "each request faster than one stream alone"),
+])
+def test_a_learning_window_outside_the_sane_bounds_is_not_learned(slowdown, why):
+    """Configured single stream: 15 tokens/s. At 4 requests, 0.97 each (a total of 3.9) or 24 each
+    is no healthy batch: the window is dropped and the band learns again from its next samples."""
+    m = machine(baseline=15.0)
+    under_load(m, 0, [4] * 4, slowdown=slowdown)
+    assert m.baseline_for(4) is None, why
+    assert m.learned is None or m.learned.startswith("did not learn")
+    notes = []
+    for index in range(4):
+        under_load(m, 100 + 10 * index, [4], slowdown=slowdown)
+        notes.append(m.learned)
+    assert any(note and note.startswith("did not learn") and "at 4 running requests: outside" in note
+               for note in notes), notes
+    under_load(m, 200, [4] * 4)
+    assert m.baseline_for(4) == pytest.approx(batched_decode_speed(4), rel=0.05)
+
+
+def test_sane_bounds_follow_the_neighbouring_bands():
+    m = machine(baseline=15.0)
+    low, high = m.sane_bounds(guard.load_band(4))
+    assert (low, high) == (pytest.approx(15.0 * 0.75 / 4), pytest.approx(15.0 / 0.75))
+    assert m.sane_bounds(guard.SINGLE_STREAM_BAND) == (0.0, float("inf"))
+
+
 @pytest.mark.parametrize("running, described", [
     (1, "1 running request"), (2, "2 running requests"), (4, "4 running requests"),
     (12, "12-13 running requests"), (13, "12-13 running requests"), (16, "16 running requests"),
