@@ -290,6 +290,14 @@ ansible_facts:
             numa_maps cannot be read) of a running unit; C(systemd_error)
             and C(instances_error) when present.
           type: dict
+        files:
+          description: >-
+            The files the control registry's judgements read (C(concern_registry.READ_FILES)): their
+            non-blank lines by path, null for a file that does not exist.
+          type: dict
+        sysfs_root:
+          description: The O(sysfs_root) the state was read under.
+          type: str
 files:
   description: One entry per path given or matched by a glob, keyed by path.
   returned: always
