@@ -182,7 +182,12 @@ def read_transparent_hugepage(sysfs_root):
     text = read_optional(path)
     if text is None:
         return None
-    chosen = [word[1:-1] for word in text.split() if word.startswith("[") and word.endswith("]")]
+    words = text.split()
+    chosen = [word[1:-1] for word in words if word.startswith("[") and word.endswith("]")]
+    if len(words) == 1 and not chosen:
+        # One bare word is the mode written to a plain file standing for the kernel's (a fixture tree,
+        # a container's bind mount), which shows what was written, not the list.
+        chosen = words
     if len(chosen) != 1:
         raise HostFileError(path, "expected one [bracketed] mode, found %r" % text[:80])
     return chosen[0]
