@@ -20,7 +20,7 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.ktune.inference.plugins.module_utils.concerns import NUMA_SYSCTL_VARIABLES
+from ansible_collections.ktune.inference.plugins.module_utils.concerns import NUMA_SYSCTL_VARIABLES, THP_PERSIST_FILE
 
 ERROR = "error"
 WARNING = "warning"
@@ -84,6 +84,14 @@ CONTROLS = (
     _control("numa.balancing", WARNING, NUMA_SYSCTL_VARIABLES, tag="numa_env", tunable=True, diagnosis=FROM_AUDIT,
              cause="NUMA kernel settings differ from the inventory", alert="KtuneNumaSysctlNotAsConfigured",
              expectation="sysctls"),
+    # The live mode and its persistence are two verdicts: a host can run the right mode until its next boot.
+    _control("memory.transparent_hugepage", WARNING, ["ktune_transparent_hugepage"], tag="numa_env", tunable=True,
+             diagnosis=FROM_AUDIT, cause="Transparent hugepages differ from the inventory",
+             alert="KtuneTransparentHugepageNotAsConfigured", expectation="transparent_hugepage",
+             judge="transparent_hugepage_live"),
+    _control("memory.transparent_hugepage_persisted", WARNING, ["ktune_transparent_hugepage"], tag="numa_env",
+             tunable=True, diagnosis=FROM_AUDIT, cause="Transparent hugepages are not kept across reboots",
+             judge="transparent_hugepage_boot", reads=[THP_PERSIST_FILE]),
     _control("cpufreq.governor", ERROR, ["ktune_cpu_governor"], tag="cpu_governor", tunable=True,
              diagnosis="governor_findings", alert="KtuneCpuGovernorNotPerformance", expectation="governor"),
     _control("cpufreq.epp", WARNING, ["ktune_cpu_governor", "ktune_cpu_epp"], tag="cpu_governor", tunable=True,
