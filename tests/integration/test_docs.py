@@ -184,10 +184,8 @@ def argument_spec_options():
     return names
 
 
-# Names a guide shows on purpose although no role knows them: the warning a misspelling gets, and
-# the worked example of a control still to be added.
-SHOWN_NOT_KNOWN = {("docs/preflight.md", "ktune_cpu_govenor"),
-                   ("docs/adding-a-control.md", "ktune_transparent_hugepage")}
+# Names a guide shows on purpose although no role knows them: the warning a misspelling gets.
+SHOWN_NOT_KNOWN = {("docs/preflight.md", "ktune_cpu_govenor")}
 
 
 def test_every_ktune_name_in_the_guides_exists():
