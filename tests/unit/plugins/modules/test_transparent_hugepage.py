@@ -43,6 +43,8 @@ def test_sets_the_mode_now_and_at_boot_then_changes_nothing(tree):
     assert (result["before"], result["mode"]) == ("always", "madvise")
     assert (tree / ENABLED).read_text() == "madvise"  # a plain file shows what was written; the kernel, its list
     assert sysfs.read_transparent_hugepage(str(tree / "sys")) == "madvise"
+    assert (tree / "etc/tmpfiles.d/ktune-thp.conf").read_text().splitlines() == (
+        concerns.transparent_hugepage_persist_lines("madvise", str(tree / ENABLED)))
     assert (tree / "etc/tmpfiles.d/ktune-thp.conf").read_text().splitlines()[-1] == (
         "w %s - - - - madvise" % (tree / ENABLED))
     again, failed = run_module(transparent_hugepage, args_for(tree))
