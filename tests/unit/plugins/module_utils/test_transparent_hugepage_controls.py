@@ -127,3 +127,13 @@ def test_the_audits_read_of_a_fixture_tree(tmp_path):
     (tree / "sys/kernel/mm/transparent_hugepage/enabled").write_text("always madvise never\n")
     with pytest.raises(HostFileError):
         gather_numa_facts(str(tree / "sys"), str(tree / "proc"))
+
+
+def test_the_diagnosis_names_a_failed_control_as_a_likely_cause_with_the_audits_words():
+    from ansible_collections.ktune.inference.plugins.module_utils.diagnosis import drift_findings
+    live = grade(LIVE, {"ktune_transparent_hugepage": "never"}, reading("always", "never"))
+    found = drift_findings({"controls": [live]})
+    assert len(found) == 1
+    assert found[0]["cause"] == "Transparent hugepages differ from the inventory (memory.transparent_hugepage)"
+    assert found[0]["evidence"] == live["finding"] and found[0]["fix"] == live["fix"]
+    assert found[0]["severity"] == "warning"
