@@ -27,7 +27,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
     read_int,
     read_optional,
     read_text,
-    read_transparent_hugepage,  # the NUMA layout's transparent_hugepage; one reader with the monitoring collector
+    read_transparent_hugepage,  # pylint: disable=unused-import  (re-exported: numa.py and the collector share it)
     under,
 )
 
@@ -322,5 +322,3 @@ def read_gpus(sysfs_root):
 def _pci_id(path):
     text = read_optional(path)
     return None if text is None else text.lower()
-
-

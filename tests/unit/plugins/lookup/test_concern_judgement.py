@@ -73,7 +73,7 @@ def test_the_audit_grades_the_same_judgement_with_the_same_words(monkeypatch):
     assert ac.registered_control(ENTRY, reading, {"ktune_example": None})["status"] == "skip"
     assert ac.registered_control(ENTRY, reading, {"ktune_example": "x"})["finding"] == "ktune_example = 'x' is not on or off"
     host = ac.registered_control(ENTRY, dict(reading, numa={"broken": True}), {"ktune_example": "on"})
-    assert (host["status"], host["finding"], host["fix"]) == ("fail", "expected a kernel with it, found none",
-                                                             "unset ktune_example")
+    expected = ("fail", "expected a kernel with it, found none", "unset ktune_example")
+    assert (host["status"], host["finding"], host["fix"]) == expected
     unreadable = ac.registered_control(ENTRY, dict(reading, files={"error": "/etc: denied"}), {"ktune_example": "on"})
     assert unreadable["status"] == "fail" and "cannot read the files the control reads: /etc: denied" in unreadable["finding"]
