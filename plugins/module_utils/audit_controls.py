@@ -518,6 +518,32 @@ def _json_text(value):
     return "none" if value is None else '"%s"' % value
 
 
+# --- the registry's judgements (concern_registry.JUDGE_CONTRACT) ------------------------------
+
+
+def judgement_reading(numa, state):
+    """The reading a registered judgement takes, from the audit's read."""
+    return {"sysfs_root": state.get("sysfs_root") or "/sys", "numa": numa, "files": state.get("files")}
+
+
+def registered_control(entry, reading, settings):
+    """One control graded by its registered judgement, with the registry's severity."""
+    for what, section in (("the NUMA layout", reading.get("numa")), ("the files the control reads", reading.get("files"))):
+        if _section_error(section):
+            return _unreadable(entry.id, what, _section_error(section), settings)
+    verdict = getattr(concerns, entry.judge)(settings, reading)
+    if verdict.get("problems"):
+        return _graded(entry.id, "fail", "; ".join(verdict["problems"]), "correct it in the inventory", settings)
+    if verdict.get("skip"):
+        return _graded(entry.id, "skip", verdict["skip"], "", settings)
+    if verdict.get("host"):
+        finding, fix = split_problem(verdict["host"][0])
+        return _graded(entry.id, "fail", finding, fix, settings)
+    if verdict.get("drift"):
+        return _graded(entry.id, "fail", "; ".join(verdict["drift"]), "%s --tags %s" % (TUNE, entry.tag), settings)
+    return _graded(entry.id, "pass", verdict.get("ok", ""), "", settings)
+
+
 def _bool(value, default):
     try:
         return parse_bool(value, "setting")
@@ -585,6 +611,8 @@ def evaluate(facts, settings):
         service_listen(state.get("services"), settings),
         service_numa_placement(state.get("services"), numa if not numa_error else {}, settings, numa_on),
         bios_pending(facts.get("ktune_bmc"), settings), bios_readable(facts.get("ktune_bmc"))]
+    reading = judgement_reading(numa, state)
+    controls += [registered_control(entry, reading, settings) for entry in registry.CONTROLS if entry.judge]
     return sorted(controls, key=lambda item: CONTROL_IDS.index(item["id"]))
 
 

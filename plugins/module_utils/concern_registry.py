@@ -20,7 +20,7 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.ktune.inference.plugins.module_utils.concerns import NUMA_SYSCTL_VARIABLES
+from ansible_collections.ktune.inference.plugins.module_utils.concerns import NUMA_SYSCTL_VARIABLES, THP_PERSIST_FILE
 
 ERROR = "error"
 WARNING = "warning"
@@ -45,7 +45,19 @@ Control = namedtuple("Control", [
     "cause",        # the likely cause diagnosis names for FROM_AUDIT; None otherwise
     "alert",        # the alert in roles/monitoring/files/ktune-alerts.rules.yml watching it between audits; None
     "expectation",  # its key in concerns.alert_expectations (the collector's ktune_*_expected); None
+    "judge",        # the name of its judgement in concerns.py, which the audit and tune's roles both call
+                    # (JUDGE_CONTRACT); None for a control audit_controls.py grades itself
+    "reads",        # the files whose non-blank lines that judgement needs (the audit's and tune's one read)
 ])
+
+# A registered judgement: concerns.<judge>(settings, reading) -> {"problems": [...], "skip": str or None,
+# "host": [...], "drift": [...], "ok": str}. reading: {"sysfs_root", "numa": the NUMA layout (ktune_numa),
+# "files": {path: [non-blank lines] or None when missing}} for the entry's reads, or None to judge the
+# settings alone (then only "problems" counts). problems: the settings, naming the variable; skip: why
+# the control is not graded (a setting left unset); host: what stops the change ("... Fix: ..."); drift:
+# what tune would change; ok: the passing finding. audit_controls.registered_control grades it, the
+# concern_judgement lookup gives a tuning role its share, so both say the same in the same words.
+JUDGE_CONTRACT = ("problems", "skip", "host", "drift", "ok")
 
 _LAYOUT = ("ktune_expected_nodes_per_socket", "ktune_expected_sockets")
 _USE_NUMA = ("ktune_use_numa", "ktune_model_size_gb", "ktune_allow_memory_only_nodes")
@@ -58,8 +70,9 @@ _SERVICES = ("ktune_service_instances",)
 
 
 def _control(control_id, severity, settings, tag=None, tunable=False, diagnosis=None, cause=None, alert=None,
-             expectation=None, relaxed_by=None):
-    return Control(control_id, severity, relaxed_by, tuple(settings), tag, tunable, diagnosis, cause, alert, expectation)
+             expectation=None, relaxed_by=None, judge=None, reads=()):
+    return Control(control_id, severity, relaxed_by, tuple(settings), tag, tunable, diagnosis, cause, alert, expectation,
+                   judge, tuple(reads))
 
 
 # In the order of audit.json, audit.xml and the HTML matrix.
@@ -71,6 +84,14 @@ CONTROLS = (
     _control("numa.balancing", WARNING, NUMA_SYSCTL_VARIABLES, tag="numa_env", tunable=True, diagnosis=FROM_AUDIT,
              cause="NUMA kernel settings differ from the inventory", alert="KtuneNumaSysctlNotAsConfigured",
              expectation="sysctls"),
+    # The live mode and its persistence are two verdicts: a host can run the right mode until its next boot.
+    _control("memory.transparent_hugepage", WARNING, ["ktune_transparent_hugepage"], tag="numa_env", tunable=True,
+             diagnosis=FROM_AUDIT, cause="Transparent hugepages differ from the inventory",
+             alert="KtuneTransparentHugepageNotAsConfigured", expectation="transparent_hugepage",
+             judge="transparent_hugepage_live"),
+    _control("memory.transparent_hugepage_persisted", WARNING, ["ktune_transparent_hugepage"], tag="numa_env",
+             tunable=True, diagnosis=FROM_AUDIT, cause="Transparent hugepages are not kept across reboots",
+             judge="transparent_hugepage_boot", reads=[THP_PERSIST_FILE]),
     _control("cpufreq.governor", ERROR, ["ktune_cpu_governor"], tag="cpu_governor", tunable=True,
              diagnosis="governor_findings", alert="KtuneCpuGovernorNotPerformance", expectation="governor"),
     _control("cpufreq.epp", WARNING, ["ktune_cpu_governor", "ktune_cpu_epp"], tag="cpu_governor", tunable=True,
@@ -125,3 +146,10 @@ CONTROL_IDS = tuple(entry.id for entry in CONTROLS)
 SETTING_NAMES = _unique(name for entry in CONTROLS for name in entry.settings)
 TUNABLE = tuple(entry.id for entry in CONTROLS if entry.tunable)
 DRIFT_CONTROLS = tuple((entry.id, entry.cause) for entry in CONTROLS if entry.diagnosis == FROM_AUDIT)
+# The files the registered judgements read (the audit's host_state "files", tune's file_line_patterns).
+READ_FILES = _unique(path for entry in CONTROLS for path in entry.reads)
+
+
+def judged_by_role(role):
+    """The registered judgements a tuning role applies (its tag), in the registry's order."""
+    return tuple(entry for entry in CONTROLS if entry.judge and entry.tag == role)

@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
@@ -286,6 +287,107 @@ def numa_sysctls_live_drift(wanted, live):
     return wrong
 
 
+# --- transparent hugepages ------------------------------------------------------------
+
+THP_MODES = ("always", "madvise", "never")
+THP_VARIABLE = "ktune_transparent_hugepage"
+THP_ENABLED = "kernel/mm/transparent_hugepage/enabled"  # sysfs.THP_ENABLED, restated: nothing host-side here
+# Kept across reboots by systemd-tmpfiles (systemd-tmpfiles-setup.service writes it at boot).
+THP_PERSIST_FILE = "/etc/tmpfiles.d/ktune-transparent-hugepage.conf"
+THP_PERSIST_HEADER = "# Written by ktune.inference (ktune_transparent_hugepage); systemd-tmpfiles applies it at boot."
+
+
+def transparent_hugepage_problems(settings):
+    """Why ktune_transparent_hugepage cannot be applied, naming the variable (unset is fine)."""
+    value = (settings or {}).get(THP_VARIABLE)
+    if value is None or value == "" or value in THP_MODES:
+        return []
+    return ["%s = %r is not a transparent hugepage mode: expected always, madvise or never "
+            "(or unset to leave the host alone)" % (THP_VARIABLE, value)]
+
+
+def transparent_hugepage_wanted(settings):
+    """The mode the host should run, or None when the setting is unset (the host is left alone);
+    raises ValueError naming the variable when invalid."""
+    problems = transparent_hugepage_problems(settings)
+    if problems:
+        raise ValueError(problems[0])
+    return (settings or {}).get(THP_VARIABLE) or None
+
+
+def transparent_hugepage_persist_lines(mode, enabled_file):
+    """The tmpfiles.d file's lines that set enabled_file to mode at every boot."""
+    return [THP_PERSIST_HEADER, "w %s - - - - %s" % (enabled_file, mode)]
+
+
+def transparent_hugepage_persisted(lines, enabled_file):
+    """The mode a tmpfiles.d file's lines write to enabled_file (systemd-tmpfiles takes the first
+    line for a path), or None when no w line names it."""
+    for line in lines or []:
+        fields = line.split()
+        if len(fields) >= 7 and fields[0] in ("w", "w+") and fields[1] == enabled_file:
+            return " ".join(fields[6:])
+    return None
+
+
+def transparent_hugepage_drift(settings, reading):
+    """{"wanted", "host": [..], "live": [..], "persisted": [..]}: what stops the change (a kernel
+    without transparent hugepages), and what differs now and at boot.
+
+    reading: {"file", "mode", "persist_file", "persist_lines"} (mode None without transparent
+    hugepages, persist_lines None when the file is missing)."""
+    wanted = transparent_hugepage_wanted(settings)
+    found = {"wanted": wanted, "host": [], "live": [], "persisted": []}
+    if wanted is None:
+        return found
+    if reading.get("mode") is None:
+        found["host"].append("expected transparent hugepages (%s), found no %s: this kernel has none. Fix: unset %s "
+                             "for this host" % (wanted, reading.get("file"), THP_VARIABLE))
+        return found
+    if reading["mode"] != wanted:
+        found["live"].append("transparent hugepages %s live, expected %s (%s)" % (reading["mode"], wanted, reading["file"]))
+    lines = reading.get("persist_lines")
+    if lines != transparent_hugepage_persist_lines(wanted, reading["file"]):
+        persisted = transparent_hugepage_persisted(lines, reading["file"])
+        found["persisted"].append("transparent hugepages %s at boot, expected %s (%s)" % (
+            "not kept" if lines is None else "%s kept" % persisted if persisted else "not kept (other content)",
+            wanted, reading.get("persist_file")))
+    return found
+
+
+def _transparent_hugepage_reading(reading):
+    """The THP reading from a registered judgement's reading: the mode from the NUMA layout's read
+    (ktune_numa.transparent_hugepage), the persistence file's lines from the registry's files."""
+    return {"file": os.path.join(reading.get("sysfs_root") or "/sys", THP_ENABLED),
+            "mode": (reading.get("numa") or {}).get("transparent_hugepage"),
+            "persist_file": THP_PERSIST_FILE, "persist_lines": (reading.get("files") or {}).get(THP_PERSIST_FILE)}
+
+
+def _transparent_hugepage_verdict(settings, reading, part, ok):
+    """concern_registry.JUDGE_CONTRACT for one part ("live" or "persisted") of transparent_hugepage_drift."""
+    problems = transparent_hugepage_problems(settings)
+    if problems or reading is None:
+        return {"problems": problems}
+    thp = _transparent_hugepage_reading(reading)
+    drift = transparent_hugepage_drift(settings, thp)
+    if drift["wanted"] is None:
+        return {"problems": [], "skip": "%s unset: transparent hugepages are left as the host has them (%s)"
+                % (THP_VARIABLE, thp["mode"] or "none")}
+    return {"problems": [], "host": drift["host"], "drift": drift[part], "ok": ok % dict(thp, wanted=drift["wanted"])}
+
+
+def transparent_hugepage_live(settings, reading):
+    """memory.transparent_hugepage: the mode in force, and only that (issue 27: persistence is its own verdict)."""
+    return _transparent_hugepage_verdict(settings, reading, "live",
+                                         "transparent hugepages %(wanted)s live, as configured (%(file)s)")
+
+
+def transparent_hugepage_boot(settings, reading):
+    """memory.transparent_hugepage_persisted: the tmpfiles.d line that sets the mode at every boot."""
+    return _transparent_hugepage_verdict(settings, reading, "persisted",
+                                         "transparent hugepages %(wanted)s at boot (%(persist_file)s)")
+
+
 # --- alerts ----------------------------------------------------------------------------
 
 
@@ -294,13 +396,14 @@ def alert_expectations(settings):
     decided by the same functions tune and the audit use, so no alert rule names a value.
 
     {"governor": str, "epp": {"active_mode": str or None, "other": str or None},
-     "sysctls": {name: int}}. The EPP depends on a host fact, whether the cpufreq driver runs in
+     "sysctls": {name: int}, "transparent_hugepage": mode or None}. The EPP depends on a host fact, whether the cpufreq driver runs in
     active mode: both answers are decided here and the collector picks the one its reading
     (cpufreq.in_active_mode) calls for; None means EPP is not managed there. Raises ValueError
-    naming the variable when a NUMA kernel setting is invalid (the role checks that first).
+    naming the variable when a NUMA kernel setting or the THP mode is invalid (the role checks that first).
     """
     return {
         "governor": expected_governor(settings),
         "epp": {"active_mode": epp_wanted(settings, True, True), "other": epp_wanted(settings, False, True)},
         "sysctls": numa_sysctls_wanted(settings),
+        "transparent_hugepage": transparent_hugepage_wanted(settings),
     }

@@ -27,6 +27,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     read_policies,
     virtualization,
 )
+from ansible_collections.ktune.inference.plugins.module_utils.concern_registry import READ_FILES
 from ansible_collections.ktune.inference.plugins.module_utils.concerns import NUMA_SYSCTL_NAMES
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
@@ -230,6 +231,19 @@ def read_sysctls(procfs_root, sysctl_file, names):
             "persisted": parse_sysctl_file(text) if text is not None else {}, "live": live}
 
 
+# --- the files the registry's judgements read ------------------------------------------
+
+
+def read_lines(paths):
+    """{path: its non-blank lines, or None when it is missing}, as managed_state's file_line_patterns
+    with \\S return them to tune."""
+    found = {}
+    for path in paths:
+        text = read_config_file(path)
+        found[path] = None if text is None else [line for line in text.splitlines() if line.strip()]
+    return found
+
+
 # --- ktransformers services --------------------------------------------------------
 
 
@@ -344,6 +358,8 @@ def gather_host_state(params, show_units, probe, numa=None):
         "sysctl": section(read_sysctls, params["procfs_root"], params["sysctl_file"], params["sysctls"]),
         "services": services,
         "removal": section(read_removal, params["removed_marker"]),
+        "files": section(read_lines, READ_FILES),
+        "sysfs_root": params["sysfs_root"],
     }
 
 

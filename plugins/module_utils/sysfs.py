@@ -169,3 +169,25 @@ def numbered_entries(directory, prefix):
         if number is not None and number >= 0:
             numbers.append(number)
     return sorted(numbers)
+
+
+THP_ENABLED = "kernel/mm/transparent_hugepage/enabled"
+
+
+def read_transparent_hugepage(sysfs_root):
+    """The transparent hugepage mode in force: the bracketed word of transparent_hugepage/enabled
+    ("always [madvise] never"), None without THP. The NUMA layout, the audit, the
+    transparent_hugepage module and the monitoring collector all read it here."""
+    path = under(sysfs_root, THP_ENABLED)
+    text = read_optional(path)
+    if text is None:
+        return None
+    words = text.split()
+    chosen = [word[1:-1] for word in words if word.startswith("[") and word.endswith("]")]
+    if len(words) == 1 and not chosen:
+        # One bare word is the mode written to a plain file standing for the kernel's (a fixture tree,
+        # a container's bind mount), which shows what was written, not the list.
+        chosen = words
+    if len(chosen) != 1:
+        raise HostFileError(path, "expected one [bracketed] mode, found %r" % text[:80])
+    return chosen[0]

@@ -27,6 +27,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
     read_int,
     read_optional,
     read_text,
+    read_transparent_hugepage,  # pylint: disable=unused-import  (re-exported: numa.py and the collector share it)
     under,
 )
 
@@ -279,7 +280,6 @@ def read_nodes(sysfs_root):
 # --- devices and memory policy next to the nodes -------------------------------------
 
 PCI_DIR = "bus/pci/devices"
-THP_ENABLED = "kernel/mm/transparent_hugepage/enabled"
 DISPLAY_CLASS = 0x03  # PCI base class "display controller": VGA, XGA, 3D (most compute GPUs)
 _PCI_CLASS = re.compile(r"(0[xX])?[0-9a-fA-F]{1,8}\Z")  # ASCII: int(text, 16) also takes other scripts' digits
 
@@ -322,15 +322,3 @@ def read_gpus(sysfs_root):
 def _pci_id(path):
     text = read_optional(path)
     return None if text is None else text.lower()
-
-
-def read_transparent_hugepage(sysfs_root):
-    """The bracketed word of transparent_hugepage/enabled ("always [madvise] never"), None without THP."""
-    path = under(sysfs_root, THP_ENABLED)
-    text = read_optional(path)
-    if text is None:
-        return None
-    chosen = [word[1:-1] for word in text.split() if word.startswith("[") and word.endswith("]")]
-    if len(chosen) != 1:
-        raise HostFileError(path, "expected one [bracketed] mode, found %r" % text[:80])
-    return chosen[0]

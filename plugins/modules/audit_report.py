@@ -16,11 +16,9 @@ description:
   - An action that runs on the controller only (use it with C(run_once) and C(delegate_to) localhost).
     It reads every listed host's registered M(ktune.inference.managed_state) result (read with
     O(ktune.inference.managed_state#module:host_state)) and its variables
-    through C(hostvars), grades the controls (numa.layout, numa.memory_balance, numa.memory_only_nodes,
-    numa.balancing, cpufreq.governor, cpufreq.epp, page_cache.cron, use_numa.policy, use_numa.memory,
-    service.active, service.healthy, service.listen, service.numa_placement, bios.pending,
-    bios.readable) and writes C(audit.json), C(audit.xml) (JUnit) and
-    C(audit.html) to O(report_dir).
+    through C(hostvars), grades every control of the collection's control registry
+    (C(plugins/module_utils/concern_registry.py); the user guide lists them with their severities) and writes
+    C(audit.json), C(audit.xml) (JUnit) and C(audit.html) to O(report_dir).
   - Each control's expected value is the host's inventory variable, or the collection's role default
     (read from the roles' C(meta/argument_specs.yml)) when the inventory does not set it.
   - A host whose result is missing, unreachable or failed is listed with status C(unknown).

@@ -304,6 +304,14 @@ ansible_facts:
           type: dict
           sample: {marker: /var/lib/ktune-removed, removed: true,
                    note: "ktune removed by playbooks/remove.yml at 2026-12-07T16:00:00Z"}
+        files:
+          description: >-
+            The files the control registry's judgements read (C(concern_registry.READ_FILES)): their
+            non-blank lines by path, null for a file that does not exist.
+          type: dict
+        sysfs_root:
+          description: The O(sysfs_root) the state was read under.
+          type: str
 files:
   description: One entry per path given or matched by a glob, keyed by path.
   returned: always

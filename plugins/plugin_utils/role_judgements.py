@@ -27,6 +27,8 @@ from ansible_collections.ktune.inference.plugins.filter.managed_state import (
 )
 from ansible_collections.ktune.inference.plugins.filter.numa import nps_layout_problems
 from ansible_collections.ktune.inference.plugins.filter.use_numa import use_numa_decision
+from ansible_collections.ktune.inference.plugins.module_utils import concern_registry as registry
+from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.concerns import (
     ENVIRONMENT_FILE,
     NUMA_SYSCTL_NAMES,
@@ -37,6 +39,50 @@ from ansible_collections.ktune.inference.plugins.module_utils.concerns import (
 
 KTRANSFORMERS_ENV_GLOB = "/etc/ktransformers/*.env"
 KTRANSFORMERS_ENV_FILE = re.compile(r"^/etc/ktransformers/[^/]+[.]env\Z")
+
+
+ANY_TEXT = r"\S"
+
+
+def _add(known, items):
+    known.extend(item for item in items if item not in known)
+
+
+def reading_from_state(state, numa, sysfs_root, paths):
+    """The reading a registered judgement takes, from managed_state's files (read with ANY_TEXT)."""
+    files = {}
+    for path in paths:
+        found = ((state or {}).get("files") or {}).get(path) or {}
+        files[path] = found.get("matching_lines", []) if found.get("exists") else None
+    return {"sysfs_root": sysfs_root or "/sys", "numa": numa or {}, "files": files}
+
+
+def role_judgement(entries, settings, sysfs_root, state=None, numa=None, judges=None):
+    """The lookup's answer for the entries (registry controls) and settings {variable: value}."""
+    judges = judges or concerns
+    found = {"request": {"file_line_patterns": {}}, "problems": [], "host_problems": [], "drift": [],
+             "drift_by_control": {}}
+    for entry in entries:
+        for path in entry.reads:
+            found["request"]["file_line_patterns"][path] = ANY_TEXT
+        _add(found["problems"], getattr(judges, entry.judge)(settings, None).get("problems") or [])
+    if found["problems"] or state is None:
+        return found
+    for entry in entries:
+        verdict = getattr(judges, entry.judge)(settings, reading_from_state(state, numa, sysfs_root, entry.reads))
+        if verdict.get("skip"):
+            continue
+        _add(found["host_problems"], verdict.get("host") or [])
+        if not verdict.get("host"):
+            found["drift_by_control"][entry.id] = list(verdict.get("drift") or [])
+            _add(found["drift"], verdict.get("drift") or [])
+    return found
+
+
+def registered_share(role, settings, state=None, numa=None):
+    """The role's share of the registry's judgements (the audit's own functions, concern_registry.py)."""
+    return role_judgement(registry.judged_by_role(role), settings, settings.get("ktune_sysfs_root") or "/sys",
+                          state, numa)
 
 
 def nps_layout_host_problems(settings, state, numa):
@@ -59,7 +105,8 @@ def numa_env_state_request(settings, state=None, numa=None):
     extra = settings.get("ktune_numa_env_extra_files")
     return {"files": [ENVIRONMENT_FILE] + (list(extra) if extra is not None else [KTRANSFORMERS_ENV_GLOB])
             + [settings.get("ktune_sysctl_file")],
-            "line_pattern": USE_NUMA_LINE_PATTERN, "sysctls": list(NUMA_SYSCTL_NAMES)}
+            "line_pattern": USE_NUMA_LINE_PATTERN, "sysctls": list(NUMA_SYSCTL_NAMES),
+            "file_line_patterns": registered_share("numa_env", settings)["request"]["file_line_patterns"]}
 
 
 def _numa_env_decision(settings, numa):
@@ -92,12 +139,13 @@ def numa_env_plan(settings, state, numa):
                            + sysctl_values_differ(state.get("sysctls") or {}, wanted))
     return {"files": _numa_env_files(settings, state), "line_pattern": USE_NUMA_LINE_PATTERN,
             "use_numa_drift": use_numa_drift, "files_in_place": not use_numa_drift, "sysctls": wanted,
-            "sysctls_differences": sysctls_differences, "sysctls_in_place": not sysctls_differences}
+            "sysctls_differences": sysctls_differences, "sysctls_in_place": not sysctls_differences,
+            "drift_by_control": registered_share("numa_env", settings, state, numa)["drift_by_control"]}
 
 
 def numa_env_host_problems(settings, state, numa):
     """Where a NUMA build cannot work on this host (host state: tune.yml fails this host only)."""
-    return _numa_env_decision(settings, numa)["problems"]
+    return _numa_env_decision(settings, numa)["problems"] + registered_share("numa_env", settings, state, numa)["host_problems"]
 
 
 def numa_env_drift_items(settings, state, numa):
@@ -105,7 +153,7 @@ def numa_env_drift_items(settings, state, numa):
     use_numa = ["%s: USE_NUMA lines %s, expected %s"
                 % (entry["file"], json.dumps(entry.get("found") or []), json.dumps(entry["expected"]))
                 for entry in plan["use_numa_drift"]]
-    return use_numa + plan["sysctls_differences"]
+    return use_numa + plan["sysctls_differences"] + registered_share("numa_env", settings, state, numa)["drift"]
 
 
 def numa_env_notes(settings, state, numa):

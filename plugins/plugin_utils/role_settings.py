@@ -21,6 +21,7 @@ import re
 
 from ansible_collections.ktune.inference.plugins.filter.cron_field import cron_field_problems
 from ansible_collections.ktune.inference.plugins.module_utils.concerns import NUMA_SYSCTL_VARIABLES, numa_sysctl_problems
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import registered_share
 
 UNIT_PATTERN = re.compile(r"^[A-Za-z0-9:_.@\\][A-Za-z0-9:_.@\\-]{0,254}\Z")
 PACKAGE_PATTERN = re.compile(r"^[A-Za-z0-9@._+][A-Za-z0-9@._+-]*\Z")
@@ -125,7 +126,7 @@ def numa_env_problems(values, state=None):
     if extra is not None and not (_is_list(extra) and all(_matches(re.compile("^/"), item) for item in extra)):
         problems.append("ktune_numa_env_extra_files = %r is not a list of absolute paths (null: the existing "
                         "/etc/ktransformers/*.env)" % (extra,))
-    return problems
+    return problems + registered_share("numa_env", values)["problems"]
 
 
 def monitoring_problems(values, state=None):

@@ -15,7 +15,8 @@ from playbook_run import recap
 
 HOST = "amd-nps2"  # production: NUMA on, amd-pstate-epp
 CONTROL_ROLE = {"cpufreq.governor": "cpu_governor", "cpufreq.epp": "cpu_governor", "use_numa.policy": "numa_env",
-                "numa.balancing": "numa_env", "page_cache.cron": "page_cache"}
+                "numa.balancing": "numa_env", "page_cache.cron": "page_cache",
+                "memory.transparent_hugepage": "numa_env", "memory.transparent_hugepage_persisted": "numa_env"}
 DRIFTS = {
     "cpufreq.governor": "for p in /sys/devices/system/cpu/cpufreq/policy*; do echo powersave > $p/scaling_governor; "
                         "done",
@@ -24,6 +25,9 @@ DRIFTS = {
     # Running now, but disabled at boot (the audit used to pass this too).
     "page_cache.cron": "systemctl disable --quiet cron.service && systemctl is-active --quiet cron.service",
     "numa.balancing": "echo 1 > /opt/ktune-fixture/proc/sys/kernel/numa_balancing",
+    # The fixture's THP file (bind-mounted over the kernel's): another mode now, and none kept at boot.
+    "memory.transparent_hugepage": "echo always > /sys/kernel/mm/transparent_hugepage/enabled",
+    "memory.transparent_hugepage_persisted": "rm /etc/tmpfiles.d/ktune-transparent-hugepage.conf",
 }
 
 

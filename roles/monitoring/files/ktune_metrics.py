@@ -38,8 +38,9 @@ try:
     import host_telemetry
     import ipmi
     import sysctl
+    import sysfs
 except ImportError:  # run from the collection checkout (unit tests)
-    from ansible_collections.ktune.inference.plugins.module_utils import cpufreq, host_telemetry, ipmi, sysctl
+    from ansible_collections.ktune.inference.plugins.module_utils import cpufreq, host_telemetry, ipmi, sysctl, sysfs
 
 OUTPUT_NAME = "ktune.prom"
 DEFAULTS = {
@@ -54,7 +55,8 @@ DEFAULTS = {
     # Written by the monitoring role from the host's settings; without them nothing is expected
     # (the governor alert then fires for every policy: it fails closed).
     "interval": None,
-    "expected": {"governor": None, "epp": {"active_mode": None, "other": None}, "sysctls": {}},
+    "expected": {"governor": None, "epp": {"active_mode": None, "other": None}, "sysctls": {},
+                 "transparent_hugepage": None},
 }
 NUMASTAT_METRICS = {
     "numa_hit": ("ktune_numa_hit_total", "Pages allocated on this node as intended"),
@@ -274,6 +276,20 @@ def sysctl_families(procfs_root, expected):
     return [live, wanted]
 
 
+def transparent_hugepage_families(sysfs_root, expected):
+    """The transparent hugepage mode in force, read as the audit reads it (sysfs.read_transparent_hugepage),
+    and the mode this host is configured for (absent where ktune_transparent_hugepage is unset)."""
+    live = Family("ktune_transparent_hugepage_mode", "gauge", "1 for the transparent hugepage mode in force")
+    wanted = Family("ktune_transparent_hugepage_expected", "gauge",
+                    "1 for the transparent hugepage mode this host is configured for")
+    if expected:
+        wanted.add(1, mode=expected)
+    mode = sysfs.read_transparent_hugepage(sysfs_root)
+    if mode:
+        live.add(1, mode=mode)
+    return [live, wanted]
+
+
 def probe(url, timeout):
     """(up, HTTP status or 0, seconds): up means the health endpoint answered 200."""
     started = time.monotonic()
@@ -359,6 +375,8 @@ def collect(config):
     section("cpu", cpu)
     section("cpufreq", lambda: cpufreq_families(cpufreq.read_policies(root), expected))
     section("sysctl", lambda: sysctl_families(config["procfs_root"], expected.get("sysctls") or {}))
+    section("transparent_hugepage",
+            lambda: transparent_hugepage_families(root, expected.get("transparent_hugepage")))
     section("instances", lambda: instance_families(config["instances"], config["probe_timeout"]))
     section("placement", lambda: placement_families(config["instances"]))
     stamp = Family("ktune_collector_last_run_timestamp_seconds", "gauge", "When the collector last ran (Unix time)")

@@ -254,3 +254,54 @@ def test_diagnosis_reports_epp_drift_exactly_when_the_audit_fails_it(numa):
         audit_fails = [c for c in controls if c["id"] == "cpufreq.epp"][0]["status"] == "fail"
         diagnosed = [f for f in findings({"host": "h1", "controls": controls}) if "(cpufreq.epp)" in f["cause"]]
         assert bool(diagnosed) is audit_fails, (driver, governor, epp, want_governor, want_epp)
+
+
+# --- transparent hugepages: numa_env's share of the registry's judgements ---------------------
+
+THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled"
+THP_WORLDS = [
+    # (setting, live mode, persistence file lines, tune's drift count, the audit's live and boot verdicts)
+    (None, "always", None, 0, "skip", "skip"),
+    ("madvise", "madvise", ["# Written by ktune.inference (ktune_transparent_hugepage); systemd-tmpfiles applies "
+                            "it at boot.", "w %s - - - - madvise" % THP_ENABLED], 0, "pass", "pass"),
+    ("madvise", "always", None, 2, "fail", "fail"),
+    ("never", "never", ["w %s - - - - always" % THP_ENABLED], 1, "pass", "fail"),
+]
+
+
+def test_transparent_hugepages_tune_and_audit_agree(numa):
+    from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import spec_defaults
+    from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import (
+        numa_env_state_request,
+        registered_share,
+    )
+    from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems
+    layout = numa("epyc-2s-nps2")
+    decided = []
+    for setting, live, lines, _count, _live, _boot in THP_WORLDS:
+        settings = dict(spec_defaults("numa_env"), ktune_transparent_hugepage=setting)
+        state = {"files": {concerns.THP_PERSIST_FILE: {"exists": False} if lines is None else
+                           {"exists": True, "type": "file", "matching_lines": lines}}}
+        decided.append({"drift": registered_share("numa_env", settings, state,
+                                                  dict(layout, transparent_hugepage=live))["drift"],
+                        "request": numa_env_state_request(settings), "problems": settings_problems("numa_env", settings)})
+    for (setting, live, lines, count, live_verdict, boot_verdict), tune in zip(THP_WORLDS, decided):
+        assert tune["problems"] == []
+        assert len(tune["drift"]) == count, (setting, live, lines, tune["drift"])
+        assert tune["request"]["file_line_patterns"] == {concerns.THP_PERSIST_FILE: r"\S"}  # in the one read
+        state = {"files": {concerns.THP_PERSIST_FILE: lines}, "sysfs_root": "/sys"}
+        audit = grade(dict(layout, transparent_hugepage=live), state, ktune_transparent_hugepage=setting)
+        assert (audit["memory.transparent_hugepage"]["status"], audit["memory.transparent_hugepage_persisted"]["status"]) \
+            == (live_verdict, boot_verdict)
+        assert sorted(tune["drift"]) == sorted(audit[c]["finding"] for c in audit
+                                               if c.startswith("memory.") and audit[c]["status"] == "fail")
+
+
+def test_a_wrong_transparent_hugepage_mode_stops_tune_naming_the_variable():
+    from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import spec_defaults
+    from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems
+    decided = [{"problems": settings_problems("numa_env", dict(spec_defaults("numa_env"),
+                                                                ktune_transparent_hugepage="sometimes"))}]
+    assert [p for p in decided[0]["problems"] if "ktune_transparent_hugepage" in p] == [
+        "ktune_transparent_hugepage = 'sometimes' is not a transparent hugepage mode: expected always, madvise or never "
+        "(or unset to leave the host alone)"]

@@ -43,7 +43,7 @@ def run(*argv):
 def test_rules_file_is_valid(promtool):
     done = run(promtool, "check", "rules", str(RULES))
     assert done.returncode == 0, done.stdout
-    assert "SUCCESS: 10 rules found" in done.stdout
+    assert "SUCCESS: 11 rules found" in done.stdout
 
 
 def test_rules_unit_tests_pass(promtool):
@@ -59,7 +59,7 @@ def test_every_alert_has_a_unit_test():
     assert {"KtuneDimmTemperatureNearCritical", "KtuneDimmTemperatureHigh", "KtuneCpuThermalThrottling",
             "KtuneNumaMissRatioHigh", "KtuneCpuGovernorNotPerformance", "KtuneCpuEppNotAsConfigured",
             "KtuneNumaSysctlNotAsConfigured", "KtuneInstanceDown", "KtuneCollectorSectionFailed",
-            "KtuneMetricsStale"} == alerts
+            "KtuneMetricsStale", "KtuneTransparentHugepageNotAsConfigured"} == alerts
 
 
 def test_every_alert_has_a_case_that_fires_and_one_that_does_not():
@@ -96,21 +96,23 @@ def test_a_wrong_expectation_makes_promtool_fail(promtool, tmp_path):
 
 HOST = "gpu-07"
 SETTINGS_A = {"ktune_cpu_governor": "performance", "ktune_cpu_epp": None, "ktune_numa_balancing": 0,
-              "ktune_zone_reclaim_mode": 0}
+              "ktune_zone_reclaim_mode": 0, "ktune_transparent_hugepage": "madvise"}
 # The same host tuned for another group's settings: powersave with balance_performance, NUMA balancing on.
 SETTINGS_B = {"ktune_cpu_governor": "powersave", "ktune_cpu_epp": "balance_performance", "ktune_numa_balancing": 1,
-              "ktune_zone_reclaim_mode": 1}
-TUNING_ALERTS = ("KtuneCpuGovernorNotPerformance", "KtuneCpuEppNotAsConfigured", "KtuneNumaSysctlNotAsConfigured")
+              "ktune_zone_reclaim_mode": 1, "ktune_transparent_hugepage": "never"}
+TUNING_ALERTS = ("KtuneCpuGovernorNotPerformance", "KtuneCpuEppNotAsConfigured", "KtuneNumaSysctlNotAsConfigured",
+                 "KtuneTransparentHugepageNotAsConfigured")
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     """An amd-pstate-epp host running powersave with EPP balance_performance, numa_balancing and
-    zone_reclaim_mode 1: as the second group's settings want it, not as the defaults do."""
+    zone_reclaim_mode 1, transparent hugepages never: as the second group's settings want it, not as the defaults do."""
     root = topologies.write_tree(topologies.catalog()["epyc-2s-nps2"], tmp_path_factory.mktemp("host") / "tree")
     (root / "proc/sys/kernel").mkdir(parents=True, exist_ok=True)
     (root / "proc/sys/kernel/numa_balancing").write_text("1\n")
     assert (root / "proc/sys/vm/zone_reclaim_mode").read_text() == "1\n"
+    (root / "sys/kernel/mm/transparent_hugepage/enabled").write_text("always madvise [never]\n")
     return root
 
 
@@ -173,6 +175,7 @@ FIRING_UNDER_A = [
     {"alertname": "KtuneCpuEppNotAsConfigured", "epp": "balance_performance", "driver": "amd-pstate-epp"},
     {"alertname": "KtuneNumaSysctlNotAsConfigured", "sysctl": "kernel.numa_balancing"},
     {"alertname": "KtuneNumaSysctlNotAsConfigured", "sysctl": "vm.zone_reclaim_mode"},
+    {"alertname": "KtuneTransparentHugepageNotAsConfigured", "mode": "madvise"},
 ]
 
 
@@ -195,6 +198,6 @@ def test_the_collector_settings_carry_the_audits_expectations(collector_settings
     expected = [json.loads(content)["expected"] for content in collector_settings]
     assert expected == [
         {"governor": "performance", "epp": {"active_mode": "performance", "other": None},
-         "sysctls": {"kernel.numa_balancing": 0, "vm.zone_reclaim_mode": 0}},
+         "sysctls": {"kernel.numa_balancing": 0, "vm.zone_reclaim_mode": 0}, "transparent_hugepage": "madvise"},
         {"governor": "powersave", "epp": {"active_mode": "balance_performance", "other": "balance_performance"},
-         "sysctls": {"kernel.numa_balancing": 1, "vm.zone_reclaim_mode": 1}}]
+         "sysctls": {"kernel.numa_balancing": 1, "vm.zone_reclaim_mode": 1}, "transparent_hugepage": "never"}]

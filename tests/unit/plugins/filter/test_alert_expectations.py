@@ -54,7 +54,8 @@ def test_the_kernel_settings_are_the_audits(balancing, reclaim):
 
 def test_missing_settings_take_the_roles_defaults():
     assert alert_expectations({}) == {"governor": "performance", "epp": {"active_mode": "performance", "other": None},
-                                      "sysctls": {"kernel.numa_balancing": 0, "vm.zone_reclaim_mode": 0}}
+                                      "sysctls": {"kernel.numa_balancing": 0, "vm.zone_reclaim_mode": 0},
+                                      "transparent_hugepage": None}
 
 
 @pytest.mark.parametrize("settings, named", [({"ktune_numa_balancing": 4}, "ktune_numa_balancing = 4"),

@@ -41,8 +41,10 @@ def sysctl(balancing=0, reclaim=0, persisted=True):
 
 
 def tuned_state(**overrides):
+    thp_file = ac.concerns.transparent_hugepage_persist_lines("madvise", "/sys/kernel/mm/transparent_hugepage/enabled")
     state = {"cpufreq": cpufreq(), "page_cache": cron_job(), "use_numa": use_numa(("/etc/environment", "1")),
-             "sysctl": sysctl(), "services": {"units": []}}
+             "sysctl": sysctl(), "services": {"units": []}, "sysfs_root": "/sys",
+             "files": {ac.concerns.THP_PERSIST_FILE: thp_file}}
     state.update(overrides)
     return state
 
@@ -75,7 +77,8 @@ def test_host_settings_overlay_the_defaults_with_host_vars_only_for_audited_name
 
 def test_a_tuned_nps2_host_passes_every_control_and_shape_is_exact(numa):
     controls = ac.evaluate({"ktune_numa": numa("epyc-2s-nps2"), "ktune_host_state": tuned_state()},
-                           settings(ktune_expected_nodes_per_socket=2, ktune_use_numa=True))
+                           settings(ktune_expected_nodes_per_socket=2, ktune_use_numa=True,
+                                    ktune_transparent_hugepage="madvise"))
     assert [c["id"] for c in controls] == list(ac.CONTROL_IDS)
     assert all(set(c) == {"id", "status", "severity", "finding", "fix"} for c in controls)
     assert {c["id"]: c["status"] for c in controls} == dict(

@@ -49,7 +49,9 @@ wanted_settings = st.fixed_dictionaries({
     "ktune_cron_service": st.sampled_from([None, "cron", "crond"]),
     "ktune_numa_balancing": st.integers(0, 3),
     "ktune_zone_reclaim_mode": st.integers(0, 7),
+    "ktune_transparent_hugepage": st.sampled_from([None] + list(concerns.THP_MODES)),
 })
+THP_FILE = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 unit_state = st.one_of(st.none(), st.tuples(st.sampled_from(["active", "inactive", "failed"]),
                                             st.sampled_from(["enabled", "disabled", "static"])))
@@ -69,7 +71,11 @@ def host_states(draw):
     files = dict((path, draw(content)) for path in ENV_FILES)
     units = dict((unit, draw(unit_state)) for unit in CRON_UNITS)
     live = {"kernel.numa_balancing": draw(st.integers(0, 3)), "vm.zone_reclaim_mode": draw(st.integers(0, 7))}
-    return {"driver": driver, "policies": policies, "files": files, "units": units, "live": live}
+    thp_lines = st.one_of(st.none(), st.just([]), st.just(["w /sys/kernel/mm/transparent_hugepage/enabled - - - - x"]),
+                          st.sampled_from(concerns.THP_MODES).map(
+                              lambda mode: concerns.transparent_hugepage_persist_lines(mode, THP_FILE)))
+    return {"driver": driver, "policies": policies, "files": files, "units": units, "live": live,
+            "thp": draw(st.sampled_from(concerns.THP_MODES)), "thp_file": draw(thp_lines)}
 
 
 # --- the two readers' views of one host -------------------------------------------------
@@ -91,7 +97,10 @@ def managed_state_view(host, wanted):
                          "active_state": state[0] if state else "inactive",
                          "unit_file_state": state[1] if state else None})
                  for unit, state in host["units"].items())
-    return {"cpufreq": plan, "files": files, "units": units, "sysctls": dict(host["live"])}
+    files[concerns.THP_PERSIST_FILE] = ({"exists": False} if host["thp_file"] is None else
+                                        {"exists": True, "type": "file", "matching_lines": list(host["thp_file"])})
+    return {"cpufreq": plan, "files": files, "units": units, "sysctls": dict(host["live"]),
+            "ktune_numa": dict(nps2(), transparent_hugepage=host["thp"])}
 
 
 def host_facts_view(host, wanted):
@@ -118,8 +127,9 @@ def host_facts_view(host, wanted):
     persisted = concerns.numa_sysctls_wanted(wanted)
     sysctl = {"file": "/etc/sysctl.d/90-ktune-numa.conf", "file_present": True, "persisted": persisted,
               "live": dict(host["live"])}
-    return {"ktune_numa": nps2(), "ktune_host_state": {
-        "cpufreq": cpufreq, "use_numa": use_numa, "page_cache": job, "sysctl": sysctl, "services": {"units": []}}}
+    return {"ktune_numa": dict(nps2(), transparent_hugepage=host["thp"]), "ktune_host_state": {
+        "cpufreq": cpufreq, "use_numa": use_numa, "page_cache": job, "sysctl": sysctl, "services": {"units": []},
+        "files": {concerns.THP_PERSIST_FILE: host["thp_file"]}, "sysfs_root": "/sys"}}
 
 
 # --- tune's decisions, as the roles take them ---------------------------------------------
@@ -140,6 +150,14 @@ def tune_drift(host, wanted):
         drift.add("page_cache.cron")
     if concerns.numa_sysctls_live_drift(concerns.numa_sysctls_wanted(wanted), state["sysctls"]):
         drift.add("numa.balancing")
+    # The registered judgements of numa_env, as the concern_judgement lookup calls them.
+    for entry in registry.judged_by_role("numa_env"):
+        files = dict((path, state["files"][path].get("matching_lines") if state["files"][path]["exists"] else None)
+                     for path in entry.reads)
+        verdict = getattr(concerns, entry.judge)(wanted, {"sysfs_root": "/sys", "numa": state["ktune_numa"],
+                                                          "files": files})
+        if verdict.get("drift"):
+            drift.add(entry.id)
     return drift, cpufreq
 
 
@@ -160,6 +178,9 @@ def apply_tune(host, wanted):
     if "page_cache.cron" in drift:
         units[(wanted["ktune_cron_service"] or "cron") + ".service"] = ("active", "enabled")
     after["units"] = units
+    wanted_thp = wanted["ktune_transparent_hugepage"]
+    after["thp"] = wanted_thp or host["thp"]
+    after["thp_file"] = concerns.transparent_hugepage_persist_lines(wanted_thp, THP_FILE) if wanted_thp else host["thp_file"]
     return after
 
 

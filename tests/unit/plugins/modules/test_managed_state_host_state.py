@@ -164,8 +164,8 @@ def test_host_state_joins_the_other_reads_and_leaves_their_results_as_they_were(
     assert dict((key, both[key]) for key in alone) == alone
     assert both["files"][env]["matching_lines"] == ["USE_NUMA=0"]
     assert sorted(both["ansible_facts"]) == ["ktune_host_state", "ktune_numa"]
-    assert sorted(both["ansible_facts"]["ktune_host_state"]) == ["cpufreq", "page_cache", "removal", "services",
-                                                                 "sysctl", "use_numa"]
+    assert sorted(both["ansible_facts"]["ktune_host_state"]) == ["cpufreq", "files", "page_cache", "removal",
+                                                                 "services", "sysctl", "sysfs_root", "use_numa"]
 
 
 def test_the_removal_marker_is_read_with_what_it_says(host):
@@ -359,3 +359,11 @@ def test_the_main_process_memory_per_node_is_read_from_numa_maps(tmp_path):
     assert by_name["k2"]["numa_resident_kb"] == {"0": 256 * 4, "1": 40960 * 2048 + 2304 * 4 + 33 * 4}
     assert by_name["gone"]["numa_resident_kb"] is None  # no numa_maps: not judged
     assert "MainPID" in host_state.SHOW_PROPERTIES
+
+
+def test_the_registrys_files_are_read_as_non_blank_lines(tmp_path):
+    from ansible_collections.ktune.inference.plugins.module_utils.host_state import read_lines
+    present = tmp_path / "present.conf"
+    present.write_text("# a comment\n\n  \nw /sys/x - - - - y\n")
+    assert read_lines([str(present), str(tmp_path / "missing.conf")]) == {
+        str(present): ["# a comment", "w /sys/x - - - - y"], str(tmp_path / "missing.conf"): None}

@@ -47,7 +47,9 @@ def test_the_layout_verdict_and_a_layout_other_than_the_inventorys(numa):
 def test_numa_env_reads_the_env_files_its_sysctl_file_and_the_use_numa_lines_with_the_one_pattern():
     request = part("numa_env", "state_request")
     assert request == {"files": ["/etc/environment", "/etc/ktransformers/*.env", SYSCTL_FILE],
-                       "line_pattern": USE_NUMA_LINE_PATTERN, "sysctls": ["kernel.numa_balancing", "vm.zone_reclaim_mode"]}
+                       "line_pattern": USE_NUMA_LINE_PATTERN, "sysctls": ["kernel.numa_balancing", "vm.zone_reclaim_mode"],
+                       # and the files the registry's judgements of the role read (transparent hugepages)
+                       "file_line_patterns": {"/etc/tmpfiles.d/ktune-transparent-hugepage.conf": r"\S"}}
     assert part("numa_env", "state_request", ktune_numa_env_extra_files=["/srv/k.env"])["files"] == [
         "/etc/environment", "/srv/k.env", SYSCTL_FILE]
 
