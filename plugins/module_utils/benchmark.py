@@ -17,9 +17,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ktune.inference.plugins.module_utils.confidence import CONFIDENCE_PCT, repeated_regressions
 from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_differences
 from ansible_collections.ktune.inference.plugins.module_utils.percentile import percentile
-from ansible_collections.ktune.inference.plugins.module_utils.slo import slo_regression
+from ansible_collections.ktune.inference.plugins.module_utils.slo import SLO_METRICS, slo_regression
 
 SERIES = ("tokens_per_s", "ttft_s", "latency_s")
 PERCENTILES = (50, 90, 95, 99)
@@ -154,6 +155,8 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
     refusal = fingerprint_refusal(current, baseline, host)
     if refusal:
         return refusal
+    if len(current.get("repetitions") or []) > 1 or len(baseline.get("repetitions") or []) > 1:
+        return compare_repetitions(current, baseline, max_regression_pct, host)
     now = list(current.get("tokens_per_s") or [])
     then = list(baseline.get("tokens_per_s") or [])
     if not now or not then:
@@ -188,6 +191,37 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
     return {"passed": passed, "comparable": True, "regression_pct": regression, "start_drop_pct": start_drop,
             "end_drop_pct": end_drop, "slo_regressions": serving,
             "window": window, "fact_changes": facts, "settings_changes": settings, "msg": msg}
+
+
+def compare_repetitions(current, baseline, max_regression_pct, host):
+    """Judge repeated runs against the baseline's with a stated confidence (module_utils/confidence.py)."""
+    bounds = sorted(((current.get("slo_judgement") or {}).get("slo") or {}).keys(),
+                    key=lambda name: SLO_METRICS.index(name) if name in SLO_METRICS else len(SLO_METRICS))
+    verdicts = repeated_regressions(current.get("repetitions") or [], baseline.get("repetitions") or [], bounds,
+                                    max_regression_pct)
+    regressions = [verdict for verdict in verdicts if verdict["regression"]]
+    facts = fact_changes(baseline.get("facts"), current.get("facts"))
+    settings = settings_changes(baseline.get("settings"), current.get("settings"))
+    worst = max([verdict["change_pct"] for verdict in verdicts if verdict["change_pct"] is not None] or [None],
+                key=lambda value: -1e300 if value is None else value)
+    runs = "%d runs against the baseline's %d" % (len(current.get("repetitions") or []),
+                                                   len(baseline.get("repetitions") or []))
+    if regressions:
+        msg = "%s: regressed against its baseline recorded %s (%s, %d%% confidence): %s. %s" % (
+            host, baseline.get("recorded_at") or "earlier", runs, CONFIDENCE_PCT,
+            "; ".join(verdict["msg"] for verdict in regressions), _cause(facts, current.get("facts")))
+    else:
+        msg = "%s: no regression beyond %.1f%% and the run-to-run spread (%s, %d%% confidence): %s" % (
+            host, max_regression_pct, runs, CONFIDENCE_PCT, "; ".join(verdict["msg"] for verdict in verdicts))
+    if settings:
+        msg += ". The benchmark settings differ from the baseline's (%s): the runs may not be comparable; " \
+               "re-record with ktune_baseline_mode=record" % ", ".join(settings)
+    return {"passed": not regressions, "comparable": True, "regression_pct": worst, "confidence": verdicts,
+            "slo_regressions": [verdict["msg"] for verdict in regressions if verdict["metric"] not in TOKENS_METRICS],
+            "fact_changes": facts, "settings_changes": settings, "msg": msg}
+
+
+TOKENS_METRICS = ("first_tokens_per_s", "last_tokens_per_s")
 
 
 def fingerprint_refusal(current, baseline, host):

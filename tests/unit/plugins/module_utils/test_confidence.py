@@ -1,0 +1,142 @@
+"""The repeated-run gate: a regression must exceed the margin and the run-to-run spread (95% Welch interval).
+
+Synthetic, seeded distributions stand for runs: the same distribution on both sides is noise,
+which must not fail the gate although single runs often differ by more than the margin; a
+shifted one is a real regression, which must.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import math
+import random
+
+import pytest
+
+from ansible_collections.ktune.inference.plugins.module_utils import benchmark, confidence
+
+
+def t_density(value, df):
+    return (math.gamma((df + 1) / 2.0) / (math.sqrt(df * math.pi) * math.gamma(df / 2.0))
+            * (1 + value * value / df) ** (-(df + 1) / 2.0))
+
+
+def t_central_mass(quantile, df, steps=20000):
+    """P(-q < T < q) by Simpson's rule over the density: an independent check of the table."""
+    width = quantile / steps
+    total = t_density(0, df) + t_density(quantile, df)
+    total += sum((4 if index % 2 else 2) * t_density(index * width, df) for index in range(1, steps))
+    return 2 * total * width / 3.0
+
+
+@pytest.mark.parametrize("df, quantile", confidence.T_975)
+def test_the_t_table_holds_95_percent(df, quantile):
+    assert t_central_mass(quantile, df) == pytest.approx(0.95, abs=0.0005)
+
+
+def test_between_rows_the_smaller_degrees_of_freedom_are_used():
+    assert confidence.t_quantile(11.7) == 2.228
+    assert confidence.t_quantile(0.5) == 12.706
+    assert confidence.t_quantile(500) == 1.960
+
+
+def test_welch_interval_by_hand():
+    # Means 2 and 5, variances 1 and 1, 3 runs each: se sqrt(2/3), df 4, t 2.776.
+    low, high = confidence.welch_interval([1, 2, 3], [4, 5, 6])
+    half = 2.776 * math.sqrt(2 / 3.0)
+    assert (low, high) == (pytest.approx(3 - half), pytest.approx(3 + half))
+    assert confidence.welch_interval([1], [4, 5]) is None
+
+
+def noisy_runs(draw, centre, spread, count):
+    return [draw.gauss(centre, spread) for _unused in range(count)]
+
+
+def test_noise_does_not_fail_the_gate_though_single_runs_would():
+    """300 comparisons of 5 runs against 5 runs of the same p99 (8% run-to-run spread), 10% margin."""
+    draw = random.Random(20261207)
+    gate_failures = single_run_failures = 0
+    for _unused in range(300):
+        baseline, current = noisy_runs(draw, 1.0, 0.08, 5), noisy_runs(draw, 1.0, 0.08, 5)
+        gate_failures += confidence.judge_change("p99 ttft_s", baseline, current, True, 10)["regression"]
+        single_run_failures += (current[0] - baseline[0]) / baseline[0] * 100 > 10
+    # One run against one run cries wolf often; the gate at most at the 2.5% a one-sided 95% interval allows.
+    assert single_run_failures > 30
+    assert gate_failures <= 0.025 * 300
+
+
+def test_a_real_regression_fails_the_gate():
+    """A 30% rise of the p99 with the same 8% spread: found nearly every time."""
+    draw = random.Random(7)
+    found = sum(confidence.judge_change("p99 ttft_s", noisy_runs(draw, 1.0, 0.08, 5), noisy_runs(draw, 1.3, 0.08, 5),
+                                        True, 10)["regression"] for _unused in range(300))
+    assert found >= 0.95 * 300
+
+
+def test_beyond_the_margin_but_within_the_spread_is_no_regression():
+    baseline = [0.8, 1.2, 1.0, 0.9, 1.1]
+    verdict = confidence.judge_change("p99 ttft_s", baseline, [1.3, 0.9, 1.4, 1.0, 1.2], True, 15)
+    assert verdict["change_pct"] == 16.0 and verdict["regression"] is False
+    assert verdict["interval_pct"][0] < 0 < verdict["interval_pct"][1]
+    assert verdict["msg"].endswith("beyond the 15.0% allowed but within the run-to-run spread, not judged a regression")
+    real = confidence.judge_change("p99 ttft_s", baseline, [1.5, 1.45, 1.55, 1.5, 1.48], True, 15)
+    assert real["regression"] is True and real["interval_pct"][0] > 0
+    assert real["msg"].startswith("p99 ttft_s rose 49.6% (mean of 5 runs 1 -> mean of 5 runs 1.496); 95% interval")
+
+
+def test_a_fall_is_worse_for_rates():
+    verdict = confidence.judge_change("goodput_rps", [2.0, 2.1, 1.9], [1.0, 1.1, 0.9], False, 15)
+    assert verdict["regression"] is True and verdict["change_pct"] == 50.0
+    assert verdict["msg"].startswith("goodput_rps fell 50.0%")
+    better = confidence.judge_change("goodput_rps", [1.0, 1.1, 0.9], [2.0, 2.1, 1.9], False, 15)
+    assert better["regression"] is False and better["change_pct"] == -100.0
+
+
+def test_one_run_on_a_side_falls_back_to_the_margin_and_says_so():
+    verdict = confidence.judge_change("p99 ttft_s", [1.0, 1.1, 0.9], [1.2], True, 15)
+    assert verdict["regression"] is True and verdict["interval_pct"] is None
+    assert "one run on a side, so no confidence is stated" in verdict["msg"]
+
+
+def repetition(ttft_p99, goodput, tokens=15.0):
+    return {"first_tokens_per_s": tokens, "last_tokens_per_s": tokens, "goodput_rps": goodput,
+            "slo_p99": {"ttft_s": ttft_p99}}
+
+
+def run(repetitions):
+    return {"tokens_per_s": [15.0] * 8, "repetitions": repetitions,
+            "slo_judgement": {"slo": {"ttft_s": 2.0}, "goodput_rps": repetitions[-1]["goodput_rps"],
+                              "p99": {"ttft_s": repetitions[-1]["slo_p99"]["ttft_s"]}}}
+
+
+BASELINE = run([repetition(1.0, 2.0), repetition(1.15, 1.9), repetition(1.05, 2.0), repetition(0.9, 2.05)])
+
+
+def test_the_baseline_gate_passes_noise_that_a_single_run_comparison_fails():
+    noisy = run([repetition(1.1, 1.95), repetition(0.95, 2.0), repetition(1.3, 1.9), repetition(1.2, 2.02)])
+    single = benchmark.compare_to_baseline(dict(noisy, repetitions=None), dict(BASELINE, repetitions=None), 15, "h1")
+    assert single["passed"] is False  # the last runs alone: p99 0.9 s -> 1.2 s
+    result = benchmark.compare_to_baseline(noisy, BASELINE, 15, "h1")
+    assert result["passed"] is True, result["msg"]
+    assert result["msg"].startswith("h1: no regression beyond 15.0% and the run-to-run spread "
+                                    "(4 runs against the baseline's 4, 95% confidence): ")
+    assert [verdict["metric"] for verdict in result["confidence"]] == [
+        "first_tokens_per_s", "last_tokens_per_s", "goodput_rps", "p99 ttft_s"]
+
+
+def test_the_baseline_gate_fails_a_real_regression_naming_it():
+    slower = run([repetition(1.6, 1.5), repetition(1.7, 1.45), repetition(1.55, 1.5), repetition(1.65, 1.4)])
+    result = benchmark.compare_to_baseline(slower, BASELINE, 15, "h1")
+    assert result["passed"] is False
+    assert result["msg"].startswith("h1: regressed against its baseline recorded earlier (4 runs against the "
+                                    "baseline's 4, 95% confidence): goodput_rps fell ")
+    assert "p99 ttft_s rose " in result["msg"]
+    assert len(result["slo_regressions"]) == 2
+
+
+def test_failed_requests_deciding_a_p99_are_a_regression_whatever_the_spread():
+    failing = run([repetition(1.0, 2.0), repetition(None, 1.9), repetition(1.0, 2.0)])
+    result = benchmark.compare_to_baseline(failing, BASELINE, 15, "h1")
+    assert result["passed"] is False
+    assert "p99 ttft_s: failed requests decide it in 1 of 3 runs now, none in the baseline's" in result["msg"]
