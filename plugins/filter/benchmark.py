@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters tokens_chart_svg, baseline_compare and baseline_fingerprint over benchmark results and baselines."""
+"""Filters tokens_chart_svg, slo_sweep_chart_svg, baseline_compare and baseline_fingerprint over benchmark results."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,7 +11,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ktune.inference.plugins.module_utils.benchmark import compare_to_baseline
 from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_key, hardware_fingerprint
-from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import tokens_chart
+from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import sweep_chart, tokens_chart
 
 
 def _series(value, name, what):
@@ -47,6 +47,17 @@ def tokens_chart_svg(latest, baseline=None, title=None, threshold=None):
         raise AnsibleFilterError("tokens_chart_svg: %s" % exc)
 
 
+def slo_sweep_chart_svg(run, title=None):
+    if not isinstance(run, dict) or not run.get("sweep"):
+        raise AnsibleFilterError("slo_sweep_chart_svg: the input must be a benchmark result with a sweep "
+                                 "(inference_benchmark with request_rates, or its last.json)")
+    slo = (run.get("slo_judgement") or {}).get("slo") or {}
+    try:
+        return sweep_chart(run["sweep"], slo, run.get("knee_rps"), title or "p99 against request rate")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError("slo_sweep_chart_svg: %s" % exc)
+
+
 def baseline_compare(current, baseline, max_regression_pct, host=None):
     for value, what in ((current, "the input"), (baseline, "baseline")):
         if not isinstance(value, dict):
@@ -73,5 +84,6 @@ def baseline_fingerprint(numa, settings=None, extra=None):
 
 class FilterModule(object):
     def filters(self):
-        return {"tokens_chart_svg": tokens_chart_svg, "baseline_compare": baseline_compare,
+        return {"tokens_chart_svg": tokens_chart_svg, "slo_sweep_chart_svg": slo_sweep_chart_svg,
+                "baseline_compare": baseline_compare,
                 "baseline_fingerprint": baseline_fingerprint}

@@ -8,6 +8,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ktune.inference.plugins.filter.benchmark import (
     baseline_compare,
     baseline_fingerprint,
+    slo_sweep_chart_svg,
     tokens_chart_svg,
 )
 
@@ -68,3 +69,16 @@ def test_baseline_fingerprint_carries_its_key_and_keys_the_comparison():
 def test_baseline_fingerprint_refuses_what_is_not_a_dictionary():
     with pytest.raises(AnsibleFilterError, match="baseline_fingerprint: extra must be a dictionary, got 'str'"):
         baseline_fingerprint({}, None, "0.3.2")
+
+
+def test_slo_sweep_chart_svg_draws_the_sweep_of_a_result():
+    result = {"sweep": [{"request_rate": 1.0, "slo_p99": {"ttft_s": 0.4}}, {"request_rate": 2.0, "slo_p99": {"ttft_s": 3.0}}],
+              "knee_rps": 1.0, "slo_judgement": {"slo": {"ttft_s": 2.0}}}
+    svg = slo_sweep_chart_svg(result, "h1: p99")
+    assert 'data-label="ttft_s"' in svg and '<g class="knee" data-rate="1">' in svg and "<title>h1: p99</title>" in svg
+
+
+@pytest.mark.parametrize("value", [None, {}, {"sweep": []}, {"tokens_per_s": [1.0]}])
+def test_slo_sweep_chart_svg_refuses_a_result_without_a_sweep(value):
+    with pytest.raises(AnsibleFilterError, match="slo_sweep_chart_svg: the input must be a benchmark result with a sweep"):
+        slo_sweep_chart_svg(value)
