@@ -157,6 +157,8 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
         return refusal
     if len(current.get("repetitions") or []) > 1 or len(baseline.get("repetitions") or []) > 1:
         return compare_repetitions(current, baseline, max_regression_pct, host)
+    if (current.get("sweep") or baseline.get("sweep")) and current.get("knee_rps") != baseline.get("knee_rps"):
+        return compare_knees(current, baseline, max_regression_pct, host)
     now = list(current.get("tokens_per_s") or [])
     then = list(baseline.get("tokens_per_s") or [])
     if not now or not then:
@@ -222,6 +224,34 @@ def compare_repetitions(current, baseline, max_regression_pct, host):
 
 
 TOKENS_METRICS = ("first_tokens_per_s", "last_tokens_per_s")
+
+
+def compare_knees(current, baseline, max_regression_pct, host):
+    """Two sweeps whose knees differ: the knee decides (their figures are at different rates)."""
+    problems = knee_regression(current.get("knee_rps"), baseline.get("knee_rps"), max_regression_pct)
+    facts = fact_changes(baseline.get("facts"), current.get("facts"))
+    knees = "the highest rate within the SLO %s -> %s requests/s" % tuple(
+        "none" if knee is None else "%g" % knee for knee in (baseline.get("knee_rps"), current.get("knee_rps")))
+    if problems:
+        msg = "%s: serving capacity regressed against its baseline recorded %s: %s. %s" % (
+            host, baseline.get("recorded_at") or "earlier", "; ".join(problems), _cause(facts, current.get("facts")))
+    else:
+        msg = "%s: within %.1f%% of its baseline (%s; the figures at the knees are at different rates, " \
+              "not compared)" % (host, max_regression_pct, knees)
+    return {"passed": not problems, "comparable": True, "regression_pct": None, "slo_regressions": problems,
+            "fact_changes": facts, "settings_changes": [], "msg": msg}
+
+
+def knee_regression(now, then, max_regression_pct):
+    if then is None:
+        return []
+    if now is None:
+        return ["no request rate meets the SLO now; the baseline's highest rate within it was %g requests/s" % then]
+    drop = (then - now) * 100.0 / then
+    if drop > max_regression_pct:
+        return ["the highest rate within the SLO fell %.1f%% (%g -> %g requests/s), more than the %.1f%% allowed"
+                % (drop, then, now, max_regression_pct)]
+    return []
 
 
 def fingerprint_refusal(current, baseline, host):

@@ -743,8 +743,9 @@ def repeated(params, results):
         problems = ["repetition %d: %s" % (number, problem) for number, item in enumerate(results, 1)
                     for problem in item["problems"]]
         result.update(passed=not problems, problems=problems)
-        result["msg"] = "%d repetitions, %d passed; the last: %s" % (
-            len(results), len([item for item in results if item["passed"]]), result["msg"])
+        result["msg"] = "%d repetitions, %d passed%s; the last: %s" % (
+            len(results), len([item for item in results if item["passed"]]),
+            " (%s)" % "; ".join(problems) if problems else "", result["msg"])
     return result
 
 

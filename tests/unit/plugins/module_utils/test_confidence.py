@@ -140,3 +140,29 @@ def test_failed_requests_deciding_a_p99_are_a_regression_whatever_the_spread():
     result = benchmark.compare_to_baseline(failing, BASELINE, 15, "h1")
     assert result["passed"] is False
     assert "p99 ttft_s: failed requests decide it in 1 of 3 runs now, none in the baseline's" in result["msg"]
+
+
+def swept(knee, ttft_p99=0.5):
+    result = run([repetition(ttft_p99, 2.0)])
+    result.update(sweep=[{"request_rate": 1.0}, {"request_rate": 2.0}, {"request_rate": 4.0}], knee_rps=knee)
+    return result
+
+
+def test_a_sweep_whose_knee_fell_fails_naming_both_rates():
+    result = benchmark.compare_to_baseline(swept(2.0), swept(4.0), 15, "h1")
+    assert result["passed"] is False
+    assert "the highest rate within the SLO fell 50.0% (4 -> 2 requests/s), more than the 15.0% allowed" in result["msg"]
+    none_now = benchmark.compare_to_baseline(swept(None), swept(4.0), 15, "h1")
+    assert none_now["passed"] is False and "no request rate meets the SLO now" in none_now["msg"]
+
+
+def test_a_sweep_whose_knee_rose_passes_without_comparing_figures_at_other_rates():
+    slower_at_a_higher_rate = dict(swept(4.0, ttft_p99=1.9), tokens_per_s=[9.0] * 8)
+    result = benchmark.compare_to_baseline(slower_at_a_higher_rate, swept(2.0), 15, "h1")
+    assert result["passed"] is True, result["msg"]
+    assert "the highest rate within the SLO 2 -> 4 requests/s" in result["msg"]
+
+
+def test_a_sweep_with_the_same_knee_compares_the_figures_at_it():
+    result = benchmark.compare_to_baseline(swept(2.0, ttft_p99=1.0), swept(2.0, ttft_p99=0.5), 15, "h1")
+    assert result["passed"] is False and "p99 ttft_s rose 100.0%" in result["msg"]
