@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters tokens_chart_svg, slo_sweep_chart_svg, baseline_compare and baseline_fingerprint over benchmark results."""
+"""Filters over benchmark results: tokens_chart_svg, slo_sweep_chart_svg, baseline_compare, baseline_fleet, baseline_fingerprint."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ktune.inference.plugins.module_utils.benchmark import compare_to_baseline
+from ansible_collections.ktune.inference.plugins.module_utils.benchmark import compare_to_baseline, fleet_baseline
 from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_key, hardware_fingerprint
 from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import sweep_chart, tokens_chart
 
@@ -73,6 +73,15 @@ def baseline_compare(current, baseline, max_regression_pct, host=None):
         raise AnsibleFilterError("baseline_compare: %s" % exc)
 
 
+def baseline_fleet(docs):
+    if not isinstance(docs, (list, tuple)) or not all(isinstance(doc, dict) for doc in docs):
+        raise AnsibleFilterError("baseline_fleet: the input must be a list of recorded runs (baseline.json documents)")
+    try:
+        return fleet_baseline(docs)
+    except ValueError as exc:
+        raise AnsibleFilterError("baseline_fleet: %s" % exc)
+
+
 def baseline_fingerprint(numa, settings=None, extra=None):
     for value, what in ((numa, "the input (ktune_numa)"), (settings, "settings"), (extra, "extra")):
         if value is not None and not isinstance(value, dict):
@@ -85,5 +94,5 @@ def baseline_fingerprint(numa, settings=None, extra=None):
 class FilterModule(object):
     def filters(self):
         return {"tokens_chart_svg": tokens_chart_svg, "slo_sweep_chart_svg": slo_sweep_chart_svg,
-                "baseline_compare": baseline_compare,
+                "baseline_compare": baseline_compare, "baseline_fleet": baseline_fleet,
                 "baseline_fingerprint": baseline_fingerprint}

@@ -204,10 +204,9 @@ def compare_repetitions(current, baseline, max_regression_pct, host):
     regressions = [verdict for verdict in verdicts if verdict["regression"]]
     facts = fact_changes(baseline.get("facts"), current.get("facts"))
     settings = settings_changes(baseline.get("settings"), current.get("settings"))
-    worst = max([verdict["change_pct"] for verdict in verdicts if verdict["change_pct"] is not None] or [None],
-                key=lambda value: -1e300 if value is None else value)
-    runs = "%d runs against the baseline's %d" % (len(current.get("repetitions") or []),
-                                                   len(baseline.get("repetitions") or []))
+    changes = [verdict["change_pct"] for verdict in verdicts if verdict["change_pct"] is not None]
+    worst = max(changes) if changes else None
+    runs = "%d runs against the baseline's %d" % (len(current.get("repetitions") or []), len(baseline.get("repetitions") or []))
     if regressions:
         msg = "%s: regressed against its baseline recorded %s (%s, %d%% confidence): %s. %s" % (
             host, baseline.get("recorded_at") or "earlier", runs, CONFIDENCE_PCT,
@@ -286,3 +285,27 @@ def _cause(facts, current_facts):
            "if a restart restores the curve, the slowdown builds up while serving (page cache, NUMA placement)" % (
                _show(current_facts.get("layout")), _show(current_facts.get("governor")),
                _show(current_facts.get("use_numa")))
+
+
+def fleet_baseline(docs):
+    """One baseline from the runs that hosts of one fingerprint recorded: their repetitions pooled.
+
+    Hosts with identical hardware, software and load share one reference: a new host is judged
+    against what the fleet measured, and the more hosts, the better the run-to-run spread is
+    known. docs: each host's recorded run (baseline.json); they must share the fingerprint key.
+    """
+    docs = sorted([doc for doc in docs if doc], key=lambda doc: str(doc.get("host")))
+    if not docs:
+        raise ValueError("no recorded run to make a fleet baseline of")
+    keys = sorted(set(str((doc.get("fingerprint") or {}).get("key")) for doc in docs))
+    if len(keys) > 1:
+        raise ValueError("the runs of %s have different fingerprints (%s): a fleet baseline pools one fingerprint" % (
+            ", ".join(str(doc.get("host")) for doc in docs), ", ".join(keys)))
+    hosts = [str(doc.get("host")) for doc in docs]
+    latest = max(str(doc.get("recorded_at") or "") for doc in docs)
+    fleet = dict(docs[-1])
+    fleet.update(
+        host=None, fleet_hosts=hosts,
+        recorded_at="%s by the fleet of fingerprint %s (%s)" % (latest or "earlier", keys[0], ", ".join(hosts)),
+        repetitions=[dict(run, host=doc.get("host")) for doc in docs for run in (doc.get("repetitions") or [])])
+    return fleet

@@ -338,3 +338,32 @@ def test_a_sweep_records_the_knee_and_draws_the_slo_curve(site, recorded, tmp_pa
     assert [float(point.get("data-rate")) for point in points] == [1, 2, 40]
     assert root.find(".//svg:g[@class='knee']", SVG).get("data-rate") == "2"
     assert rebuild(svg).count("<circle") == 3  # the audit page's allow-list keeps the whole chart
+
+
+def test_a_new_host_is_judged_against_its_fingerprints_fleet_baseline(site, recorded, tmp_path):
+    """gpu-a records the fleet baseline of the fingerprint both hosts share; gpu-b, which never
+    recorded, is compared with it: as fast passes, a slower prefill fails naming the fleet."""
+    options = ["-e", "ktune_baseline_dir=%s" % tmp_path, "-e",
+               json.dumps({"ktune_baseline_scope": "fleet", "ktune_baseline_request_rate": 20,
+                           "ktune_baseline_arrival_seed": 3, "ktune_baseline_repetitions": 2,
+                           "ktune_baseline_max_degradation_pct": 90, "ktune_baseline_slo": {"ttft_s": 0.3}})]
+    quick_prefill, slow_prefill = dict(FLAT, ttft_s=0.02), dict(FLAT, ttft_s=0.2)
+    with servers(site.ports, **quick_prefill):
+        rc, output = site(*(["-l", "gpu-a"] + options))
+    assert rc == 0, output
+    fleet_runs = list((tmp_path / "fleet").glob("*/*.json"))
+    assert [path.name for path in fleet_runs] == ["gpu-a.json"]
+    key = fleet_runs[0].parent.name
+    assert json.loads(fleet_runs[0].read_text())["fingerprint"]["key"] == key
+    with servers(site.ports, **quick_prefill):
+        rc, output = site(*(["-l", "gpu-b", "-e", "ktune_baseline_max_regression_pct=60"] + options))
+    assert rc == 0, output
+    assert "gpu-b: no regression beyond 60.0% and the run-to-run spread (2 runs against the" in " ".join(output.split()), output
+    assert not (tmp_path / "gpu-b" / "baseline.json").exists()  # compared, not recorded
+    with servers(site.ports, **slow_prefill):
+        rc, output = site(*(["-l", "gpu-b"] + options))
+    assert rc == 2, output
+    message = failure(output, "gpu-b")
+    assert "gpu-b: regressed against its baseline recorded " in message
+    assert "by the fleet of fingerprint " + key + " (gpu-a) (2 runs against the baseline's 2, 95% confidence)" in message
+    assert "p99 ttft_s rose " in message

@@ -8,6 +8,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ktune.inference.plugins.filter.benchmark import (
     baseline_compare,
     baseline_fingerprint,
+    baseline_fleet,
     slo_sweep_chart_svg,
     tokens_chart_svg,
 )
@@ -82,3 +83,21 @@ def test_slo_sweep_chart_svg_draws_the_sweep_of_a_result():
 def test_slo_sweep_chart_svg_refuses_a_result_without_a_sweep(value):
     with pytest.raises(AnsibleFilterError, match="slo_sweep_chart_svg: the input must be a benchmark result with a sweep"):
         slo_sweep_chart_svg(value)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("x", "the input must be a list of recorded runs"),
+    ([], "no recorded run to make a fleet baseline of"),
+    ([{"host": "a", "fingerprint": {"key": "k1"}}, {"host": "b", "fingerprint": {"key": "k2"}}],
+     r"the runs of a, b have different fingerprints \(k1, k2\)"),
+])
+def test_baseline_fleet_refuses_what_is_no_fleet(value, expected):
+    with pytest.raises(AnsibleFilterError, match="baseline_fleet: " + expected):
+        baseline_fleet(value)
+
+
+def test_baseline_fleet_pools_the_hosts_repetitions():
+    fleet = baseline_fleet([{"host": "b", "fingerprint": {"key": "k"}, "repetitions": [{"goodput_rps": 2.0}]},
+                            {"host": "a", "fingerprint": {"key": "k"}, "repetitions": [{"goodput_rps": 1.0}]}])
+    assert fleet["fleet_hosts"] == ["a", "b"]
+    assert fleet["repetitions"] == [{"goodput_rps": 1.0, "host": "a"}, {"goodput_rps": 2.0, "host": "b"}]

@@ -166,3 +166,30 @@ def test_a_sweep_whose_knee_rose_passes_without_comparing_figures_at_other_rates
 def test_a_sweep_with_the_same_knee_compares_the_figures_at_it():
     result = benchmark.compare_to_baseline(swept(2.0, ttft_p99=1.0), swept(2.0, ttft_p99=0.5), 15, "h1")
     assert result["passed"] is False and "p99 ttft_s rose 100.0%" in result["msg"]
+
+
+def recorded(host, key, repetitions, at="2026-12-01T00:00:00Z"):
+    return dict(run(repetitions), host=host, recorded_at=at, fingerprint={"key": key})
+
+
+def test_a_fleet_baseline_pools_the_runs_of_its_hosts():
+    fleet = benchmark.fleet_baseline([
+        recorded("h2", "k1", [repetition(1.1, 2.0), repetition(1.0, 2.1)], "2026-12-02T00:00:00Z"),
+        recorded("h1", "k1", [repetition(0.9, 2.0), repetition(1.05, 1.95)])])
+    assert fleet["fleet_hosts"] == ["h1", "h2"] and fleet["host"] is None
+    assert [item["host"] for item in fleet["repetitions"]] == ["h1", "h1", "h2", "h2"]
+    assert fleet["recorded_at"] == "2026-12-02T00:00:00Z by the fleet of fingerprint k1 (h1, h2)"
+    new_host_same_speed = dict(run([repetition(1.0, 2.0), repetition(1.05, 2.02), repetition(0.95, 1.98)]),
+                               fingerprint={"key": "k1"})
+    assert benchmark.compare_to_baseline(new_host_same_speed, fleet, 15, "h3")["passed"] is True
+    new_host_slower = dict(run([repetition(1.6, 1.4), repetition(1.7, 1.5), repetition(1.65, 1.45)]),
+                           fingerprint={"key": "k1"})
+    result = benchmark.compare_to_baseline(new_host_slower, fleet, 15, "h3")
+    assert result["passed"] is False
+    assert result["msg"].startswith("h3: regressed against its baseline recorded 2026-12-02T00:00:00Z by the fleet of "
+                                    "fingerprint k1 (h1, h2) (3 runs against the baseline's 4, 95% confidence)")
+
+
+def test_a_fleet_baseline_refuses_runs_of_other_fingerprints():
+    with pytest.raises(ValueError, match=r"the runs of h1, h2 have different fingerprints \(k1, k2\)"):
+        benchmark.fleet_baseline([recorded("h1", "k1", [repetition(1.0, 2.0)]), recorded("h2", "k2", [repetition(1.0, 2.0)])])
