@@ -4,13 +4,14 @@
 #      runc, debootstrap; pip: requirements-test.txt, ansible-rulebook in a venv of its own)
 #   2. lint: yamllint, ansible-lint (production profile), ansible-doc of every plugin,
 #      ansible-galaxy collection build, galaxy-importer on the tarball, ansible-builder create
-#   3. ansible-test sanity on ansible-core 2.16, 2.19 and 2.21 (one venv each; 2.21 on the
-#      pyenv's Python 3.13), and the unit tests (pytest, hypothesis; the contract tests parse the
-#      generated ktransformers command lines with upstream's parsers) under ansible-test units on
-#      2.16 and under pytest on 2.21
+#   3. ansible-test sanity on ansible-core 2.16, 2.19, 2.20 and 2.21 (one venv each; 2.20 and
+#      2.21 on the pyenv's Python 3.12 and 3.13), and the unit tests (pytest, hypothesis; the
+#      contract tests parse the generated ktransformers command lines with upstream's parsers)
+#      on 2.16 and 2.21 (the main venv: Python 3.13, the newest ansible-core, runs the playbook
+#      tests), the module tests also under ansible-test units on 2.16
 #   4. `tests/upstream/derive.py verify` (the upstream option lists still match the pinned
 #      released wheels), integration tests
-#   5. the molecule scenarios on systemd containers (podman, debootstrap image)
+#   5. the molecule scenarios on systemd containers (podman, debootstrap image), two at a time
 #
 # Usage: bash tests/run-all.sh [--skip-molecule] [SCENARIO...]
 # Exits non-zero on the first failing stage.
@@ -37,32 +38,6 @@ stage() {
 }
 SECONDS=0
 
-stage "python environment (${VENV})"
-if ! python3 -c 'import ensurepip' 2>/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
-fi
-if ! command -v shellcheck >/dev/null; then  # ansible-test sanity's shellcheck test needs it
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck
-fi
-if ! command -v java >/dev/null; then  # ansible-rulebook's rule engine (drools) runs on Java 17
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless
-fi
-[[ -x ${VENV}/bin/python ]] || python3 -m venv "${VENV}"
-"${VENV}/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
-export PATH=${VENV}/bin:${PATH}
-export ANSIBLE_CONFIG=${ROOT}/ansible.cfg
-python tests/checkout.py  # collections/ansible_collections/ktune/inference -> this checkout
-
-# tool_venv NAME PIP-ARGS...: a venv beside the main one for a tool whose pins clash with it
-# (made with ${TOOL_PYTHON}, python3 unless a stage needs another interpreter)
-tool_venv() {
-  local dir=${VENV}-$1
-  shift
-  [[ -x ${dir}/bin/python ]] || "${TOOL_PYTHON:-python3}" -m venv "${dir}"
-  "${dir}/bin/pip" install -q --disable-pip-version-check "$@" >&2
-  echo "${dir}"
-}
-
 # find_python X.Y: that interpreter, from PATH or the machine's pyenv (ansible-core 2.20 and
 # 2.21 need Python 3.12 or newer on the controller; Debian 12's python3 is 3.11)
 find_python() {
@@ -78,6 +53,33 @@ find_python() {
     return 1
   fi
   echo "${found}"
+}
+
+stage "python environment (${VENV}, ansible-core 2.21 on Python 3.13: lint, integration, molecule)"
+if ! python3 -c 'import ensurepip' 2>/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+fi
+if ! command -v shellcheck >/dev/null; then  # ansible-test sanity's shellcheck test needs it
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck
+fi
+if ! command -v java >/dev/null; then  # ansible-rulebook's rule engine (drools) runs on Java 17
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless
+fi
+# the newest ansible-core the collection supports runs the playbook tests (2.16 to 2.20: sanity, units)
+[[ -x ${VENV}/bin/python ]] || "$(find_python 3.13)" -m venv "${VENV}"
+"${VENV}/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
+export PATH=${VENV}/bin:${PATH}
+export ANSIBLE_CONFIG=${ROOT}/ansible.cfg
+python tests/checkout.py  # collections/ansible_collections/ktune/inference -> this checkout
+
+# tool_venv NAME PIP-ARGS...: a venv beside the main one for a tool whose pins clash with it
+# (made with ${TOOL_PYTHON}, python3 unless a stage needs another interpreter)
+tool_venv() {
+  local dir=${VENV}-$1
+  shift
+  [[ -x ${dir}/bin/python ]] || "${TOOL_PYTHON:-python3}" -m venv "${dir}"
+  "${dir}/bin/pip" install -q --disable-pip-version-check "$@" >&2
+  echo "${dir}"
 }
 
 stage "promtool (from Debian's prometheus package, unpacked, no service started)"
@@ -144,33 +146,34 @@ stage "ansible-builder create (execution environment context, no image build)"
 PATH=${importer_venv}/bin:${PATH} bash tests/ci/check-ee.sh "${tarball}"
 rm -f "${tarball}"
 
-# Sanity on the oldest, the controller's and the newest ansible-core the collection supports, each
-# on a Python its controller runs on (2.20 sits between 2.19 and 2.21 in what sanity checks). The
-# unit tests under ansible-test units on the oldest (it also proves the module_utils tests import
-# no controller code), and once more on the newest with pytest directly: ansible-test's pass over
-# the same tests takes about four times as long.
-for core_and_python in 2.16:3.11 2.19:3.11 2.21:3.13; do
+# Sanity on every ansible-core the collection supports, each on a Python its controller runs on.
+# The unit tests (pytest) on the oldest and the newest; before them, ansible-test units on the
+# oldest over the module and module_utils tests only: it proves they import no controller code
+# (its controller context would collect every other test a second time, 4x slower than pytest).
+run_units() {  # run_units VENV: the whole unit suite on that venv's ansible-core
+  local units_txt
+  units_txt=$("$1/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')
+  "$1/bin/pip" install -q --disable-pip-version-check -r "${units_txt}/_data/requirements/units.txt" \
+    -r tests/unit/requirements.txt
+  # one process: the guard tests count requests in flight on local servers
+  PATH=$1/bin:${PATH} "$1/bin/python" -m pytest -q -p no:cacheprovider tests/unit
+}
+for core_and_python in 2.16:3.11 2.19:3.11 2.20:3.12 2.21:3.13; do
   core=${core_and_python%:*}
   python_version=${core_and_python#*:}
   stage "ansible-test sanity on ansible-core ${core} (Python ${python_version})"
   core_venv=$(TOOL_PYTHON=$(find_python "${python_version}") tool_venv "core${core/./}" "ansible-core==${core}.*")
   PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh sanity --python "${python_version}"
-  units_txt=$("${core_venv}/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')
-  case ${core} in
-    2.16)
-      stage "ansible-test units on ansible-core ${core} (Python ${python_version})"
-      "${core_venv}/bin/pip" install -q --disable-pip-version-check -r "${units_txt}/_data/requirements/units.txt"
-      PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh units --python "${python_version}"
-      ;;
-    2.21)
-      stage "unit tests (pytest) on ansible-core ${core} (Python ${python_version})"
-      "${core_venv}/bin/pip" install -q --disable-pip-version-check -r "${units_txt}/_data/requirements/units.txt" \
-        -r tests/unit/requirements.txt
-      # one process, as under ansible-test: the guard tests count requests in flight on local servers
-      "${core_venv}/bin/python" -m pytest -q -p no:cacheprovider tests/unit
-      ;;
-  esac
+  if [[ ${core} == 2.16 ]]; then
+    stage "ansible-test units on ansible-core ${core} (Python ${python_version}): modules and module_utils"
+    PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh units --python "${python_version}" \
+      tests/unit/plugins/modules/ tests/unit/plugins/module_utils/
+    stage "unit tests (pytest) on ansible-core ${core} (Python ${python_version})"
+    run_units "${core_venv}"
+  fi
 done
+stage "unit tests (pytest) on ansible-core $(ansible --version | head -1 | tr -dc '0-9.') (${VENV})"
+run_units "${VENV}"
 
 # `python -m pytest -q tests/unit` runs the unit tests directly while developing.
 
@@ -185,6 +188,37 @@ tool_venv eda 'ansible-rulebook>=1.1,<2' >/dev/null
 tool_venv changelog 'antsibull-changelog>=0.29,<1' >/dev/null
 python -m pytest -q tests/integration
 
+# run_scenarios NAME...: `molecule test` of each, KTUNE_MOLECULE_JOBS (2) at a time: a scenario
+# spends most of its time waiting on containers, so two share the 2 cores well. Each has its own
+# containers, fixture folder and ports; its output is printed whole when it ends.
+run_scenarios() {
+  local parallel=${KTUNE_MOLECULE_JOBS:-2} logs scenario failed=()
+  logs=$(mktemp -d)
+  for scenario in "$@"; do
+    while (($(jobs -rp | wc -l) >= parallel)); do wait -n || true; done
+    stage "molecule test -s ${scenario} started"
+    (
+      started=${SECONDS}
+      if molecule test -s "${scenario}" >"${logs}/${scenario}.log" 2>&1; then result=passed; else result=FAILED; fi
+      echo "${result}" >"${logs}/${scenario}.result"
+      (
+        flock 9
+        cat "${logs}/${scenario}.log"
+        printf '\n==== molecule test -s %s %s in %ds ====\n' "${scenario}" "${result}" $((SECONDS - started))
+      ) 9>"${logs}/print.lock"
+    ) &
+  done
+  wait
+  for scenario in "$@"; do
+    [[ $(cat "${logs}/${scenario}.result" 2>/dev/null) == passed ]] || failed+=("${scenario}")
+  done
+  rm -rf "${logs}"
+  if ((${#failed[@]})); then
+    echo "molecule scenarios failed: ${failed[*]}" >&2
+    return 1
+  fi
+}
+
 if ((SKIP_MOLECULE)); then
   echo "molecule skipped (--skip-molecule)"
 else
@@ -192,12 +226,15 @@ else
   bash tests/harness/setup-podman.sh
   bash tests/harness/build-image.sh
   if ((${#SCENARIOS[@]} == 0)); then
-    for dir in molecule/*/; do SCENARIOS+=("$(basename "${dir}")"); done
+    # the longest first, so the last to start are short ones
+    for scenario in tune fleet nps service ssh monitoring guard tuned remove; do
+      if [[ -d molecule/${scenario} ]]; then SCENARIOS+=("${scenario}"); fi
+    done
+    for dir in molecule/*/; do
+      if [[ " ${SCENARIOS[*]} " != *" $(basename "${dir}") "* ]]; then SCENARIOS+=("$(basename "${dir}")"); fi
+    done
   fi
-  for scenario in "${SCENARIOS[@]}"; do
-    stage "molecule test -s ${scenario}"
-    molecule test -s "${scenario}"
-  done
+  run_scenarios "${SCENARIOS[@]}"
 fi
 
 stage "all tests passed in ${SECONDS}s"
