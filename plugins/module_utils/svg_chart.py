@@ -227,7 +227,7 @@ def sweep_chart(points, slo, knee=None, title="p99 against request rate", width=
                          _fmt(float(knee)), _fmt(x), _fmt(scale.upper), _fmt(x), _fmt(scale.lower), _fmt(x + 4),
                          _fmt(scale.upper + 12), xml_text("knee %s requests/s" % _fmt(float(knee)))))
     for (name, bound), series in zip(bounded, ratios):
-        parts.append(_rate_curve(scale, name, bound, rates, series, [point for point in points]))
+        parts.append(_rate_curve(scale, name, bound, rates, series, points))
     parts += _legend(scale, [("p99 %s / SLO %s" % (name, _fmt(bound)), None) for name, bound in bounded], height,
                      [METRIC_COLOURS[name] for name, _bound in bounded])
     parts.append("</svg>")

@@ -285,6 +285,12 @@ def test_open_loop_slo_gate_records_then_fails_a_serving_regression(site, record
     assert "p99 ttft_s rose" in message
 
 
+def with_prefill(seconds):
+    settings = dict(FLAT)
+    settings["ttft_s"] = seconds
+    return settings
+
+
 def test_repeated_runs_with_warmup_are_judged_with_a_stated_confidence(site, recorded, tmp_path):
     """Three repetitions of 2 warm-up + 12 measured requests at 20/s: the same server passes
     the gate with the confidence named, a server with a slower prefill fails it."""
@@ -292,8 +298,8 @@ def test_repeated_runs_with_warmup_are_judged_with_a_stated_confidence(site, rec
                json.dumps({"ktune_baseline_request_rate": 20, "ktune_baseline_arrival_seed": 3,
                            "ktune_baseline_repetitions": 3, "ktune_baseline_warmup_requests": 2,
                            "ktune_baseline_max_degradation_pct": 90,
-                           "ktune_baseline_slo": {"ttft_s": 0.3, "tpot_s": 0.05}})]
-    quick_prefill, slow_prefill = dict(FLAT, ttft_s=0.02), dict(FLAT, ttft_s=0.2)
+                           "ktune_baseline_slo": {"ttft_s": 1.0, "tpot_s": 0.2}})]
+    quick_prefill, slow_prefill = with_prefill(0.02), with_prefill(0.5)
     with servers(site.ports, **quick_prefill) as plans:
         rc, output = site(*options)
     assert rc == 0, output
@@ -319,11 +325,11 @@ def test_repeated_runs_with_warmup_are_judged_with_a_stated_confidence(site, rec
 
 
 def test_a_sweep_records_the_knee_and_draws_the_slo_curve(site, recorded, tmp_path):
-    """One slot of about 0.1 s serves about 10 requests/s: 1 and 2 per second meet a 0.3 s
-    p99 TTFT, 40 per second queues far beyond it."""
+    """One slot of about 0.1 s serves about 10 requests/s: 1 and 2 per second meet a 0.45 s
+    p99 TTFT, 40 per second queues beyond it (the 8th request waits about 0.6 s)."""
     options = ["-l", "gpu-a", "-e", "ktune_baseline_dir=%s" % tmp_path, "-e",
                json.dumps({"ktune_baseline_request_rates": [1, 2, 40], "ktune_baseline_arrival_seed": 3,
-                           "ktune_baseline_requests": 8, "ktune_baseline_slo": {"ttft_s": 0.3}})]
+                           "ktune_baseline_requests": 8, "ktune_baseline_slo": {"ttft_s": 0.45}})]
     with servers(site.ports, slots=1, **FLAT) as plans:
         rc, output = site(*options)
     assert rc == 0, output
@@ -346,8 +352,8 @@ def test_a_new_host_is_judged_against_its_fingerprints_fleet_baseline(site, reco
     options = ["-e", "ktune_baseline_dir=%s" % tmp_path, "-e",
                json.dumps({"ktune_baseline_scope": "fleet", "ktune_baseline_request_rate": 20,
                            "ktune_baseline_arrival_seed": 3, "ktune_baseline_repetitions": 2,
-                           "ktune_baseline_max_degradation_pct": 90, "ktune_baseline_slo": {"ttft_s": 0.3}})]
-    quick_prefill, slow_prefill = dict(FLAT, ttft_s=0.02), dict(FLAT, ttft_s=0.2)
+                           "ktune_baseline_max_degradation_pct": 90, "ktune_baseline_slo": {"ttft_s": 1.0}})]
+    quick_prefill, slow_prefill = with_prefill(0.02), with_prefill(0.5)
     with servers(site.ports, **quick_prefill):
         rc, output = site(*(["-l", "gpu-a"] + options))
     assert rc == 0, output
