@@ -309,3 +309,31 @@ def fleet_baseline(docs):
         recorded_at="%s by the fleet of fingerprint %s (%s)" % (latest or "earlier", keys[0], ", ".join(hosts)),
         repetitions=[dict(run, host=doc.get("host")) for doc in docs for run in (doc.get("repetitions") or [])])
     return fleet
+
+
+def canary_compare(canary, controls, max_regression_pct, host="the canary"):
+    """Judge a canary's run against control hosts measured at the same time and load.
+
+    The A/B gate of an upgrade: the canary runs the new software, the controls the old, so
+    their fingerprints may differ in software only; any other difference (hardware, kernel,
+    load) refuses the comparison. The controls' repetitions are pooled (fleet_baseline) and
+    the canary is judged with the stated confidence of compare_repetitions.
+    """
+    controls = [doc for doc in controls or [] if doc]
+    if not controls:
+        return {"passed": False, "comparable": False, "msg": "%s: no control host run to compare with" % host}
+    for control in controls:
+        differences = [item for item in fingerprint_differences(control.get("fingerprint"), canary.get("fingerprint"))
+                       if not item.startswith("software ")]
+        if differences:
+            return {"passed": False, "comparable": False, "fingerprint_differences": differences,
+                    "msg": "%s: not compared with control host %s: expected the same hardware and load (only the "
+                           "software may differ in an A/B test), found %s. Fix: choose control hosts of the canary's "
+                           "hardware and measure both with the same load" % (host, control.get("host"),
+                                                                            "; ".join(differences))}
+    pooled = dict(controls[0])
+    pooled.update(recorded_at="now on control hosts %s" % ", ".join(sorted(str(doc.get("host")) for doc in controls)),
+                  repetitions=[run for doc in controls for run in (doc.get("repetitions") or [])])
+    result = compare_repetitions(canary, pooled, max_regression_pct, host)
+    result["control_hosts"] = sorted(str(doc.get("host")) for doc in controls)
+    return result

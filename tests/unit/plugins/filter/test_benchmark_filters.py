@@ -6,6 +6,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ktune.inference.plugins.filter.benchmark import (
+    baseline_canary_compare,
     baseline_compare,
     baseline_fingerprint,
     baseline_fleet,
@@ -101,3 +102,17 @@ def test_baseline_fleet_pools_the_hosts_repetitions():
                             {"host": "a", "fingerprint": {"key": "k"}, "repetitions": [{"goodput_rps": 1.0}]}])
     assert fleet["fleet_hosts"] == ["a", "b"]
     assert fleet["repetitions"] == [{"goodput_rps": 1.0, "host": "a"}, {"goodput_rps": 2.0, "host": "b"}]
+
+
+@pytest.mark.parametrize("canary, controls, pct, expected", [
+    ([], [], 15, "expected the canary's run"),
+    ({}, ["x"], 15, "expected the canary's run"),
+    ({}, [], -1, "max_regression_pct = -1: expected a percentage >= 0"),
+])
+def test_baseline_canary_compare_refuses_bad_input(canary, controls, pct, expected):
+    with pytest.raises(AnsibleFilterError, match="baseline_canary_compare: " + expected):
+        baseline_canary_compare(canary, controls, pct)
+
+
+def test_baseline_canary_compare_names_the_canary():
+    assert baseline_canary_compare({"host": "k1"}, [], 15)["msg"] == "k1: no control host run to compare with"

@@ -193,3 +193,33 @@ def test_a_fleet_baseline_pools_the_runs_of_its_hosts():
 def test_a_fleet_baseline_refuses_runs_of_other_fingerprints():
     with pytest.raises(ValueError, match=r"the runs of h1, h2 have different fingerprints \(k1, k2\)"):
         benchmark.fleet_baseline([recorded("h1", "k1", [repetition(1.0, 2.0)]), recorded("h2", "k2", [repetition(1.0, 2.0)])])
+
+
+def measured(host, software, repetitions, layout="NPS2"):
+    return dict(run(repetitions), host=host,
+                fingerprint={"layout": layout, "software": {"ktransformers": software}, "load": {"request_rate": 2}})
+
+
+CONTROLS = [measured("c1", "0.3.2", [repetition(1.0, 2.0), repetition(1.1, 1.95)]),
+            measured("c2", "0.3.2", [repetition(0.95, 2.05), repetition(1.05, 2.0)])]
+
+
+def test_the_canary_gate_compares_across_the_software_version_only():
+    same_speed = measured("k1", "0.3.3", [repetition(1.02, 2.0), repetition(1.08, 1.98), repetition(0.97, 2.03)])
+    result = benchmark.canary_compare(same_speed, CONTROLS, 15, "k1")
+    assert result["passed"] is True, result["msg"]
+    assert result["control_hosts"] == ["c1", "c2"]
+    assert "(3 runs against the baseline's 4, 95% confidence)" in result["msg"]
+    slower = measured("k1", "0.3.3", [repetition(1.6, 1.5), repetition(1.7, 1.4), repetition(1.65, 1.45)])
+    failed = benchmark.canary_compare(slower, CONTROLS, 15, "k1")
+    assert failed["passed"] is False
+    assert failed["msg"].startswith("k1: regressed against its baseline recorded now on control hosts c1, c2 (3 runs")
+
+
+def test_the_canary_gate_refuses_control_hosts_of_other_hardware():
+    other_layout = measured("k1", "0.3.3", [repetition(1.0, 2.0)], layout="NPS4")
+    result = benchmark.canary_compare(other_layout, CONTROLS, 15, "k1")
+    assert result["passed"] is False and result["comparable"] is False
+    assert result["msg"].startswith("k1: not compared with control host c1: expected the same hardware and load "
+                                    "(only the software may differ in an A/B test), found NUMA layout NPS2 -> NPS4.")
+    assert benchmark.canary_compare(other_layout, [], 15, "k1")["msg"] == "k1: no control host run to compare with"
