@@ -326,11 +326,10 @@ def canary_compare(canary, controls, max_regression_pct, host="the canary"):
         differences = [item for item in fingerprint_differences(control.get("fingerprint"), canary.get("fingerprint"))
                        if not item.startswith("software ")]
         if differences:
-            return {"passed": False, "comparable": False, "fingerprint_differences": differences,
-                    "msg": "%s: not compared with control host %s: expected the same hardware and load (only the "
-                           "software may differ in an A/B test), found %s. Fix: choose control hosts of the canary's "
-                           "hardware and measure both with the same load" % (host, control.get("host"),
-                                                                            "; ".join(differences))}
+            msg = "%s: not compared with control host %s: expected the same hardware and load (only the software " \
+                  "may differ in an A/B test), found %s. Fix: choose control hosts of the canary's hardware and " \
+                  "measure both with the same load" % (host, control.get("host"), "; ".join(differences))
+            return {"passed": False, "comparable": False, "fingerprint_differences": differences, "msg": msg}
     pooled = dict(controls[0])
     pooled.update(recorded_at="now on control hosts %s" % ", ".join(sorted(str(doc.get("host")) for doc in controls)),
                   repetitions=[run for doc in controls for run in (doc.get("repetitions") or [])])
