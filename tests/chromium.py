@@ -85,12 +85,18 @@ class Chromium(object):
     def events(self, method, session):
         return [item["params"] for item in self._events if item.get("method") == method and item.get("sessionId") == session]
 
-    def open(self, url):
-        """A new tab showing url, once its load event has fired."""
+    def open(self, url, width=None, height=None):
+        """A new tab showing url, once its load event has fired; width x height CSS pixels when given.
+        The debugger is on from before the navigation: Page.scripts() lists every script the page
+        itself compiled."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         self.send("Page.enable", session=session)
         self.send("Runtime.enable", session=session)
+        self.send("Debugger.enable", session=session)
+        if width and height:
+            self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                             "mobile": False}, session=session)
         self.send("Page.navigate", {"url": url}, session=session)
         self.wait_event("Page.loadEventFired", session)
         return Page(self, target, session)
@@ -130,6 +136,29 @@ class Page(object):
         if "exceptionDetails" in result:
             raise BrowserError("%s: %s" % (expression, result["exceptionDetails"]))
         return result["result"].get("value")
+
+    def scripts(self):
+        """Every script the page compiled (inline, loaded, handlers, javascript: URLs); what
+        evaluate() runs is compiled with no URL and left out."""
+        return [item for item in self.browser.events("Debugger.scriptParsed", self.session)
+                if item.get("url") or item.get("hasSourceURL")]
+
+    def errors(self):
+        """Uncaught exceptions and console messages the page produced."""
+        return (self.browser.events("Runtime.exceptionThrown", self.session)
+                + self.browser.events("Runtime.consoleAPICalled", self.session))
+
+    def screenshot(self, path, full_page=False):
+        """A PNG of the viewport (or the whole page) written to path."""
+        import base64
+        params = {"format": "png"}
+        if full_page:
+            params["captureBeyondViewport"] = True
+            size = self.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+            params["clip"] = {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1}
+        data = self.browser.send("Page.captureScreenshot", params, session=self.session)["data"]
+        with open(path, "wb") as handle:
+            handle.write(base64.b64decode(data))
 
     def dialogs(self):
         return self.browser.events("Page.javascriptDialogOpening", self.session)

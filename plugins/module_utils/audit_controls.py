@@ -461,11 +461,33 @@ def numa_is_on(decision, state):
     return bool(decision["enabled"] or decision.get("mode") == "true" or use_numa_effective(state.get("use_numa")))
 
 
+NOT_MANAGED = "not managed"
+
+
+def not_managed(removal, settings):
+    """Every control skipped, saying why, on a host playbooks/remove.yml removed ktune from: what
+    remove took away is no failure there. None when the host is managed."""
+    if not (removal or {}).get("removed"):
+        return None
+    finding = "%s: %s (%s)" % (NOT_MANAGED, removal.get("note") or "ktune was removed by playbooks/remove.yml",
+                               removal.get("marker", "its marker"))
+    return [_graded(cid, "skip", finding, "run playbooks/tune.yml on the host to manage it again", settings)
+            for cid in CONTROL_IDS]
+
+
+def is_not_managed(controls):
+    return bool(controls) and all(item["status"] == "skip" and item["finding"].startswith(NOT_MANAGED + ":")
+                                  for item in controls)
+
+
 def evaluate(facts, settings):
     """Every control for one host, in CONTROL_IDS order (the registry's)."""
     settings = settings or {}
     numa = facts.get("ktune_numa") or {"error": "not returned by the host_state read"}
     state = facts.get("ktune_host_state") or {}
+    removed = not_managed(state.get("removal"), settings)
+    if removed:
+        return removed
     numa_error = _section_error(numa)
     if numa_error:
         numa_controls = [_unreadable(cid, "the NUMA layout", numa_error, settings)
@@ -496,5 +518,8 @@ def evaluate(facts, settings):
 
 
 def host_status(controls):
-    """fail when an error-severity control fails; pass otherwise (warnings are shown, not fatal)."""
-    return "fail" if any(c["status"] == "fail" and c["severity"] == ERROR for c in controls) else "pass"
+    """fail when an error-severity control fails; not managed on a host ktune was removed from;
+    pass otherwise (warnings are shown, not fatal)."""
+    if any(c["status"] == "fail" and c["severity"] == ERROR for c in controls):
+        return "fail"
+    return NOT_MANAGED if is_not_managed(controls) else "pass"

@@ -5,7 +5,7 @@
 compact text table, all rendered on the controller from graded controls.
 
 ``build_report`` makes the document every renderer reads:
-``{"hosts": {name: {"status": pass|fail|unknown, "controls": [...]}}, "summary": {...}}``.
+``{"hosts": {name: {"status": pass|fail|unknown|not managed, "controls": [...]}}, "summary": {...}}``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,7 +15,7 @@ __metaclass__ = type
 import json
 import re
 
-from ansible_collections.ktune.inference.plugins.module_utils.audit_controls import CONTROL_IDS, host_status
+from ansible_collections.ktune.inference.plugins.module_utils.audit_controls import CONTROL_IDS, NOT_MANAGED, host_status
 from ansible_collections.ktune.inference.plugins.module_utils.report_encoding import (
     html_text,
     json_value,
@@ -25,7 +25,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.report_encoding im
 )
 from ansible_collections.ktune.inference.plugins.module_utils.svg_allowlist import UnsafeSvg, rebuild
 
-STATUSES = ("pass", "fail", "unknown")
+STATUSES = ("pass", "fail", "unknown", NOT_MANAGED)
 
 
 def build_report(results, groups, generated_at, unknown_reasons=None):
@@ -63,6 +63,7 @@ def build_report(results, groups, generated_at, unknown_reasons=None):
         "pass": sum(1 for h in hosts.values() if h["status"] == "pass"),
         "fail": sum(1 for h in hosts.values() if h["status"] == "fail"),
         "unknown": sum(1 for h in hosts.values() if h["status"] == "unknown"),
+        "not_managed": sum(1 for h in hosts.values() if h["status"] == NOT_MANAGED),
         "failed_hosts": [host for host in names if hosts[host]["status"] == "fail"],
         "unknown_hosts": dict((host, unknown_reasons.get(host, "no facts returned"))
                               for host in names if hosts[host]["status"] == "unknown"),
@@ -171,8 +172,9 @@ def to_table(report):
     lines = ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip()
              for row in rows]
     lines.extend(not_audited)
-    lines.append("%d hosts: %d pass, %d fail, %d unknown; %d error and %d warning controls failed"
+    lines.append("%d hosts: %d pass, %d fail, %d unknown%s; %d error and %d warning controls failed"
                  % (summary["hosts"], summary["pass"], summary["fail"], summary["unknown"],
+                    ", %d not managed" % summary["not_managed"] if summary.get("not_managed") else "",
                     summary["error_failures"], summary["warning_failures"]))
     return "\n".join(lines)
 
@@ -191,7 +193,7 @@ text-decoration:none;display:block}
 .group td{background:#eef1f4;font-weight:700}
 .pass{background:#d1f4d9;color:#116329}.fail-error{background:#ffd7d5;color:#a40e26}
 .fail-warning{background:#fff1c2;color:#7d4e00}.skip{background:#f0f1f3;color:#59636e}
-.unknown{background:#e4dcf6;color:#5a32a3}
+.unknown{background:#e4dcf6;color:#5a32a3}.not-managed{background:#f0f1f3;color:#59636e}
 .badge{border-radius:10px;padding:1px 8px;font-size:12px;font-weight:700}
 details{border:1px solid #d1d9e0;border-radius:8px;margin:8px 0;padding:6px 12px}
 summary{cursor:pointer;font-weight:600}.detail td{font-size:13px}.fix{color:#0550ae}
@@ -238,23 +240,56 @@ def to_html(report, baselines=None, title="ktune fleet audit"):
     out.append("<div class=\"cards\">%s</div>" % "".join(
         "<div class=\"card %s\"><b>%d</b>%s</div>" % (cls, value, label) for cls, value, label in (
             ("pass", summary["pass"], "pass"), ("fail-error", summary["fail"], "fail"),
-            ("unknown", summary["unknown"], "unknown"), ("fail-warning", summary["warning_failures"],
-                                                         "warnings"))))
+            ("unknown", summary["unknown"], "unknown"), ("fail-warning", summary["warning_failures"], "warnings"))
+        + ((("not-managed", summary["not_managed"], "not managed"),) if summary.get("not_managed") else ())))
     out.append("<div class=\"legend\"><span class=\"badge pass\">\u2713 pass</span><span class=\"badge fail-error\">"
                "\u2717 error</span><span class=\"badge fail-warning\">\u2717 warning</span><span class=\"badge skip\">"
                "\u2013 not applicable</span><span class=\"badge unknown\">? unreachable</span></div>")
+    out.append(_attention(hosts, summary))
     out.append("<h2>Fleet matrix</h2><table class=\"matrix\"><thead><tr><th>host</th><th>status</th>%s</tr></thead>"
                "<tbody>" % "".join("<th class=\"c\">%s</th>" % html_text(cid) for cid in CONTROL_IDS))
     for group, names in summary["groups"].items():
         out.append("<tr class=\"group\"><td colspan=\"%d\">%s (%d)</td></tr>" % (len(CONTROL_IDS) + 2, html_text(group), len(names)))
-        for host in names:
+        for host in _worst_first(names, hosts):
             out.append(_matrix_row(host, hosts[host]))
     out.append("</tbody></table><h2>Hosts</h2>")
     for group, names in summary["groups"].items():
-        for host in names:
+        for host in _worst_first(names, hosts):
             out.append(_host_detail(host, group, hosts[host], summary, baselines.get(host)))
     out.append("</body></html>\n")
     return "".join(out)
+
+
+# The order hosts are shown in within a group: what needs a hand first.
+_ATTENTION = {"fail": 0, "unknown": 1, NOT_MANAGED: 2, "pass": 3}
+
+
+def _worst_first(names, hosts):
+    return sorted(names, key=lambda host: _ATTENTION.get(hosts[host]["status"], 1))
+
+
+def _attention(hosts, summary):
+    """Above the matrix, the failing hosts first, then those not audited, each with why: a
+    50-host fleet's problems on the first screen."""
+    rows = []
+    for group, names in summary["groups"].items():
+        for host in names:
+            entry = hosts[host]
+            if entry["status"] == "fail":
+                why = ", ".join(item["id"] for item in entry["controls"]
+                                if item["status"] == "fail" and item["severity"] == "error")
+            elif entry["status"] == "unknown":
+                why = "not audited: %s" % summary["unknown_hosts"].get(host, "")
+            else:
+                continue
+            rows.append((_ATTENTION[entry["status"]], group, host, entry["status"], why))
+    if not rows:
+        return "<h2>Needs attention</h2><p class=\"muted\">No host fails an error control; every host was audited.</p>"
+    return "<h2>Needs attention</h2><table class=\"attention\"><tr><th>host</th><th>group</th><th>status</th>" \
+           "<th>why</th></tr>%s</table>" % "".join(
+               "<tr><td><a href=\"#%s\">%s</a></td><td>%s</td><td class=\"%s\">%s</td><td>%s</td></tr>"
+               % (_anchor(host), html_text(host), html_text(group), _status_class(status), status, html_text(why))
+               for _rank, group, host, status, why in sorted(rows, key=lambda row: row[:3]))
 
 
 def _matrix_row(host, entry):
@@ -269,14 +304,18 @@ def _matrix_row(host, entry):
             _css_class(item), html_text("%s: %s" % (cid, item["finding"])), _anchor(host), _SHORT[item["status"]]))
     status = entry["status"]
     return "<tr><td><a href=\"#%s\">%s</a></td><td class=\"%s\">%s</td>%s</tr>" % (
-        _anchor(host), html_text(host), "fail-error" if status == "fail" else status, status, "".join(cells))
+        _anchor(host), html_text(host), _status_class(status), status, "".join(cells))
+
+
+def _status_class(status):
+    return {"fail": "fail-error", NOT_MANAGED: "not-managed"}.get(status, status)
 
 
 def _host_detail(host, group, entry, summary, svg):
     status = entry["status"]
     head = "<details id=\"%s\"%s><summary>%s <span class=\"badge %s\">%s</span> <span class=\"muted\">%s</span>" \
-           "</summary>" % (_anchor(host), " open" if status != "pass" else "", html_text(host),
-                           "fail-error" if status == "fail" else status, status, html_text(group))
+           "</summary>" % (_anchor(host), " open" if status in ("fail", "unknown") else "", html_text(host),
+                           _status_class(status), status, html_text(group))
     if status == "unknown":
         body = "<p>Not audited: %s</p>" % html_text(summary["unknown_hosts"].get(host, ""))
     else:

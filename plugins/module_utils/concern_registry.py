@@ -101,6 +101,21 @@ def _unique(names):
     return tuple(seen)
 
 
+# The label Prometheus alerts carry for Alertmanager to route on, per audit severity: an alert
+# watching a control between audits pages as loudly as the audit fails the host.
+ALERT_SEVERITIES = {ERROR: "critical", WARNING: "warning"}
+
+
+def alert_severity(alert):
+    """The severity label of an alert the registry names: critical when any control it watches
+    is an error control (the audit fails the host for it), warning otherwise; None for an alert
+    no control names (thermal and collector alerts keep their own)."""
+    severities = set(entry.severity for entry in CONTROLS if entry.alert == alert)
+    if not severities:
+        return None
+    return ALERT_SEVERITIES[ERROR if ERROR in severities else WARNING]
+
+
 CONTROL_IDS = tuple(entry.id for entry in CONTROLS)
 SETTING_NAMES = _unique(name for entry in CONTROLS for name in entry.settings)
 TUNABLE = tuple(entry.id for entry in CONTROLS if entry.tunable)

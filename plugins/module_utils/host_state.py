@@ -43,6 +43,9 @@ CRON_FILE = "/etc/cron.d/ktune-drop-caches"
 SYSCTL_FILE = "/etc/sysctl.d/90-ktune-numa.conf"
 ENVIRONMENT_FILE = "/etc/environment"
 ENV_DIR = "/etc/ktransformers"
+# Left by playbooks/remove.yml on a host it removed ktune from, deleted by tune: the audit grades
+# such a host "not managed" instead of failing it on everything remove took away.
+REMOVED_MARKER = "/var/lib/ktune-removed"
 MANAGED_SYSCTLS = NUMA_SYSCTL_NAMES
 CRON_UNITS = ("cron.service", "crond.service", "cronie.service")
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID")
@@ -312,6 +315,12 @@ def read_services(instances, show_units, probe, procfs_root=None):
 # --- everything --------------------------------------------------------------------
 
 
+def read_removal(marker):
+    """{"removed": whether playbooks/remove.yml left its marker, "note": what it says}."""
+    text = read_config_file(marker)
+    return {"marker": marker, "removed": text is not None, "note": " ".join((text or "").split())[:200]}
+
+
 def gather_host_state(params, show_units, probe, numa=None):
     """The whole snapshot; params are the host_state options with sysfs_root and procfs_root.
 
@@ -334,6 +343,7 @@ def gather_host_state(params, show_units, probe, numa=None):
         "use_numa": section(read_use_numa, env_files),
         "sysctl": section(read_sysctls, params["procfs_root"], params["sysctl_file"], params["sysctls"]),
         "services": services,
+        "removal": section(read_removal, params["removed_marker"]),
     }
 
 
@@ -372,6 +382,7 @@ def host_state_options():
         instances=dict(type="list", elements="raw", default=[]),
         service_settings=dict(type="dict", default={}),
         health_timeout=dict(type="float", default=5),
+        removed_marker=dict(type="path", default=REMOVED_MARKER),
     )
 
 

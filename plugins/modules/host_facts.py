@@ -75,6 +75,10 @@ options:
     description: As O(ktune.inference.managed_state#module:host_state.health_timeout).
     type: float
     default: 5
+  removed_marker:
+    description: As O(ktune.inference.managed_state#module:host_state.removed_marker).
+    type: path
+    default: /var/lib/ktune-removed
 seealso:
   - module: ktune.inference.managed_state
 """

@@ -111,6 +111,13 @@ options:
         description: Seconds to wait for each health answer.
         type: float
         default: 5
+      removed_marker:
+        description:
+          - The file C(playbooks/remove.yml) leaves on a host it removed ktune from (and tune deletes);
+            whether it exists is returned in C(ktune_host_state.removal), and the audit grades such a
+            host C(not managed).
+        type: path
+        default: /var/lib/ktune-removed
   numa:
     description:
       - Also return the C(ktune_numa) fact, as M(ktune.inference.numa_facts) does, in the same round
@@ -290,6 +297,13 @@ ansible_facts:
             numa_maps cannot be read) of a running unit; C(systemd_error)
             and C(instances_error) when present.
           type: dict
+        removal:
+          description: >-
+            C(marker), C(removed) (whether C(playbooks/remove.yml) left its marker there) and C(note)
+            (what the marker says: when ktune was removed).
+          type: dict
+          sample: {marker: /var/lib/ktune-removed, removed: true,
+                   note: "ktune removed by playbooks/remove.yml at 2026-12-07T16:00:00Z"}
 files:
   description: One entry per path given or matched by a glob, keyed by path.
   returned: always

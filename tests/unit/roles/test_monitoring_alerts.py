@@ -149,6 +149,10 @@ def scrape(content, tmp_path):
     return series
 
 
+SEVERITIES = dict((rule["alert"], rule["labels"]["severity"])
+                  for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"])
+
+
 def firing(promtool, series, expected, tmp_path):
     """promtool test rules over the series; expected: the tuning alerts' firing label sets at 20m."""
     suite = {"rule_files": [str(RULES)], "evaluation_interval": "1m", "tests": [{
@@ -156,7 +160,8 @@ def firing(promtool, series, expected, tmp_path):
         "promql_expr_test": [{
             "expr": 'ALERTS{alertstate="firing", alertname=~"%s"}' % "|".join(TUNING_ALERTS), "eval_time": "20m",
             "exp_samples": [{"labels": "ALERTS{%s}" % ", ".join('%s="%s"' % item for item in sorted(dict(
-                labels, alertstate="firing", severity="warning", instance=HOST, job="node").items())), "value": 1}
+                labels, alertstate="firing", severity=SEVERITIES[labels["alertname"]], instance=HOST,
+                job="node").items())), "value": 1}
                 for labels in expected]}]}]}
     path = tmp_path / "pipeline.test.yml"
     path.write_text(yaml.safe_dump(suite))

@@ -234,6 +234,28 @@ def test_every_alert_against_an_expectation_belongs_to_a_control():
     assert watching == set(entry.alert for entry in registry.CONTROLS if entry.expectation)
 
 
+@pytest.mark.parametrize("entry", [entry for entry in registry.CONTROLS if entry.alert], ids=lambda entry: entry.id)
+def test_every_alert_carries_the_severity_of_its_audit_control(entry):
+    """An error control (the audit fails the host) is a critical alert, a warning control a warning one."""
+    label = _alert_rules()[entry.alert]["labels"]["severity"]
+    assert label == registry.ALERT_SEVERITIES[entry.severity], (
+        "%s: severity %s, but the audit's %s is %s (concern_registry.ALERT_SEVERITIES)"
+        % (entry.alert, label, entry.id, entry.severity))
+    assert label == registry.alert_severity(entry.alert)
+
+
+def test_an_alert_is_critical_when_any_control_it_watches_is_an_error():
+    assert registry.alert_severity("KtuneCpuGovernorNotPerformance") == "critical"  # cpufreq.governor, error
+    assert registry.alert_severity("KtuneCpuEppNotAsConfigured") == "warning"  # cpufreq.epp, warning
+    assert registry.alert_severity("KtuneInstanceDown") == "critical"  # service.active and service.healthy
+    assert registry.alert_severity("KtuneDimmTemperatureHigh") is None  # no control: its own severity
+
+
+def test_every_alert_has_a_severity_alertmanager_knows():
+    labels = set(rule["labels"]["severity"] for rule in _alert_rules().values())
+    assert labels <= set(registry.ALERT_SEVERITIES.values()), labels
+
+
 def test_the_collectors_expectations_are_the_registrys():
     expectations = concerns.alert_expectations(dict(DEFAULTS))
     assert set(expectations) == set(entry.expectation for entry in registry.CONTROLS if entry.expectation)

@@ -48,7 +48,8 @@ def host_state_for(tree, **extra):
     """The host_state options that read the fixture host's /etc files."""
     etc = tree / "etc"
     options = {"cron_file": str(etc / "cron.d/ktune-drop-caches"), "sysctl_file": str(etc / "sysctl.d/90-ktune-numa.conf"),
-               "environment_file": str(etc / "environment"), "env_dir": str(etc / "ktransformers")}
+               "environment_file": str(etc / "environment"), "env_dir": str(etc / "ktransformers"),
+               "removed_marker": str(tree / "var/lib/ktune-removed")}
     options.update(extra)
     return options
 
@@ -163,8 +164,21 @@ def test_host_state_joins_the_other_reads_and_leaves_their_results_as_they_were(
     assert dict((key, both[key]) for key in alone) == alone
     assert both["files"][env]["matching_lines"] == ["USE_NUMA=0"]
     assert sorted(both["ansible_facts"]) == ["ktune_host_state", "ktune_numa"]
-    assert sorted(both["ansible_facts"]["ktune_host_state"]) == ["cpufreq", "page_cache", "services", "sysctl",
-                                                                 "use_numa"]
+    assert sorted(both["ansible_facts"]["ktune_host_state"]) == ["cpufreq", "page_cache", "removal", "services",
+                                                                 "sysctl", "use_numa"]
+
+
+def test_the_removal_marker_is_read_with_what_it_says(host):
+    result, failed = run_module(managed_state, args_for(host))
+    assert not failed
+    assert result["ansible_facts"]["ktune_host_state"]["removal"] == {
+        "marker": str(host / "var/lib/ktune-removed"), "removed": False, "note": ""}
+    (host / "var/lib").mkdir(parents=True, exist_ok=True)
+    (host / "var/lib/ktune-removed").write_text("ktune removed by playbooks/remove.yml at 2026-12-07T16:00:00Z\n")
+    result, failed = run_module(managed_state, args_for(host))
+    assert not failed
+    removal = result["ansible_facts"]["ktune_host_state"]["removal"]
+    assert (removal["removed"], removal["note"]) == (True, "ktune removed by playbooks/remove.yml at 2026-12-07T16:00:00Z")
 
 
 def test_an_empty_host_state_reads_everything_with_the_defaults(tmp_path):
@@ -177,6 +191,7 @@ def test_an_empty_host_state_reads_everything_with_the_defaults(tmp_path):
     assert state["sysctl"]["file"] == "/etc/sysctl.d/90-ktune-numa.conf"
     assert sorted(state["sysctl"]["live"]) == ["kernel.numa_balancing", "vm.zone_reclaim_mode"]
     assert state["use_numa"]["files"][0]["file"] == "/etc/environment"
+    assert state["removal"]["marker"] == "/var/lib/ktune-removed"
     assert result["ansible_facts"]["ktune_numa"]["node_count"] == 1
 
 
