@@ -65,19 +65,33 @@ def not_graded_reason(result):
 
 def read_baselines(baseline_dir, hosts):
     """{host: its curve.svg} from <baseline_dir>/<host as path_component>/, where the
-    performance_baseline role writes it; a host whose name makes no file name has none."""
+    performance_baseline role writes it; a host whose name makes no file name has none.
+    Where a rate sweep also drew slo-curve.svg, the host's entry is [(caption, svg), ...]."""
     found = {}
     if not baseline_dir:
         return found
     for host in hosts:
         try:
-            path = os.path.join(baseline_dir, path_component(host), "curve.svg")
+            folder = os.path.join(baseline_dir, path_component(host))
         except ValueError:
             continue
-        if os.path.isfile(path):
-            with io.open(path, "r", encoding="utf-8", errors="replace") as handle:
-                found[host] = handle.read()
+        charts = [(caption, _read(os.path.join(folder, name))) for name, caption in BASELINE_CHARTS]
+        charts = [(caption, text) for caption, text in charts if text is not None]
+        if len(charts) == 1 and charts[0][0] == BASELINE_CHARTS[0][1]:
+            found[host] = charts[0][1]
+        elif charts:
+            found[host] = charts
     return found
+
+
+BASELINE_CHARTS = (("curve.svg", "performance baseline"), ("slo-curve.svg", "p99 against the request rate"))
+
+
+def _read(path):
+    if not os.path.isfile(path):
+        return None
+    with io.open(path, "r", encoding="utf-8", errors="replace") as handle:
+        return handle.read()
 
 
 def write_report(report_dir, report, baselines):

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters tokens_chart_svg, baseline_compare and baseline_fingerprint over benchmark results and baselines."""
+"""Filters over benchmark results: charts, baseline comparisons (host, fleet, canary) and fingerprints."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -9,9 +9,13 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ktune.inference.plugins.module_utils.benchmark import compare_to_baseline
+from ansible_collections.ktune.inference.plugins.module_utils.benchmark import (
+    canary_compare,
+    compare_to_baseline,
+    fleet_baseline,
+)
 from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_key, hardware_fingerprint
-from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import tokens_chart
+from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import sweep_chart, tokens_chart
 
 
 def _series(value, name, what):
@@ -47,6 +51,17 @@ def tokens_chart_svg(latest, baseline=None, title=None, threshold=None):
         raise AnsibleFilterError("tokens_chart_svg: %s" % exc)
 
 
+def slo_sweep_chart_svg(run, title=None):
+    if not isinstance(run, dict) or not run.get("sweep"):
+        raise AnsibleFilterError("slo_sweep_chart_svg: the input must be a benchmark result with a sweep "
+                                 "(inference_benchmark with request_rates, or its last.json)")
+    slo = (run.get("slo_judgement") or {}).get("slo") or {}
+    try:
+        return sweep_chart(run["sweep"], slo, run.get("knee_rps"), title or "p99 against request rate")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError("slo_sweep_chart_svg: %s" % exc)
+
+
 def baseline_compare(current, baseline, max_regression_pct, host=None):
     for value, what in ((current, "the input"), (baseline, "baseline")):
         if not isinstance(value, dict):
@@ -62,6 +77,27 @@ def baseline_compare(current, baseline, max_regression_pct, host=None):
         raise AnsibleFilterError("baseline_compare: %s" % exc)
 
 
+def baseline_fleet(docs):
+    if not isinstance(docs, (list, tuple)) or not all(isinstance(doc, dict) for doc in docs):
+        raise AnsibleFilterError("baseline_fleet: the input must be a list of recorded runs (baseline.json documents)")
+    try:
+        return fleet_baseline(docs)
+    except ValueError as exc:
+        raise AnsibleFilterError("baseline_fleet: %s" % exc)
+
+
+def baseline_canary_compare(canary, controls, max_regression_pct, host=None):
+    if not isinstance(canary, dict) or not isinstance(controls, (list, tuple)) or \
+            not all(isinstance(doc, dict) for doc in controls):
+        raise AnsibleFilterError("baseline_canary_compare: expected the canary's run (a dictionary) and a list of the "
+                                 "control hosts' runs")
+    tolerance = _number(max_regression_pct, "baseline_canary_compare", "max_regression_pct")
+    if tolerance is None or tolerance < 0:
+        raise AnsibleFilterError("baseline_canary_compare: max_regression_pct = %r: expected a percentage >= 0"
+                                 % (max_regression_pct,))
+    return canary_compare(canary, controls, tolerance, host or canary.get("host") or "the canary")
+
+
 def baseline_fingerprint(numa, settings=None, extra=None):
     for value, what in ((numa, "the input (ktune_numa)"), (settings, "settings"), (extra, "extra")):
         if value is not None and not isinstance(value, dict):
@@ -73,5 +109,7 @@ def baseline_fingerprint(numa, settings=None, extra=None):
 
 class FilterModule(object):
     def filters(self):
-        return {"tokens_chart_svg": tokens_chart_svg, "baseline_compare": baseline_compare,
+        return {"tokens_chart_svg": tokens_chart_svg, "slo_sweep_chart_svg": slo_sweep_chart_svg,
+                "baseline_compare": baseline_compare, "baseline_fleet": baseline_fleet,
+                "baseline_canary_compare": baseline_canary_compare,
                 "baseline_fingerprint": baseline_fingerprint}

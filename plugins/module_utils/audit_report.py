@@ -332,6 +332,7 @@ def _host_detail(host, group, entry, summary, svg):
                        for item in entry["controls"])
         body = "<table class=\"detail\"><tr><th>status</th><th>control</th><th>severity</th><th>finding</th></tr>" \
                "%s</table>" % rows
-    if svg:
-        body += "<div class=\"curve\"><div class=\"muted\">performance baseline</div>%s</div>" % safe_svg(svg)
+    # One chart (curve.svg), or [(caption, svg), ...] with a sweep's slo-curve.svg.
+    for caption, text in ([("performance baseline", svg)] if isinstance(svg, str) else svg or []):
+        body += "<div class=\"curve\"><div class=\"muted\">%s</div>%s</div>" % (html_text(caption), safe_svg(text))
     return head + body + "</details>"

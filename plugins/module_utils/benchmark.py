@@ -17,9 +17,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ktune.inference.plugins.module_utils.confidence import CONFIDENCE_PCT, repeated_regressions
 from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_differences
 from ansible_collections.ktune.inference.plugins.module_utils.percentile import percentile
-from ansible_collections.ktune.inference.plugins.module_utils.slo import slo_regression
+from ansible_collections.ktune.inference.plugins.module_utils.slo import SLO_METRICS, slo_regression
 
 SERIES = ("tokens_per_s", "ttft_s", "latency_s")
 PERCENTILES = (50, 90, 95, 99)
@@ -154,6 +155,10 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
     refusal = fingerprint_refusal(current, baseline, host)
     if refusal:
         return refusal
+    if len(current.get("repetitions") or []) > 1 or len(baseline.get("repetitions") or []) > 1:
+        return compare_repetitions(current, baseline, max_regression_pct, host)
+    if (current.get("sweep") or baseline.get("sweep")) and current.get("knee_rps") != baseline.get("knee_rps"):
+        return compare_knees(current, baseline, max_regression_pct, host)
     now = list(current.get("tokens_per_s") or [])
     then = list(baseline.get("tokens_per_s") or [])
     if not now or not then:
@@ -190,6 +195,64 @@ def compare_to_baseline(current, baseline, max_regression_pct, host="this host")
             "window": window, "fact_changes": facts, "settings_changes": settings, "msg": msg}
 
 
+def compare_repetitions(current, baseline, max_regression_pct, host):
+    """Judge repeated runs against the baseline's with a stated confidence (module_utils/confidence.py)."""
+    bounds = sorted(((current.get("slo_judgement") or {}).get("slo") or {}).keys(),
+                    key=lambda name: SLO_METRICS.index(name) if name in SLO_METRICS else len(SLO_METRICS))
+    verdicts = repeated_regressions(current.get("repetitions") or [], baseline.get("repetitions") or [], bounds,
+                                    max_regression_pct)
+    regressions = [verdict for verdict in verdicts if verdict["regression"]]
+    facts = fact_changes(baseline.get("facts"), current.get("facts"))
+    settings = settings_changes(baseline.get("settings"), current.get("settings"))
+    changes = [verdict["change_pct"] for verdict in verdicts if verdict["change_pct"] is not None]
+    worst = max(changes) if changes else None
+    runs = "%d runs against the baseline's %d" % (len(current.get("repetitions") or []), len(baseline.get("repetitions") or []))
+    if regressions:
+        msg = "%s: regressed against its baseline recorded %s (%s, %d%% confidence): %s. %s" % (
+            host, baseline.get("recorded_at") or "earlier", runs, CONFIDENCE_PCT,
+            "; ".join(verdict["msg"] for verdict in regressions), _cause(facts, current.get("facts")))
+    else:
+        msg = "%s: no regression beyond %.1f%% and the run-to-run spread (%s, %d%% confidence): %s" % (
+            host, max_regression_pct, runs, CONFIDENCE_PCT, "; ".join(verdict["msg"] for verdict in verdicts))
+    if settings:
+        msg += ". The benchmark settings differ from the baseline's (%s): the runs may not be comparable; " \
+               "re-record with ktune_baseline_mode=record" % ", ".join(settings)
+    return {"passed": not regressions, "comparable": True, "regression_pct": worst, "confidence": verdicts,
+            "slo_regressions": [verdict["msg"] for verdict in regressions if verdict["metric"] not in TOKENS_METRICS],
+            "fact_changes": facts, "settings_changes": settings, "msg": msg}
+
+
+TOKENS_METRICS = ("first_tokens_per_s", "last_tokens_per_s")
+
+
+def compare_knees(current, baseline, max_regression_pct, host):
+    """Two sweeps whose knees differ: the knee decides (their figures are at different rates)."""
+    problems = knee_regression(current.get("knee_rps"), baseline.get("knee_rps"), max_regression_pct)
+    facts = fact_changes(baseline.get("facts"), current.get("facts"))
+    knees = "the highest rate within the SLO %s -> %s requests/s" % tuple(
+        "none" if knee is None else "%g" % knee for knee in (baseline.get("knee_rps"), current.get("knee_rps")))
+    if problems:
+        msg = "%s: serving capacity regressed against its baseline recorded %s: %s. %s" % (
+            host, baseline.get("recorded_at") or "earlier", "; ".join(problems), _cause(facts, current.get("facts")))
+    else:
+        msg = "%s: within %.1f%% of its baseline (%s; the figures at the knees are at different rates, " \
+              "not compared)" % (host, max_regression_pct, knees)
+    return {"passed": not problems, "comparable": True, "regression_pct": None, "slo_regressions": problems,
+            "fact_changes": facts, "settings_changes": [], "msg": msg}
+
+
+def knee_regression(now, then, max_regression_pct):
+    if then is None:
+        return []
+    if now is None:
+        return ["no request rate meets the SLO now; the baseline's highest rate within it was %g requests/s" % then]
+    drop = (then - now) * 100.0 / then
+    if drop > max_regression_pct:
+        return ["the highest rate within the SLO fell %.1f%% (%g -> %g requests/s), more than the %.1f%% allowed"
+                % (drop, then, now, max_regression_pct)]
+    return []
+
+
 def fingerprint_refusal(current, baseline, host):
     """The result refusing a comparison across fingerprints, or None when they match.
 
@@ -222,3 +285,54 @@ def _cause(facts, current_facts):
            "if a restart restores the curve, the slowdown builds up while serving (page cache, NUMA placement)" % (
                _show(current_facts.get("layout")), _show(current_facts.get("governor")),
                _show(current_facts.get("use_numa")))
+
+
+def fleet_baseline(docs):
+    """One baseline from the runs that hosts of one fingerprint recorded: their repetitions pooled.
+
+    Hosts with identical hardware, software and load share one reference: a new host is judged
+    against what the fleet measured, and the more hosts, the better the run-to-run spread is
+    known. docs: each host's recorded run (baseline.json); they must share the fingerprint key.
+    """
+    docs = sorted([doc for doc in docs if doc], key=lambda doc: str(doc.get("host")))
+    if not docs:
+        raise ValueError("no recorded run to make a fleet baseline of")
+    keys = sorted(set(str((doc.get("fingerprint") or {}).get("key")) for doc in docs))
+    if len(keys) > 1:
+        raise ValueError("the runs of %s have different fingerprints (%s): a fleet baseline pools one fingerprint" % (
+            ", ".join(str(doc.get("host")) for doc in docs), ", ".join(keys)))
+    hosts = [str(doc.get("host")) for doc in docs]
+    latest = max(str(doc.get("recorded_at") or "") for doc in docs)
+    fleet = dict(docs[-1])
+    fleet.update(
+        host=None, fleet_hosts=hosts,
+        recorded_at="%s by the fleet of fingerprint %s (%s)" % (latest or "earlier", keys[0], ", ".join(hosts)),
+        repetitions=[dict(run, host=doc.get("host")) for doc in docs for run in (doc.get("repetitions") or [])])
+    return fleet
+
+
+def canary_compare(canary, controls, max_regression_pct, host="the canary"):
+    """Judge a canary's run against control hosts measured at the same time and load.
+
+    The A/B gate of an upgrade: the canary runs the new software, the controls the old, so
+    their fingerprints may differ in software only; any other difference (hardware, kernel,
+    load) refuses the comparison. The controls' repetitions are pooled (fleet_baseline) and
+    the canary is judged with the stated confidence of compare_repetitions.
+    """
+    controls = [doc for doc in controls or [] if doc]
+    if not controls:
+        return {"passed": False, "comparable": False, "msg": "%s: no control host run to compare with" % host}
+    for control in controls:
+        differences = [item for item in fingerprint_differences(control.get("fingerprint"), canary.get("fingerprint"))
+                       if not item.startswith("software ")]
+        if differences:
+            msg = "%s: not compared with control host %s: expected the same hardware and load (only the software " \
+                  "may differ in an A/B test), found %s. Fix: choose control hosts of the canary's hardware and " \
+                  "measure both with the same load" % (host, control.get("host"), "; ".join(differences))
+            return {"passed": False, "comparable": False, "fingerprint_differences": differences, "msg": msg}
+    pooled = dict(controls[0])
+    pooled.update(recorded_at="now on control hosts %s" % ", ".join(sorted(str(doc.get("host")) for doc in controls)),
+                  repetitions=[run for doc in controls for run in (doc.get("repetitions") or [])])
+    result = compare_repetitions(canary, pooled, max_regression_pct, host)
+    result["control_hosts"] = sorted(str(doc.get("host")) for doc in controls)
+    return result

@@ -22,6 +22,10 @@ NOT_A_GPU_VENDORS = ("0x1a03",)
 # The benchmark settings that change the figures (the URL does not: a port move is no new load).
 LOAD_SETTINGS = ("model", "prompt", "max_tokens", "requests", "concurrency", "request_rate", "burstiness",
                  "arrival_seed", "slo")
+# Load settings that joined later: part of the load only when set, so a baseline recorded
+# before them keeps its key. The number of repetitions is no part of it: each repetition is
+# the same load, and the gate's confidence takes the counts into account.
+OPTIONAL_LOAD_SETTINGS = ("warmup_requests", "warmup_s", "request_rates")
 # Reading order of a refusal: the hardware first, then the software, then the load.
 FIELDS = (("cpu_model", "CPU model"), ("sockets", "sockets"), ("layout", "NUMA layout"),
           ("cpus_online", "CPUs online"), ("threads_per_core", "threads per core"),
@@ -57,8 +61,14 @@ def hardware_fingerprint(numa, extra=None, settings=None):
         "gpus": gpus,
         "kernel": numa.get("kernel_release"),
         "software": dict((str(name), None if value is None else str(value)) for name, value in sorted(extra.items())),
-        "load": dict((name, settings.get(name)) for name in LOAD_SETTINGS),
+        "load": load_settings(settings),
     }
+
+
+def load_settings(settings):
+    load = dict((name, settings.get(name)) for name in LOAD_SETTINGS)
+    load.update((name, settings[name]) for name in OPTIONAL_LOAD_SETTINGS if settings.get(name))
+    return load
 
 
 def fingerprint_key(fingerprint):

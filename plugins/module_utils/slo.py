@@ -48,6 +48,25 @@ def arrival_offsets(count, rate, seed=None, burstiness=1.0):
     return offsets
 
 
+def warmup_schedule(count, rate, seed=None, burstiness=1.0, warmup_requests=0, warmup_s=0.0):
+    """(offsets, warm): the schedule of the warm-up and the measured requests, and how many warm up.
+
+    The warm-up requests come first on the same schedule (the same gaps, the same seed): the
+    first `warmup_requests`, and then every one sent before `warmup_s` seconds. They load the
+    server as the measured ones do but are left out of every figure. The `count` measured
+    requests follow, so exactly count + warm requests reach the server.
+    """
+    total = warmup_requests + count
+    offsets = arrival_offsets(total, rate, seed, burstiness)
+    # A longer schedule from the same seed starts with the shorter one: draw until enough
+    # requests fall after warmup_s.
+    while len([at for at in offsets[warmup_requests:] if at >= (warmup_s or 0)]) < count:
+        total += count
+        offsets = arrival_offsets(total, rate, seed, burstiness)
+    warm = warmup_requests + len([at for at in offsets[warmup_requests:] if at < (warmup_s or 0)])
+    return offsets[:warm + count], warm
+
+
 def slo_problems(slo):
     """Why an SLO dict is unusable, one sentence each (empty when it is fine)."""
     problems = []
@@ -170,3 +189,39 @@ def slo_regression(current, baseline, max_regression_pct):
                 JUDGED_PERCENTILE, name, (now - then_p99[name]) * 100.0 / then_p99[name], _seconds(then_p99[name]),
                 _seconds(now), max_regression_pct))
     return problems
+
+
+def run_summary(result):
+    """The figures of one run that the sweep and the repeated-run gate compare, from a module result."""
+    percentiles = result.get("percentiles") or {}
+    judgement = result.get("slo_judgement") or {}
+    settings = result.get("settings") or {}
+    return {
+        "request_rate": settings.get("request_rate"),
+        "arrival_seed": settings.get("arrival_seed"),
+        "passed": result.get("passed"),
+        "slo_passed": judgement.get("passed"),
+        "good_fraction": judgement.get("good_fraction"),
+        "goodput_rps": judgement.get("goodput_rps"),
+        "failed_requests": judgement.get("failed_requests"),
+        "first_tokens_per_s": result.get("first_tokens_per_s"),
+        "last_tokens_per_s": result.get("last_tokens_per_s"),
+        "p50": dict((name, (percentiles.get(name) or {}).get("p50")) for name in SLO_METRICS),
+        "p99": dict((name, (percentiles.get(name) or {}).get("p99")) for name in SLO_METRICS),
+        # The judged p99 (failed requests ranking worst): what the SLO and the gate look at.
+        "slo_p99": dict(judgement.get("p%d" % JUDGED_PERCENTILE) or {}),
+    }
+
+
+def sweep_knee(points):
+    """The highest request rate meeting the SLO with every lower rate meeting it too, or None.
+
+    points: run_summary() of each rate. A rate above one that misses the SLO does not count
+    even when it passes: an overloaded server can look better by luck, not by capacity.
+    """
+    knee = None
+    for point in sorted(points, key=lambda item: item["request_rate"]):
+        if not point["slo_passed"]:
+            break
+        knee = point["request_rate"]
+    return knee

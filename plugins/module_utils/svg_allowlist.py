@@ -48,6 +48,8 @@ ATTRIBUTES = {
     "font-family": _WORDS, "font-weight": _WORDS, "text-anchor": _WORDS, "class": _WORDS, "role": _WORDS,
     # Text nothing interprets: the chart's label and its numbers for tools, the accessible name.
     "aria-label": _ANY_TEXT, "data-label": _ANY_TEXT, "data-value": _ANY_TEXT, "data-request": _ANY_TEXT,
+    # The sweep chart's request rate of a point or tick (svg_chart.sweep_chart).
+    "data-rate": _LENGTH,
 }
 
 

@@ -21,6 +21,7 @@ import pytest
 
 import topologies
 from fake_ktransformers.server import StreamPlan, bench_server, stop_bench_server
+from ansible_collections.ktune.inference.plugins.module_utils.svg_allowlist import rebuild
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / "playbooks" / "baseline.yml"
@@ -282,3 +283,93 @@ def test_open_loop_slo_gate_records_then_fails_a_serving_regression(site, record
     message = failure(output, "gpu-a")
     assert "gpu-a: serving latencies regressed against its baseline recorded" in message
     assert "p99 ttft_s rose" in message
+
+
+def with_prefill(seconds):
+    settings = dict(FLAT)
+    settings["ttft_s"] = seconds
+    return settings
+
+
+def test_repeated_runs_with_warmup_are_judged_with_a_stated_confidence(site, recorded, tmp_path):
+    """Three repetitions of 2 warm-up + 12 measured requests at 20/s: the same server passes
+    the gate with the confidence named, a server with a slower prefill fails it."""
+    options = ["-l", "gpu-a", "-e", "ktune_baseline_dir=%s" % tmp_path, "-e",
+               json.dumps({"ktune_baseline_request_rate": 20, "ktune_baseline_arrival_seed": 3,
+                           "ktune_baseline_repetitions": 3, "ktune_baseline_warmup_requests": 2,
+                           "ktune_baseline_max_degradation_pct": 90,
+                           "ktune_baseline_slo": {"ttft_s": 1.0, "tpot_s": 0.2}})]
+    quick_prefill, slow_prefill = with_prefill(0.02), with_prefill(0.5)
+    with servers(site.ports, **quick_prefill) as plans:
+        rc, output = site(*options)
+    assert rc == 0, output
+    assert plans["gpu-a"].count == 3 * (2 + 12)
+    baseline = json.loads((tmp_path / "gpu-a" / "baseline.json").read_text())
+    assert [item["arrival_seed"] for item in baseline["repetitions"]] == [3, 4, 5]
+    assert baseline["warmup"] == {"requests": 2, "failed_requests": 0} and len(baseline["ttft_s"]) == 12
+    assert baseline["fingerprint"]["load"]["warmup_requests"] == 2 and "repetitions" not in baseline["fingerprint"]["load"]
+    # The pass is judged with a wide margin: the unit tests (test_confidence.py) pin the noise
+    # property; here the wiring, on a machine whose scheduling jitter is not ours to bound.
+    with servers(site.ports, **quick_prefill):
+        rc, output = site(*(options + ["-e", "ktune_baseline_max_regression_pct=60"]))
+    assert rc == 0, output
+    shown = " ".join(output.split()).replace("''", "'")  # the debug list item is single-quoted YAML
+    assert "gpu-a: no regression beyond 60.0% and the run-to-run spread (3 runs against the baseline's 3, " \
+           "95% confidence)" in shown, output
+    with servers(site.ports, **slow_prefill):
+        rc, output = site(*options)
+    assert rc == 2, output
+    message = failure(output, "gpu-a")
+    assert "gpu-a: regressed against its baseline recorded " in message
+    assert "(3 runs against the baseline's 3, 95% confidence)" in message and "p99 ttft_s rose " in message
+
+
+def test_a_sweep_records_the_knee_and_draws_the_slo_curve(site, recorded, tmp_path):
+    """One slot of about 0.1 s serves about 10 requests/s: 1 and 2 per second meet a 0.45 s
+    p99 TTFT, 40 per second queues beyond it (the 8th request waits about 0.6 s)."""
+    options = ["-l", "gpu-a", "-e", "ktune_baseline_dir=%s" % tmp_path, "-e",
+               json.dumps({"ktune_baseline_request_rates": [1, 2, 40], "ktune_baseline_arrival_seed": 3,
+                           "ktune_baseline_requests": 8, "ktune_baseline_slo": {"ttft_s": 0.45}})]
+    with servers(site.ports, slots=1, **FLAT) as plans:
+        rc, output = site(*options)
+    assert rc == 0, output
+    assert plans["gpu-a"].count == 3 * 8
+    baseline = json.loads((tmp_path / "gpu-a" / "baseline.json").read_text())
+    assert baseline["knee_rps"] == 2 and [point["request_rate"] for point in baseline["sweep"]] == [1, 2, 40]
+    assert baseline["fingerprint"]["load"]["request_rates"] == [1, 2, 40]
+    assert "sweep: the highest rate within the SLO is 2.0 requests/s (1.0, 2.0, 40.0)" in output
+    svg = (tmp_path / "gpu-a" / "slo-curve.svg").read_text()
+    root = ET.fromstring(svg)
+    points = root.findall(".//svg:g[@data-label='ttft_s']/svg:circle", SVG)
+    assert [float(point.get("data-rate")) for point in points] == [1, 2, 40]
+    assert root.find(".//svg:g[@class='knee']", SVG).get("data-rate") == "2"
+    assert rebuild(svg).count("<circle") == 3  # the audit page's allow-list keeps the whole chart
+
+
+def test_a_new_host_is_judged_against_its_fingerprints_fleet_baseline(site, recorded, tmp_path):
+    """gpu-a records the fleet baseline of the fingerprint both hosts share; gpu-b, which never
+    recorded, is compared with it: as fast passes, a slower prefill fails naming the fleet."""
+    options = ["-e", "ktune_baseline_dir=%s" % tmp_path, "-e",
+               json.dumps({"ktune_baseline_scope": "fleet", "ktune_baseline_request_rate": 20,
+                           "ktune_baseline_arrival_seed": 3, "ktune_baseline_repetitions": 2,
+                           "ktune_baseline_max_degradation_pct": 90, "ktune_baseline_slo": {"ttft_s": 1.0}})]
+    quick_prefill, slow_prefill = with_prefill(0.02), with_prefill(0.5)
+    with servers(site.ports, **quick_prefill):
+        rc, output = site(*(["-l", "gpu-a"] + options))
+    assert rc == 0, output
+    fleet_runs = list((tmp_path / "fleet").glob("*/*.json"))
+    assert [path.name for path in fleet_runs] == ["gpu-a.json"]
+    key = fleet_runs[0].parent.name
+    assert json.loads(fleet_runs[0].read_text())["fingerprint"]["key"] == key
+    with servers(site.ports, **quick_prefill):
+        rc, output = site(*(["-l", "gpu-b", "-e", "ktune_baseline_max_regression_pct=60"] + options))
+    assert rc == 0, output
+    assert "gpu-b: no regression beyond 60.0% and the run-to-run spread (2 runs against the" in " ".join(output.split()), output
+    assert not (tmp_path / "gpu-b" / "baseline.json").exists()  # compared, not recorded
+    with servers(site.ports, **slow_prefill):
+        rc, output = site(*(["-l", "gpu-b"] + options))
+    assert rc == 2, output
+    message = failure(output, "gpu-b")
+    assert "gpu-b: regressed against its baseline recorded " in message
+    assert "by the fleet of fingerprint " + key + " (gpu-a) (2 runs against the baseline's 2, 95% confidence)" in message
+    assert "p99 ttft_s rose " in message

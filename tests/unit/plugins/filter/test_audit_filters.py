@@ -71,3 +71,23 @@ def test_report_files_are_written_with_baselines(tmp_path):
     files = action.write_report(str(tmp_path / "out"), report, found)
     assert sorted(files) == ["html", "json", "xml"]
     assert '<circle r="3"/>' in (tmp_path / "out" / "audit.html").read_text()
+
+
+def test_a_sweeps_chart_is_shown_next_to_the_curve_through_the_allow_list(tmp_path):
+    from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import sweep_chart
+    baselines = tmp_path / "baselines"
+    (baselines / "a").mkdir(parents=True)
+    (baselines / "a" / "curve.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><circle r="3"/></svg>')
+    (baselines / "a" / "slo-curve.svg").write_text(sweep_chart(
+        [{"request_rate": 1.0, "slo_p99": {"ttft_s": 0.5}}, {"request_rate": 2.0, "slo_p99": {"ttft_s": 3.0}}],
+        {"ttft_s": 2.0}, knee=1.0, title="a: p99 <script>x</script>"))
+    found = action.read_baselines(str(baselines), ["a"])
+    assert [caption for caption, _text in found["a"]] == ["performance baseline", "p99 against the request rate"]
+    report = {"hosts": {"a": {"status": "unknown", "controls": []}},
+              "summary": {"generated_at": "t", "hosts": 1, "pass": 0, "fail": 0, "unknown": 1, "failed_hosts": [],
+                          "unknown_hosts": {"a": "x"}, "error_failures": 0, "warning_failures": 0, "controls": {},
+                          "groups": {"g": ["a"]}}}
+    action.write_report(str(tmp_path / "out"), report, found)
+    page = (tmp_path / "out" / "audit.html").read_text()
+    assert '<circle r="3"/>' in page and '<g class="knee" data-rate="1">' in page
+    assert "p99 against the request rate</div>" in page and "<script>" not in page

@@ -116,3 +116,15 @@ def test_the_gate_fails_a_serving_regression_with_the_same_tokens_per_s():
     same = benchmark.compare_to_baseline(run(CURVE, print_of(), slo_judgement=good),
                                          run(CURVE, print_of(), slo_judgement=good), 15, host="gpu-a")
     assert same["passed"] is True and same["slo_regressions"] == []
+
+
+def test_warmup_and_sweep_are_part_of_the_load_only_when_set():
+    key = fingerprint.fingerprint_key(print_of())
+    unset = dict(SETTINGS, warmup_requests=0, warmup_s=0.0, request_rates=None, repetitions=5)
+    # A baseline recorded before these settings existed keeps its key, and repetitions never count.
+    assert fingerprint.fingerprint_key(print_of(settings=unset)) == key
+    warm = print_of(settings=dict(unset, warmup_requests=3))
+    assert warm["load"]["warmup_requests"] == 3 and fingerprint.fingerprint_key(warm) != key
+    assert fingerprint.fingerprint_differences(print_of(), warm) == ["load settings warmup_requests unset -> 3"]
+    swept = print_of(settings=dict(unset, request_rate=None, request_rates=[1.0, 2.0]))
+    assert swept["load"]["request_rates"] == [1.0, 2.0] and fingerprint.fingerprint_key(swept) != key

@@ -135,3 +135,36 @@ def test_slo_regression_names_goodput_and_p99():
                      "p99 ttft_s rose 60.0% (0.500 s -> 0.800 s), more than the 15.0% allowed"]
     assert slo.slo_regression(judged(0.5, failed=2), judged(0.5), 50) == [
         "p99 ttft_s: failed requests now, 0.500 s in the baseline"]
+
+
+def test_warmup_comes_first_on_the_same_schedule():
+    measured_only = slo.arrival_offsets(10, 4.0, seed=3)
+    offsets, warm = slo.warmup_schedule(10, 4.0, seed=3, warmup_requests=2)
+    assert warm == 2 and len(offsets) == 12
+    assert offsets == slo.arrival_offsets(12, 4.0, seed=3)
+    assert slo.warmup_schedule(10, 4.0, seed=3) == (measured_only, 0)
+
+
+def test_warmup_seconds_add_every_request_sent_before_them():
+    offsets, warm = slo.warmup_schedule(10, 4.0, seed=3, warmup_requests=1, warmup_s=2.0)
+    assert offsets == slo.arrival_offsets(len(offsets), 4.0, seed=3)
+    assert len(offsets) == warm + 10
+    assert all(at < 2.0 for at in offsets[1:warm]) and all(at >= 2.0 for at in offsets[warm:])
+    # A warm-up longer than the first schedule drawn still leaves `count` measured requests.
+    offsets, warm = slo.warmup_schedule(3, 4.0, seed=3, warmup_s=30.0)
+    assert len(offsets) - warm == 3 and offsets[warm] >= 30.0 > offsets[warm - 1]
+
+
+def point(rate, passed):
+    return {"request_rate": rate, "slo_passed": passed}
+
+
+@pytest.mark.parametrize("points, knee", [
+    ([point(1, True), point(2, True), point(4, False)], 2),
+    ([point(4, False), point(1, True), point(2, True)], 2),
+    ([point(1, True), point(2, False), point(4, True)], 1),
+    ([point(1, False), point(2, True)], None),
+    ([point(1, True), point(2, True)], 2),
+])
+def test_the_knee_is_the_highest_rate_with_every_lower_rate_within_the_slo(points, knee):
+    assert slo.sweep_knee(points) == knee

@@ -8,7 +8,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import Scale, nice_step, tokens_chart
+from ansible_collections.ktune.inference.plugins.module_utils.svg_allowlist import rebuild
+from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import Scale, nice_step, sweep_chart, tokens_chart
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 BASELINE = [15.0, 15.1, 14.9, 15.0, 15.0, 15.0, 15.1, 15.0]
@@ -92,3 +93,49 @@ def test_a_long_title_is_split_into_lines_above_the_plot():
     def top_tick_y(root):
         return min(float(t.get("y")) for t in root.find(".//svg:g[@class='y-ticks']", NS).findall("svg:text", NS))
     assert top_tick_y(two) == top_tick_y(one) + 16
+
+
+SWEEP = [{"request_rate": rate, "slo_p99": {"ttft_s": ttft, "tpot_s": tpot}}
+         for rate, ttft, tpot in ((1, 0.5, 0.04), (2, 0.9, 0.05), (4, 2.6, 0.07), (8, None, 0.2))]
+SWEEP_SLO = {"ttft_s": 2.0, "tpot_s": 0.08}
+
+
+def test_the_sweep_chart_draws_each_bounded_p99_as_a_share_of_its_bound():
+    root = parse(sweep_chart(SWEEP, SWEEP_SLO, knee=2, title="h1: p99 against rate"))
+    curves = series(root)
+    assert sorted(curves) == ["tpot_s", "ttft_s"]
+    ttft = curves["ttft_s"].findall("svg:circle", NS)
+    assert [float(c.get("data-rate")) for c in ttft] == [1, 2, 4, 8]
+    assert [c.get("data-value") for c in ttft] == ["0.5", "0.9", "2.6", ""]
+    # The SLO is the line at 1; a point within its bound lies below it, one beyond above it.
+    slo_y = float(root.find(".//svg:g[@class='threshold']/svg:line", NS).get("y1"))
+    assert float(ttft[1].get("cy")) > slo_y > float(ttft[2].get("cy"))
+    assert all(float(c.get("cy")) > slo_y for c in curves["tpot_s"].findall("svg:circle", NS)[:3])
+    # TPOT at 8/s is 2.5 times its bound, within the axis (capped at 4); TTFT there is decided by
+    # failed requests, drawn on the top edge and marked off-scale.
+    assert [c.get("class") for c in ttft] == ["point", "point", "point", "off-scale"]
+    assert "failed requests" in ttft[3].find("svg:title", NS).text
+    knee = root.find(".//svg:g[@class='knee']", NS)
+    assert knee.get("data-rate") == "2" and float(knee.find("svg:line", NS).get("x1")) == float(ttft[1].get("cx"))
+
+
+def test_a_p99_far_beyond_its_bound_is_capped_and_marked():
+    root = parse(sweep_chart([{"request_rate": 1, "slo_p99": {"ttft_s": 1.0}},
+                              {"request_rate": 2, "slo_p99": {"ttft_s": 30.0}}], {"ttft_s": 2.0}))
+    points = series(root)["ttft_s"].findall("svg:circle", NS)
+    assert [c.get("class") for c in points] == ["point", "off-scale"]
+    assert float(points[1].get("cy")) == pytest.approx(Scale(2, 1).upper)
+    assert root.find(".//svg:g[@class='knee']", NS) is None
+
+
+def test_the_sweep_chart_passes_the_audit_pages_allow_list_whole():
+    svg = sweep_chart(SWEEP, SWEEP_SLO, knee=2, title="gpu-\x1b[31ma: </title><script>x</script>")
+    kept = rebuild(svg)
+    assert [(e.tag, dict(e.attrib), (e.text or "").strip()) for e in ET.fromstring(kept).iter()] == \
+        [(e.tag, dict(e.attrib), (e.text or "").strip()) for e in ET.fromstring(svg).iter()]
+    assert "<script" not in kept
+
+
+def test_a_sweep_chart_needs_a_rate_and_a_bound():
+    with pytest.raises(ValueError, match="at least one rate and one SLO bound"):
+        sweep_chart(SWEEP, {})
