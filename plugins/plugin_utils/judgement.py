@@ -71,10 +71,15 @@ def role_options(role, entry_point="main", collection_root=COLLECTION_ROOT):
 
 def spec_defaults(role, collection_root=COLLECTION_ROOT):
     """The defaults of a role's settings, from its argument specification: an option without a
-    default is null, as the role's defaults/main.yml has it; the caller's inputs (CALLER_INPUTS)
-    stay undefined."""
+    default is null, as the role's defaults/main.yml has it, unless its choices leave null out
+    (Ansible's own check would refuse that null: such an option is unset, as
+    ktune_transparent_hugepage); the caller's inputs (CALLER_INPUTS) stay undefined."""
     return dict((name, option.get("default")) for name, option in role_options(role, collection_root=collection_root).items()
-                if name not in CALLER_INPUTS)
+                if name not in CALLER_INPUTS and not _unset_by_default(option))
+
+
+def _unset_by_default(option):
+    return "default" not in option and bool(option.get("choices")) and None not in option["choices"]
 
 
 def spec_problems(options, values):
