@@ -70,6 +70,7 @@ from ansible_collections.ktune.inference.plugins.module_utils import concern_reg
 from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import role_options
 from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import role_judgement
 
+
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         variables = variables or {}

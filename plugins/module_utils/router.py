@@ -77,17 +77,15 @@ def router_plan(resolved, settings=None):
 
 def router_argv(router, health_interval_s=5):
     """`smg launch` and its options (what follows `python -m smg` in the unit)."""
-    return ["launch",
-            "--host", router["host"],
-            "--port", str(router["port"]),
-            "--worker-urls"] + list(router["workers"]) + [
-            "--policy", ROUTER_POLICY,
-            "--health-check-endpoint", ROUTER_HEALTH_PATH,
-            "--health-check-interval-secs", str(health_interval_s),
-            "--worker-startup-timeout-secs", str(max(1, router.get("startup_timeout_s") or 1800)),
-            "--prometheus-host", LOOPBACK,
-            "--prometheus-port", str(router["metrics_port"]),
-            "--log-level", "warn"]
+    head = ["launch", "--host", router["host"], "--port", str(router["port"]), "--worker-urls"]
+    return head + list(router["workers"]) + [
+        "--policy", ROUTER_POLICY,
+        "--health-check-endpoint", ROUTER_HEALTH_PATH,
+        "--health-check-interval-secs", str(health_interval_s),
+        "--worker-startup-timeout-secs", str(max(1, router.get("startup_timeout_s") or 1800)),
+        "--prometheus-host", LOOPBACK,
+        "--prometheus-port", str(router["metrics_port"]),
+        "--log-level", "warn"]
 
 
 def _norm(url):

@@ -300,8 +300,8 @@ def test_transparent_hugepages_tune_and_audit_agree(numa):
 def test_a_wrong_transparent_hugepage_mode_stops_tune_naming_the_variable():
     from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import spec_defaults
     from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems
-    decided = [{"problems": settings_problems("numa_env", dict(spec_defaults("numa_env"),
-                                                                ktune_transparent_hugepage="sometimes"))}]
+    settings = dict(spec_defaults("numa_env"), ktune_transparent_hugepage="sometimes")
+    decided = [{"problems": settings_problems("numa_env", settings)}]
     assert [p for p in decided[0]["problems"] if "ktune_transparent_hugepage" in p] == [
         "ktune_transparent_hugepage = 'sometimes' is not a transparent hugepage mode: expected always, madvise or never "
         "(or unset to leave the host alone)"]

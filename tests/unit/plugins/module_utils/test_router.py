@@ -79,13 +79,13 @@ def listing(*workers):
 
 
 def test_a_router_routing_to_exactly_its_healthy_replicas_passes(numa):
-    assert router_worker_problems(socket_router(numa), listing(("http://127.0.0.1:30002", True),
-                                                        ("http://127.0.0.1:30001/", True))) == []
+    workers = listing(("http://127.0.0.1:30002", True), ("http://127.0.0.1:30001/", True))
+    assert router_worker_problems(socket_router(numa), workers) == []
 
 
 def test_a_missing_an_unhealthy_and_a_foreign_worker_are_each_named(numa):
-    assert router_worker_problems(socket_router(numa), listing(("http://127.0.0.1:30002", False),
-                                                        ("http://127.0.0.1:40000", True))) == [
+    workers = listing(("http://127.0.0.1:30002", False), ("http://127.0.0.1:40000", True))
+    assert router_worker_problems(socket_router(numa), workers) == [
         "ktransformers-router@k2.service does not route to http://127.0.0.1:30001 (expected every replica registered)",
         "ktransformers-router@k2.service marks http://127.0.0.1:30002 unhealthy",
         "ktransformers-router@k2.service also routes to http://127.0.0.1:40000, which is no replica of k2 (expected "
