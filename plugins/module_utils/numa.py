@@ -19,8 +19,8 @@ from ansible_collections.ktune.inference.plugins.module_utils.topology import (
     read_cpu_topology,
     read_gpus,
     read_nodes,
-    read_transparent_hugepage,
 )
+from ansible_collections.ktune.inference.plugins.module_utils.sysfs import read_transparent_hugepage
 
 AMD = "AuthenticAMD"
 INTEL = "GenuineIntel"

@@ -20,7 +20,6 @@ from ansible_collections.ktune.inference.plugins.module_utils.cpulist import (
     parse_cpumask,
 )
 from ansible_collections.ktune.inference.plugins.module_utils.procfs import parse_meminfo
-# read_transparent_hugepage is re-exported: numa.py and the metrics collector share it.
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
     HostFileError,
     numbered_entries,
@@ -28,7 +27,6 @@ from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
     read_int,
     read_optional,
     read_text,
-    read_transparent_hugepage,  # pylint: disable=unused-import
     under,
 )
 
