@@ -165,11 +165,14 @@ rm -f "${tarball}"
 # The unit tests (pytest) on the oldest and the newest; before them, ansible-test units on the
 # oldest over the module and module_utils tests only: it proves they import no controller code
 # (its controller context would collect every other test a second time, 4x slower than pytest).
-run_units() {  # run_units VENV: the whole unit suite on that venv's ansible-core
+units_requirements() {  # units_requirements VENV: pytest and what ansible-test units and the tests need
   local units_txt
   units_txt=$("$1/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')
   "$1/bin/pip" install -q --disable-pip-version-check -r "${units_txt}/_data/requirements/units.txt" \
     -r tests/unit/requirements.txt
+}
+run_units() {  # run_units VENV: the whole unit suite on that venv's ansible-core
+  units_requirements "$1"
   # one process: the guard tests count requests in flight on local servers
   PATH=$1/bin:${PATH} "$1/bin/python" -m pytest -q -p no:cacheprovider tests/unit
 }
@@ -181,6 +184,7 @@ for core_and_python in 2.16:3.11 2.19:3.11 2.20:3.12 2.21:3.13; do
   PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh sanity --python "${python_version}"
   if [[ ${core} == 2.16 ]]; then
     stage "ansible-test units on ansible-core ${core} (Python ${python_version}): modules and module_utils"
+    units_requirements "${core_venv}"
     PATH=${core_venv}/bin:${PATH} bash tests/ci/ansible-test.sh units --python "${python_version}" \
       tests/unit/plugins/modules/ tests/unit/plugins/module_utils/
     stage "unit tests (pytest) on ansible-core ${core} (Python ${python_version})"
