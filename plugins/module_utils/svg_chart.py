@@ -66,6 +66,20 @@ class Scale(object):
         return self.lower - value * (self.lower - self.upper) / float(self.top)
 
 
+def _svg_opening(title, title_lines, width, height, left):
+    """The <svg> element's opening, its title and background, and the title's lines (a long title,
+    facts of now; facts of the baseline, is split at "; " into lines)."""
+    return [
+        '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
+        'font-family="sans-serif" font-size="12" role="img" aria-label=%s>' % (width, height, width, height,
+                                                                               xml_attr(title)),
+        "<title>%s</title>" % xml_text(title),
+        '<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>' % (width, height),
+    ] + ['<text class="title" x="%d" y="%d" font-size="14"%s>%s</text>' % (
+        left, 22 + 16 * number, ' font-weight="bold"' if number == 0 else "", xml_text(line))
+        for number, line in enumerate(title_lines)]
+
+
 def _numbers(values, name):
     result = []
     for value in values or []:
@@ -85,17 +99,7 @@ def tokens_chart(curves, title="tokens/s per request", threshold=None, width=WID
     top = max([max(values) for _unused, values in curves] + [threshold or 0] + [0]) * 1.1
     title_lines = title.split("; ")
     scale = Scale(count, top, width, height, len(title_lines))
-    parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
-        'font-family="sans-serif" font-size="12" role="img" aria-label=%s>' % (width, height, width, height,
-                                                                               xml_attr(title)),
-        "<title>%s</title>" % xml_text(title),
-        '<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>' % (width, height),
-    ]
-    # A long title (facts of now; facts of the baseline) is split at "; " into lines.
-    parts += ['<text class="title" x="%d" y="%d" font-size="14"%s>%s</text>' % (
-        scale.left, 22 + 16 * number, ' font-weight="bold"' if number == 0 else "", xml_text(line))
-        for number, line in enumerate(title_lines)]
+    parts = _svg_opening(title, title_lines, width, height, scale.left)
     parts += _axes(scale, count)
     if threshold is not None:
         y = scale.y(threshold)
@@ -204,16 +208,7 @@ def sweep_chart(points, slo, knee=None, title="p99 against request rate", width=
     top_ratio = min(RATIO_CAP, max([1.0] + [value for series in ratios for value in series if value is not None]) * 1.1)
     title_lines = title.split("; ")
     scale = RateScale(max(rates), top_ratio, width, height, len(title_lines))
-    parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
-        'font-family="sans-serif" font-size="12" role="img" aria-label=%s>' % (width, height, width, height,
-                                                                               xml_attr(title)),
-        "<title>%s</title>" % xml_text(title),
-        '<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>' % (width, height),
-    ]
-    parts += ['<text class="title" x="%d" y="%d" font-size="14"%s>%s</text>' % (
-        scale.left, 22 + 16 * number, ' font-weight="bold"' if number == 0 else "", xml_text(line))
-        for number, line in enumerate(title_lines)]
+    parts = _svg_opening(title, title_lines, width, height, scale.left)
     parts += _rate_axes(scale, rates)
     y = scale.y(1.0)
     parts.append('<g class="threshold" data-value="1"><line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" '
