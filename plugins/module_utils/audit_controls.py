@@ -126,7 +126,7 @@ def numa_layout(numa, settings):
                        "set whole numbers (or null) in the inventory")
     if not numa.get("available") and expected is None and sockets is None:
         return _graded("numa.layout", "pass", "no NUMA nodes exposed; no layout expected "
-                       "(ktune_expected_nodes_per_socket is null)")
+                       "(ktune_expected_nodes_per_socket is unset)")
     problems = layout_problems(numa, expected, sockets, allow_memory_only_nodes=True, require_balanced_memory=False)
     if problems:
         findings, fixes = zip(*[split_problem(problem) for problem in problems])
@@ -134,7 +134,7 @@ def numa_layout(numa, settings):
     found = "%s, %s with CPUs on %s" % (numa.get("layout"), count(numa.get("cpu_node_count", 0), "NUMA node"),
                                         count(numa.get("sockets", 0), "socket"))
     if expected is None:
-        return _graded("numa.layout", "pass", found + " (not asserted: ktune_expected_nodes_per_socket is null)")
+        return _graded("numa.layout", "pass", found + " (not asserted: ktune_expected_nodes_per_socket is unset)")
     return _graded("numa.layout", "pass", found + ", as expected")
 
 
