@@ -23,6 +23,8 @@ import pytest
 import yaml
 
 import topologies
+from ansible_collections.ktune.inference.plugins.filter.ktransformers import ktransformers_router_failure
+from ansible_collections.ktune.inference.plugins.module_utils import audit_controls, host_state
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import resolve_instances
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 from ansible_collections.ktune.inference.plugins.module_utils.router import (
@@ -149,6 +151,17 @@ def wait_for(predicate, timeout, what):
     raise AssertionError("%s within %s s; last: %r" % (what, timeout, last))
 
 
+def start_replica(replica, model, tmp_path):
+    """A test server in a replica's place; a streamed answer takes about half a second (in flight
+    long enough for a restart to cut it)."""
+    env = dict(os.environ, HOME=str(tmp_path), FAKE_TOKENS_PER_S="10",
+               FAKE_ARGV_FILE=str(tmp_path / ("argv-%s.json" % replica["name"])))
+    return subprocess.Popen(
+        [sys.executable, str(FAKE_SERVER), "sglang", "--model-path", str(model), "--host", replica["host"],
+         "--port", str(replica["port"]), "--api-key", API_KEY], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+
+
 @pytest.fixture
 def sharded(tmp_path, tmp_path_factory):
     """A 2-socket host's per_socket entry: two test servers as the replicas, smg as its router."""
@@ -160,16 +173,13 @@ def sharded(tmp_path, tmp_path_factory):
     [router] = router_plan(resolved, {"router_health_interval_s": 1})
     processes = []
     env = dict(os.environ, HOME=str(tmp_path))
-    for number, replica in enumerate(item for item in resolved if item.get("replica_of")):
-        env_replica = dict(env, FAKE_ARGV_FILE=str(tmp_path / ("argv-%d.json" % number)))
-        processes.append(subprocess.Popen(
-            [sys.executable, str(FAKE_SERVER), "sglang", "--model-path", str(model), "--host", replica["host"],
-             "--port", str(replica["port"]), "--api-key", API_KEY], env=env_replica, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for replica in (item for item in resolved if item.get("replica_of")):
+        processes.append(start_replica(replica, model, tmp_path))
     log = (tmp_path / "router.log").open("w")
     processes.append(subprocess.Popen([sys.executable, "-m", "smg"] + router["argv"], env=dict(env, NO_COLOR="1"),
                                       stdout=log, stderr=subprocess.STDOUT))
     try:
-        yield router, processes, str(model), tmp_path / "router.log"
+        yield router, processes, str(model), tmp_path / "router.log", resolved
     finally:
         for process in processes:
             if process.poll() is None:
@@ -183,7 +193,7 @@ def sharded(tmp_path, tmp_path_factory):
 
 
 def test_the_real_router_routes_to_exactly_the_replicas_and_ktune_sees_a_lost_one(sharded):
-    router, processes, model, log = sharded
+    router, processes, model, log, _resolved = sharded
     wait_for(lambda: router_worker_problems(router, get_json(router["workers_url"])) == [], 60,
              "smg lists both replicas, healthy (log: %s)" % log)
     wait_for(lambda: urllib.request.urlopen(router["health_url"], timeout=5).status == 200, 10,
@@ -200,3 +210,46 @@ def test_the_real_router_routes_to_exactly_the_replicas_and_ktune_sees_a_lost_on
         ["%s marks %s unhealthy" % (router["unit"], lost)]), 60, "ktune names the lost replica")
     # The requests keep being served by the replica left.
     assert [chat("http://127.0.0.1:%d" % router["port"], model) for _request in range(4)] == [200] * 4
+
+
+def audit_of_the_router(resolved, settings, host="gpu-a"):
+    """service.router as the audit grades it from the host's own read of the real router (host_state)."""
+    def no_systemd(units):
+        raise OSError("the test's processes are not systemd units")
+    keys = ("name", "state", "unit", "health_url", "host", "port", "replica_of", "router_host", "router_port",
+            "health_timeout_s")
+    instances = [dict((key, item.get(key)) for key in keys) for item in resolved]
+    routers = host_state.read_routers(instances, no_systemd, host_state.http_json_reader(5))
+    facts = audit_controls.with_bmc({"ktune_numa": {"error": "not read here"},
+                                     "ktune_host_state": {"services": {"units": [], "routers": routers}}},
+                                    {"inventory_hostname": host})
+    [control] = [item for item in audit_controls.evaluate(facts, settings) if item["id"] == "service.router"]
+    return control
+
+
+def test_the_audit_passes_the_real_router_and_fails_it_naming_the_replica_that_went_down(sharded):
+    router, processes, model, log, resolved = sharded
+    settings = {"ktune_service_instances": [entry(replicas="per_socket", port=router["port"], model_path=model)]}
+    wait_for(lambda: audit_of_the_router(resolved, settings)["status"] == "pass", 60,
+             "service.router passes once smg has both replicas healthy (log: %s)" % log)
+    assert audit_of_the_router(resolved, settings)["finding"] == "%s routes to %s, all healthy" % (
+        router["unit"], ", ".join(router["workers"]))
+    processes[0].terminate()
+    processes[0].wait(timeout=15)
+    lost_url, lost_unit = router["workers"][0], router["replica_units"][0]
+    wait_for(lambda: audit_of_the_router(resolved, settings)["status"] == "fail", 60,
+             "service.router fails once smg sees the replica down")
+    control = audit_of_the_router(resolved, settings)
+    assert control["severity"] == "error"
+    assert control["finding"].startswith("expected %s on gpu-a to route to exactly %s, all healthy; found: " % (
+        router["unit"], ", ".join(router["workers"])))
+    assert control["finding"].endswith(lost_url + " unhealthy") or control["finding"].endswith(
+        "does not route to %s (expected every replica registered)" % lost_url)
+    assert router["workers"][1] not in control["finding"].split("found: ")[1]
+    assert control["fix"].startswith("on gpu-a, systemctl status %s shows" % lost_unit)
+    assert router["replica_units"][1] not in control["fix"]
+    # The role's check after a start says the same from the same answer (its fail task's filter).
+    message = ktransformers_router_failure(router, get_json(router["workers_url"]), "gpu-a")
+    assert message.startswith(control["finding"] + ". Fix: on gpu-a, systemctl status %s shows" % lost_unit)
+    assert message.endswith("run playbooks/tune.yml --tags service on gpu-a again")
+
