@@ -127,8 +127,8 @@ def main():
         changed = act(json_sender(params["request_timeout_s"]), params["router_url"], params["worker_url"],
                       params["timeout_s"], params["interval_s"], module.check_mode)
     except RouterWorkerError as exc:
-        module.fail_json(msg="%s. Fix: systemctl status of the router and of the replica show why; journalctl -u "
-                             "ktransformers-router@ENTRY.service what the router saw" % exc,
+        module.fail_json(msg="%s. Fix: on this host, systemctl status and journalctl -u of the router's unit and of "
+                             "the replica's unit show why; run again once both are up" % exc,
                          worker_url=params["worker_url"], elapsed_s=round(time.monotonic() - started, 3))
     module.exit_json(changed=changed, worker_url=params["worker_url"], elapsed_s=round(time.monotonic() - started, 3))
 
