@@ -426,5 +426,5 @@ def test_the_router_worker_module_takes_a_replica_out_and_puts_it_back_in_the_re
     output = " ".join(done.output.split())
     assert "RESULTS [true, true, false, true, false]" in output
     assert "NOBODY expected the router to answer at http://127.0.0.1:1/workers, found: " in output
-    assert "Fix: on this host, systemctl status and journalctl -u of the router's unit and of the replica's unit" in output
+    assert "Fix: on this host, systemctl status and journalctl -u of the router" in output
     assert router_worker_problems(router, get_json(router["workers_url"])) == []
