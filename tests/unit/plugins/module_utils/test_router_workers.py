@@ -56,12 +56,13 @@ class Smg(object):
         return self.post_status, {"status": "accepted"}
 
 
-def fast(**extra):
+def fast(timeout=10, check_mode=False):
+    """The waiting options with a clock that only the waits move."""
     clock = [0.0]
 
     def sleep(seconds):
         clock[0] += seconds
-    return dict(dict(timeout=10, interval=1, sleep=sleep, clock=lambda: clock[0]), **extra)
+    return {"timeout": timeout, "interval": 1, "sleep": sleep, "clock": lambda: clock[0], "check_mode": check_mode}
 
 
 def methods(smg):
