@@ -155,6 +155,7 @@ def test_no_sharded_entry_no_router_read(numa):
     solo = dict(ENTRY, replicas=None)
     solo.pop("replicas")
     instances, _error = host_state.expected_instances([solo], numa("epyc-2s-nps2"), {})
+
     def never(url):
         raise AssertionError("nothing to read, yet %s was asked" % url)
     assert host_state.read_routers(instances, lambda units: {}, never) == []
