@@ -428,3 +428,39 @@ def test_the_router_worker_module_takes_a_replica_out_and_puts_it_back_in_the_re
     assert "NOBODY expected the router to answer at http://127.0.0.1:1/workers, found: " in output
     assert "Fix: on this host, systemctl status and journalctl -u of the router" in output
     assert router_worker_problems(router, get_json(router["workers_url"])) == []
+
+
+def test_the_audit_playbook_reads_the_real_router_on_the_host_and_grades_service_router(sharded, tmp_path):
+    """audit.yml end to end: managed_state reads the router on the host (its module payload carries
+    router.py), the audit grades service.router: pass, then fail naming the replica that went down."""
+    router, processes, model, log, _resolved = sharded
+    tree = topologies.write_tree(topologies.catalog()["epyc-2s-nps2"], tmp_path / "host")
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "ktune_sysfs_root": str(tree / "sys"), "ktune_procfs_root": str(tree / "proc"),
+            "ktune_expected_nodes_per_socket": 2, "ktune_drop_caches_state": "absent", "ktune_use_numa": False,
+            "ktune_service_instances": [entry(replicas="per_socket", port=router["port"], model_path=model)]}
+    (tmp_path / "hosts.yml").write_text(json.dumps({"all": {"hosts": {"gpu-a": host}}}))
+
+    def audited(name):
+        report = tmp_path / name
+        done = run_playbook("audit.yml", [tmp_path / "hosts.yml"], "-e", "ktune_report_dir=%s" % report,
+                            cwd=tmp_path, timeout=600)
+        assert (report / "audit.json").exists(), done.output[-3000:]
+        controls = json.loads((report / "audit.json").read_text())["hosts"]["gpu-a"]["controls"]
+        return [item for item in controls if item["id"] == "service.router"][0]
+
+    wait_for(lambda: router_worker_problems(router, get_json(router["workers_url"])) == [], 60,
+             "smg lists both replicas, healthy (log: %s)" % log)
+    control = audited("healthy")
+    assert (control["status"], control["finding"]) == (
+        "pass", "%s routes to %s, all healthy" % (router["unit"], ", ".join(router["workers"])))
+    processes[1].terminate()
+    processes[1].wait(timeout=15)
+    wait_for(lambda: router_worker_problems(router, get_json(router["workers_url"])) != [], 60,
+             "smg sees the replica down")
+    control = audited("one-down")
+    assert (control["status"], control["severity"]) == ("fail", "error")
+    assert control["finding"].startswith("expected %s on gpu-a to route to exactly" % router["unit"])
+    assert router["workers"][1] in control["finding"].split("found: ")[1]
+    assert control["fix"].startswith("on gpu-a, systemctl status %s shows" % router["replica_units"][1])
+    assert "--limit gpu-a --tags service" in control["fix"]
