@@ -102,9 +102,9 @@ def canary_gate(canary, fleet_docs, max_regression_pct, host, baseline_dir="the 
     else:
         found = [verdict["msg"] for verdict in verdicts if verdict["regression"]] or [result["msg"]]
         msg = ("%s: failed the canary gate: expected goodput, p99 latencies and tokens/s within %s%% of %s, found %s. "
-               "Fix: keep the fleet on its version and look into the new one on this host (its last run is in "
-               "%s), then run the rollout again" % (host, "%g" % max_regression_pct, against, "; ".join(found),
-                                                   baseline_dir))
+               "Fix: keep the fleet on its version and find why the new one is slower on this host (measure it "
+               "with playbooks/baseline.yml --limit %s), then run the rollout again"
+               % (host, "%g" % max_regression_pct, against, "; ".join(found), host))
     return {"passed": result["passed"], "judged": True, "verdicts": verdicts, "baseline": baseline,
             "software_changes": upgrade, "msg": msg}
 

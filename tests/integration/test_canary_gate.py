@@ -9,10 +9,10 @@ environment file and adds a file, as an upgrade would before the canary is measu
 """
 
 import json
+import socket
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -29,7 +29,6 @@ OLD, NEW = "KTRANSFORMERS_VERSION=0.4.0\n", "KTRANSFORMERS_VERSION=0.5.0\n"
 
 
 def free_port():
-    import socket
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
