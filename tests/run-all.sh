@@ -173,8 +173,13 @@ units_requirements() {  # units_requirements VENV: pytest and what ansible-test 
 }
 run_units() {  # run_units VENV: the whole unit suite on that venv's ansible-core
   units_requirements "$1"
-  # one process: the guard tests count requests in flight on local servers
-  PATH=$1/bin:${PATH} "$1/bin/python" -m pytest -q -p no:cacheprovider tests/unit
+  # Two processes, one test file each at a time, then alone the tests that measure time or load:
+  # the guard daemon counts requests in flight on local servers, cron runs on a faked clock.
+  local alone=(tests/unit/roles/test_guard_daemon.py tests/unit/roles/test_guard_daemon_hostile_input.py
+    tests/unit/roles/test_cron_line_read_by_cron.py)
+  PATH=$1/bin:${PATH} "$1/bin/python" -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/unit \
+    "${alone[@]/#/--ignore=}"
+  PATH=$1/bin:${PATH} "$1/bin/python" -m pytest -q -p no:cacheprovider "${alone[@]}"
 }
 for core_and_python in 2.16:3.11 2.19:3.11 2.20:3.12 2.21:3.13; do
   core=${core_and_python%:*}
@@ -206,7 +211,8 @@ stage "integration tests (playbooks on localhost against test servers)"
 tool_venv eda 'ansible-rulebook>=1.1,<2' >/dev/null
 # antsibull-changelog (CHANGELOG.md is its output) likewise: <venv>-changelog.
 tool_venv changelog 'antsibull-changelog>=0.29,<1' >/dev/null
-python -m pytest -q tests/integration
+# two processes, each running one test file at a time (its module fixtures and servers stay together)
+python -m pytest -q -n 2 --dist loadfile tests/integration
 
 # run_scenarios NAME...: `molecule test` of each, KTUNE_MOLECULE_JOBS (2) at a time: a scenario
 # spends most of its time waiting on containers, so two share the 2 cores well. Each has its own
