@@ -8,7 +8,10 @@ the role's tasks/validate.yml), not by templating its variables; its vars/main.y
 only. Each part takes (settings, state, numa): settings {variable: value} of the role's argument
 specification as Ansible resolved them (unset: the specification's default), state the host read
 (ktune.inference.managed_state's result), numa the ktune_numa fact. The parts are those of
-judgement.ROLE_VARIABLES: state_request (settings only), host_problems, drift_items, notes, exports.
+judgement.ROLE_VARIABLES: state_request (settings only), host_problems, drift_items, notes, exports,
+and plan (what the role's tasks apply). A role whose files are compared with what it would write
+also has sources: the role's files and templates the judge action renders, as the role's tasks would,
+and passes to its other parts as rendered {path: content}.
 A role not listed here still takes part through its variables (judgement.py).
 """
 
@@ -30,6 +33,8 @@ from ansible_collections.ktune.inference.plugins.filter.use_numa import use_numa
 from ansible_collections.ktune.inference.plugins.module_utils import concern_registry as registry
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.concerns import (
+    CRON_DAEMONS,
+    DROP_SCRIPT,
     ENVIRONMENT_FILE,
     NUMA_SYSCTL_NAMES,
     NUMA_SYSCTL_VARIABLES,
@@ -176,11 +181,67 @@ def numa_env_exports(settings, state, numa):
     return {"ktune_use_numa_enabled": bool(_numa_env_decision(settings, numa)["enabled"])}
 
 
+# No dot in the name: Debian's cron ignores /etc/cron.d files whose names contain one.
+PAGE_CACHE_CRON_FILE = "/etc/cron.d/ktune-drop-caches"
+# What the page_cache role writes: the script (the role's file, verbatim) and the cron job (its template).
+PAGE_CACHE_FILES = (
+    {"path": DROP_SCRIPT, "mode": "0755", "owner": "root", "group": "root", "file": "ktune-drop-caches"},
+    {"path": PAGE_CACHE_CRON_FILE, "mode": "0644", "owner": "root", "group": "root",
+     "template": "ktune-drop-caches.cron.j2"},
+)
+
+
+def page_cache_state_request(settings, state=None, numa=None):
+    """The job's two files and the cron daemon units that may run it."""
+    return {"files": [entry["path"] for entry in PAGE_CACHE_FILES], "units": concerns.cron_units(settings)}
+
+
+def page_cache_sources(settings, state=None, numa=None):
+    """The files to render as the role writes them, and what its cron template takes: the job's
+    command line, the one the audit's page_cache.cron expects."""
+    return {"files": list(PAGE_CACHE_FILES), "variables": {"page_cache_cron_argv": concerns.drop_caches_argv(settings)}}
+
+
+def _page_cache_files_present(files):
+    """With the job absent: its files that still exist (or were not read)."""
+    return ["%s: present, expected absent" % entry["path"] for entry in PAGE_CACHE_FILES
+            if not ("exists" in (files.get(entry["path"]) or {}) and not files[entry["path"]]["exists"])]
+
+
+def page_cache_plan(settings, state, numa, rendered=None):
+    """What the role's tasks apply: the cron daemon (running now and enabled at boot, as the audit's
+    page_cache.cron judges it), the job's files that differ from what the role writes (present), or
+    that still exist (absent)."""
+    state = state or {}
+    units = concerns.cron_units(settings)
+    running = bool(concerns.cron_daemons_running(state.get("units") or {}, units))
+    wanted = [dict((key, entry[key]) for key in ("path", "mode", "owner", "group")) for entry in PAGE_CACHE_FILES]
+    # Without the rendered files (a caller other than the judge) their differences are not known.
+    differences = None if rendered is None else files_differ(state.get("files") or {}, wanted,
+                                                             [rendered[entry["path"]] for entry in wanted])
+    return {"script": DROP_SCRIPT, "cron_file": PAGE_CACHE_CRON_FILE, "cron_daemons": CRON_DAEMONS,
+            "cron_units": units, "cron_running": running, "cron_argv": concerns.drop_caches_argv(settings),
+            "files_differences": differences, "files_present": _page_cache_files_present(state.get("files") or {}),
+            # What --diff shows of the script it replaces (checksum and mode, not its lines).
+            "script_found": (state.get("files") or {}).get(DROP_SCRIPT) or {}}
+
+
+def page_cache_drift_items(settings, state, numa, rendered=None):
+    plan = page_cache_plan(settings, state, numa, rendered)
+    if settings.get("ktune_drop_caches_state") != "present":
+        return plan["files_present"]
+    daemon = [] if plan["cron_running"] else [
+        "cron daemon: none of %s is active and enabled at boot" % ", ".join(plan["cron_units"])]
+    return daemon + plan["files_differences"]
+
+
 ROLE_PARTS = {
     "nps_layout": {"host_problems": nps_layout_host_problems, "notes": nps_layout_notes},
     "numa_env": {"state_request": numa_env_state_request, "host_problems": numa_env_host_problems,
                  "drift_items": numa_env_drift_items, "notes": numa_env_notes, "exports": numa_env_exports,
                  "plan": numa_env_plan},
+    "page_cache": {"state_request": page_cache_state_request, "sources": page_cache_sources,
+                   "drift_items": page_cache_drift_items, "plan": page_cache_plan},
 }
 
 

@@ -2,6 +2,7 @@
 the host read only where they pass, then each role's own checks, each role's host state and drift templated
 only when what comes before it passed, and the roles following the run's tags."""
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -33,16 +34,14 @@ def test_a_host_with_good_settings_gets_the_roles_drift_and_no_fact():
 
 
 def test_a_type_error_is_named_and_the_host_is_neither_read_nor_judged():
-    judged = judge({"ktune_drop_caches_level": 7, "page_cache_settings_problems": BROKEN,
-                    "page_cache_drift_items": BROKEN})
+    judged = judge({"ktune_drop_caches_level": 7})
     assert len(judged["problems"]) == 1 and "ktune_drop_caches_level" in judged["problems"][0], judged
     assert judged["drift"] == [] and judged["state"] == {}
 
 
 def test_the_roles_own_problems_leave_its_host_state_and_drift_unjudged():
-    judged = judge({"page_cache_settings_problems": ["ktune_drop_caches_minute = '61' is out of range"],
-                    "page_cache_host_problems": BROKEN, "page_cache_drift_items": BROKEN}, args={"state": STATE})
-    assert judged["problems"] == ["ktune_drop_caches_minute = '61' is out of range"]
+    judged = judge({"ktune_drop_caches_minute": "61"}, args={"state": STATE})
+    assert len(judged["problems"]) == 1 and judged["problems"][0].startswith("ktune_drop_caches_minute"), judged
     assert judged["host_problems"] == [] and judged["drift"] == [] and judged["roles_with_drift"] == []
 
 
@@ -55,8 +54,8 @@ def test_a_type_error_in_one_role_stops_every_role_before_the_read():
 
 
 def test_host_problems_leave_the_drift_unjudged():
-    judged = judge({"page_cache_host_problems": ["unknown OS family"], "page_cache_drift_items": BROKEN},
-                   args={"state": STATE})
+    judged = judge({"cpu_governor_host_problems": ["unknown OS family"], "cpu_governor_drift_items": BROKEN},
+                   roles=("cpu_governor",), args={"state": STATE})
     assert judged["problems"] == [] and judged["host_problems"] == ["unknown OS family"] and judged["drift"] == []
 
 
@@ -104,8 +103,8 @@ def test_a_kernel_setting_out_of_range_is_named_through_the_one_table():
 
 def test_a_part_that_cannot_be_worked_out_is_a_problem_that_stops_every_host():
     # A judge task that failed would stop its host only (tune.yml's judge is outside the fatal block).
-    judged = judge({"page_cache_drift_items": BROKEN}, args={"state": STATE})
-    assert len(judged["problems"]) == 1 and judged["problems"][0].startswith("role page_cache cannot be judged"), judged
+    judged = judge({"cpu_governor_drift_items": BROKEN}, roles=("cpu_governor",), args={"state": STATE})
+    assert len(judged["problems"]) == 1 and judged["problems"][0].startswith("role cpu_governor cannot be judged"), judged
     assert judged["roles_with_drift"] == []
 
 
@@ -129,3 +128,28 @@ def test_snc3_is_an_accepted_layout_and_matches_a_xeon6_host(tmp_path):
 def test_a_layout_no_cpu_has_is_refused_by_the_argument_specification():
     judged = judge({"ktune_expected_nodes_per_socket": 5}, roles=("nps_layout",))
     assert len(judged["problems"]) == 1 and "ktune_expected_nodes_per_socket" in judged["problems"][0], judged
+
+
+def in_place(content, mode):
+    return {"exists": True, "type": "file", "owner": "root", "group": "root", "mode": mode,
+            "checksum": hashlib.sha1(content.encode()).hexdigest()}
+
+
+def test_a_host_whose_job_is_in_place_has_nothing_to_change():
+    """The job's files as the role writes them (the script verbatim, the cron file as cron reads it,
+    written out here by hand for the defaults), the cron daemon running: no drift. The judge renders
+    the role's own file and template to compare, as its tasks write them."""
+    script = (ROOT / "roles/page_cache/files/ktune-drop-caches").read_text()
+    cron_line = "43 * * * * root /usr/local/sbin/ktune-drop-caches --level 3 --procfs-root /proc"
+    cron = [line for line in (ROOT / "roles/page_cache/templates/ktune-drop-caches.cron.j2").read_text().splitlines()
+            if not line.startswith("{{ ktune_drop_caches_minute }}")]
+    cron = "\n".join(line.replace("{{ ktune_drop_caches_level }}", "3") for line in cron) + "\n" + cron_line + "\n"
+    running = {"load_state": "loaded", "active_state": "active", "unit_file_state": "enabled"}
+    state = {"files": {"/usr/local/sbin/ktune-drop-caches": in_place(script, "0755"),
+                       "/etc/cron.d/ktune-drop-caches": in_place(cron, "0644")},
+             "units": {"cron.service": running}}
+    judged = judge({}, args={"state": state})
+    assert judged["problems"] == [] and judged["drift"] == [], judged
+    assert judged["roles"]["page_cache"]["plan"]["cron_running"] is True
+    state["files"]["/etc/cron.d/ktune-drop-caches"] = in_place(cron.replace("--level 3", "--level 1"), "0644")
+    assert judge({}, args={"state": state})["drift"] == ["/etc/cron.d/ktune-drop-caches: content differs"]

@@ -30,10 +30,10 @@ def part(role, name, state=None, numa=None, **settings):
 
 
 def test_only_roles_with_python_parts_are_listed_and_each_part_is_a_known_one():
-    known = {"state_request", "host_problems", "drift_items", "notes", "exports", "plan"}
-    assert set(ROLE_PARTS) == {"nps_layout", "numa_env"}
+    known = {"state_request", "host_problems", "drift_items", "notes", "exports", "plan", "sources"}
+    assert set(ROLE_PARTS) == {"nps_layout", "numa_env", "page_cache"}
     assert all(set(parts) <= known for parts in ROLE_PARTS.values())
-    assert python_part("page_cache", "drift_items") is None
+    assert python_part("cpu_governor", "drift_items") is None
 
 
 def test_the_layout_verdict_and_a_layout_other_than_the_inventorys(numa):
@@ -81,3 +81,25 @@ def test_a_kernel_without_a_setting_gets_a_note_not_a_drift(numa):
     assert notes[1] == ("not applicable, persisted for kernels that have them: the running kernel has no "
                         "kernel.numa_balancing (/proc/sys/kernel/numa_balancing does not exist); persisted with a "
                         "leading - so it is skipped at boot")
+
+
+def test_page_cache_absent_lists_the_job_files_that_still_exist_or_were_not_read():
+    state = {"files": {"/usr/local/sbin/ktune-drop-caches": {"exists": False},
+                       "/etc/cron.d/ktune-drop-caches": {"exists": True, "type": "file"}}, "units": {}}
+    settings = dict(spec_defaults("page_cache"), ktune_drop_caches_state="absent")
+    rendered = dict((path, "x\n") for path in ("/usr/local/sbin/ktune-drop-caches", "/etc/cron.d/ktune-drop-caches"))
+    assert python_part("page_cache", "drift_items")(settings, state, {}, rendered=rendered) == [
+        "/etc/cron.d/ktune-drop-caches: present, expected absent"]
+    assert python_part("page_cache", "drift_items")(settings, {"files": {}}, {}, rendered=rendered) == [
+        "/usr/local/sbin/ktune-drop-caches: present, expected absent", "/etc/cron.d/ktune-drop-caches: present, expected absent"]
+
+
+def test_page_cache_present_names_a_cron_daemon_that_is_not_running_and_every_missing_file():
+    units = {"cron.service": {"load_state": "loaded", "active_state": "active", "unit_file_state": "disabled"}}
+    settings = dict(spec_defaults("page_cache"), ktune_cron_service="cron")
+    rendered = dict((path, "x\n") for path in ("/usr/local/sbin/ktune-drop-caches", "/etc/cron.d/ktune-drop-caches"))
+    assert python_part("page_cache", "drift_items")(settings, {"files": {}, "units": units}, {}, rendered=rendered) == [
+        "cron daemon: none of cron.service is active and enabled at boot",
+        "/usr/local/sbin/ktune-drop-caches: missing", "/etc/cron.d/ktune-drop-caches: missing"]
+    assert python_part("page_cache", "state_request")(settings) == {
+        "files": ["/usr/local/sbin/ktune-drop-caches", "/etc/cron.d/ktune-drop-caches"], "units": ["cron.service"]}
