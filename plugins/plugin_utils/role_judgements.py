@@ -235,6 +235,123 @@ def page_cache_drift_items(settings, state, numa, rendered=None):
     return daemon + plan["files_differences"]
 
 
+CPUFREQ_UNIT = "ktune-cpufreq.service"
+# tuned keeps its active profile's name there (tuned-adm active reads it too).
+TUNED_PROFILE_FILE = "/etc/tuned/active_profile"
+# What the persistence step (tasks/persist.yml) writes, each from the role's template.
+CPU_GOVERNOR_PERSIST_FILES = (
+    {"path": "/usr/local/sbin/ktune-cpufreq-apply", "template": "ktune-cpufreq-apply.sh.j2", "mode": "0755"},
+    {"path": "/etc/default/ktune-cpufreq", "template": "ktune-cpufreq.env.j2", "mode": "0644"},
+    {"path": "/etc/systemd/system/" + CPUFREQ_UNIT, "template": "ktune-cpufreq.service.j2", "mode": "0644"},
+)
+
+
+def cpu_governor_state_request(settings, state=None, numa=None):
+    """The persistence files and unit, tuned, its active profile and the cpufreq check-mode plan."""
+    return {"files": [entry["path"] for entry in CPU_GOVERNOR_PERSIST_FILES],
+            "units": ["tuned.service", CPUFREQ_UNIT],
+            "file_line_patterns": {TUNED_PROFILE_FILE: ANY_TEXT},
+            "cpufreq": {"governor": settings.get("ktune_cpu_governor"),
+                        "energy_performance_preference": settings.get("ktune_cpu_epp"),
+                        "min_freq_khz": settings.get("ktune_cpu_min_freq_khz"),
+                        "boost": settings.get("ktune_cpu_boost")}}
+
+
+def _cpufreq_plan(state):
+    return (state or {}).get("cpufreq") or {"applicable": False, "reason": "the host's cpufreq was not read"}
+
+
+def _cpu_governor_drift(settings, state):
+    """Which policies run another governor or EPP, and the EPP to set: the audit's judgement."""
+    return concerns.cpufreq_drift({"ktune_cpu_governor": settings.get("ktune_cpu_governor"),
+                                   "ktune_cpu_epp": settings.get("ktune_cpu_epp")},
+                                  concerns.cpufreq_reading_from_plan(_cpufreq_plan(state)))
+
+
+def _tuned(state):
+    """Whether tuned runs, and its active profile ('' when unknown)."""
+    state = state or {}
+    active = ((state.get("units") or {}).get("tuned.service") or {}).get("active_state") == "active"
+    lines = ((state.get("files") or {}).get(TUNED_PROFILE_FILE) or {}).get("matching_lines") or []
+    return active, (lines[0].strip() if lines else "")
+
+
+def _tuned_drift(settings, state):
+    """What tuned's state needs: stopping (disable), another profile (profile); with fail, tuned
+    active is a host problem and nothing is listed here."""
+    active, profile = _tuned(state)
+    action, wanted = settings.get("ktune_tuned_action"), settings.get("ktune_tuned_profile")
+    if not active:
+        return []
+    if action == "disable":
+        return ["tuned.service: active, expected stopped and disabled (ktune_tuned_action: disable)"]
+    if action == "profile" and profile != wanted:
+        return ["tuned profile: %s, expected %s" % (profile or "unknown", wanted)]
+    return []
+
+
+def cpu_governor_sources(settings, state=None, numa=None):
+    """The persistence files, rendered from the role's templates with the EPP to set."""
+    return {"files": list(CPU_GOVERNOR_PERSIST_FILES),
+            "variables": {"cpu_governor_epp": _cpu_governor_drift(settings, state)["epp_wanted"]}}
+
+
+def cpu_governor_plan(settings, state, numa, rendered=None):
+    """What the role's tasks apply: the cpufreq plan of the read, the audit's governor and EPP
+    verdicts, tuned's state, and whether the persistence files and unit need writing."""
+    state = state or {}
+    cpufreq = _cpufreq_plan(state)
+    tuned_active, tuned_profile = _tuned(state)
+    files = state.get("files") or {}
+    unit = (state.get("units") or {}).get(CPUFREQ_UNIT) or {}
+    wanted = [{"path": entry["path"], "mode": entry["mode"], "owner": "root", "group": "root"}
+              for entry in CPU_GOVERNOR_PERSIST_FILES]
+    # Without the rendered files (a caller other than the judge) their differences are not known.
+    differences = None if rendered is None else (
+        files_differ(files, wanted, [rendered[entry["path"]] for entry in wanted])
+        + ([] if unit.get("unit_file_state") == "enabled" else [CPUFREQ_UNIT + ": not enabled at boot"]))
+    drift = _cpu_governor_drift(settings, state)
+    return {"cpufreq": cpufreq, "drift": drift, "epp": drift["epp_wanted"],
+            "tuned_active": tuned_active, "tuned_profile": tuned_profile,
+            "persist_files": [{"dest": entry["path"], "src": entry["template"], "mode": entry["mode"]}
+                              for entry in CPU_GOVERNOR_PERSIST_FILES],
+            "persist_wanted": bool(cpufreq.get("applicable") and settings.get("ktune_cpu_governor_persist")
+                                   and not (tuned_active and settings.get("ktune_tuned_action") == "profile")),
+            "persist_differences": differences,
+            "unit_installed": bool((files.get(CPU_GOVERNOR_PERSIST_FILES[2]["path"]) or {}).get("exists"))}
+
+
+def cpu_governor_host_problems(settings, state, numa, rendered=None):
+    """Host state, not input (tune.yml fails this host only): bare metal without a cpufreq driver,
+    tuned running while the settings say fail."""
+    cpufreq = _cpufreq_plan(state)
+    problems = [cpufreq.get("msg")] if cpufreq.get("bare_metal") else []
+    if _tuned(state)[0] and settings.get("ktune_tuned_action") == "fail":
+        problems.append("tuned is active and also sets the CPU governor; two setters fight and the last one wins at "
+                        "random. Expected tuned inactive, found it active. Fix: set ktune_tuned_action to \"disable\" "
+                        "(stop and disable tuned) or to \"profile\" (switch tuned to %s, which keeps the performance "
+                        "governor)" % settings.get("ktune_tuned_profile"))
+    return problems
+
+
+def cpu_governor_drift_items(settings, state, numa, rendered=None):
+    """What the role would change, one line per item."""
+    plan = cpu_governor_plan(settings, state, numa, rendered)
+    cpufreq = plan["cpufreq"]
+    items = _tuned_drift(settings, state)
+    if cpufreq.get("applicable"):
+        items += (["governor " + entry for entry in plan["drift"]["governor"]]
+                  + ["EPP " + entry for entry in plan["drift"]["epp"]] + list(cpufreq.get("changes") or []))
+    return items + (plan["persist_differences"] if plan["persist_wanted"] else [])
+
+
+def cpu_governor_notes(settings, state, numa, rendered=None):
+    cpufreq = _cpufreq_plan(state)
+    if cpufreq.get("applicable"):
+        return []
+    return ["cpufreq not applicable (%s); nothing to set or persist" % cpufreq.get("reason")]
+
+
 ROLE_PARTS = {
     "nps_layout": {"host_problems": nps_layout_host_problems, "notes": nps_layout_notes},
     "numa_env": {"state_request": numa_env_state_request, "host_problems": numa_env_host_problems,
@@ -242,6 +359,9 @@ ROLE_PARTS = {
                  "plan": numa_env_plan},
     "page_cache": {"state_request": page_cache_state_request, "sources": page_cache_sources,
                    "drift_items": page_cache_drift_items, "plan": page_cache_plan},
+    "cpu_governor": {"state_request": cpu_governor_state_request, "sources": cpu_governor_sources,
+                     "host_problems": cpu_governor_host_problems, "drift_items": cpu_governor_drift_items,
+                     "notes": cpu_governor_notes, "plan": cpu_governor_plan},
 }
 
 

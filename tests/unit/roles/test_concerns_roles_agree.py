@@ -20,7 +20,11 @@ from ansible_collections.ktune.inference.plugins.module_utils import audit_contr
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.diagnosis import findings
 from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import spec_defaults
-from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import page_cache_plan, page_cache_sources
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import (
+    cpu_governor_plan,
+    page_cache_plan,
+    page_cache_sources,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests/unit/roles"))
@@ -188,9 +192,9 @@ EPP_WORLDS = [
 
 
 def test_epp_rule_is_the_same_for_tune_and_audit(numa):
-    decided = evaluate("cpu_governor", {"drift": "cpu_governor_drift"}, [
-        {"ktune_managed_state": {"cpufreq": plan(driver, governor, epp)}, "ktune_cpu_governor": want_governor,
-         "ktune_cpu_epp": want_epp} for driver, governor, epp, want_governor, want_epp, _expected in EPP_WORLDS])
+    decided = [cpu_governor_plan(dict(spec_defaults("cpu_governor"), ktune_cpu_governor=want_governor, ktune_cpu_epp=want_epp),
+                                 {"cpufreq": plan(driver, governor, epp)}, {})
+               for driver, governor, epp, want_governor, want_epp, _expected in EPP_WORLDS]
     for world, tune in zip(EPP_WORLDS, decided):
         driver, governor, epp, want_governor, want_epp, expected = world
         assert tune["drift"]["epp_wanted"] == expected, world
@@ -218,9 +222,8 @@ def test_diagnosis_expects_the_configured_governor():
 
 def test_governor_drift_is_the_same_for_tune_and_audit(numa):
     worlds = [("performance", "performance"), ("powersave", "performance"), ("schedutil", "schedutil")]
-    decided = evaluate("cpu_governor", {"drift": "cpu_governor_drift"}, [
-        {"ktune_managed_state": {"cpufreq": plan("acpi-cpufreq", found, None)}, "ktune_cpu_governor": wanted}
-        for found, wanted in worlds])
+    decided = [cpu_governor_plan(dict(spec_defaults("cpu_governor"), ktune_cpu_governor=wanted),
+                                 {"cpufreq": plan("acpi-cpufreq", found, None)}, {}) for found, wanted in worlds]
     for (found, wanted), tune in zip(worlds, decided):
         audit = grade(numa("epyc-2s-nps2"), {"cpufreq": audit_cpufreq("acpi-cpufreq", found, None)},
                       ktune_cpu_governor=wanted)["cpufreq.governor"]
