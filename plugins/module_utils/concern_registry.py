@@ -108,6 +108,9 @@ CONTROLS = (
     _control("service.active", ERROR, _SERVICES, tag="service", alert="KtuneInstanceDown"),
     _control("service.healthy", ERROR, _SERVICES, tag="service", alert="KtuneInstanceDown"),
     _control("service.listen", ERROR, _SERVICES, tag="service"),
+    # A sharded entry's router (smg): up, every replica registered and healthy. Read on the host
+    # (its GET /workers), so diagnose, which reads no services, has no finding of its own for it.
+    _control("service.router", ERROR, _SERVICES, tag="service"),
     _control("service.numa_placement", WARNING, _SERVICES + _USE_NUMA, tag="service"),
     # Read through the host's BMC from the controller, only where ktune_bmc_address is set (else
     # skipped). A BIOS change waits for a reboot that bios.yml or the operator makes; a BMC the
