@@ -15,6 +15,13 @@ from ansible.errors import AnsibleActionFail, AnsibleError, AnsibleUndefinedVari
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.template import Templar
+
+try:
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core before 2.19 trusts every template
+
+    def trust_as_template(value):
+        return value
 from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
@@ -32,7 +39,7 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     spec_defaults,
     spec_problems,
 )
-from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import python_part
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import ROLE_PARTS, python_part
 from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
@@ -72,6 +79,8 @@ class ActionModule(ActionBase):
     def _role_vars(self, role):
         """The vars/main.yml of a role not yet judged in Python (role_judgements.py), loaded as
         Ansible loads it (templates kept for later)."""
+        if role in ROLE_PARTS:
+            return {}
         path = os.path.join(COLLECTION_ROOT, "roles", role, "vars", "main.yml")
         if not os.path.exists(path):
             return {}
@@ -121,11 +130,36 @@ class ActionModule(ActionBase):
         settings.update(values)
         return settings, errors, deferred
 
-    def _part(self, role, name, variables, settings, state, empty):
-        """A part of the role's judgement: its Python function, or else its templated variable."""
+    def _rendered(self, role, variables, settings, state):
+        """{path: content} of the files the role writes, rendered from its files and templates as
+        its tasks render them (the same lookups, on the controller, no round trip); None for a role
+        without sources."""
+        sources = python_part(role, "sources")
+        if sources is None:
+            return None
+        wanted = sources(settings, state, variables.get("ktune_numa") or {})
+        templar = self._templar_for(role, dict(variables, **dict(settings, **wanted["variables"])))
+        rendered = {}
+        for kind, lookup in (("file", "query('ansible.builtin.file', *__ktune_sources, rstrip=false)"),
+                             ("template", "query('ansible.builtin.template', *__ktune_sources)")):
+            entries = [entry for entry in wanted["files"] if kind in entry]
+            if not entries:
+                continue
+            templar.available_variables = dict(templar.available_variables,
+                                               __ktune_sources=[entry[kind] for entry in entries])
+            contents = templar.template(trust_as_template("{{ %s }}" % lookup))
+            rendered.update((entry["path"], content) for entry, content in zip(entries, contents))
+        return rendered
+
+    def _part(self, role, name, variables, settings, state, empty, rendered=None):
+        """A part of the role's judgement: its Python function (empty where a role judged in Python
+        has none), or else its templated variable."""
         function = python_part(role, name)
         if function is not None:
-            return lambda: function(settings, state, variables.get("ktune_numa") or {})
+            extra = {} if rendered is None else {"rendered": rendered}
+            return lambda: function(settings, state, variables.get("ktune_numa") or {}, **extra)
+        if role in ROLE_PARTS:
+            return lambda: empty
         templar = self._templar_for(role, variables)
         return lambda: self._value(templar, variables, role_variable(role, name), empty)
 
@@ -156,15 +190,19 @@ class ActionModule(ActionBase):
             if deferred:
                 settings, errors, _deferred = self._settings(role, variables)
 
+            rendered = {}
+
             def part(name, empty=None):
-                return self._part(role, name, variables, settings, state, [] if empty is None else empty)
+                return self._part(role, name, variables, settings, state, [] if empty is None else empty,
+                                  rendered.get("files"))
             problems = errors or (settings_problems(role, settings, state) + listed(part("settings_problems")()))
+            if not problems:
+                rendered["files"] = self._rendered(role, variables, settings, state)
             found = judgement(problems, part("host_problems"), part("drift_items"), part("notes"))
             if not found["problems"] and not found["host_problems"]:
                 found["exports"] = part("exports", {})()
-                plan = python_part(role, "plan")
-                if plan is not None:
-                    found["plan"] = plan(settings, state, variables.get("ktune_numa") or {})
+                if python_part(role, "plan") is not None:
+                    found["plan"] = part("plan", {})()
         except AnsibleError as exc:
             found = judgement(["role %s cannot be judged on this host: %s" % (role, to_text(exc).splitlines()[0])],
                               not_judged, not_judged, not_judged)

@@ -60,6 +60,13 @@ def numa_sysctl_problems(numa_balancing, zone_reclaim_mode):
                                           "ktune_zone_reclaim_mode": zone_reclaim_mode})
 
 
+def env_line_pattern(name):
+    """The regular expression of every line that defines the environment variable name."""
+    if not isinstance(name, str) or not name:
+        raise AnsibleFilterError("env_line_pattern: expected an environment variable's name, got %r" % (name,))
+    return concerns.env_line_pattern(name)
+
+
 def alert_expectations(settings):
     """The values the monitoring collector exports as the host's expectations (ktune_*_expected)."""
     settings = _mapping(settings, "alert_expectations", "the settings by variable name")
@@ -79,4 +86,5 @@ class FilterModule(object):
             "numa_sysctl_problems": numa_sysctl_problems,
             "drop_caches_argv": drop_caches_argv,
             "alert_expectations": alert_expectations,
+            "env_line_pattern": env_line_pattern,
         }

@@ -27,8 +27,17 @@ ACTIVE_MODE_DRIVERS = frozenset(["intel_pstate", "amd-pstate-epp"])
 DEFAULT_GOVERNOR = "performance"
 
 USE_NUMA_ON_LINE = "USE_NUMA=1"
-# Every way a line can define USE_NUMA (the numa_env role removes the same lines).
-USE_NUMA_LINE_PATTERN = r"^\s*(export\s+)?USE_NUMA(\s*=.*)?\s*$"
+
+
+def env_line_pattern(name):
+    """Every way a line can define the environment variable name ("NAME", "NAME=x", "export NAME=x"),
+    its value (after =, unquoted not yet) in the group "value": the one definition that the audit's
+    read (host_state), tune's read (managed_state's line_pattern), the numa_env role and
+    playbooks/remove.yml (the ktune.inference.env_line_pattern filter) all match with."""
+    return r"^\s*(?:export\s+)?%s(?:\s*=(?P<value>.*))?\s*$" % re.escape(name)
+
+
+USE_NUMA_LINE_PATTERN = env_line_pattern("USE_NUMA")
 ENVIRONMENT_FILE = "/etc/environment"
 
 # Cron daemon package and service per OS family (the page_cache role installs them).

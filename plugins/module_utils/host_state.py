@@ -29,7 +29,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     virtualization,
 )
 from ansible_collections.ktune.inference.plugins.module_utils.concern_registry import READ_FILES
-from ansible_collections.ktune.inference.plugins.module_utils.concerns import NUMA_SYSCTL_NAMES
+from ansible_collections.ktune.inference.plugins.module_utils.concerns import NUMA_SYSCTL_NAMES, USE_NUMA_LINE_PATTERN
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 from ansible_collections.ktune.inference.plugins.module_utils.sysctl import display_value, read_runtime, validate_name
@@ -56,7 +56,7 @@ SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState"
 # for every read (its host_state argument spec), and tune's reads never ask for the services.
 
 # The same definitions the numa_env role removes: "USE_NUMA", "USE_NUMA=x", "export USE_NUMA=x".
-USE_NUMA_LINE = re.compile(r"^\s*(?:export\s+)?USE_NUMA(?:\s*=(.*))?\s*\Z")
+USE_NUMA_LINE = re.compile(USE_NUMA_LINE_PATTERN)
 ENV_ASSIGNMENT = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
 SYSCTL_LINE = re.compile(r"^\s*(-?)\s*([A-Za-z0-9_.\-/]+)\s*=\s*(.*?)\s*\Z")
 
@@ -176,7 +176,7 @@ def find_use_numa(path, text):
     for number, line in enumerate(text.splitlines(), 1):
         match = USE_NUMA_LINE.match(line)
         if match:
-            value = match.group(1)
+            value = match.group("value")
             found.append({"file": path, "line_number": number, "line": line.strip(), "text": line,
                           "value": None if value is None else _unquote(value)})
     return found

@@ -224,7 +224,7 @@ EXAMPLES = r"""
 - name: Find every USE_NUMA definition in the environment files
   ktune.inference.managed_state:
     files: [/etc/environment, /etc/ktransformers/*.env]
-    line_pattern: '^\s*(export\s+)?USE_NUMA\b'
+    line_pattern: "{{ 'USE_NUMA' | ktune.inference.env_line_pattern }}"
     sysctls: [kernel.numa_balancing, vm.zone_reclaim_mode]
   register: numa_env_state
 

@@ -8,7 +8,10 @@ the role's tasks/validate.yml), not by templating its variables; its vars/main.y
 only. Each part takes (settings, state, numa): settings {variable: value} of the role's argument
 specification as Ansible resolved them (unset: the specification's default), state the host read
 (ktune.inference.managed_state's result), numa the ktune_numa fact. The parts are those of
-judgement.ROLE_VARIABLES: state_request (settings only), host_problems, drift_items, notes, exports.
+judgement.ROLE_VARIABLES: state_request (settings only), host_problems, drift_items, notes, exports,
+and plan (what the role's tasks apply). A role whose files are compared with what it would write
+also has sources: the role's files and templates the judge action renders, as the role's tasks would,
+and passes to its other parts as rendered {path: content}.
 A role not listed here still takes part through its variables (judgement.py).
 """
 
@@ -30,6 +33,8 @@ from ansible_collections.ktune.inference.plugins.filter.use_numa import use_numa
 from ansible_collections.ktune.inference.plugins.module_utils import concern_registry as registry
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.concerns import (
+    CRON_DAEMONS,
+    DROP_SCRIPT,
     ENVIRONMENT_FILE,
     NUMA_SYSCTL_NAMES,
     NUMA_SYSCTL_VARIABLES,
@@ -176,11 +181,187 @@ def numa_env_exports(settings, state, numa):
     return {"ktune_use_numa_enabled": bool(_numa_env_decision(settings, numa)["enabled"])}
 
 
+# No dot in the name: Debian's cron ignores /etc/cron.d files whose names contain one.
+PAGE_CACHE_CRON_FILE = "/etc/cron.d/ktune-drop-caches"
+# What the page_cache role writes: the script (the role's file, verbatim) and the cron job (its template).
+PAGE_CACHE_FILES = (
+    {"path": DROP_SCRIPT, "mode": "0755", "owner": "root", "group": "root", "file": "ktune-drop-caches"},
+    {"path": PAGE_CACHE_CRON_FILE, "mode": "0644", "owner": "root", "group": "root",
+     "template": "ktune-drop-caches.cron.j2"},
+)
+
+
+def page_cache_state_request(settings, state=None, numa=None):
+    """The job's two files and the cron daemon units that may run it."""
+    return {"files": [entry["path"] for entry in PAGE_CACHE_FILES], "units": concerns.cron_units(settings)}
+
+
+def page_cache_sources(settings, state=None, numa=None):
+    """The files to render as the role writes them, and what its cron template takes: the job's
+    command line, the one the audit's page_cache.cron expects."""
+    return {"files": list(PAGE_CACHE_FILES), "variables": {"page_cache_cron_argv": concerns.drop_caches_argv(settings)}}
+
+
+def _page_cache_files_present(files):
+    """With the job absent: its files that still exist (or were not read)."""
+    return ["%s: present, expected absent" % entry["path"] for entry in PAGE_CACHE_FILES
+            if not ("exists" in (files.get(entry["path"]) or {}) and not files[entry["path"]]["exists"])]
+
+
+def page_cache_plan(settings, state, numa, rendered=None):
+    """What the role's tasks apply: the cron daemon (running now and enabled at boot, as the audit's
+    page_cache.cron judges it), the job's files that differ from what the role writes (present), or
+    that still exist (absent)."""
+    state = state or {}
+    units = concerns.cron_units(settings)
+    running = bool(concerns.cron_daemons_running(state.get("units") or {}, units))
+    wanted = [dict((key, entry[key]) for key in ("path", "mode", "owner", "group")) for entry in PAGE_CACHE_FILES]
+    # Without the rendered files (a caller other than the judge) their differences are not known.
+    differences = None if rendered is None else files_differ(state.get("files") or {}, wanted,
+                                                             [rendered[entry["path"]] for entry in wanted])
+    return {"script": DROP_SCRIPT, "cron_file": PAGE_CACHE_CRON_FILE, "cron_daemons": CRON_DAEMONS,
+            "cron_units": units, "cron_running": running, "cron_argv": concerns.drop_caches_argv(settings),
+            "files_differences": differences, "files_present": _page_cache_files_present(state.get("files") or {}),
+            # What --diff shows of the script it replaces (checksum and mode, not its lines).
+            "script_found": (state.get("files") or {}).get(DROP_SCRIPT) or {}}
+
+
+def page_cache_drift_items(settings, state, numa, rendered=None):
+    plan = page_cache_plan(settings, state, numa, rendered)
+    if settings.get("ktune_drop_caches_state") != "present":
+        return plan["files_present"]
+    daemon = [] if plan["cron_running"] else [
+        "cron daemon: none of %s is active and enabled at boot" % ", ".join(plan["cron_units"])]
+    return daemon + plan["files_differences"]
+
+
+CPUFREQ_UNIT = "ktune-cpufreq.service"
+# tuned keeps its active profile's name there (tuned-adm active reads it too).
+TUNED_PROFILE_FILE = "/etc/tuned/active_profile"
+# What the persistence step (tasks/persist.yml) writes, each from the role's template.
+CPU_GOVERNOR_PERSIST_FILES = (
+    {"path": "/usr/local/sbin/ktune-cpufreq-apply", "template": "ktune-cpufreq-apply.sh.j2", "mode": "0755"},
+    {"path": "/etc/default/ktune-cpufreq", "template": "ktune-cpufreq.env.j2", "mode": "0644"},
+    {"path": "/etc/systemd/system/" + CPUFREQ_UNIT, "template": "ktune-cpufreq.service.j2", "mode": "0644"},
+)
+
+
+def cpu_governor_state_request(settings, state=None, numa=None):
+    """The persistence files and unit, tuned, its active profile and the cpufreq check-mode plan."""
+    return {"files": [entry["path"] for entry in CPU_GOVERNOR_PERSIST_FILES],
+            "units": ["tuned.service", CPUFREQ_UNIT],
+            "file_line_patterns": {TUNED_PROFILE_FILE: ANY_TEXT},
+            "cpufreq": {"governor": settings.get("ktune_cpu_governor"),
+                        "energy_performance_preference": settings.get("ktune_cpu_epp"),
+                        "min_freq_khz": settings.get("ktune_cpu_min_freq_khz"),
+                        "boost": settings.get("ktune_cpu_boost")}}
+
+
+def _cpufreq_plan(state):
+    return (state or {}).get("cpufreq") or {"applicable": False, "reason": "the host's cpufreq was not read"}
+
+
+def _cpu_governor_drift(settings, state):
+    """Which policies run another governor or EPP, and the EPP to set: the audit's judgement."""
+    return concerns.cpufreq_drift({"ktune_cpu_governor": settings.get("ktune_cpu_governor"),
+                                   "ktune_cpu_epp": settings.get("ktune_cpu_epp")},
+                                  concerns.cpufreq_reading_from_plan(_cpufreq_plan(state)))
+
+
+def _tuned(state):
+    """Whether tuned runs, and its active profile ('' when unknown)."""
+    state = state or {}
+    active = ((state.get("units") or {}).get("tuned.service") or {}).get("active_state") == "active"
+    lines = ((state.get("files") or {}).get(TUNED_PROFILE_FILE) or {}).get("matching_lines") or []
+    return active, (lines[0].strip() if lines else "")
+
+
+def _tuned_drift(settings, state):
+    """What tuned's state needs: stopping (disable), another profile (profile); with fail, tuned
+    active is a host problem and nothing is listed here."""
+    active, profile = _tuned(state)
+    action, wanted = settings.get("ktune_tuned_action"), settings.get("ktune_tuned_profile")
+    if not active:
+        return []
+    if action == "disable":
+        return ["tuned.service: active, expected stopped and disabled (ktune_tuned_action: disable)"]
+    if action == "profile" and profile != wanted:
+        return ["tuned profile: %s, expected %s" % (profile or "unknown", wanted)]
+    return []
+
+
+def cpu_governor_sources(settings, state=None, numa=None):
+    """The persistence files, rendered from the role's templates with the EPP to set."""
+    return {"files": list(CPU_GOVERNOR_PERSIST_FILES),
+            "variables": {"cpu_governor_epp": _cpu_governor_drift(settings, state)["epp_wanted"]}}
+
+
+def cpu_governor_plan(settings, state, numa, rendered=None):
+    """What the role's tasks apply: the cpufreq plan of the read, the audit's governor and EPP
+    verdicts, tuned's state, and whether the persistence files and unit need writing."""
+    state = state or {}
+    cpufreq = _cpufreq_plan(state)
+    tuned_active, tuned_profile = _tuned(state)
+    files = state.get("files") or {}
+    unit = (state.get("units") or {}).get(CPUFREQ_UNIT) or {}
+    wanted = [{"path": entry["path"], "mode": entry["mode"], "owner": "root", "group": "root"}
+              for entry in CPU_GOVERNOR_PERSIST_FILES]
+    # Without the rendered files (a caller other than the judge) their differences are not known.
+    differences = None if rendered is None else (
+        files_differ(files, wanted, [rendered[entry["path"]] for entry in wanted])
+        + ([] if unit.get("unit_file_state") == "enabled" else [CPUFREQ_UNIT + ": not enabled at boot"]))
+    drift = _cpu_governor_drift(settings, state)
+    return {"cpufreq": cpufreq, "drift": drift, "epp": drift["epp_wanted"],
+            "tuned_active": tuned_active, "tuned_profile": tuned_profile,
+            "persist_files": [{"dest": entry["path"], "src": entry["template"], "mode": entry["mode"]}
+                              for entry in CPU_GOVERNOR_PERSIST_FILES],
+            "persist_wanted": bool(cpufreq.get("applicable") and settings.get("ktune_cpu_governor_persist")
+                                   and not (tuned_active and settings.get("ktune_tuned_action") == "profile")),
+            "persist_differences": differences,
+            "unit_installed": bool((files.get(CPU_GOVERNOR_PERSIST_FILES[2]["path"]) or {}).get("exists"))}
+
+
+def cpu_governor_host_problems(settings, state, numa, rendered=None):
+    """Host state, not input (tune.yml fails this host only): bare metal without a cpufreq driver,
+    tuned running while the settings say fail."""
+    cpufreq = _cpufreq_plan(state)
+    problems = [cpufreq.get("msg")] if cpufreq.get("bare_metal") else []
+    if _tuned(state)[0] and settings.get("ktune_tuned_action") == "fail":
+        problems.append("tuned is active and also sets the CPU governor; two setters fight and the last one wins at "
+                        "random. Expected tuned inactive, found it active. Fix: set ktune_tuned_action to \"disable\" "
+                        "(stop and disable tuned) or to \"profile\" (switch tuned to %s, which keeps the performance "
+                        "governor)" % settings.get("ktune_tuned_profile"))
+    return problems
+
+
+def cpu_governor_drift_items(settings, state, numa, rendered=None):
+    """What the role would change, one line per item."""
+    plan = cpu_governor_plan(settings, state, numa, rendered)
+    cpufreq = plan["cpufreq"]
+    items = _tuned_drift(settings, state)
+    if cpufreq.get("applicable"):
+        items += (["governor " + entry for entry in plan["drift"]["governor"]]
+                  + ["EPP " + entry for entry in plan["drift"]["epp"]] + list(cpufreq.get("changes") or []))
+    return items + (plan["persist_differences"] if plan["persist_wanted"] else [])
+
+
+def cpu_governor_notes(settings, state, numa, rendered=None):
+    cpufreq = _cpufreq_plan(state)
+    if cpufreq.get("applicable"):
+        return []
+    return ["cpufreq not applicable (%s); nothing to set or persist" % cpufreq.get("reason")]
+
+
 ROLE_PARTS = {
     "nps_layout": {"host_problems": nps_layout_host_problems, "notes": nps_layout_notes},
     "numa_env": {"state_request": numa_env_state_request, "host_problems": numa_env_host_problems,
                  "drift_items": numa_env_drift_items, "notes": numa_env_notes, "exports": numa_env_exports,
                  "plan": numa_env_plan},
+    "page_cache": {"state_request": page_cache_state_request, "sources": page_cache_sources,
+                   "drift_items": page_cache_drift_items, "plan": page_cache_plan},
+    "cpu_governor": {"state_request": cpu_governor_state_request, "sources": cpu_governor_sources,
+                     "host_problems": cpu_governor_host_problems, "drift_items": cpu_governor_drift_items,
+                     "notes": cpu_governor_notes, "plan": cpu_governor_plan},
 }
 
 

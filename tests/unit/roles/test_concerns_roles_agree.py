@@ -19,6 +19,12 @@ import yaml
 from ansible_collections.ktune.inference.plugins.module_utils import audit_controls as ac
 from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.diagnosis import findings
+from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import spec_defaults
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import (
+    cpu_governor_plan,
+    page_cache_plan,
+    page_cache_sources,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests/unit/roles"))
@@ -118,18 +124,19 @@ def test_a_cron_daemon_disabled_at_boot_fails_the_audit(numa):
 
 
 def test_cron_daemon_tune_and_audit_agree(numa):
-    decided = evaluate("page_cache", {"running": "page_cache_cron_running"},
-                       [{"ktune_managed_state": {"units": unit_states(units)}} for units, _running in CRON_WORLDS])
-    for (units, running), tune in zip(CRON_WORLDS, decided):
+    settings = spec_defaults("page_cache")
+    for units, running in CRON_WORLDS:
+        tune = page_cache_plan(settings, {"units": unit_states(units)}, {})["cron_running"]
         audit = grade(numa("epyc-2s-nps2"), {"page_cache": audit_cron(units)})["page_cache.cron"]
-        assert tune["running"] is running, units
+        assert tune is running, units
         assert (audit["status"] == "pass") is running, (units, audit)
 
 
 def test_the_roles_cron_daemon_table_and_script_are_the_concerns():
     role_vars = yaml.safe_load((ROOT / "roles/page_cache/vars/main.yml").read_text())
-    assert role_vars["page_cache_cron_daemons"] == concerns.CRON_DAEMONS
-    assert role_vars["page_cache_script"] == concerns.DROP_SCRIPT
+    assert "page_cache_cron_daemons" not in role_vars and "page_cache_script" not in role_vars
+    plan = page_cache_plan(spec_defaults("page_cache"), {}, {})
+    assert plan["cron_daemons"] == concerns.CRON_DAEMONS and plan["script"] == concerns.DROP_SCRIPT
 
 
 JOB_SETTINGS = [
@@ -143,9 +150,12 @@ JOB_SETTINGS = [
 def test_the_cron_file_the_role_renders_is_the_job_the_audit_expects(tmp_path):
     """The page_cache role's real template, rendered by ansible, parsed by the audit's reader."""
     from ansible_collections.ktune.inference.plugins.module_utils.host_state import parse_cron_file
+    # The command line as the judge gives it to the template (role_judgements.page_cache_sources).
+    cases = [dict(case, page_cache_cron_argv=page_cache_sources(dict(spec_defaults("page_cache"), **case))["variables"]
+                  ["page_cache_cron_argv"]) for case in JOB_SETTINGS]
     rendered = evaluate("page_cache", {"text": "lookup('ansible.builtin.template', '%s')"
                                                % (ROOT / "roles/page_cache/templates/ktune-drop-caches.cron.j2")},
-                        JOB_SETTINGS)
+                        cases)
     for overrides, role in zip(JOB_SETTINGS, rendered):
         settings = dict(DEFAULTS, **overrides)
         jobs = [job for job in parse_cron_file(role["text"]) if not job["malformed"]]
@@ -182,9 +192,9 @@ EPP_WORLDS = [
 
 
 def test_epp_rule_is_the_same_for_tune_and_audit(numa):
-    decided = evaluate("cpu_governor", {"drift": "cpu_governor_drift"}, [
-        {"ktune_managed_state": {"cpufreq": plan(driver, governor, epp)}, "ktune_cpu_governor": want_governor,
-         "ktune_cpu_epp": want_epp} for driver, governor, epp, want_governor, want_epp, _expected in EPP_WORLDS])
+    decided = [cpu_governor_plan(dict(spec_defaults("cpu_governor"), ktune_cpu_governor=want_governor, ktune_cpu_epp=want_epp),
+                                 {"cpufreq": plan(driver, governor, epp)}, {})
+               for driver, governor, epp, want_governor, want_epp, _expected in EPP_WORLDS]
     for world, tune in zip(EPP_WORLDS, decided):
         driver, governor, epp, want_governor, want_epp, expected = world
         assert tune["drift"]["epp_wanted"] == expected, world
@@ -212,9 +222,8 @@ def test_diagnosis_expects_the_configured_governor():
 
 def test_governor_drift_is_the_same_for_tune_and_audit(numa):
     worlds = [("performance", "performance"), ("powersave", "performance"), ("schedutil", "schedutil")]
-    decided = evaluate("cpu_governor", {"drift": "cpu_governor_drift"}, [
-        {"ktune_managed_state": {"cpufreq": plan("acpi-cpufreq", found, None)}, "ktune_cpu_governor": wanted}
-        for found, wanted in worlds])
+    decided = [cpu_governor_plan(dict(spec_defaults("cpu_governor"), ktune_cpu_governor=wanted),
+                                 {"cpufreq": plan("acpi-cpufreq", found, None)}, {}) for found, wanted in worlds]
     for (found, wanted), tune in zip(worlds, decided):
         audit = grade(numa("epyc-2s-nps2"), {"cpufreq": audit_cpufreq("acpi-cpufreq", found, None)},
                       ktune_cpu_governor=wanted)["cpufreq.governor"]

@@ -39,6 +39,7 @@ from role_vars import evaluate  # noqa: E402
 
 from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import role_options  # noqa: E402
 from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems  # noqa: E402
+from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import page_cache_sources  # noqa: E402
 
 CRON = os.environ.get("KTUNE_TEST_CRON", "/usr/sbin/cron")
 LIBFAKETIME = os.environ.get("KTUNE_TEST_LIBFAKETIME", "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
@@ -133,8 +134,11 @@ def judge_and_render(cases):
     accepted = [case for case, result in zip(cases, judged) if not result["problems"]]
     if not accepted:
         return judged, []
+    # The cron line's argv as the judge gives it to the template (role_judgements.page_cache_sources).
+    with_argv = [dict(case, page_cache_cron_argv=page_cache_sources(dict(defaults, **case))["variables"]["page_cache_cron_argv"])
+                 for case in accepted]
     rendered = evaluate("page_cache", {"text": "lookup('ansible.builtin.template', %r)" % str(TEMPLATE),
-                                       "argv": "page_cache_cron_argv"}, accepted)
+                                       "argv": "page_cache_cron_argv"}, with_argv)
     return judged, list(zip(accepted, rendered))
 
 

@@ -122,6 +122,6 @@ def test_cpufreq_reloads_the_unit_a_cut_short_run_left_unreloaded():
              {"__cpu_governor_freshness": {"skipped": True}}]
     decided = decide("cpu_governor", {
         "persist": conditions(persist), "reload": enable["ansible.builtin.systemd_service"]["daemon_reload"][3:-3]},
-        [dict(case, cpu_governor_persist_wanted=True, cpu_governor_persist_differences=[],
+        [dict(case, __cpu_governor_judgement={"plan": {"persist_wanted": True, "persist_differences": []}},
               __cpu_governor_files=UNCHANGED) for case in cases])
     assert [(case["persist"], case["reload"]) for case in decided] == [(False, False), (True, True), (False, False)]

@@ -16,7 +16,7 @@ ROLE_FILE = re.compile(r"""roles/[^"'\s]*/(?:defaults|vars)/|["'](?:defaults|var
 CONTROL = re.compile(r"\{%|\{\{(?:(?!\}\}).)*?\b(?:if|for)\b(?:(?!\}\}).)*?\}\}", re.S)
 # The roles whose judgement is not all Python yet: the judge action still templates their
 # vars/main.yml (and only theirs). Remove a role from here when its vars/main.yml is constants only.
-NOT_YET_THIN = {"cpu_governor", "page_cache", "monitoring"}
+NOT_YET_THIN = {"monitoring"}
 JUDGE_ACTION = "plugins/action/judge.py"
 
 
