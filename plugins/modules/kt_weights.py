@@ -87,10 +87,13 @@ instances:
     fix:
       description: For C(fail), the conversion to run and the C(kt_weight_path) to set; for C(unknown), what to change.
       type: str
-  sample: [{name: k2, status: fail, finding: "k2: expected kt-kernel weights cut for 8 thread pools ..., found 4 ...",
-            fix: "convert the weights again for 8 pools on the host: python kt-kernel/scripts/convert_cpu_weights.py ..."}]
+  sample:
+    - name: k2
+      status: fail
+      finding: "k2: expected kt-kernel weights cut for 8 thread pools ..., found 4 thread pools in /models/m-NUMA4"
+      fix: "convert the weights again for 8 pools on the host: python kt-kernel/scripts/convert_cpu_weights.py ..."
 problems:
-  description: The failed instances as "expected X, found Y. Fix: Z", one line each.
+  description: 'The failed instances as "expected X, found Y. Fix: Z", one line each.'
   returned: always
   type: list
   elements: str
