@@ -16,6 +16,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.benchmark import (
 )
 from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_key, hardware_fingerprint
 from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import sweep_chart, tokens_chart
+from ansible_collections.ktune.inference.plugins.plugin_utils.canary_gate import canary_gate, gate_junit
 
 
 def _series(value, name, what):
@@ -98,6 +99,28 @@ def baseline_canary_compare(canary, controls, max_regression_pct, host=None):
     return canary_compare(canary, controls, tolerance, host or canary.get("host") or "the canary")
 
 
+def baseline_canary_gate(canary, fleet_docs, max_regression_pct, host=None, baseline_dir=None, baseline_software=None):
+    if not isinstance(canary, dict) or not isinstance(fleet_docs, (list, tuple)) or \
+            not all(isinstance(doc, dict) for doc in fleet_docs):
+        raise AnsibleFilterError("baseline_canary_gate: expected the canary's run (a dictionary) and a list of the "
+                                 "fleet's recorded runs")
+    tolerance = _number(max_regression_pct, "baseline_canary_gate", "max_regression_pct")
+    if tolerance is None or tolerance < 0:
+        raise AnsibleFilterError("baseline_canary_gate: max_regression_pct = %r: expected a percentage >= 0"
+                                 % (max_regression_pct,))
+    if baseline_software is not None and not isinstance(baseline_software, dict):
+        raise AnsibleFilterError("baseline_canary_gate: baseline_software must be a dictionary of versions, got %r"
+                                 % type(baseline_software).__name__)
+    return canary_gate(canary, fleet_docs, tolerance, host or canary.get("host") or "the canary",
+                       baseline_dir or "the baseline folder", baseline_software)
+
+
+def canary_gate_junit(gate, host):
+    if not isinstance(gate, dict) or "passed" not in gate:
+        raise AnsibleFilterError("canary_gate_junit: the input must be the verdict of baseline_canary_gate")
+    return gate_junit(gate, str(host))
+
+
 def baseline_fingerprint(numa, settings=None, extra=None):
     for value, what in ((numa, "the input (ktune_numa)"), (settings, "settings"), (extra, "extra")):
         if value is not None and not isinstance(value, dict):
@@ -112,4 +135,5 @@ class FilterModule(object):
         return {"tokens_chart_svg": tokens_chart_svg, "slo_sweep_chart_svg": slo_sweep_chart_svg,
                 "baseline_compare": baseline_compare, "baseline_fleet": baseline_fleet,
                 "baseline_canary_compare": baseline_canary_compare,
+                "baseline_canary_gate": baseline_canary_gate, "canary_gate_junit": canary_gate_junit,
                 "baseline_fingerprint": baseline_fingerprint}

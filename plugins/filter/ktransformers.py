@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters ktransformers_instances, ktransformers_command, ktransformers_problems and ktransformers_routers."""
+"""Filters ktransformers_instances, ktransformers_command, ktransformers_problems and the routers' (ktransformers_routers,
+ktransformers_router_problems, ktransformers_router_failure)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -20,7 +21,13 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     redact_secrets,
     resolve_instances,
 )
-from ansible_collections.ktune.inference.plugins.module_utils.router import leftover_units, router_plan, router_worker_problems
+from ansible_collections.ktune.inference.plugins.module_utils.router import (
+    leftover_units,
+    router_message,
+    router_plan,
+    router_reading_problems,
+    router_worker_problems,
+)
 
 
 def _require_facts(numa, name):
@@ -99,6 +106,18 @@ def ktransformers_router_problems(router, workers):
     return router_worker_problems(router, workers)
 
 
+def ktransformers_router_failure(router, workers, host, error=None):
+    if not isinstance(router, dict) or "workers" not in router:
+        raise AnsibleFilterError("ktransformers_router_failure: expected one router of ktransformers_routers, got %r"
+                                 % type(router).__name__)
+    reading = {"active_state": None, "workers": workers, "error": error}
+    problems = router_reading_problems(router, reading)
+    if not problems:
+        return ""
+    return router_message(str(host), router, problems, reading,
+                          "run playbooks/tune.yml --tags service on %s again" % host)
+
+
 def ktransformers_leftovers(resolved, env_files):
     if not isinstance(resolved, list) or not isinstance(env_files, list):
         raise AnsibleFilterError("ktransformers_leftovers: expected the resolved instances and a list of file names, "
@@ -120,6 +139,7 @@ class FilterModule(object):
             "ktransformers_public": ktransformers_public,
             "ktransformers_routers": ktransformers_routers,
             "ktransformers_router_problems": ktransformers_router_problems,
+            "ktransformers_router_failure": ktransformers_router_failure,
             "ktransformers_leftovers": ktransformers_leftovers,
             "ktransformers_memory_not_checked": ktransformers_memory_not_checked,
         }

@@ -26,6 +26,7 @@ from ansible_collections.ktune.inference.plugins.module_utils import concerns
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import placement_problem, promised_nodes
 from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import BARE_METAL_FIX, bare_metal_finding
 from ansible_collections.ktune.inference.plugins.module_utils.layout import count, layout_problems
+from ansible_collections.ktune.inference.plugins.module_utils.router import router_failure, router_reading_problems
 from ansible_collections.ktune.inference.plugins.module_utils.use_numa import (
     UseNumaInputError,
     decide,
@@ -126,7 +127,7 @@ def numa_layout(numa, settings):
                        "set whole numbers (or null) in the inventory")
     if not numa.get("available") and expected is None and sockets is None:
         return _graded("numa.layout", "pass", "no NUMA nodes exposed; no layout expected "
-                       "(ktune_expected_nodes_per_socket is null)")
+                       "(ktune_expected_nodes_per_socket is unset)")
     problems = layout_problems(numa, expected, sockets, allow_memory_only_nodes=True, require_balanced_memory=False)
     if problems:
         findings, fixes = zip(*[split_problem(problem) for problem in problems])
@@ -134,7 +135,7 @@ def numa_layout(numa, settings):
     found = "%s, %s with CPUs on %s" % (numa.get("layout"), count(numa.get("cpu_node_count", 0), "NUMA node"),
                                         count(numa.get("sockets", 0), "socket"))
     if expected is None:
-        return _graded("numa.layout", "pass", found + " (not asserted: ktune_expected_nodes_per_socket is null)")
+        return _graded("numa.layout", "pass", found + " (not asserted: ktune_expected_nodes_per_socket is unset)")
     return _graded("numa.layout", "pass", found + ", as expected")
 
 
@@ -424,6 +425,33 @@ def service_listen(services, settings):
         "%s on %s" % (unit["unit"], unit.get("host")) for unit in units) or "none"))
 
 
+def service_router(services, settings, host="this host"):
+    """Each sharded entry's router up, routing to exactly its replicas, every one healthy
+    (router.router_reading_problems on the router's own GET /workers, read on the host)."""
+    if not settings.get("ktune_service_instances"):
+        return _graded("service.router", "skip", "no ktune_service_instances configured")
+    error = _section_error(services) or services.get("instances_error")
+    if error:
+        return _unreadable("service.router", "the routers", error)
+    routers = services.get("routers")
+    if not routers:
+        return _graded("service.router", "skip", "no sharded entry (replicas) on this host")
+    findings, fixes, passing = [], [], []
+    for router in routers:
+        reading = {"active_state": router.get("active_state"), "workers": router.get("answer"),
+                   "error": router.get("answer_error")}
+        problems = router_reading_problems(router, reading)
+        if problems:
+            finding, fix = router_failure(host, router, problems, reading, "%s --tags service" % TUNE)
+            findings.append(finding)
+            fixes.append(fix)
+        else:
+            passing.append("%s routes to %s, all healthy" % (router["unit"], ", ".join(router["workers"])))
+    if findings:
+        return _graded("service.router", "fail", "; ".join(findings), "; ".join(fixes))
+    return _graded("service.router", "pass", "; ".join(passing))
+
+
 def service_numa_placement(services, numa, settings, numa_on):
     """Each running instance's resident memory per node against what its binding promises
     (judged by ktransformers.placement_problem; a warning: it costs speed, not service)."""
@@ -486,8 +514,10 @@ BMC_RESULT = "ktune_audit_bmc"  # the registered bios_layout read (playbooks/tas
 
 
 def with_bmc(facts, host_vars):
-    """The host's facts with its registered BMC read as ktune_bmc (what evaluate grades)."""
-    return dict(facts or {}, ktune_bmc=(host_vars or {}).get(BMC_RESULT))
+    """The host's facts with its registered BMC read as ktune_bmc (what evaluate grades), and its
+    inventory name as ktune_host (the findings that name the host)."""
+    return dict(facts or {}, ktune_bmc=(host_vars or {}).get(BMC_RESULT),
+                ktune_host=(host_vars or {}).get("inventory_hostname"))
 
 
 def _bmc_read(bmc):
@@ -631,6 +661,7 @@ def evaluate(facts, settings):
         use_numa_memory(numa if not numa_error else {}, settings, numa_on),
     ] + service_controls(state.get("services"), settings) + [
         service_listen(state.get("services"), settings),
+        service_router(state.get("services"), settings, facts.get("ktune_host") or "this host"),
         service_numa_placement(state.get("services"), numa if not numa_error else {}, settings, numa_on),
         service_weights_layout(state.get("services"), settings),
         bios_pending(facts.get("ktune_bmc"), settings), bios_readable(facts.get("ktune_bmc"))]

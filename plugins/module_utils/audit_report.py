@@ -95,8 +95,11 @@ def to_json(report):
 # --- JUnit -------------------------------------------------------------------------
 
 
-def to_junit(report):
+def to_junit(report, title="ktune audit"):
     """One <testsuite> per inventory group, one <testcase> per host and control.
+
+    title names the <testsuites> and prefixes each suite's group (the canary gate reuses this
+    encoder with its own title).
 
     Only a failed error control is a <failure>; a failed warning passes with its finding in
     <system-out>; a host that could not be audited gives an <error> per control, and a control
@@ -144,12 +147,12 @@ def to_junit(report):
         for key in totals:
             totals[key] += counts[key]
         suites.append('  <testsuite name=%s tests="%d" failures="%d" errors="%d" skipped="%d">\n%s\n  </testsuite>'
-                      % (xml_attr("ktune audit: " + group), counts["tests"], counts["failures"], counts["errors"],
+                      % (xml_attr(title + ": " + group), counts["tests"], counts["failures"], counts["errors"],
                          counts["skipped"], "\n".join(cases)))
     # No skipped count on <testsuites>: the JUnit schema Jenkins' xunit validates with has none there.
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ktune audit" tests="%d" failures="%d" '
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name=%s tests="%d" failures="%d" '
             'errors="%d">\n%s\n</testsuites>\n'
-            % (totals["tests"], totals["failures"], totals["errors"], "\n".join(suites)))
+            % (xml_attr(title), totals["tests"], totals["failures"], totals["errors"], "\n".join(suites)))
 
 
 # --- text table --------------------------------------------------------------------

@@ -108,6 +108,9 @@ CONTROLS = (
     _control("service.active", ERROR, _SERVICES, tag="service", alert="KtuneInstanceDown"),
     _control("service.healthy", ERROR, _SERVICES, tag="service", alert="KtuneInstanceDown"),
     _control("service.listen", ERROR, _SERVICES, tag="service"),
+    # A sharded entry's router (smg): up, every replica registered and healthy. Read on the host
+    # (its GET /workers), so diagnose, which reads no services, has no finding of its own for it.
+    _control("service.router", ERROR, _SERVICES, tag="service"),
     _control("service.numa_placement", WARNING, _SERVICES + _USE_NUMA, tag="service"),
     # kt-kernel's converted weights are cut for one count of thread pools; after a BIOS layout
     # change they no longer match the pools the instance starts. The fix is a conversion, not tune.

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import glob
+import json
 import os
 import re
 import shlex
@@ -262,8 +263,9 @@ def expected_instances(instances, numa, settings):
     )
     try:
         resolved = resolve_instances(instances, numa or {}, settings)
-        keys = ("name", "state", "unit", "health_url", "backend", "host", "numactl", "numa_node", "numa_nodes",
-                "kt_numa_nodes", "kt_threadpool_count", "kt_weight_path", "kt_method", "kt_cpuinfer", "model_path")
+        keys = ("name", "state", "unit", "health_url", "backend", "host", "port", "numactl", "numa_node", "numa_nodes",
+                "kt_numa_nodes", "replica_of", "router_host", "router_port", "health_timeout_s",
+                "kt_threadpool_count", "kt_weight_path", "kt_method", "kt_cpuinfer", "model_path")
         return [dict([(key, item.get(key)) for key in keys]
                      + [("exposure", listen_exposure(item) if item.get("state") == "present" else None)])
                 for item in resolved], None
@@ -332,6 +334,36 @@ def read_services(instances, show_units, probe, procfs_root=None, weights_root=N
     return result
 
 
+def read_routers(instances, show_units, fetch_json):
+    """Each sharded entry's router (router.router_plan of the instances) with its unit's state and
+    its own worker list: smg's GET /workers on the router's address (loopback by default).
+
+    fetch_json(url) -> (parsed JSON or None, error). Only what the judgement needs of each worker is
+    kept (url, is_healthy, status): the answer is data from the host, and stays small.
+    """
+    from ansible_collections.ktune.inference.plugins.module_utils.router import router_plan  # SERVICES_ONLY
+    routers = router_plan(instances)
+    if not routers:
+        return []
+    try:
+        states = show_units([router["unit"] for router in routers])
+    except OSError:
+        states = {}
+    read = []
+    for router in routers:
+        answer, error = fetch_json(router["workers_url"])
+        if isinstance(answer, dict) and isinstance(answer.get("workers"), list):
+            answer = {"workers": [dict((key, worker.get(key)) for key in ("url", "is_healthy", "status"))
+                                  for worker in answer["workers"] if isinstance(worker, dict)]}
+        elif answer is not None:
+            answer, error = {}, "not smg's worker list"
+        keep = ("name", "unit", "host", "port", "workers", "replica_units", "workers_url")
+        read.append(dict([(key, router[key]) for key in keep],
+                         active_state=states.get(router["unit"], {}).get("ActiveState"),
+                         answer=answer, answer_error=error))
+    return read
+
+
 # --- everything --------------------------------------------------------------------
 
 
@@ -341,10 +373,11 @@ def read_removal(marker):
     return {"marker": marker, "removed": text is not None, "note": " ".join((text or "").split())[:200]}
 
 
-def gather_host_state(params, show_units, probe, numa=None):
+def gather_host_state(params, show_units, probe, numa=None, fetch_json=None):
     """The whole snapshot; params are the host_state options with sysfs_root and procfs_root.
 
-    numa: the layout when the caller has read it already (it is not read twice)."""
+    numa: the layout when the caller has read it already (it is not read twice); fetch_json reads
+    the routers' worker lists (read_routers), none are read without it."""
     if numa is None:
         numa = section(gather_numa_facts, params["sysfs_root"], params["procfs_root"])
     env_files = env_file_list(params["environment_file"], params["env_dir"], params["extra_env_files"])
@@ -357,6 +390,10 @@ def gather_host_state(params, show_units, probe, numa=None):
         page_cache["daemon"] = read_cron_daemon(params["cron_units"], show_units)
     if instances_error:
         services["instances_error"] = instances_error
+    elif fetch_json is not None and "error" not in services:
+        routers = read_routers(instances, show_units, fetch_json)
+        if routers:
+            services["routers"] = routers
     return {
         "numa": numa,
         "cpufreq": section(read_cpufreq, params["sysfs_root"], params["procfs_root"]),
@@ -386,6 +423,33 @@ def http_prober(timeout):
         except (URLError, OSError, ValueError) as exc:
             return None, str(getattr(exc, "reason", None) or exc)
     return probe
+
+
+ROUTER_ANSWER_LIMIT = 1 << 20
+
+
+def http_json_reader(timeout, limit=ROUTER_ANSWER_LIMIT):
+    """fetch_json(url) -> (parsed JSON or None, error): a direct GET (never through a proxy), the
+    answer read up to LIMIT bytes. For the routers' worker lists on the host's own addresses."""
+    from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # see SERVICES_ONLY
+    from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
+    opener = build_opener(ProxyHandler({}))
+
+    def fetch_json(url):
+        try:
+            response = opener.open(url, timeout=timeout)
+            body = response.read(limit + 1)
+        except HTTPError as exc:
+            return None, "HTTP %d %s" % (exc.code, exc.reason)
+        except (URLError, OSError, ValueError) as exc:
+            return None, str(getattr(exc, "reason", None) or exc)
+        if len(body) > limit:
+            return None, "an answer longer than %d bytes" % limit
+        try:
+            return json.loads(body.decode("utf-8")), None
+        except ValueError as exc:
+            return None, "not JSON (%s)" % exc
+    return fetch_json
 
 
 # --- the module side ---------------------------------------------------------------
@@ -436,5 +500,6 @@ def read_host_state(module, options, sysfs_root, procfs_root, numa=None):
     params = dict(options, sysfs_root=sysfs_root, procfs_root=procfs_root)
     params["service_settings"] = dict((key, value) for key, value in (options["service_settings"] or {}).items()
                                       if value is not None)
-    state = gather_host_state(params, systemctl_reader(module), http_prober(options["health_timeout"]), numa)
+    state = gather_host_state(params, systemctl_reader(module), http_prober(options["health_timeout"]), numa,
+                              http_json_reader(options["health_timeout"]))
     return {"ktune_numa": state.pop("numa"), "ktune_host_state": state}

@@ -118,6 +118,50 @@ def router_worker_problems(router, workers_doc):
     return problems
 
 
+def router_reading_problems(router, reading):
+    """What is wrong with one router as read on its host, [] when it is up and routes to exactly its healthy replicas.
+
+    READING: {"active_state": systemd's ActiveState of the router unit or None, "workers": the parsed
+    answer of its GET /workers or None, "error": why there is no answer}. The audit's service.router
+    grades this; the role's check after a start judges the answer with router_worker_problems.
+    """
+    reading = reading or {}
+    problems = []
+    state = reading.get("active_state")
+    if state is not None and state != "active":
+        problems.append("%s is %s (expected active)" % (router["unit"], state))
+    if reading.get("workers") is None:
+        problems.append("%s does not answer at %s: %s" % (router["unit"], router["workers_url"],
+                                                          reading.get("error") or "no answer"))
+        return problems
+    return problems + router_worker_problems(router, reading["workers"])
+
+
+def router_failure(host, router, problems, reading=None, rerun="run the service role again"):
+    """(finding, fix) for a router with PROBLEMS on HOST: "expected ..., found ..." and the fix.
+
+    The fix names the replica units to look at: those the router misses or marks unhealthy, every
+    replica when the router itself is down or does not answer. RERUN: how to start again.
+    """
+    listed = {}
+    workers = (reading or {}).get("workers")
+    if isinstance(workers, dict) and isinstance(workers.get("workers"), list):
+        listed = dict((_norm(worker.get("url")), worker) for worker in workers["workers"] if isinstance(worker, dict))
+    lost = [unit for url, unit in zip(router["workers"], router["replica_units"])
+            if listed.get(_norm(url), {}).get("is_healthy") is not True]
+    finding = "expected %s on %s to route to exactly %s, all healthy; found: %s" % (
+        router["unit"], host, ", ".join(router["workers"]), "; ".join(problems))
+    fix = ("on %s, systemctl status %s shows why a replica is down or missing and journalctl -u %s what the router "
+           "saw; then %s" % (host, " ".join(lost or router["replica_units"]), router["unit"], rerun))
+    return finding, fix
+
+
+def router_message(host, router, problems, reading=None, rerun="run the service role again"):
+    """The one failure sentence: expected X, found Y. Fix: Z."""
+    finding, fix = router_failure(host, router, problems, reading, rerun)
+    return "%s. Fix: %s" % (finding, fix)
+
+
 def _replica_name_of(name, entries):
     """The entry NAME is a replica of (ENTRY-nodeN or ENTRY-socketN), or None."""
     for entry in entries:

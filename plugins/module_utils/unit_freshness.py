@@ -80,8 +80,25 @@ def virtualenv_packages(program):
     return sorted(glob.glob(os.path.join(glob.escape(root), "lib*", "python*", "site-packages")))
 
 
+def installed_since(site_packages, since):
+    """The packages installed or upgraded in a site-packages folder after `since`, as
+    "name version" sorted by name: pip writes a new <name>-<version>.dist-info folder for each
+    (the wheel format escapes a '-' in either part, so the last '-' splits them)."""
+    installed = []
+    for folder in glob.glob(os.path.join(glob.escape(site_packages), "*.dist-info")):
+        try:
+            written = os.stat(folder).st_mtime
+        except OSError:
+            continue
+        name, _sep, version = os.path.basename(folder)[:-len(".dist-info")].rpartition("-")
+        if name and written > since + START_SLACK_S:
+            installed.append("%s %s" % (name, version))
+    return sorted(installed, key=str.lower)
+
+
 def judge(unit, properties, started_at, newest, now=None):
-    """{unit, need_daemon_reload, stale, reason} for one unit from what was read.
+    """{unit, need_daemon_reload, stale, reason, upgraded} for one unit from what was read; upgraded
+    names the package versions installed since the process started when its virtualenv changed.
 
     A file dated after now says the clock was stepped back since it was written, not that a
     restart was lost: trusting it would restart the unit on every run until the clock catches up.
@@ -91,12 +108,14 @@ def judge(unit, properties, started_at, newest, now=None):
     active = properties.get("ActiveState") in ("active", "activating", "reloading")
     stale = bool(active and started_at is not None and mtime is not None
                  and started_at + START_SLACK_S < mtime <= now + START_SLACK_S)
-    reason = None
+    reason, upgraded = None, []
     if stale and os.path.basename(path) == "site-packages":
-        reason = ("the packages in %s changed after the running process started (%.0f s later): an upgrade of the "
-                  "virtualenv, not running yet" % (path, mtime - started_at))
+        upgraded = installed_since(path, started_at)
+        what = "installed since: " + ", ".join(upgraded) if upgraded else "packages removed, none installed"
+        reason = ("the packages in %s changed after the running process started (%.0f s later; %s): an upgrade of "
+                  "the virtualenv, not running yet" % (path, mtime - started_at, what))
     elif stale:
         reason = "%s was written after the running process started (%.0f s later): a restart was lost" % (
             path, mtime - started_at)
     return {"unit": unit, "need_daemon_reload": properties.get("NeedDaemonReload") == "yes", "stale": stale,
-            "reason": reason, "active": active}
+            "reason": reason, "active": active, "upgraded": upgraded}

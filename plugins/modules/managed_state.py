@@ -47,7 +47,7 @@ options:
   host_state:
     description:
       - Also return, in the same round trip, everything the fleet audit grades, as the
-        C(ktune_numa) and C(ktune_host_state) facts (see RV(ansible_facts)); null (the default)
+        C(ktune_numa) and C(ktune_host_state) facts (the returned facts); null (the default)
         reads none of it. V({}) reads it with every default.
       - Each section is read on its own; a file that cannot be read makes that section a
         dictionary with one key, C(error), naming the file and the problem, instead of failing

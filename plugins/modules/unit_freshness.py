@@ -88,7 +88,11 @@ stale:
   elements: str
   sample: [ktransformers@r1.service]
 units:
-  description: Per unit, C(need_daemon_reload), C(stale), C(active) and C(reason) (which file, how much newer).
+  description:
+    - Per unit, C(need_daemon_reload), C(stale), C(active) and C(reason) (which file, how much newer).
+    - C(upgraded) lists, as C(name version), the packages installed or upgraded in the program's virtualenv
+      since the process started (each new C(<name>-<version>.dist-info) folder) when that made the unit stale;
+      C(reason) names them too.
   returned: always
   type: list
   elements: dict

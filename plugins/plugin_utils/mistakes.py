@@ -118,7 +118,7 @@ def converted(value, spec):
 def value_mistakes(where, value, spec):
     """Problems of one value against its option spec, each a line starting with `where`."""
     if value is None:
-        return []
+        return null_mistakes(where, spec)
     try:
         value = converted(value, spec)
     except (TypeError, ValueError):
@@ -135,6 +135,16 @@ def value_mistakes(where, value, spec):
     if spec.get("type") == "dict" and spec.get("options"):
         return fields_mistakes(where, value, spec["options"])
     return []
+
+
+def null_mistakes(where, spec):
+    """An explicit null where the choices leave it out: Ansible refuses it; the option is meant to
+    be left unset (as ktune_expected_sockets, ktune_transparent_hugepage)."""
+    choices = spec.get("choices")
+    if not choices or None in choices or spec.get("type") == "list":
+        return []
+    listed = ", ".join(str(choice) for choice in choices)
+    return ["%s = null: expected one of %s. Fix: leave it unset (delete the line) rather than null" % (where, listed)]
 
 
 def items_mistakes(where, items, spec):

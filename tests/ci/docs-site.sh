@@ -21,6 +21,25 @@ export ANSIBLE_COLLECTIONS_PATH=${ROOT}/collections PATH=${VENV}/bin:${PATH}
 antsibull-docs sphinx-init --use-current --squash-hierarchy --fail-on-error --dest-dir "${OUT}" \
   --project ktune.inference --title "ktune.inference" ktune.inference >/dev/null
 pip install -q --disable-pip-version-check -r "${OUT}/requirements.txt"
+# Cross-references: only Ansible's own docs are linked (Python's and Jinja's inventories are not
+# needed). Offline, Sphinx falls back on an inventory of the few labels the pages use
+# (tests/fixtures/docs/ansible-devel-labels.txt), so the build never needs the network.
+cat >>"${OUT}/conf.py" <<'CONF'
+
+intersphinx_mapping = {
+    'ansible_devel': ('https://docs.ansible.com/projects/ansible/devel/', (None, '../ansible_devel.inv')),
+}
+intersphinx_timeout = 10
+CONF
+python3 - "${ROOT}/tests/fixtures/docs/ansible-devel-labels.txt" "${OUT}/ansible_devel.inv" <<'PY'
+import sys
+import zlib
+lines = [line for line in open(sys.argv[1]).read().splitlines() if line and not line.startswith("#")]
+header = "# Sphinx inventory version 2\n# Project: Ansible\n# Version: devel\n" \
+         "# The remainder of this file is compressed using zlib.\n"
+with open(sys.argv[2], "wb") as inventory:
+    inventory.write(header.encode() + zlib.compress(("\n".join(lines) + "\n").encode()))
+PY
 # build.sh: antsibull-docs collection --fail-on-error, then sphinx-build -W --keep-going.
 bash "${OUT}/build.sh"
 echo "docs site: ${OUT}/build/html/index.html"

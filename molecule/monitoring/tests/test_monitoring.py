@@ -19,8 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 PROJECT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(PROJECT / "tests"))
 sys.path.insert(0, str(PROJECT / "molecule/monitoring"))
+sys.path.insert(0, str(PROJECT / "collections"))  # tests/checkout.py links the collection there
 import fixtures  # noqa: E402
 import topologies  # noqa: E402
+from ansible_collections.ktune.inference.plugins.module_utils.concern_registry import alert_severity  # noqa: E402
 
 METRICS = "/var/lib/prometheus/node-exporter/ktune.prom"
 DIAGNOSTICS = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "diagnostics"
@@ -198,7 +200,8 @@ def test_the_rules_fire_on_what_node_exporter_serves(tmp_path):
     rules = tmp_path / "ktune.rules.yml"
     rules.write_text(host.file("/etc/prometheus/rules/ktune.rules.yml").content_string)
     expected = [{"labels": "ALERTS{%s}" % ", ".join('%s="%s"' % item for item in sorted(dict(
-        labels, alertstate="firing", severity="warning", instance="monitoring-bmc:9100", job="node").items())),
+        labels, alertstate="firing", severity=alert_severity(labels["alertname"]), instance="monitoring-bmc:9100",
+        job="node").items())),
         "value": 1} for labels in firing]
     suite = {"rule_files": [str(rules)], "evaluation_interval": "1m", "tests": [{
         "interval": "1m", "input_series": series, "promql_expr_test": [{

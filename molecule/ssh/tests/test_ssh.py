@@ -7,13 +7,18 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
+import yaml
+
 from conftest import FLEET, METAL, PROJECT, podman, run_playbook, snapshot
 from playbook_run import recap, rollout_status
 
-# A no-change run: one task names the inventory's mistakes (on the controller, none), one reads the
-# host and judges every role (monitoring included), one shows the layout; every other task is skipped.
-NO_CHANGE_TASKS = ["Name the mistakes in the settings", "Read the host once and judge every tuning role",
-                   "Show the NUMA layout and what the roles noted"]
+# A no-change run: one task names the inventory's mistakes (on the controller, none), the
+# set_facts that turn the run's tags into the selected roles (no module runs on the host), one
+# reads the host and judges every role (monitoring included), one shows the layout; every other
+# task is skipped.
+SELECT_TASKS = [task["name"] for task in yaml.safe_load((PROJECT / "playbooks/tasks/select_roles.yml").read_text())]
+NO_CHANGE_TASKS = ["Name the mistakes in the settings", *SELECT_TASKS,
+                   "Read the host once and judge every tuning role", "Show the NUMA layout and what the roles noted"]
 SCRIPT = (PROJECT / "roles/page_cache/files/ktune-drop-caches").read_text().splitlines()
 
 

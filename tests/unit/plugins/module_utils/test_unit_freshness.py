@@ -100,9 +100,51 @@ def test_an_upgrade_in_the_virtualenv_after_the_start_makes_the_unit_stale(tmp_p
     # pip install -U: the old version's dist-info goes, the new one's comes.
     (packages / "ktransformers-0.3.1.dist-info").rmdir()
     (packages / "ktransformers-0.3.2.dist-info").mkdir()
-    os.utime(str(packages), (started + 15, started + 15))
+    for written in (packages, packages / "ktransformers-0.3.2.dist-info"):
+        os.utime(str(written), (started + 15, started + 15))
     upgraded = unit_freshness.judge("ktransformers@a.service", {"ActiveState": "active"}, started,
                                     unit_freshness.newest_file([str(packages)]), now=started + 20)
     assert upgraded["stale"]
-    assert upgraded["reason"] == ("the packages in %s changed after the running process started (15 s later): an "
-                                  "upgrade of the virtualenv, not running yet" % packages)
+    assert upgraded["reason"] == ("the packages in %s changed after the running process started (15 s later; "
+                                  "installed since: ktransformers 0.3.2): an upgrade of the virtualenv, not running yet"
+                                  % packages)
+    assert upgraded["upgraded"] == ["ktransformers 0.3.2"]
+
+
+def test_the_versions_installed_since_the_start_are_named_and_the_older_ones_are_not(tmp_path):
+    """pip install -U of two packages with a dependency left alone: the new dist-info folders name
+    what the upgrade brought; the untouched one and anything written before the start are not named."""
+    packages = make_virtualenv(tmp_path / "venv")
+    (packages / "numpy-1.26.4.dist-info").mkdir()
+    started = os.stat(str(packages)).st_mtime + 10
+    for folder in ("ktransformers-0.3.1.dist-info", "numpy-1.26.4.dist-info"):
+        os.utime(str(packages / folder), (started - 5, started - 5))
+    (packages / "ktransformers-0.3.1.dist-info").rmdir()
+    for folder in ("ktransformers-0.3.2.dist-info", "sglang_kt-0.7.3.dist-info", "Flash_Attn-2.8.0.post2.dist-info"):
+        (packages / folder).mkdir()
+        os.utime(str(packages / folder), (started + 12, started + 12))
+    (packages / "sglang_kt-0.7.3.dist-info.tmp").mkdir()
+    os.utime(str(packages), (started + 15, started + 15))
+    assert unit_freshness.installed_since(str(packages), started) == [
+        "Flash_Attn 2.8.0.post2", "ktransformers 0.3.2", "sglang_kt 0.7.3"]
+    judged = unit_freshness.judge("ktransformers@a.service", {"ActiveState": "active"}, started,
+                                  unit_freshness.newest_file([str(packages)]), now=started + 20)
+    assert judged["stale"] and judged["upgraded"] == ["Flash_Attn 2.8.0.post2", "ktransformers 0.3.2", "sglang_kt 0.7.3"]
+    assert "installed since: Flash_Attn 2.8.0.post2, ktransformers 0.3.2, sglang_kt 0.7.3)" in judged["reason"]
+
+
+def test_a_removal_alone_says_nothing_was_installed(tmp_path):
+    packages = make_virtualenv(tmp_path / "venv")
+    started = os.stat(str(packages)).st_mtime + 10
+    (packages / "ktransformers-0.3.1.dist-info").rmdir()
+    os.utime(str(packages), (started + 15, started + 15))
+    judged = unit_freshness.judge("ktransformers@a.service", {"ActiveState": "active"}, started,
+                                  unit_freshness.newest_file([str(packages)]), now=started + 20)
+    assert judged["stale"] and judged["upgraded"] == []
+    assert "(15 s later; packages removed, none installed)" in judged["reason"]
+
+
+def test_a_unit_file_change_names_no_upgrade(tmp_path):
+    judged = unit_freshness.judge("k@r1.service", {"ActiveState": "active"}, 1000.0, ("/etc/ktransformers/r1.env", 1500.0),
+                                  now=2000.0)
+    assert judged["stale"] and judged["upgraded"] == []

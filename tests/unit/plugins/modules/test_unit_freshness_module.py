@@ -58,3 +58,5 @@ def test_a_virtualenv_upgraded_after_the_start_makes_the_unit_stale(running):
     assert result["stale"] == ["ktransformers@a.service"]
     assert result["units"][0]["reason"].startswith("the packages in %s changed after the running process started"
                                                    % packages)
+    assert result["units"][0]["upgraded"] == ["ktransformers 0.3.2"]
+    assert "installed since: ktransformers 0.3.2)" in result["units"][0]["reason"]

@@ -163,3 +163,14 @@ def test_the_uid_of_id_u():
     assert uid_of(0, "0\n") == 0
     assert uid_of(1, "0\n") is None
     assert uid_of(0, "Welcome to the host!\n0\n") is None
+
+
+@pytest.mark.parametrize("role, name", [("nps_layout", "ktune_expected_sockets"), ("nps_layout", "ktune_expected_nodes_per_socket"),
+                                        ("diagnose", "ktune_expected_sockets"), ("numa_env", "ktune_transparent_hugepage")])
+def test_an_explicit_null_where_the_option_is_meant_unset_says_to_delete_the_line(role, name):
+    options = read_specs(role)["main"]
+    problems = settings_mistakes(options, {name: None})
+    assert len(problems) == 1
+    assert problems[0].startswith("%s = null: expected one of " % name)
+    assert "Fix: leave it unset (delete the line)" in problems[0]
+    assert settings_mistakes(options, {}) == []
