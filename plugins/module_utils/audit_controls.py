@@ -7,7 +7,7 @@ Pure functions, run on the controller. ``evaluate(facts, settings)`` takes what
 ``ktune.inference.managed_state`` returned with ``host_state`` (``ktune_numa`` and
 ``ktune_host_state``) and the host's variables (role defaults under the inventory) and returns
 one dict per control: ``{"id", "status": pass|fail|skip|unknown, "severity": error|warning, "finding", "fix"}``
-(unknown: the audit could not read what the control judges; so far only the BMC's controls).
+(unknown: the audit could not read what the control judges: the BMC's controls, an instance's weights).
 ``facts["ktune_bmc"]``, where given, is what ``ktune.inference.bios_layout`` read through the
 host's BMC without ``nodes_per_socket`` (registered, failed_when false); None or skipped: no BMC.
 The judgements are the roles' own code (layout.layout_problems, use_numa.decide and the
@@ -479,6 +479,28 @@ def service_numa_placement(services, numa, settings, numa_on):
     return _graded("service.numa_placement", "pass", "as promised: %s" % "; ".join(seen))
 
 
+def service_weights_layout(services, settings):
+    """Each present instance's kt-kernel weights against the thread pools it starts (judged on the
+    host by kt_weights.weight_split_finding, which the service role runs before a start too)."""
+    if not settings.get("ktune_service_instances"):
+        return _graded("service.weights_layout", "skip", "no ktune_service_instances configured")
+    error = _section_error(services) or services.get("instances_error")
+    if error:
+        return _unreadable("service.weights_layout", "the instances' weights", error)
+    verdicts = [unit["weights_split"] for unit in services.get("units", [])
+                if unit.get("state", "present") == "present" and unit.get("weights_split")]
+    for status in ("fail", "unknown"):
+        found = [verdict for verdict in verdicts if verdict["status"] == status]
+        if found:
+            return _graded("service.weights_layout", status, "; ".join(verdict["finding"] for verdict in found),
+                           " || ".join(verdict["fix"] for verdict in found if verdict["fix"]), settings)
+    judged = [verdict["finding"] for verdict in verdicts if verdict["status"] == "pass"]
+    if not judged:
+        return _graded("service.weights_layout", "skip", "; ".join(verdict["finding"] for verdict in verdicts)
+                       or "no present instance")
+    return _graded("service.weights_layout", "pass", "; ".join(judged))
+
+
 # --- everything --------------------------------------------------------------------
 
 
@@ -641,6 +663,7 @@ def evaluate(facts, settings):
         service_listen(state.get("services"), settings),
         service_router(state.get("services"), settings, facts.get("ktune_host") or "this host"),
         service_numa_placement(state.get("services"), numa if not numa_error else {}, settings, numa_on),
+        service_weights_layout(state.get("services"), settings),
         bios_pending(facts.get("ktune_bmc"), settings), bios_readable(facts.get("ktune_bmc"))]
     reading = judgement_reading(numa, state)
     controls += [registered_control(entry, reading, settings) for entry in registry.CONTROLS if entry.judge]

@@ -112,6 +112,9 @@ CONTROLS = (
     # (its GET /workers), so diagnose, which reads no services, has no finding of its own for it.
     _control("service.router", ERROR, _SERVICES, tag="service"),
     _control("service.numa_placement", WARNING, _SERVICES + _USE_NUMA, tag="service"),
+    # kt-kernel's converted weights are cut for one count of thread pools; after a BIOS layout
+    # change they no longer match the pools the instance starts. The fix is a conversion, not tune.
+    _control("service.weights_layout", ERROR, _SERVICES),
     # Read through the host's BMC from the controller, only where ktune_bmc_address is set (else
     # skipped). A BIOS change waits for a reboot that bios.yml or the operator makes; a BMC the
     # audit could not read is graded unknown, never pass. Neither is tune's to fix.

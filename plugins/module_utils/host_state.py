@@ -264,7 +264,8 @@ def expected_instances(instances, numa, settings):
     try:
         resolved = resolve_instances(instances, numa or {}, settings)
         keys = ("name", "state", "unit", "health_url", "backend", "host", "port", "numactl", "numa_node", "numa_nodes",
-                "kt_numa_nodes", "replica_of", "router_host", "router_port", "health_timeout_s")
+                "kt_numa_nodes", "replica_of", "router_host", "router_port", "health_timeout_s",
+                "kt_threadpool_count", "kt_weight_path", "kt_method", "kt_cpuinfer", "model_path")
         return [dict([(key, item.get(key)) for key in keys]
                      + [("exposure", listen_exposure(item) if item.get("state") == "present" else None)])
                 for item in resolved], None
@@ -295,8 +296,9 @@ def read_numa_resident(procfs_root, pid):
         return None
 
 
-def read_services(instances, show_units, probe, procfs_root=None):
-    """Each configured unit's systemd state and, for present instances, its health answer.
+def read_services(instances, show_units, probe, procfs_root=None, weights_root=None):
+    """Each configured unit's systemd state and, for present instances, its health answer and
+    (with weights_root) how its kt-kernel weights are cut against its thread pools.
 
     show_units(units) -> {unit: {LoadState, ActiveState, SubState, UnitFileState}} or raises
     OSError when systemd cannot be asked; probe(url) -> (status code or None, message).
@@ -316,6 +318,11 @@ def read_services(instances, show_units, probe, procfs_root=None):
                      health_status=None, health_message=None)
         if item.get("state", "present") == "present" and item.get("health_url"):
             entry["health_status"], entry["health_message"] = probe(item["health_url"])
+        if weights_root and item.get("state", "present") == "present":
+            from ansible_collections.ktune.inference.plugins.module_utils.kt_weights import (  # SERVICES_ONLY
+                weight_split_finding,
+            )
+            entry["weights_split"] = weight_split_finding(weights_root, item)
         pid = parse_decimal(str(state.get("MainPID") or ""))
         if procfs_root and item.get("state", "present") == "present" and pid and pid > 0:
             entry["main_pid"] = pid
@@ -376,7 +383,8 @@ def gather_host_state(params, show_units, probe, numa=None, fetch_json=None):
     env_files = env_file_list(params["environment_file"], params["env_dir"], params["extra_env_files"])
     instances, instances_error = expected_instances(params["instances"], numa if "error" not in numa else {},
                                                     params["service_settings"])
-    services = section(read_services, instances, show_units, probe, params["procfs_root"])
+    services = section(read_services, instances, show_units, probe, params["procfs_root"],
+                       params.get("weights_root") or "/")
     page_cache = section(read_cron_job, params["cron_file"])
     if page_cache.get("present") and params.get("cron_units"):
         page_cache["daemon"] = read_cron_daemon(params["cron_units"], show_units)
@@ -462,6 +470,7 @@ def host_state_options():
         service_settings=dict(type="dict", default={}),
         health_timeout=dict(type="float", default=5),
         removed_marker=dict(type="path", default=REMOVED_MARKER),
+        weights_root=dict(type="path", default="/"),
     )
 
 

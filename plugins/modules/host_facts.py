@@ -79,6 +79,10 @@ options:
     description: As O(ktune.inference.managed_state#module:host_state.removed_marker).
     type: path
     default: /var/lib/ktune-removed
+  weights_root:
+    description: As O(ktune.inference.managed_state#module:host_state.weights_root).
+    type: path
+    default: /
 seealso:
   - module: ktune.inference.managed_state
 """

@@ -118,6 +118,14 @@ options:
             host C(not managed).
         type: path
         default: /var/lib/ktune-removed
+      weights_root:
+        description:
+          - The directory the instances' C(kt_weight_path) are read under, to compare how their
+            kt-kernel weights are cut per thread pool with the pools they start
+            (C(ktune_host_state.services.units[].weights_split)). Links are followed only where root
+            owns them. Change it only to read a copy of the tree, for example in tests.
+        type: path
+        default: /
   numa:
     description:
       - Also return the C(ktune_numa) fact, as M(ktune.inference.numa_facts) does, in the same round
@@ -291,10 +299,12 @@ ansible_facts:
                    persisted: {kernel.numa_balancing: 0}, live: {kernel.numa_balancing: 0}}
         services:
           description: >-
-            C(units): name, state, unit, backend, host, numactl, numa_node, kt_numa_nodes, exposure,
+            C(units): name, state, unit, backend, host, numactl, numa_node, kt_numa_nodes, kt_threadpool_count,
+            kt_weight_path, kt_method, kt_cpuinfer, model_path, exposure,
             health_url, load_state, active_state, sub_state, unit_file_state, health_status (HTTP code
             or null), health_message, main_pid and numa_resident_kb (node id to resident kB, null when
-            numa_maps cannot be read) of a running unit; C(systemd_error)
+            numa_maps cannot be read) of a running unit, weights_split (C(status) pass, fail, skip or
+            unknown, C(finding), C(fix)) of a present unit; C(systemd_error)
             and C(instances_error) when present.
           type: dict
         removal:

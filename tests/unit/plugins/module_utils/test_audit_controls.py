@@ -4,6 +4,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 from pathlib import Path
 
 import pytest
@@ -472,3 +473,53 @@ def test_an_unreadable_bmc_is_unknown_not_pass():
     dummy, readable = grade_bios({"failed": True, "msg": "BMC x: expected a NUMA layout attribute, found none. "
                                                          "Fix: set the layout in this BIOS's setup by hand"})
     assert readable["fix"] == "set the layout in this BIOS's setup by hand"
+
+
+# --- kt-kernel's weights against the thread pools (kt_weights.weight_split_finding) -------------
+
+def _weights_graded(numa_facts, weights_root, configured):
+    from ansible_collections.ktune.inference.plugins.module_utils.host_state import expected_instances, read_services
+
+    units, error = expected_instances(configured, numa_facts, {})
+    assert error is None
+    services = read_services(units, lambda names: {}, lambda url: (200, "HTTP 200"), None, str(weights_root))
+    return grade(numa_facts, tuned_state(services=services), ktune_service_instances=configured)
+
+
+def test_weights_converted_on_nps2_fail_the_audit_after_the_bios_went_nps4(numa, tmp_path):
+    from ansible_collections.ktune.inference.tests.unit.kt_weight_tree import write_merged
+
+    # 2 sockets x NPS2: 4 nodes, so the instance starts 4 pools and its weights were cut for 4.
+    write_merged(str(tmp_path / "models" / "DeepSeek-V3-AMXINT4-NUMA4"), 4)
+    configured = [{"name": "k2", "backend": "sglang", "model_path": "/models/DeepSeek-V3",
+                   "kt_weight_path": "/models/DeepSeek-V3-AMXINT4-NUMA4", "kt_cpuinfer": 60}]
+    before = _weights_graded(numa("epyc-2s-nps2"), tmp_path, configured)["service.weights_layout"]
+    assert before["status"] == "pass" and before["severity"] == "error"
+    assert before["finding"] == "k2: /models/DeepSeek-V3-AMXINT4-NUMA4 is cut for 4 thread pools, as started"
+    # The same inventory after the BIOS change to NPS4: 8 nodes, 8 pools, the same weights.
+    after = _weights_graded(numa("epyc-2s-nps4"), tmp_path, configured)["service.weights_layout"]
+    assert after["status"] == "fail" and after["severity"] == "error"
+    assert after["finding"] == ("k2: expected kt-kernel weights cut for 8 thread pools (--kt-threadpool-count 8, "
+                                "nodes 0 1 2 3 4 5 6 7), found 4 thread pools in /models/DeepSeek-V3-AMXINT4-NUMA4")
+    assert after["fix"] == (
+        "convert the weights again for 8 pools on the host: python kt-kernel/scripts/convert_cpu_weights.py "
+        "--input-path /models/DeepSeek-V3 --input-type fp8|fp16|bf16 (as the model) --output "
+        "/models/DeepSeek-V3-AMXINT4-NUMA8 --quant-method int4 --cpuinfer-threads 60 --threadpool-count 8; "
+        "then set kt_weight_path: /models/DeepSeek-V3-AMXINT4-NUMA8")
+
+
+def test_weights_the_audit_cannot_read_safely_are_unknown_and_others_skipped(numa, tmp_path):
+    nps2 = numa("epyc-2s-nps2")
+    assert grade(nps2, tuned_state())["service.weights_layout"]["status"] == "skip"
+    legacy = [{"name": "r1", "model_path": "/m", "gguf_path": "/g"}]
+    skipped = _weights_graded(nps2, tmp_path, legacy)["service.weights_layout"]
+    assert skipped == {"id": "service.weights_layout", "status": "skip", "severity": "error",
+                       "finding": "r1 loads no kt-kernel weights", "fix": ""}
+    os.mkdir(str(tmp_path / "models"))
+    os.mkfifo(str(tmp_path / "models" / "w"))
+    sglang = [{"name": "k2", "backend": "sglang", "model_path": "/m", "kt_weight_path": "/models/w"}]
+    unknown = _weights_graded(nps2, tmp_path, sglang)["service.weights_layout"]
+    assert unknown["status"] == "unknown"
+    assert unknown["finding"] == "k2: /models/w: expected a directory, found another kind of file"
+    unread = grade(nps2, tuned_state(services={"error": "boom"}), ktune_service_instances=sglang)
+    assert unread["service.weights_layout"]["status"] == "fail"

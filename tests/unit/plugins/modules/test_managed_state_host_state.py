@@ -367,3 +367,22 @@ def test_the_registrys_files_are_read_as_non_blank_lines(tmp_path):
     present.write_text("# a comment\n\n  \nw /sys/x - - - - y\n")
     assert read_lines([str(present), str(tmp_path / "missing.conf")]) == {
         str(present): ["# a comment", "w /sys/x - - - - y"], str(tmp_path / "missing.conf"): None}
+
+
+def test_the_audits_read_judges_each_instances_weights_under_weights_root(host):
+    from ansible_collections.ktune.inference.tests.unit.kt_weight_tree import write_merged
+
+    # The fixture host is 2 sockets x NPS2: 4 nodes, so 4 pools; these weights were cut for 2.
+    write_merged(str(host / "models" / "ds-AMXINT4-NUMA2"), 2)
+    instances = [{"name": "k2", "backend": "sglang", "model_path": "/models/ds", "port": 1029,
+                  "kt_weight_path": "/models/ds-AMXINT4-NUMA2"}]
+    result, failed = run_module(managed_state, args_for(host, instances=instances, weights_root=str(host),
+                                                        health_timeout=0.5))
+    assert not failed and not result["changed"]
+    unit = result["ansible_facts"]["ktune_host_state"]["services"]["units"][0]
+    assert unit["kt_threadpool_count"] == 4
+    assert unit["weights_split"]["status"] == "fail"
+    assert unit["weights_split"]["finding"] == (
+        "k2: expected kt-kernel weights cut for 4 thread pools (--kt-threadpool-count 4, nodes 0 1 2 3), "
+        "found 2 thread pools in /models/ds-AMXINT4-NUMA2")
+    assert "--threadpool-count 4; then set kt_weight_path: /models/ds-AMXINT4-NUMA4" in unit["weights_split"]["fix"]
