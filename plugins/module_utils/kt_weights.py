@@ -41,9 +41,9 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEX
 MAX_LINKS = 40  # the kernel's own limit on symlinks in one path lookup
 # safetensors refuses headers above 100 MB itself; a converted shard's header is a few hundred kB.
 MAX_HEADER_BYTES = 100 * 1000 * 1000
-SLICE_KEY = re.compile(r"^blk\.\d+\.ffn_(?:up|gate|down)_exps\.\d+\.numa\.(\d+)\.weight$")
-LAYER_DIR = re.compile(r"^_layer_(\d+)$")
-NUMA_DIR = re.compile(r"^_numa_(\d+)$")
+SLICE_KEY = re.compile(r"^blk\.\d+\.ffn_(?:up|gate|down)_exps\.\d+\.numa\.(\d+)\.weight\Z")
+LAYER_DIR = re.compile(r"^_layer_(\d+)\Z")
+NUMA_DIR = re.compile(r"^_numa_(\d+)\Z")
 # kt_method -> convert_cpu_weights.py --quant-method (the methods whose weights it cuts per pool)
 QUANT_METHODS = {"AMXINT4": "int4", "AMXINT8": "int8", "MOE_INT4": "moe_int4", "MOE_INT8": "moe_int8"}
 
