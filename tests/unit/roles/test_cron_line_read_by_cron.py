@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests/unit/roles"))
 from role_vars import evaluate  # noqa: E402
 
-from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import role_options  # noqa: E402
+from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import role_options, spec_problems  # noqa: E402
 from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems  # noqa: E402
 from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import page_cache_sources  # noqa: E402
 
@@ -129,8 +129,11 @@ def sentinel(index):
 
 def judge_and_render(cases):
     """Per case: the role's problems and, for accepted cases, the rendered file and the argv it means."""
-    defaults = dict((name, option.get("default")) for name, option in role_options("page_cache").items())
-    judged = [{"problems": settings_problems("page_cache", dict(defaults, **case))} for case in cases]
+    options = role_options("page_cache")
+    defaults = dict((name, option.get("default")) for name, option in options.items())
+    # What the judge action refuses: the argument specification's complaints, then the role's own.
+    judged = [{"problems": spec_problems(options, case) + settings_problems("page_cache", dict(defaults, **case))}
+              for case in cases]
     accepted = [case for case, result in zip(cases, judged) if not result["problems"]]
     if not accepted:
         return judged, []
