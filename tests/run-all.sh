@@ -3,7 +3,8 @@
 #   1. installs what it needs (apt: python3-venv, shellcheck, openjdk-17-jre-headless, chromium, podman,
 #      runc, debootstrap; cron and libfaketime unpacked; pip: requirements-test.txt, ansible-rulebook in a venv of its own)
 #   2. lint: yamllint, ansible-lint (production profile), ansible-doc of every plugin,
-#      ansible-galaxy collection build, galaxy-importer on the tarball, ansible-builder create
+#      ansible-galaxy collection build, galaxy-importer on the tarball, ansible-builder create,
+#      the docs site (antsibull-docs, Sphinx -W)
 #   3. ansible-test sanity on ansible-core 2.16, 2.19, 2.20 and 2.21 (one venv each; 2.20 and
 #      2.21 on the pyenv's Python 3.12 and 3.13), and the unit tests (pytest, hypothesis; the
 #      contract tests parse the generated ktransformers command lines with upstream's parsers)
@@ -160,6 +161,11 @@ rm -rf "${import_dir}"
 stage "ansible-builder create (execution environment context, no image build)"
 PATH=${importer_venv}/bin:${PATH} bash tests/ci/check-ee.sh "${tarball}"
 rm -f "${tarball}"
+
+stage "docs site (antsibull-docs and Sphinx -W, as docs.ansible.com builds a collection's pages)"
+docs_out=$(mktemp -d)
+KTUNE_DOCS_VENV=${VENV}-docs bash tests/ci/docs-site.sh "${docs_out}"
+rm -rf "${docs_out}"
 
 # Sanity on every ansible-core the collection supports, each on a Python its controller runs on
 # (its import test proves the modules and module_utils import no controller code). The unit tests
