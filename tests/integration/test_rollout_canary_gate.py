@@ -96,9 +96,13 @@ def site(tmp_path_factory):
     recorded = sorted(path.name for path in (base / "ktune-baselines/fleet").glob("*/*.json"))
     assert recorded == ["h2.json", "h3.json"], recorded
 
-    def rollout(canary, plan, name, *extra):
-        """The rollout with `canary` first; its server paced by plan; returns the run with .junit, .plan, .upgraded_at."""
+    def rollout(canary, plan, name, *extra, breaks_governor=False):
+        """The rollout with `canary` first; its server paced by plan; returns the run with .junit, .plan, .upgraded_at.
+        breaks_governor: the upgrade also leaves the canary's CPUs on powersave, which its audit gate refuses."""
         etc = base / canary / "etc"
+        governors = sorted((base / canary / "sys/devices/system/cpu/cpufreq").glob("policy*/scaling_governor"))
+        for path in governors:
+            path.write_text("performance\n")
         (etc / "ktransformers.env").write_text(OLD)
         if (etc / "added-by-upgrade.conf").exists():
             (etc / "added-by-upgrade.conf").unlink()
@@ -112,6 +116,8 @@ def site(tmp_path_factory):
             while not manifest.exists() and time.time() < deadline:
                 time.sleep(0.01)
             if manifest.exists():
+                for path in governors if breaks_governor else ():
+                    path.write_text("powersave\n")
                 (etc / "ktransformers.env").write_text(NEW)
                 (etc / "added-by-upgrade.conf").write_text("new\n")
                 upgraded["at"] = time.monotonic()
@@ -174,6 +180,21 @@ def test_a_regressing_canary_is_rolled_back_and_stops_the_rollout_before_the_nex
     root, cases = junit(done)
     assert int(root.get("failures")) >= 2 and root.get("errors") == "0"
     assert cases["canary.p99_ttft_s"] == ["failure"] and cases["canary.first_tokens_per_s"] == ["failure"]
+
+
+def test_a_canary_failing_its_audit_gate_after_the_upgrade_is_rolled_back_and_stops_the_rollout(site):
+    done = site("canary", FAST, "audit", breaks_governor=True)
+    assert done.returncode != 0
+    assert done.upgraded_at is not None
+    status = rollout_status(done.output)
+    assert status["not touched"] == ["h2", "h3"] and status["rolled out and passed the gate"] == [], status
+    assert "canary: rollout stopped: Pass the gate (audit controls and service health): canary: failed the rollout gate: " \
+        in done.output
+    assert "The canary was rolled back to the service configuration recorded before its upgrade" in done.output
+    # Rolled back without being benchmarked: the audit gate failed first.
+    assert done.plan.count == 0
+    assert (done.etc / "ktransformers.env").read_text() == OLD
+    assert not (done.etc / "added-by-upgrade.conf").exists()
 
 
 def test_a_canary_of_another_kernel_is_refused_naming_the_difference(site):
