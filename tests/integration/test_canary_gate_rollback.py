@@ -1,0 +1,150 @@
+"""The canary gate's record and rollback (roles/canary_gate, tasks_from: record / rollback) on localhost
+against files in a temporary folder: what root restores comes from the list this run works out, never
+from the host's manifest.json, and nothing is recorded into or restored from a state folder another
+user could change."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Record the configuration
+      ansible.builtin.include_role:
+        name: ktune.inference.canary_gate
+        tasks_from: record
+      when: step == 'record'
+    - name: Work out the files again, as a later run would
+      ansible.builtin.include_role:
+        name: ktune.inference.canary_gate
+        tasks_from: paths
+      when: step == 'rollback'
+    - name: Roll back
+      ansible.builtin.include_role:
+        name: ktune.inference.canary_gate
+        tasks_from: rollback
+      when: step == 'rollback'
+"""
+OLD, NEW = "KTRANSFORMERS_VERSION=0.4.0\n", "KTRANSFORMERS_VERSION=0.5.0\n"
+
+
+def run(tmp_path, step):
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    variables = {"ansible_python_interpreter": sys.executable, "step": step,
+                 "ktune_canary_gate_state_dir": str(tmp_path / "state"),
+                 "ktune_canary_gate_rollback_files": [str(tmp_path / "etc/ktransformers.env"),
+                                                      str(tmp_path / "etc/added-by-upgrade.conf")]}
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
+                           str(tmp_path / "play.yml"), "-e", json.dumps(variables)],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    return done.returncode, " ".join((done.stdout + done.stderr).split())
+
+
+def upgraded(tmp_path):
+    """Record the old configuration, then upgrade: a new environment file and an added file."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/ktransformers.env").write_text(OLD)
+    code, output = run(tmp_path, "record")
+    assert code == 0, output[-3000:]
+    (tmp_path / "etc/ktransformers.env").write_text(NEW)
+    (tmp_path / "etc/added-by-upgrade.conf").write_text("new\n")
+    return tmp_path / "state/rollback/manifest.json"
+
+
+def test_rollback_restores_the_recorded_files_and_removes_the_added_one(tmp_path):
+    upgraded(tmp_path)
+    state = (tmp_path / "state").stat()
+    assert (state.st_uid, state.st_mode & 0o777) == (0, 0o700)
+    code, output = run(tmp_path, "rollback")
+    assert code == 0, output[-3000:]
+    assert (tmp_path / "etc/ktransformers.env").read_text() == OLD
+    assert not (tmp_path / "etc/added-by-upgrade.conf").exists()
+
+
+def test_a_manifest_naming_a_path_outside_the_computed_list_fails_the_rollback_without_writing(tmp_path):
+    manifest = upgraded(tmp_path)
+    elsewhere = tmp_path / "elsewhere.conf"
+    manifest.write_text(json.dumps([[str(elsewhere), True], [str(tmp_path / "etc/added-by-upgrade.conf"), False]]))
+    code, output = run(tmp_path, "rollback")
+    assert code != 0
+    assert "localhost: expected %s/manifest.json to record %s, %s (each with whether it existed), found " % (
+        tmp_path / "state/rollback", tmp_path / "etc/ktransformers.env", tmp_path / "etc/added-by-upgrade.conf") in output
+    assert "Fix: restore the canary's configuration by hand; nothing was restored or removed." in output
+    assert not elsewhere.exists()
+    assert (tmp_path / "etc/ktransformers.env").read_text() == NEW
+    assert (tmp_path / "etc/added-by-upgrade.conf").exists()
+
+
+def test_a_manifest_that_is_not_a_list_of_path_and_flag_fails_the_rollback_without_writing(tmp_path):
+    manifest = upgraded(tmp_path)
+    manifest.write_text(json.dumps([[str(tmp_path / "etc/ktransformers.env"), "yes"],
+                                    [str(tmp_path / "etc/added-by-upgrade.conf"), False]]))
+    code, output = run(tmp_path, "rollback")
+    assert code != 0 and "nothing was restored or removed" in output
+    assert (tmp_path / "etc/ktransformers.env").read_text() == NEW
+
+
+def test_an_added_path_that_is_a_folder_is_not_removed(tmp_path):
+    upgraded(tmp_path)
+    (tmp_path / "etc/added-by-upgrade.conf").unlink()
+    (tmp_path / "etc/added-by-upgrade.conf").mkdir()
+    (tmp_path / "etc/added-by-upgrade.conf/keep").write_text("keep\n")
+    code, output = run(tmp_path, "rollback")
+    assert code != 0
+    assert "expected the paths the upgrade added to be files or links, found %s (a folder or a special file)" % (
+        tmp_path / "etc/added-by-upgrade.conf") in output
+    assert (tmp_path / "etc/added-by-upgrade.conf/keep").exists()
+    assert (tmp_path / "etc/ktransformers.env").read_text() == NEW
+
+
+def test_an_added_link_is_removed_itself_not_its_target(tmp_path):
+    upgraded(tmp_path)
+    target = tmp_path / "target.conf"
+    target.write_text("target\n")
+    (tmp_path / "etc/added-by-upgrade.conf").unlink()
+    (tmp_path / "etc/added-by-upgrade.conf").symlink_to(target)
+    code, output = run(tmp_path, "rollback")
+    assert code == 0, output[-3000:]
+    assert not os.path.lexists(tmp_path / "etc/added-by-upgrade.conf") and target.read_text() == "target\n"
+
+
+def unsafe_state(tmp_path, how):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/ktransformers.env").write_text(OLD)
+    if how == "link":
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "state").symlink_to(tmp_path / "elsewhere")
+    else:
+        (tmp_path / "state").mkdir()
+        if how == "group-writable":
+            (tmp_path / "state").chmod(0o770)
+        else:
+            os.chown(tmp_path / "state", 65534, 65534)
+    return run(tmp_path, "record")
+
+
+def test_a_state_folder_that_is_a_link_is_refused_and_nothing_is_recorded(tmp_path):
+    code, output = unsafe_state(tmp_path, "link")
+    assert code != 0
+    assert "localhost: expected ktune_canary_gate_state_dir and its rollback folder to be folders (not links) owned " \
+           "by root and writable by root alone, found %s (a link)" % (tmp_path / "state") in output
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_group_writable_state_folder_is_refused(tmp_path):
+    code, output = unsafe_state(tmp_path, "group-writable")
+    assert code != 0 and "found %s (owner uid 0, mode 0770)" % (tmp_path / "state") in output
+    assert list((tmp_path / "state").iterdir()) == []
+
+
+def test_a_state_folder_another_user_owns_is_refused(tmp_path):
+    code, output = unsafe_state(tmp_path, "owner")
+    assert code != 0 and "found %s (owner uid 65534, mode 0" % (tmp_path / "state") in output
+    assert list((tmp_path / "state").iterdir()) == []
