@@ -16,7 +16,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.benchmark import (
 )
 from ansible_collections.ktune.inference.plugins.module_utils.fingerprint import fingerprint_key, hardware_fingerprint
 from ansible_collections.ktune.inference.plugins.module_utils.svg_chart import sweep_chart, tokens_chart
-from ansible_collections.ktune.inference.plugins.plugin_utils.canary_gate import canary_gate, gate_junit
+from ansible_collections.ktune.inference.plugins.plugin_utils.canary_gate import canary_gate, gate_junit, rollback_targets
 
 
 def _series(value, name, what):
@@ -121,6 +121,14 @@ def canary_gate_junit(gate, host):
     return gate_junit(gate, str(host))
 
 
+def canary_gate_rollback_targets(resolved, routers):
+    if not isinstance(resolved, list) or not all(isinstance(item, dict) and "unit" in item for item in resolved) or \
+            not isinstance(routers, list) or not all(isinstance(item, dict) and "unit" in item for item in routers):
+        raise AnsibleFilterError("canary_gate_rollback_targets: expected the output of ktransformers_instances and of "
+                                 "ktransformers_routers (lists of dictionaries)")
+    return rollback_targets(resolved, routers)
+
+
 def baseline_fingerprint(numa, settings=None, extra=None):
     for value, what in ((numa, "the input (ktune_numa)"), (settings, "settings"), (extra, "extra")):
         if value is not None and not isinstance(value, dict):
@@ -136,4 +144,5 @@ class FilterModule(object):
                 "baseline_compare": baseline_compare, "baseline_fleet": baseline_fleet,
                 "baseline_canary_compare": baseline_canary_compare,
                 "baseline_canary_gate": baseline_canary_gate, "canary_gate_junit": canary_gate_junit,
+                "canary_gate_rollback_targets": canary_gate_rollback_targets,
                 "baseline_fingerprint": baseline_fingerprint}

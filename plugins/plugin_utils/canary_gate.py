@@ -133,3 +133,20 @@ def gate_report(gate, host):
 
 def gate_junit(gate, host):
     return to_junit(gate_report(gate, host), title="ktune canary gate")
+
+
+# What the ktransformers_service role writes once per host (its vars/main.yml): the unit templates and the launcher.
+SERVICE_FILES = ("/etc/systemd/system/ktransformers@.service", "/usr/local/libexec/ktune/ktransformers-exec")
+ROUTER_UNIT_TEMPLATE = "/etc/systemd/system/ktransformers-router@.service"
+
+
+def rollback_targets(resolved, routers):
+    """{files, units} a rollback restores and restarts, from the resolved instances and their routers.
+
+    A sharded entry is one unit per replica (NAME-socketS, NAME-nodeN) and its router, not NAME.
+    """
+    present = [instance for instance in resolved if instance.get("state", "present") == "present"]
+    files = list(SERVICE_FILES) + ([ROUTER_UNIT_TEMPLATE] if routers else [])
+    files += [instance["env_file"] for instance in present] + [router["env_file"] for router in routers]
+    units = [instance["unit"] for instance in present] + [router["unit"] for router in routers]
+    return {"files": files, "units": units}

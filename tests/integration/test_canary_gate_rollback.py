@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import topologies
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = """
 - hosts: localhost
@@ -148,3 +150,47 @@ def test_a_state_folder_another_user_owns_is_refused(tmp_path):
     code, output = unsafe_state(tmp_path, "owner")
     assert code != 0 and "found %s (owner uid 65534, mode 0" % (tmp_path / "state") in output
     assert list((tmp_path / "state").iterdir()) == []
+
+
+PATHS_PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Work out what the gate records
+      ansible.builtin.include_role:
+        name: ktune.inference.canary_gate
+        tasks_from: paths
+    - name: Show it
+      ansible.builtin.debug:
+        msg: "UNITS {{ __canary_gate_units | join(' ') }} FILES {{ __canary_gate_files | join(' ') }} END"
+"""
+
+
+def test_the_default_targets_of_a_per_socket_entry_are_its_replicas_and_router(tmp_path):
+    tree = topologies.write_tree(topologies.catalog()["epyc-2s-nps2"], tmp_path / "host")
+    for name in ("kimi", "kimi-cpu"):
+        (tmp_path / "models" / name).mkdir(parents=True)
+    for tool in ("python", "numactl", "ktransformers"):
+        (tmp_path / "bin").mkdir(exist_ok=True)
+        (tmp_path / "bin" / tool).write_text("#!/bin/sh\n")
+        (tmp_path / "bin" / tool).chmod(0o755)
+    (tmp_path / "play.yml").write_text(PATHS_PLAYBOOK)
+    variables = {"ansible_python_interpreter": sys.executable, "ktune_use_numa_enabled": False,
+                 "ktune_sysfs_root": str(tree / "sys"), "ktune_procfs_root": str(tree / "proc"),
+                 "ktune_service_python": str(tmp_path / "bin/python"),
+                 "ktune_service_executable": str(tmp_path / "bin/ktransformers"),
+                 "ktune_service_numactl_path": str(tmp_path / "bin/numactl"),
+                 "ktune_service_instances": [{"name": "kimi", "backend": "sglang", "replicas": "per_socket",
+                                              "model_path": str(tmp_path / "models/kimi"),
+                                              "kt_weight_path": str(tmp_path / "models/kimi-cpu"), "port": 30000}]}
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
+                           str(tmp_path / "play.yml"), "-e", json.dumps(variables)],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 0, output[-3000:]
+    assert "UNITS ktransformers@kimi-socket0.service ktransformers@kimi-socket1.service " \
+           "ktransformers-router@kimi.service FILES " in output
+    assert " /etc/ktransformers/kimi-socket0.env /etc/ktransformers/kimi-socket1.env " \
+           "/etc/ktransformers/router-kimi.env END" in output

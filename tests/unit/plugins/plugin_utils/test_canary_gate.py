@@ -11,8 +11,14 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from lxml import etree
 
-from ansible_collections.ktune.inference.plugins.filter.benchmark import baseline_canary_gate, canary_gate_junit
+from ansible_collections.ktune.inference.plugins.filter.benchmark import (
+    baseline_canary_gate,
+    canary_gate_junit,
+    canary_gate_rollback_targets,
+)
 from ansible_collections.ktune.inference.plugins.module_utils.audit_report import to_junit
+from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import resolve_instances
+from ansible_collections.ktune.inference.plugins.module_utils.router import router_plan
 from ansible_collections.ktune.inference.plugins.plugin_utils.canary_gate import canary_gate, closest_group, gate_junit
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures")
@@ -131,3 +137,32 @@ def test_the_filters_check_their_input():
         canary_gate_junit("passed", "k1")
     gate = baseline_canary_gate(run("k1", "0.5.0", SAME_SPEED), FLEET, "10", None, "/b", {"ktransformers": "0.4.0"})
     assert gate["passed"] is True and "k1: passed the canary gate" in gate["msg"]
+
+
+def test_rollback_targets_of_a_per_socket_entry_are_its_replicas_and_router(numa):
+    sharded = {"name": "kimi", "backend": "sglang", "model_path": "/srv/models/kimi",
+               "kt_weight_path": "/srv/models/kimi-cpu", "replicas": "per_socket", "port": 30000}
+    leaving = {"name": "old", "backend": "sglang", "model_path": "/srv/models/old", "kt_weight_path": "/srv/models/old-cpu",
+               "port": 32000, "state": "absent"}
+    resolved = resolve_instances([sharded, leaving], numa("epyc-2s-nps2"))
+    targets = canary_gate_rollback_targets(resolved, router_plan(resolved))
+    assert targets["units"] == ["ktransformers@kimi-socket0.service", "ktransformers@kimi-socket1.service",
+                                "ktransformers-router@kimi.service"]
+    assert targets["files"] == ["/etc/systemd/system/ktransformers@.service", "/usr/local/libexec/ktune/ktransformers-exec",
+                                "/etc/systemd/system/ktransformers-router@.service",
+                                "/etc/ktransformers/kimi-socket0.env", "/etc/ktransformers/kimi-socket1.env",
+                                "/etc/ktransformers/router-kimi.env"]
+
+
+def test_rollback_targets_of_a_per_numa_node_entry_name_each_node(numa):
+    sharded = {"name": "k2", "backend": "sglang", "model_path": "/srv/models/k2", "kt_weight_path": "/srv/models/k2-cpu",
+               "replicas": "per_numa_node", "port": 31000}
+    resolved = resolve_instances([sharded], numa("epyc-2s-nps2"))
+    targets = canary_gate_rollback_targets(resolved, router_plan(resolved))
+    assert targets["units"] == ["ktransformers@k2-node%d.service" % node for node in range(4)] + [
+        "ktransformers-router@k2.service"]
+
+
+def test_rollback_targets_refuse_what_is_not_resolved_instances():
+    with pytest.raises(AnsibleFilterError, match="expected the output of ktransformers_instances"):
+        canary_gate_rollback_targets([{"name": "r1"}], [])
