@@ -18,6 +18,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
+from ansible.module_utils.six import string_types
+
 ROUTER_PACKAGE = "smg"
 ROUTER_VERSION = "1.13.0"
 ROUTER_CONFIG_DIR = "/etc/ktransformers"
@@ -27,6 +31,8 @@ ROUTER_POLICY = "round_robin"
 ROUTER_HEALTH_PATH = "/health"
 LOOPBACK = "127.0.0.1"
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+# How much of a router's answer a message shows: the answer is the host's data, of any size.
+SHOWN_ANSWER = 300
 
 
 def _url_host(host):
@@ -89,7 +95,20 @@ def router_argv(router, health_interval_s=5):
 
 
 def _norm(url):
-    return (url or "").rstrip("/")
+    """A worker URL without its trailing slash; "" for anything that is no string (a router's answer is data)."""
+    return url.rstrip("/") if isinstance(url, string_types) else ""
+
+
+def shown(value):
+    """VALUE as JSON, cut to SHOWN_ANSWER characters, for a message."""
+    text = json.dumps(value, sort_keys=True, default=repr)
+    return text if len(text) <= SHOWN_ANSWER else text[:SHOWN_ANSWER] + "..."
+
+
+def _listed(workers):
+    """{url: worker} of the entries that name a URL string."""
+    return dict((_norm(worker["url"]), worker) for worker in workers
+                if isinstance(worker, dict) and isinstance(worker.get("url"), string_types))
 
 
 def router_worker_problems(router, workers_doc):
@@ -100,10 +119,11 @@ def router_worker_problems(router, workers_doc):
     if not isinstance(workers_doc, dict) or not isinstance(workers_doc.get("workers"), list):
         return ["%s answers no worker list at %s (expected smg's {\"workers\": [...]})"
                 % (router["unit"], router["workers_url"])]
-    listed = dict((_norm(worker.get("url")), worker) for worker in workers_doc["workers"]
-                  if isinstance(worker, dict))
+    listed = _listed(workers_doc["workers"])
     expected = [_norm(url) for url in router["workers"]]
-    problems = []
+    problems = ["%s lists a worker without a URL string (expected smg's {\"url\": \"http://...\"}, found %s)"
+                % (router["unit"], shown(worker)) for worker in workers_doc["workers"]
+                if not isinstance(worker, dict) or not isinstance(worker.get("url"), string_types)]
     missing = [url for url in expected if url not in listed]
     if missing:
         problems.append("%s does not route to %s (expected every replica registered)"
@@ -111,7 +131,8 @@ def router_worker_problems(router, workers_doc):
     unhealthy = [url for url in expected if url in listed and listed[url].get("is_healthy") is not True]
     if unhealthy:
         problems.append("%s marks %s unhealthy" % (router["unit"], ", ".join(unhealthy)))
-    extra = sorted(url for url in listed if url not in expected)
+    extra = sorted(url if len(url) <= SHOWN_ANSWER else url[:SHOWN_ANSWER] + "..."
+                   for url in listed if url not in expected)
     if extra:
         problems.append("%s also routes to %s, which is no replica of %s (expected exactly %s)"
                         % (router["unit"], ", ".join(extra), router["name"], ", ".join(expected)))
@@ -146,7 +167,7 @@ def router_failure(host, router, problems, reading=None, rerun="run the service 
     listed = {}
     workers = (reading or {}).get("workers")
     if isinstance(workers, dict) and isinstance(workers.get("workers"), list):
-        listed = dict((_norm(worker.get("url")), worker) for worker in workers["workers"] if isinstance(worker, dict))
+        listed = _listed(workers["workers"])
     lost = [unit for url, unit in zip(router["workers"], router["replica_units"])
             if listed.get(_norm(url), {}).get("is_healthy") is not True]
     finding = "expected %s on %s to route to exactly %s, all healthy; found: %s" % (

@@ -19,22 +19,39 @@ __metaclass__ = type
 import json
 import time
 
+from ansible.module_utils.six import string_types
+
+# How much of a router's answer a message shows: the answer is the host's data, of any size.
+SHOWN_ANSWER = 300
+
 
 class RouterWorkerError(Exception):
     """The router did not do what was asked in time; the message is "expected X, found Y"."""
 
 
 def _norm(url):
-    return (url or "").rstrip("/")
+    """A worker URL without its trailing slash; "" for anything that is no string (a router's answer is data)."""
+    return url.rstrip("/") if isinstance(url, string_types) else ""
+
+
+def _shown(value):
+    text = json.dumps(value, sort_keys=True, default=repr)
+    return text if len(text) <= SHOWN_ANSWER else text[:SHOWN_ANSWER] + "..."
 
 
 def listed_worker(doc, worker_url):
-    """The worker entry of WORKER_URL in a GET /workers answer, or None."""
+    """The worker entry of WORKER_URL in a GET /workers answer, or None. A list with an entry that names no
+    URL is refused: whether the worker is still routed to cannot be told from it."""
     workers = doc.get("workers") if isinstance(doc, dict) else None
     if not isinstance(workers, list):
-        raise RouterWorkerError("expected smg's worker list ({\"workers\": [...]}), found %r" % (doc,))
+        raise RouterWorkerError("expected smg's worker list ({\"workers\": [...]}), found %s" % _shown(doc))
+    odd = [worker for worker in workers if not isinstance(worker, dict)
+           or not isinstance(worker.get("url"), string_types)]
+    if odd:
+        raise RouterWorkerError("expected smg's worker entries with a url string ({\"url\": \"http://...\"}), "
+                                "found %s" % _shown(odd[0]))
     for worker in workers:
-        if isinstance(worker, dict) and _norm(worker.get("url")) == _norm(worker_url):
+        if _norm(worker["url"]) == _norm(worker_url):
             return worker
     return None
 
