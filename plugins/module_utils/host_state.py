@@ -445,24 +445,26 @@ ROUTER_ANSWER_LIMIT = 1 << 20
 
 def http_json_reader(timeout, limit=ROUTER_ANSWER_LIMIT):
     """fetch_json(url) -> (parsed JSON or None, error): a direct GET (never through a proxy), the
-    answer read up to LIMIT bytes. For the routers' worker lists on the host's own addresses."""
+    answer read up to LIMIT bytes, all within TIMEOUT seconds, no redirect followed. For the routers'
+    worker lists on the host's own addresses."""
     from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # see SERVICES_ONLY
-    from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
-    opener = build_opener(ProxyHandler({}))
+    from ansible_collections.ktune.inference.plugins.module_utils.local_http import local_opener  # SERVICES_ONLY
+    opener = local_opener()
 
     def fetch_json(url):
         try:
             response = opener.open(url, timeout=timeout)
             body = response.read(limit + 1)
         except HTTPError as exc:
-            return None, "HTTP %d %s" % (exc.code, exc.reason)
+            redirect = " (a redirect, not followed)" if 300 <= exc.code < 400 else ""
+            return None, "HTTP %d %s%s" % (exc.code, exc.reason, redirect)
         except (URLError, OSError, ValueError) as exc:
             return None, str(getattr(exc, "reason", None) or exc)
         if len(body) > limit:
             return None, "an answer longer than %d bytes" % limit
         try:
             return json.loads(body.decode("utf-8")), None
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             return None, "not JSON (%s)" % exc
     return fetch_json
 

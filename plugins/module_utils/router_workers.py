@@ -144,16 +144,26 @@ def put_back(send, router_url, worker_url, timeout=600, interval=1.0, check_mode
     return changed
 
 
+def _error_body(error):
+    """The body of an HTTP error answer, b"" when it does not come in time."""
+    try:
+        return error.read(1 << 16)
+    except OSError:
+        return b""
+
+
 def json_sender(timeout):
-    """send(method, url, body) over HTTP, never through a proxy (the router is on the host's own address)."""
+    """send(method, url, body) over HTTP, never through a proxy nor a redirect (the router is on the host's own
+    address), each exchange done within TIMEOUT seconds."""
     from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-    from ansible.module_utils.six.moves.urllib.request import ProxyHandler, Request, build_opener
-    opener = build_opener(ProxyHandler({}))
+    from ansible.module_utils.six.moves.urllib.request import Request
+    from ansible_collections.ktune.inference.plugins.module_utils.local_http import local_opener
+    opener = local_opener()
 
     def parse(body):
         try:
             return json.loads(body.decode("utf-8")) if body else None
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
     def send(method, url, body):
@@ -164,7 +174,7 @@ def json_sender(timeout):
             response = opener.open(request, timeout=timeout)
             return response.getcode(), parse(response.read(1 << 20))
         except HTTPError as exc:
-            return exc.code, parse(exc.read(1 << 16))
+            return exc.code, parse(_error_body(exc))
         except (URLError, OSError, ValueError) as exc:
             raise RouterWorkerError("expected the router to answer at %s, found: %s"
                                     % (url, getattr(exc, "reason", None) or exc))
