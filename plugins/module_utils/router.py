@@ -33,6 +33,7 @@ LOOPBACK = "127.0.0.1"
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 # How much of a router's answer a message shows: the answer is the host's data, of any size.
 SHOWN_ANSWER = 300
+SHOWN_URLS = 5
 
 
 def _url_host(host):
@@ -101,8 +102,15 @@ def _norm(url):
 
 def shown(value):
     """VALUE as JSON, cut to SHOWN_ANSWER characters, for a message."""
-    text = json.dumps(value, sort_keys=True, default=repr)
+    return _cut(json.dumps(value, sort_keys=True, default=repr))
+
+
+def _cut(text):
     return text if len(text) <= SHOWN_ANSWER else text[:SHOWN_ANSWER] + "..."
+
+
+def _and_more(count):
+    return " and %d more" % count if count > 0 else ""
 
 
 def _listed(workers):
@@ -121,9 +129,12 @@ def router_worker_problems(router, workers_doc):
                 % (router["unit"], router["workers_url"])]
     listed = _listed(workers_doc["workers"])
     expected = [_norm(url) for url in router["workers"]]
-    problems = ["%s lists a worker without a URL string (expected smg's {\"url\": \"http://...\"}, found %s)"
-                % (router["unit"], shown(worker)) for worker in workers_doc["workers"]
-                if not isinstance(worker, dict) or not isinstance(worker.get("url"), string_types)]
+    problems = []
+    odd = [worker for worker in workers_doc["workers"]
+           if not isinstance(worker, dict) or not isinstance(worker.get("url"), string_types)]
+    if odd:
+        problems.append("%s lists a worker without a URL string (expected smg's {\"url\": \"http://...\"}, found %s)%s"
+                        % (router["unit"], shown(odd[0]), _and_more(len(odd) - 1)))
     missing = [url for url in expected if url not in listed]
     if missing:
         problems.append("%s does not route to %s (expected every replica registered)"
@@ -131,11 +142,11 @@ def router_worker_problems(router, workers_doc):
     unhealthy = [url for url in expected if url in listed and listed[url].get("is_healthy") is not True]
     if unhealthy:
         problems.append("%s marks %s unhealthy" % (router["unit"], ", ".join(unhealthy)))
-    extra = sorted(url if len(url) <= SHOWN_ANSWER else url[:SHOWN_ANSWER] + "..."
-                   for url in listed if url not in expected)
+    extra = sorted(url for url in listed if url not in expected)
     if extra:
-        problems.append("%s also routes to %s, which is no replica of %s (expected exactly %s)"
-                        % (router["unit"], ", ".join(extra), router["name"], ", ".join(expected)))
+        problems.append("%s also routes to %s%s, which is no replica of %s (expected exactly %s)"
+                        % (router["unit"], ", ".join(_cut(url) for url in extra[:SHOWN_URLS]),
+                           _and_more(len(extra) - SHOWN_URLS), router["name"], ", ".join(expected)))
     return problems
 
 

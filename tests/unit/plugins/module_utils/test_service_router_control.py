@@ -269,11 +269,14 @@ def test_a_worker_url_that_is_no_string_fails_this_host_naming_it_and_other_host
 
 
 def test_a_worker_list_of_other_things_and_a_long_entry_fail_with_a_cut_message(router):
-    answer = {"workers": ["http://127.0.0.1:30001", 7, {"url": "x" * 100000}]}
+    strangers = [{"url": "http://10.0.0.%d:1%s" % (index, "0" * 100000)} for index in range(1000)]
+    answer = {"workers": ["http://127.0.0.1:30001", 7] + [[]] * 1000 + strangers}
     control = ac.service_router({"routers": [router_read(router, answer)]}, {"ktune_service_instances": [ENTRY]})
     assert control["status"] == "fail"
     assert "%s lists a worker without a URL string (expected smg's {\"url\": \"http://...\"}, found " \
-        "\"http://127.0.0.1:30001\")" % ROUTER in control["finding"]
+        "\"http://127.0.0.1:30001\") and 1001 more" % ROUTER in control["finding"]
+    assert "%s also routes to http://10.0.0.0:1%s..., " % (ROUTER, "0" * 283) in control["finding"]
+    assert " and 995 more, which is no replica of kimi" in control["finding"]
     assert len(control["finding"]) < 3000
 
 
