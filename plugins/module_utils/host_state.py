@@ -20,6 +20,8 @@ import os
 import re
 import shlex
 
+from ansible.module_utils.six import string_types
+
 from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     dmi_identity,
     driver_summary,
@@ -334,6 +336,20 @@ def read_services(instances, show_units, probe, procfs_root=None, weights_root=N
     return result
 
 
+ROUTER_TEXT_LIMIT = 300
+
+
+def _kept_worker(worker):
+    """url and status when they are strings (cut to ROUTER_TEXT_LIMIT), is_healthy when a boolean; None
+    otherwise, so the judgement names an entry without a URL instead of tripping on it."""
+    worker = worker if isinstance(worker, dict) else {}
+    kept = {"is_healthy": worker.get("is_healthy") if isinstance(worker.get("is_healthy"), bool) else None}
+    for key in ("url", "status"):
+        value = worker.get(key)
+        kept[key] = value[:ROUTER_TEXT_LIMIT] if isinstance(value, string_types) else None
+    return kept
+
+
 def read_routers(instances, show_units, fetch_json):
     """Each sharded entry's router (router.router_plan of the instances) with its unit's state and
     its own worker list: smg's GET /workers on the router's address (loopback by default).
@@ -353,8 +369,7 @@ def read_routers(instances, show_units, fetch_json):
     for router in routers:
         answer, error = fetch_json(router["workers_url"])
         if isinstance(answer, dict) and isinstance(answer.get("workers"), list):
-            answer = {"workers": [dict((key, worker.get(key)) for key in ("url", "is_healthy", "status"))
-                                  for worker in answer["workers"] if isinstance(worker, dict)]}
+            answer = {"workers": [_kept_worker(worker) for worker in answer["workers"]]}
         elif answer is not None:
             answer, error = {}, "not smg's worker list"
         keep = ("name", "unit", "host", "port", "workers", "replica_units", "workers_url")
@@ -430,24 +445,26 @@ ROUTER_ANSWER_LIMIT = 1 << 20
 
 def http_json_reader(timeout, limit=ROUTER_ANSWER_LIMIT):
     """fetch_json(url) -> (parsed JSON or None, error): a direct GET (never through a proxy), the
-    answer read up to LIMIT bytes. For the routers' worker lists on the host's own addresses."""
+    answer read up to LIMIT bytes, all within TIMEOUT seconds, no redirect followed. For the routers'
+    worker lists on the host's own addresses."""
     from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # see SERVICES_ONLY
-    from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
-    opener = build_opener(ProxyHandler({}))
+    from ansible_collections.ktune.inference.plugins.module_utils.local_http import local_opener  # SERVICES_ONLY
+    opener = local_opener()
 
     def fetch_json(url):
         try:
             response = opener.open(url, timeout=timeout)
             body = response.read(limit + 1)
         except HTTPError as exc:
-            return None, "HTTP %d %s" % (exc.code, exc.reason)
+            redirect = " (a redirect, not followed)" if 300 <= exc.code < 400 else ""
+            return None, "HTTP %d %s%s" % (exc.code, exc.reason, redirect)
         except (URLError, OSError, ValueError) as exc:
             return None, str(getattr(exc, "reason", None) or exc)
         if len(body) > limit:
             return None, "an answer longer than %d bytes" % limit
         try:
             return json.loads(body.decode("utf-8")), None
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             return None, "not JSON (%s)" % exc
     return fetch_json
 

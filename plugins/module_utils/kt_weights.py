@@ -20,8 +20,9 @@ without a pool or pools without a slice, so after a BIOS layout change (NPS/SNC)
 converted again. Formats without a split (BF16, FP8, GGUF for llamafile) are not judged.
 
 The weight path lies in a tree the service user may write, and the read may run as root: no
-symlink is followed unless root (or the reader itself) owns it, every component is opened relative
-to the one before with O_NOFOLLOW, and only regular files are read, with bounded headers.
+directory symlink is followed unless root (or the reader itself) owns it, every component is opened
+relative to the one before with O_NOFOLLOW, shards are never read through a link, and only regular
+files are read, with bounded headers whose parse errors make the finding unknown, never a crash.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -39,11 +40,16 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEX
 # O_NONBLOCK: a FIFO planted in place of a weight file must not hang the read.
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 MAX_LINKS = 40  # the kernel's own limit on symlinks in one path lookup
-# safetensors refuses headers above 100 MB itself; a converted shard's header is a few hundred kB.
-MAX_HEADER_BYTES = 100 * 1000 * 1000
-SLICE_KEY = re.compile(r"^blk\.\d+\.ffn_(?:up|gate|down)_exps\.\d+\.numa\.(\d+)\.weight\Z")
-LAYER_DIR = re.compile(r"^_layer_(\d+)\Z")
-NUMA_DIR = re.compile(r"^_numa_(\d+)\Z")
+# A converted shard's header is a few hundred kB (at most 3000 tensors); safetensors' own 100 MB cap
+# would let a planted header of empty objects take gigabytes to parse.
+MAX_HEADER_BYTES = 16 << 20
+# [0-9], not \d (which takes other scripts' digits too), and at most 4 of them: int() refuses
+# more than 4300 digits, and no host has 10000 pools or layers.
+SLICE_KEY = re.compile(r"^blk\.[0-9]+\.ffn_(?:up|gate|down)_exps\.[0-9]+\.numa\.([0-9]{1,4})\.weight\Z")
+SLICE_LIKE = re.compile(r"^blk\.[^.]*\.ffn_(?:up|gate|down)_exps\.[^.]*\.numa\.[^.]*\.weight\Z")
+LAYER_DIR = re.compile(r"^_layer_([0-9]{1,4})\Z")
+NUMA_DIR = re.compile(r"^_numa_([0-9]{1,4})\Z")
+SHOWN_NAME = 60
 # kt_method -> convert_cpu_weights.py --quant-method (the methods whose weights it cuts per pool)
 QUANT_METHODS = {"AMXINT4": "int4", "AMXINT8": "int8", "MOE_INT4": "moe_int4", "MOE_INT8": "moe_int8"}
 
@@ -143,12 +149,16 @@ def _safetensors_keys(dir_fd, name, shown):
         os.close(fd)
     try:
         header = json.loads(b"".join(chunks).decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):
         raise WeightPathRefused("%s: expected a safetensors header (JSON), found something else. Fix: convert "
                                 "again" % shown)
     if not isinstance(header, dict):
         raise WeightPathRefused("%s: expected a safetensors header (a JSON object). Fix: convert again" % shown)
     return [key for key in header if key != "__metadata__"]
+
+
+def _cut(text):
+    return text if len(text) <= SHOWN_NAME else text[:SHOWN_NAME] + "..."
 
 
 def _merged_slices(dir_fd, names, shown):
@@ -160,6 +170,9 @@ def _merged_slices(dir_fd, names, shown):
             match = SLICE_KEY.match(key)
             if match:
                 slices.add(int(match.group(1)))
+            elif SLICE_LIKE.match(key):
+                raise WeightPathRefused("%s/%s: expected expert slices numa.0 to numa.9999, found %s. Fix: convert "
+                                        "again" % (shown, name, _cut(key)))
         if slices:
             return sorted(slices)
     return None
@@ -179,6 +192,17 @@ def _folder_slices(dir_fd, entries):
         os.close(layer_fd)
 
 
+def _refuse_other_than_a_file(shown, info):
+    """Shards are opened by name in the weight directory with O_NOFOLLOW; say so before the open."""
+    if stat.S_ISLNK(info.st_mode):
+        raise WeightPathRefused(
+            "%s: expected a regular file, found a symlink; shards are read only as files in the weight directory "
+            "itself, never through a link. Fix: put the directory that holds the real shards in kt_weight_path "
+            "(readlink -f %s)" % (shown, shown))
+    if not stat.S_ISREG(info.st_mode):
+        raise WeightPathRefused("%s: expected a regular file, found another kind. Fix: move it away" % shown)
+
+
 def read_weight_split(root, path, trusted_uids=None):
     """{"layout": "merged" | "folders", "slices": [i, ...]} of the weights at path under root, or
     None when they carry no per-pool split. Raises WeightPathRefused (a link root must not follow,
@@ -192,8 +216,7 @@ def read_weight_split(root, path, trusted_uids=None):
         entries = _entries(dir_fd)
         shards = [name for name, info in entries.items() if name.endswith(".safetensors")]
         for name in shards:
-            if stat.S_ISLNK(entries[name].st_mode):
-                _refuse_link("%s/%s" % (path.rstrip("/"), name), entries[name].st_uid)
+            _refuse_other_than_a_file("%s/%s" % (path.rstrip("/"), name), entries[name])
         if shards:
             slices = _merged_slices(dir_fd, shards, path.rstrip("/"))
             return {"layout": "merged", "slices": slices} if slices is not None else None

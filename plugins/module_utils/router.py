@@ -18,6 +18,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
+from ansible.module_utils.six import string_types
+
 ROUTER_PACKAGE = "smg"
 ROUTER_VERSION = "1.13.0"
 ROUTER_CONFIG_DIR = "/etc/ktransformers"
@@ -27,6 +31,9 @@ ROUTER_POLICY = "round_robin"
 ROUTER_HEALTH_PATH = "/health"
 LOOPBACK = "127.0.0.1"
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+# How much of a router's answer a message shows: the answer is the host's data, of any size.
+SHOWN_ANSWER = 300
+SHOWN_URLS = 5
 
 
 def _url_host(host):
@@ -89,7 +96,27 @@ def router_argv(router, health_interval_s=5):
 
 
 def _norm(url):
-    return (url or "").rstrip("/")
+    """A worker URL without its trailing slash; "" for anything that is no string (a router's answer is data)."""
+    return url.rstrip("/") if isinstance(url, string_types) else ""
+
+
+def shown(value):
+    """VALUE as JSON, cut to SHOWN_ANSWER characters, for a message."""
+    return _cut(json.dumps(value, sort_keys=True, default=repr))
+
+
+def _cut(text):
+    return text if len(text) <= SHOWN_ANSWER else text[:SHOWN_ANSWER] + "..."
+
+
+def _and_more(count):
+    return " and %d more" % count if count > 0 else ""
+
+
+def _listed(workers):
+    """{url: worker} of the entries that name a URL string."""
+    return dict((_norm(worker["url"]), worker) for worker in workers
+                if isinstance(worker, dict) and isinstance(worker.get("url"), string_types))
 
 
 def router_worker_problems(router, workers_doc):
@@ -100,10 +127,14 @@ def router_worker_problems(router, workers_doc):
     if not isinstance(workers_doc, dict) or not isinstance(workers_doc.get("workers"), list):
         return ["%s answers no worker list at %s (expected smg's {\"workers\": [...]})"
                 % (router["unit"], router["workers_url"])]
-    listed = dict((_norm(worker.get("url")), worker) for worker in workers_doc["workers"]
-                  if isinstance(worker, dict))
+    listed = _listed(workers_doc["workers"])
     expected = [_norm(url) for url in router["workers"]]
     problems = []
+    odd = [worker for worker in workers_doc["workers"]
+           if not isinstance(worker, dict) or not isinstance(worker.get("url"), string_types)]
+    if odd:
+        problems.append("%s lists a worker without a URL string (expected smg's {\"url\": \"http://...\"}, found %s)%s"
+                        % (router["unit"], shown(odd[0]), _and_more(len(odd) - 1)))
     missing = [url for url in expected if url not in listed]
     if missing:
         problems.append("%s does not route to %s (expected every replica registered)"
@@ -113,8 +144,9 @@ def router_worker_problems(router, workers_doc):
         problems.append("%s marks %s unhealthy" % (router["unit"], ", ".join(unhealthy)))
     extra = sorted(url for url in listed if url not in expected)
     if extra:
-        problems.append("%s also routes to %s, which is no replica of %s (expected exactly %s)"
-                        % (router["unit"], ", ".join(extra), router["name"], ", ".join(expected)))
+        problems.append("%s also routes to %s%s, which is no replica of %s (expected exactly %s)"
+                        % (router["unit"], ", ".join(_cut(url) for url in extra[:SHOWN_URLS]),
+                           _and_more(len(extra) - SHOWN_URLS), router["name"], ", ".join(expected)))
     return problems
 
 
@@ -146,7 +178,7 @@ def router_failure(host, router, problems, reading=None, rerun="run the service 
     listed = {}
     workers = (reading or {}).get("workers")
     if isinstance(workers, dict) and isinstance(workers.get("workers"), list):
-        listed = dict((_norm(worker.get("url")), worker) for worker in workers["workers"] if isinstance(worker, dict))
+        listed = _listed(workers["workers"])
     lost = [unit for url, unit in zip(router["workers"], router["replica_units"])
             if listed.get(_norm(url), {}).get("is_healthy") is not True]
     finding = "expected %s on %s to route to exactly %s, all healthy; found: %s" % (

@@ -19,22 +19,39 @@ __metaclass__ = type
 import json
 import time
 
+from ansible.module_utils.six import string_types
+
+# How much of a router's answer a message shows: the answer is the host's data, of any size.
+SHOWN_ANSWER = 300
+
 
 class RouterWorkerError(Exception):
     """The router did not do what was asked in time; the message is "expected X, found Y"."""
 
 
 def _norm(url):
-    return (url or "").rstrip("/")
+    """A worker URL without its trailing slash; "" for anything that is no string (a router's answer is data)."""
+    return url.rstrip("/") if isinstance(url, string_types) else ""
+
+
+def _shown(value):
+    text = json.dumps(value, sort_keys=True, default=repr)
+    return text if len(text) <= SHOWN_ANSWER else text[:SHOWN_ANSWER] + "..."
 
 
 def listed_worker(doc, worker_url):
-    """The worker entry of WORKER_URL in a GET /workers answer, or None."""
+    """The worker entry of WORKER_URL in a GET /workers answer, or None. A list with an entry that names no
+    URL is refused: whether the worker is still routed to cannot be told from it."""
     workers = doc.get("workers") if isinstance(doc, dict) else None
     if not isinstance(workers, list):
-        raise RouterWorkerError("expected smg's worker list ({\"workers\": [...]}), found %r" % (doc,))
+        raise RouterWorkerError("expected smg's worker list ({\"workers\": [...]}), found %s" % _shown(doc))
+    odd = [worker for worker in workers if not isinstance(worker, dict)
+           or not isinstance(worker.get("url"), string_types)]
+    if odd:
+        raise RouterWorkerError("expected smg's worker entries with a url string ({\"url\": \"http://...\"}), "
+                                "found %s" % _shown(odd[0]))
     for worker in workers:
-        if isinstance(worker, dict) and _norm(worker.get("url")) == _norm(worker_url):
+        if _norm(worker["url"]) == _norm(worker_url):
             return worker
     return None
 
@@ -127,16 +144,26 @@ def put_back(send, router_url, worker_url, timeout=600, interval=1.0, check_mode
     return changed
 
 
+def _error_body(error):
+    """The body of an HTTP error answer, b"" when it does not come in time."""
+    try:
+        return error.read(1 << 16)
+    except OSError:
+        return b""
+
+
 def json_sender(timeout):
-    """send(method, url, body) over HTTP, never through a proxy (the router is on the host's own address)."""
+    """send(method, url, body) over HTTP, never through a proxy nor a redirect (the router is on the host's own
+    address), each exchange done within TIMEOUT seconds."""
     from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-    from ansible.module_utils.six.moves.urllib.request import ProxyHandler, Request, build_opener
-    opener = build_opener(ProxyHandler({}))
+    from ansible.module_utils.six.moves.urllib.request import Request
+    from ansible_collections.ktune.inference.plugins.module_utils.local_http import local_opener
+    opener = local_opener()
 
     def parse(body):
         try:
             return json.loads(body.decode("utf-8")) if body else None
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
     def send(method, url, body):
@@ -147,7 +174,7 @@ def json_sender(timeout):
             response = opener.open(request, timeout=timeout)
             return response.getcode(), parse(response.read(1 << 20))
         except HTTPError as exc:
-            return exc.code, parse(exc.read(1 << 16))
+            return exc.code, parse(_error_body(exc))
         except (URLError, OSError, ValueError) as exc:
             raise RouterWorkerError("expected the router to answer at %s, found: %s"
                                     % (url, getattr(exc, "reason", None) or exc))

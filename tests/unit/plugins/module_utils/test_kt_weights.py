@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import struct
 import threading
@@ -147,7 +148,8 @@ def test_a_linked_shard_someone_else_owns_is_not_read(tmp_path):
     owner = os.lstat(os.path.join(directory, "model.safetensors")).st_uid
     verdict = weight_split_finding(str(tmp_path), instance(2), trusted_uids=(owner + 1,))
     assert verdict["status"] == "unknown"
-    assert "%s/model.safetensors is a symlink owned by uid %d" % (WEIGHTS, owner) in verdict["finding"]
+    assert verdict["finding"].startswith("r1: %s/model.safetensors: expected a regular file, found a symlink"
+                                         % WEIGHTS)
 
 
 def test_a_fifo_in_place_of_a_shard_does_not_hang_the_read(tmp_path):
@@ -170,7 +172,7 @@ def test_a_damaged_header_is_unknown_not_a_verdict(tmp_path):
         handle.write(struct.pack("<Q", 1 << 40) + b"{}")
     verdict = weight_split_finding(str(tmp_path), instance(2))
     assert verdict["status"] == "unknown"
-    assert "expected a safetensors header of at most 100000000 bytes within the file" in verdict["finding"]
+    assert "expected a safetensors header of at most 16777216 bytes within the file" in verdict["finding"]
     with open(os.path.join(directory, "model.safetensors"), "wb") as handle:
         handle.write(struct.pack("<Q", 3) + b"[1]")
     assert weight_split_finding(str(tmp_path), instance(2))["status"] == "unknown"
@@ -183,3 +185,65 @@ def test_a_weight_path_that_is_a_file_is_named(tmp_path):
     verdict = weight_split_finding(str(tmp_path), instance(2))
     assert verdict["status"] == "unknown"
     assert verdict["finding"] == "r1: %s: expected a directory, found another kind of file" % WEIGHTS
+
+
+def plant_header(tmp_path, header):
+    """A shard whose header is the given bytes, as someone who can write the weight path may leave it."""
+    directory = str(tmp_path) + WEIGHTS
+    os.makedirs(directory)
+    with open(os.path.join(directory, "model.safetensors"), "wb") as handle:
+        handle.write(struct.pack("<Q", len(header)) + header)
+
+
+def test_a_deeply_nested_header_is_unknown_not_a_crash(tmp_path):
+    plant_header(tmp_path, b'{"a":' + b"[" * 200000 + b"]" * 200000 + b"}")
+    verdict = weight_split_finding(str(tmp_path), instance(2))
+    assert verdict["status"] == "unknown"
+    assert verdict["finding"] == ("r1: %s/model.safetensors: expected a safetensors header (JSON), found something "
+                                  "else" % WEIGHTS)
+
+
+def test_a_slice_number_too_long_for_int_is_unknown_not_a_crash(tmp_path):
+    key = "blk.3.ffn_up_exps.0.numa.%s.weight" % ("9" * 5000)
+    plant_header(tmp_path, json.dumps({key: {}}).encode("utf-8"))
+    verdict = weight_split_finding(str(tmp_path), instance(2))
+    assert verdict["status"] == "unknown"
+    assert verdict["finding"].startswith("r1: %s/model.safetensors: expected expert slices numa.0 to numa.9999, "
+                                         "found blk.3.ffn_up_exps.0.numa.999" % WEIGHTS)
+    assert len(verdict["finding"]) < 400
+
+
+def test_non_ascii_digits_and_overlong_folder_numbers_are_not_slices(tmp_path):
+    key = u"blk.3.ffn_up_exps.0.numa.\u0661.weight"  # ARABIC-INDIC DIGIT ONE, which \d would take
+    plant_header(tmp_path, json.dumps({key: {}}).encode("utf-8"))
+    assert weight_split_finding(str(tmp_path), instance(2))["status"] == "unknown"
+    folders = str(tmp_path / "folders")
+    os.makedirs(os.path.join(folders, "_layer_" + "0" * 200))  # would sort first as layer 0, holding no slices
+    os.makedirs(os.path.join(folders, "_layer_3", "_numa_" + "1" * 200))
+    os.makedirs(os.path.join(folders, "_layer_3", "_numa_0"))
+    assert read_weight_split(str(tmp_path), "/folders") == {"layout": "folders", "slices": [0]}
+
+
+def test_a_header_above_16_mib_is_not_parsed(tmp_path):
+    directory = str(tmp_path) + WEIGHTS
+    os.makedirs(directory)
+    with open(os.path.join(directory, "model.safetensors"), "wb") as handle:
+        handle.write(struct.pack("<Q", (16 << 20) + 1))
+        handle.truncate(8 + (16 << 20) + 1)
+    verdict = weight_split_finding(str(tmp_path), instance(2))
+    assert verdict["status"] == "unknown"
+    assert "expected a safetensors header of at most 16777216 bytes within the file" in verdict["finding"]
+
+
+def test_a_linked_shard_root_owns_is_refused_with_what_is_refused(tmp_path):
+    directory = merged(tmp_path, 2)
+    os.rename(os.path.join(directory, "model.safetensors"), str(tmp_path / "elsewhere.safetensors"))
+    os.symlink(str(tmp_path / "elsewhere.safetensors"), os.path.join(directory, "model.safetensors"))
+    owner = os.lstat(os.path.join(directory, "model.safetensors")).st_uid
+    verdict = weight_split_finding(str(tmp_path), instance(2), trusted_uids=(owner,))
+    assert verdict["status"] == "unknown"
+    assert verdict["finding"] == ("r1: %s/model.safetensors: expected a regular file, found a symlink; shards are "
+                                  "read only as files in the weight directory itself, never through a link"
+                                  % WEIGHTS)
+    assert verdict["fix"] == ("put the directory that holds the real shards in kt_weight_path (readlink -f "
+                              "%s/model.safetensors)" % WEIGHTS)

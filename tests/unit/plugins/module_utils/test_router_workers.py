@@ -123,3 +123,12 @@ def test_an_answer_that_is_no_worker_list_is_refused():
     with pytest.raises(RouterWorkerError, match="expected smg's worker list"):
         listed_worker({"detail": "Not Found"}, WORKER)
     assert listed_worker({"workers": [{"url": WORKER + "/"}]}, WORKER) == {"url": WORKER + "/"}
+
+
+def test_a_worker_entry_without_a_url_string_is_refused_and_a_long_answer_is_cut():
+    for url in (5, ["http://127.0.0.1:30002"], None):
+        with pytest.raises(RouterWorkerError, match="expected smg's worker entries with a url string"):
+            listed_worker({"workers": [{"url": url}]}, WORKER)
+    with pytest.raises(RouterWorkerError) as raised:
+        listed_worker({"detail": "x" * 100000}, WORKER)
+    assert len(str(raised.value)) < 400

@@ -251,3 +251,41 @@ def test_the_audit_skips_without_a_sharded_entry_and_says_when_the_services_are_
     facts["ktune_host_state"]["services"] = {"error": "permission denied"}
     [control] = [item for item in ac.evaluate(facts, {"ktune_service_instances": [ENTRY]}) if item["id"] == "service.router"]
     assert control["status"] == "fail" and "permission denied" in control["finding"]
+
+
+# --- an answer that is no worker list of strings and booleans -----------------------------------
+
+
+@pytest.mark.parametrize("url", [5, ["http://127.0.0.1:30001"], {"a": 1}, None])
+def test_a_worker_url_that_is_no_string_fails_this_host_naming_it_and_other_hosts_are_still_graded(router, url):
+    odd = {"workers": [{"url": url}, smg_worker(WORKERS[1])]}
+    control = ac.service_router({"routers": [router_read(router, odd)]}, {"ktune_service_instances": [ENTRY]},
+                                host="gpu-a")
+    assert control["status"] == "fail"
+    assert ("%s lists a worker without a URL string (expected smg's {\"url\": \"http://...\"}, found %s)"
+            % (ROUTER, json.dumps({"url": url}))) in control["finding"]
+    assert "%s does not route to %s" % (ROUTER, WORKERS[0]) in control["finding"]
+    assert graded([router_read(router, smg_answer(*[smg_worker(u) for u in WORKERS]))])[0]["status"] == "pass"
+
+
+def test_a_worker_list_of_other_things_and_a_long_entry_fail_with_a_cut_message(router):
+    strangers = [{"url": "http://10.0.0.%d:1%s" % (index, "0" * 100000)} for index in range(1000)]
+    answer = {"workers": ["http://127.0.0.1:30001", 7] + [[]] * 1000 + strangers}
+    control = ac.service_router({"routers": [router_read(router, answer)]}, {"ktune_service_instances": [ENTRY]})
+    assert control["status"] == "fail"
+    assert "%s lists a worker without a URL string (expected smg's {\"url\": \"http://...\"}, found " \
+        "\"http://127.0.0.1:30001\") and 1001 more" % ROUTER in control["finding"]
+    assert "%s also routes to http://10.0.0.0:1%s..., " % (ROUTER, "0" * 283) in control["finding"]
+    assert " and 995 more, which is no replica of kimi" in control["finding"]
+    assert len(control["finding"]) < 3000
+
+
+def test_the_host_keeps_only_string_urls_and_boolean_health(nps2):
+    answer = {"workers": [{"url": 5, "is_healthy": "yes", "status": ["ready"]},
+                          {"url": WORKERS[0], "is_healthy": 1, "status": "ready"},
+                          {"url": WORKERS[1], "is_healthy": True, "status": "ready"}]}
+    [router], _fetched = read(nps2, answer, states={ROUTER: "active"})
+    assert router["answer"] == {"workers": [{"url": None, "is_healthy": None, "status": None},
+                                            {"url": WORKERS[0], "is_healthy": None, "status": "ready"},
+                                            {"url": WORKERS[1], "is_healthy": True, "status": "ready"}]}
+    assert router["answer_error"] is None
