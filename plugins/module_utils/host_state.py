@@ -20,8 +20,6 @@ import os
 import re
 import shlex
 
-from ansible.module_utils.six import string_types
-
 from ansible_collections.ktune.inference.plugins.module_utils.cpufreq import (
     dmi_identity,
     driver_summary,
@@ -346,7 +344,7 @@ def _kept_worker(worker):
     kept = {"is_healthy": worker.get("is_healthy") if isinstance(worker.get("is_healthy"), bool) else None}
     for key in ("url", "status"):
         value = worker.get(key)
-        kept[key] = value[:ROUTER_TEXT_LIMIT] if isinstance(value, string_types) else None
+        kept[key] = value[:ROUTER_TEXT_LIMIT] if isinstance(value, str) else None
     return kept
 
 

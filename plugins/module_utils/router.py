@@ -20,7 +20,6 @@ __metaclass__ = type
 
 import json
 
-from ansible.module_utils.six import string_types
 
 ROUTER_PACKAGE = "smg"
 ROUTER_VERSION = "1.13.0"
@@ -97,7 +96,7 @@ def router_argv(router, health_interval_s=5):
 
 def _norm(url):
     """A worker URL without its trailing slash; "" for anything that is no string (a router's answer is data)."""
-    return url.rstrip("/") if isinstance(url, string_types) else ""
+    return url.rstrip("/") if isinstance(url, str) else ""
 
 
 def shown(value):
@@ -116,7 +115,7 @@ def _and_more(count):
 def _listed(workers):
     """{url: worker} of the entries that name a URL string."""
     return dict((_norm(worker["url"]), worker) for worker in workers
-                if isinstance(worker, dict) and isinstance(worker.get("url"), string_types))
+                if isinstance(worker, dict) and isinstance(worker.get("url"), str))
 
 
 def router_worker_problems(router, workers_doc):
@@ -131,7 +130,7 @@ def router_worker_problems(router, workers_doc):
     expected = [_norm(url) for url in router["workers"]]
     problems = []
     odd = [worker for worker in workers_doc["workers"]
-           if not isinstance(worker, dict) or not isinstance(worker.get("url"), string_types)]
+           if not isinstance(worker, dict) or not isinstance(worker.get("url"), str)]
     if odd:
         problems.append("%s lists a worker without a URL string (expected smg's {\"url\": \"http://...\"}, found %s)%s"
                         % (router["unit"], shown(odd[0]), _and_more(len(odd) - 1)))

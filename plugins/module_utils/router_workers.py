@@ -19,7 +19,6 @@ __metaclass__ = type
 import json
 import time
 
-from ansible.module_utils.six import string_types
 
 # How much of a router's answer a message shows: the answer is the host's data, of any size.
 SHOWN_ANSWER = 300
@@ -31,7 +30,7 @@ class RouterWorkerError(Exception):
 
 def _norm(url):
     """A worker URL without its trailing slash; "" for anything that is no string (a router's answer is data)."""
-    return url.rstrip("/") if isinstance(url, string_types) else ""
+    return url.rstrip("/") if isinstance(url, str) else ""
 
 
 def _shown(value):
@@ -46,7 +45,7 @@ def listed_worker(doc, worker_url):
     if not isinstance(workers, list):
         raise RouterWorkerError("expected smg's worker list ({\"workers\": [...]}), found %s" % _shown(doc))
     odd = [worker for worker in workers if not isinstance(worker, dict)
-           or not isinstance(worker.get("url"), string_types)]
+           or not isinstance(worker.get("url"), str)]
     if odd:
         raise RouterWorkerError("expected smg's worker entries with a url string ({\"url\": \"http://...\"}), "
                                 "found %s" % _shown(odd[0]))
