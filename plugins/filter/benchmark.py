@@ -87,27 +87,26 @@ def baseline_fleet(docs):
         raise AnsibleFilterError("baseline_fleet: %s" % exc)
 
 
-def baseline_canary_compare(canary, controls, max_regression_pct, host=None):
-    if not isinstance(canary, dict) or not isinstance(controls, (list, tuple)) or \
-            not all(isinstance(doc, dict) for doc in controls):
-        raise AnsibleFilterError("baseline_canary_compare: expected the canary's run (a dictionary) and a list of the "
-                                 "control hosts' runs")
-    tolerance = _number(max_regression_pct, "baseline_canary_compare", "max_regression_pct")
+def _canary_tolerance(name, canary, others, others_are, max_regression_pct):
+    """The margin in percent, after checking the canary's run is a dictionary and the others a list of them."""
+    if not isinstance(canary, dict) or not isinstance(others, (list, tuple)) or \
+            not all(isinstance(doc, dict) for doc in others):
+        raise AnsibleFilterError("%s: expected the canary's run (a dictionary) and a list of %s" % (name, others_are))
+    tolerance = _number(max_regression_pct, name, "max_regression_pct")
     if tolerance is None or tolerance < 0:
-        raise AnsibleFilterError("baseline_canary_compare: max_regression_pct = %r: expected a percentage >= 0"
-                                 % (max_regression_pct,))
+        raise AnsibleFilterError("%s: max_regression_pct = %r: expected a percentage >= 0" % (name, max_regression_pct))
+    return tolerance
+
+
+def baseline_canary_compare(canary, controls, max_regression_pct, host=None):
+    tolerance = _canary_tolerance("baseline_canary_compare", canary, controls, "the control hosts' runs",
+                                  max_regression_pct)
     return canary_compare(canary, controls, tolerance, host or canary.get("host") or "the canary")
 
 
 def baseline_canary_gate(canary, fleet_docs, max_regression_pct, host=None, baseline_dir=None, baseline_software=None):
-    if not isinstance(canary, dict) or not isinstance(fleet_docs, (list, tuple)) or \
-            not all(isinstance(doc, dict) for doc in fleet_docs):
-        raise AnsibleFilterError("baseline_canary_gate: expected the canary's run (a dictionary) and a list of the "
-                                 "fleet's recorded runs")
-    tolerance = _number(max_regression_pct, "baseline_canary_gate", "max_regression_pct")
-    if tolerance is None or tolerance < 0:
-        raise AnsibleFilterError("baseline_canary_gate: max_regression_pct = %r: expected a percentage >= 0"
-                                 % (max_regression_pct,))
+    tolerance = _canary_tolerance("baseline_canary_gate", canary, fleet_docs, "the fleet's recorded runs",
+                                  max_regression_pct)
     if baseline_software is not None and not isinstance(baseline_software, dict):
         raise AnsibleFilterError("baseline_canary_gate: baseline_software must be a dictionary of versions, got %r"
                                  % type(baseline_software).__name__)
