@@ -16,8 +16,9 @@ FAST = ["-e", "ktune_diagnose_window_s=0", "-e", "ktune_diagnose_samples=1", "-e
 
 
 def collection_files():
-    """Every path in the checkout (the collection), but the link the tests make and caches."""
-    skip = {".git", "collections", ".pytest_cache", ".ansible", ".hypothesis"}
+    """Every path in the checkout (the collection), but the link the tests make, caches, and the
+    build-ignored folder other tests running beside this one keep their artifacts in."""
+    skip = {".git", "collections", ".pytest_cache", ".ansible", ".hypothesis", "test-artifacts"}
     return set(str(path.relative_to(PROJECT)) for path in PROJECT.rglob("*")
                if not skip.intersection(path.relative_to(PROJECT).parts))
 
