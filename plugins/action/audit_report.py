@@ -38,6 +38,8 @@ from ansible_collections.ktune.inference.plugins.module_utils.audit_report impor
     verdicts,
 )
 from ansible_collections.ktune.inference.plugins.module_utils.report_encoding import path_component
+from ansible_collections.ktune.inference.plugins.module_utils.tune_record import record_verdict
+from ansible_collections.ktune.inference.plugins.plugin_utils.collection_version import collection_version
 from ansible_collections.ktune.inference.plugins.plugin_utils.fix_hints import tune_command, with_copy_paste_fixes
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -120,7 +122,8 @@ class ActionModule(ActionBase):
         facts_var = args.get("facts", "ktune_audit_facts")
         hostvars = task_vars["hostvars"]
         defaults = load_role_defaults(COLLECTION_ROOT, yaml.safe_load)
-        results, unknown, groups = {}, {}, {}
+        results, unknown, groups, tuned_by = {}, {}, {}, {}
+        running = collection_version()
         for host in hosts:
             host_vars = hostvars[host]
             groups[host] = primary_group(host_vars)
@@ -132,8 +135,10 @@ class ActionModule(ActionBase):
             results[host] = with_copy_paste_fixes(evaluate(with_bmc(result["ansible_facts"], host_vars),
                                                            host_settings(defaults, host_vars)),
                                                   tune_command(host, task_vars.get("ansible_inventory_sources")))
+            tuned_by[host] = record_verdict((result["ansible_facts"].get("ktune_host_state") or {}).get("tune_record"),
+                                            running)
         generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        report = build_report(results, groups, generated, unknown)
+        report = build_report(results, groups, generated, unknown, tuned_by)
         files = {}
         if args.get("report_dir"):
             files = write_report(args["report_dir"], report, read_baselines(args.get("baseline_dir"), hosts))

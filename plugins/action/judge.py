@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import os
 import re
 
@@ -39,6 +40,13 @@ from ansible_collections.ktune.inference.plugins.plugin_utils.judgement import (
     spec_defaults,
     spec_problems,
 )
+from ansible_collections.ktune.inference.plugins.module_utils.tune_record import (
+    record_message,
+    record_needs_writing,
+    record_text,
+    record_verdict,
+)
+from ansible_collections.ktune.inference.plugins.plugin_utils.collection_version import collection_version
 from ansible_collections.ktune.inference.plugins.plugin_utils.role_judgements import ROLE_PARTS, python_part
 from ansible_collections.ktune.inference.plugins.plugin_utils.role_settings import settings_problems
 
@@ -172,6 +180,8 @@ class ActionModule(ActionBase):
         except RequestConflict as exc:
             raise AnsibleActionFail("judge: %s" % exc)
         request["numa"] = bool(args.get("numa", True))
+        if args.get("tune_record"):
+            request["tune_record"] = args["tune_record"]
         for root in ("sysfs_root", "procfs_root"):
             if args.get(root):
                 request[root] = args[root]
@@ -243,4 +253,20 @@ class ActionModule(ActionBase):
                 result[key] = result.get(key, []) + state[key]
         if facts:
             result["ansible_facts"] = facts
+        if "tune_record" in state:
+            result["tune_record"] = tune_record(task_vars.get("inventory_hostname"), state["tune_record"])
+            if result["tune_record"]["message"] and result["tune_record"]["comparison"] != "upgrade":
+                result["warnings"] = result.get("warnings", []) + [result["tune_record"]["message"]]
         return result
+
+
+def tune_record(host, record):
+    """What tune does with the host's record of which ktune tuned it (module_utils/tune_record.py):
+    the record against this collection's version, the line to print, and the content to write
+    when it must be written (the time is now: a record that stays is not rewritten)."""
+    verdict = record_verdict(record, collection_version())
+    verdict["message"] = record_message(host, verdict)
+    verdict["write"] = record_needs_writing(verdict)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    verdict["content"] = record_text(verdict["running"], now) if verdict["write"] else None
+    return verdict

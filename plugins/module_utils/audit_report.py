@@ -6,6 +6,9 @@ compact text table, all rendered on the controller from graded controls.
 
 ``build_report`` makes the document every renderer reads:
 ``{"hosts": {name: {"status": pass|fail|unknown|not managed, "controls": [...]}}, "summary": {...}}``.
+The summary's ``tuned_by`` is, per host, its record of which ktune version tuned it
+(module_utils/tune_record.py ``record_verdict``; null for a host that was not read): beside the
+host entries, whose keys stay status and controls.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,8 +31,9 @@ from ansible_collections.ktune.inference.plugins.module_utils.svg_allowlist impo
 STATUSES = ("pass", "fail", "unknown", NOT_MANAGED)
 
 
-def build_report(results, groups, generated_at, unknown_reasons=None):
-    """results: {host: [controls]} for graded hosts; unknown_reasons: {host: why it was not graded}.
+def build_report(results, groups, generated_at, unknown_reasons=None, tuned_by=None):
+    """results: {host: [controls]} for graded hosts; unknown_reasons: {host: why it was not graded};
+    tuned_by: {host: its tune record's verdict} for the hosts that were read.
 
     groups: {host: inventory group shown in the matrix}. Hosts keep the order they come in
     (graded then unknown), sorted by group then name.
@@ -71,6 +75,7 @@ def build_report(results, groups, generated_at, unknown_reasons=None):
         "warning_failures": warning_failures,
         "controls": per_control,
         "groups": by_group,
+        "tuned_by": dict((host, (tuned_by or {}).get(host)) for host in names),
     }
     return {"hosts": hosts, "summary": summary}
 

@@ -33,6 +33,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.concerns import NU
 from ansible_collections.ktune.inference.plugins.module_utils.cpulist import format_cpulist
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 from ansible_collections.ktune.inference.plugins.module_utils.sysctl import display_value, read_runtime, validate_name
+from ansible_collections.ktune.inference.plugins.module_utils.tune_record import TUNE_RECORD, read_tune_record
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import (
     NUMA_MAPS_LIMIT,
     HostFileError,
@@ -415,6 +416,7 @@ def gather_host_state(params, show_units, probe, numa=None, fetch_json=None):
         "sysctl": section(read_sysctls, params["procfs_root"], params["sysctl_file"], params["sysctls"]),
         "services": services,
         "removal": section(read_removal, params["removed_marker"]),
+        "tune_record": read_tune_record(params.get("tune_record") or TUNE_RECORD),
         "files": section(read_lines, READ_FILES),
         "sysfs_root": params["sysfs_root"],
     }
@@ -485,6 +487,7 @@ def host_state_options():
         service_settings=dict(type="dict", default={}),
         health_timeout=dict(type="float", default=5),
         removed_marker=dict(type="path", default=REMOVED_MARKER),
+        tune_record=dict(type="path", default=TUNE_RECORD),
         weights_root=dict(type="path", default="/"),
     )
 

@@ -79,6 +79,11 @@ options:
     description: As O(ktune.inference.managed_state#module:host_state.removed_marker).
     type: path
     default: /var/lib/ktune-removed
+  tune_record:
+    description: As O(ktune.inference.managed_state#module:host_state.tune_record).
+    type: path
+    default: /var/lib/ktune-tuned
+    version_added: 0.2.0
   weights_root:
     description: As O(ktune.inference.managed_state#module:host_state.weights_root).
     type: path

@@ -61,6 +61,14 @@ options:
     description: Read the NUMA layout too (the C(ktune_numa) fact).
     type: bool
     default: true
+  tune_record:
+    description:
+      - Where the host keeps the record of which ktune.inference version tuned it (C(tune.yml) passes
+        C(ktune_tune_record), default C(/var/lib/ktune-tuned)). Read in the same call
+        (O(ktune.inference.managed_state#module:tune_record)) and compared with this collection's
+        version in RV(tune_record). Null reads no record.
+    type: path
+    version_added: 0.2.0
   sysfs_root:
     description: Passed to the read (another sysfs tree; tests use it).
     type: path
@@ -147,6 +155,18 @@ roles:
   description: Each judged role's problems, host_problems, drift, notes (and exports), by role name.
   returned: always
   type: dict
+tune_record:
+  description:
+    - The host's record (C(path), C(state), C(version), C(tuned_at), C(reason)) against this collection's
+      version C(running); C(comparison) V(none) (no record), V(same), V(upgrade), V(downgrade) or
+      V(unknown); C(message), the line to print (null when there is nothing to say); C(write), whether
+      tune writes its record, and C(content), what it writes then (this version and the time now).
+  returned: when O(tune_record) is set and the host was read
+  type: dict
+  version_added: 0.2.0
+  sample: {path: /var/lib/ktune-tuned, state: present, version: 0.1.0, tuned_at: "2026-12-07T23:00:00Z",
+           reason: null, running: 0.2.0, comparison: upgrade, message: "ktune 0.1.0 tuned this host; this run is ktune 0.2.0",
+           write: true, content: "..."}
 state:
   description: What the host read returned (M(ktune.inference.managed_state)); empty when the settings had problems.
   returned: always

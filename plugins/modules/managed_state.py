@@ -118,6 +118,13 @@ options:
             host C(not managed).
         type: path
         default: /var/lib/ktune-removed
+      tune_record:
+        description:
+          - The record C(playbooks/tune.yml) writes of which collection version tuned the host (and
+            C(playbooks/remove.yml) deletes), returned in C(ktune_host_state.tune_record) as for O(tune_record).
+        type: path
+        default: /var/lib/ktune-tuned
+        version_added: 0.2.0
       weights_root:
         description:
           - The directory the instances' C(kt_weight_path) are read under, to compare how their
@@ -199,6 +206,14 @@ options:
       boost:
         description: The boost switch to plan, as for M(ktune.inference.cpufreq).
         type: bool
+  tune_record:
+    description:
+      - The record C(playbooks/tune.yml) writes of which ktune.inference version tuned the host
+        (C(/var/lib/ktune-tuned)); its version and time are returned in RV(tune_record).
+      - Read only when root owns it, without following a link, at most 4096 bytes; anything else is
+        C(state=unknown) with the C(reason), never a failure. Null (the default) does not read it.
+    type: path
+    version_added: 0.2.0
   sysfs_root:
     description:
       - Where sysfs is mounted, read for O(cpufreq). Change it only to read a copy of the tree.
@@ -314,6 +329,10 @@ ansible_facts:
           type: dict
           sample: {marker: /var/lib/ktune-removed, removed: true,
                    note: "ktune removed by playbooks/remove.yml at 2026-12-07T16:00:00Z"}
+        tune_record:
+          description: The record of which ktune tuned the host, as RV(tune_record).
+          type: dict
+          version_added: 0.2.0
         files:
           description: >-
             The files the control registry's judgements read (C(concern_registry.READ_FILES)): their
@@ -411,6 +430,14 @@ sysctls:
   returned: always
   type: dict
   sample: {kernel.numa_balancing: 0, vm.zone_reclaim_mode: 0}
+tune_record:
+  description:
+    - C(path), C(state) (V(present), V(absent), or V(unknown) when the file is a link, not a regular
+      file, not root's, too big or not a record), C(version), C(tuned_at) and C(reason) (why it is unknown).
+  returned: when O(tune_record) is set
+  type: dict
+  version_added: 0.2.0
+  sample: {path: /var/lib/ktune-tuned, state: present, version: 0.1.0, tuned_at: "2026-12-07T23:00:00Z", reason: null}
 cpufreq:
   description:
     - The check-mode result of M(ktune.inference.cpufreq) for O(cpufreq), with the same keys
@@ -430,6 +457,7 @@ from ansible_collections.ktune.inference.plugins.module_utils import managed_sta
 from ansible_collections.ktune.inference.plugins.module_utils.numa import gather_numa_facts
 from ansible_collections.ktune.inference.plugins.module_utils import sysctl
 from ansible_collections.ktune.inference.plugins.module_utils.sysfs import HostFileError
+from ansible_collections.ktune.inference.plugins.module_utils.tune_record import read_tune_record
 
 
 def read_units(module, units):
@@ -501,6 +529,7 @@ def main():
                 boost=dict(type="bool"),
             )),
             host_state=dict(type="dict", options=host_state_options()),
+            tune_record=dict(type="path"),
             sysfs_root=dict(type="path", default="/sys"),
             procfs_root=dict(type="path", default="/proc"),
         ),
@@ -540,6 +569,8 @@ def main():
                                                       result.get("ansible_facts", {}).get("ktune_numa"))
         except sysctl.SysctlError as exc:
             module.fail_json(msg="host_state.sysctls: %s" % exc)
+    if params["tune_record"]:
+        result["tune_record"] = read_tune_record(params["tune_record"])
     if params["cpufreq"] is not None:
         result["cpufreq"] = plan_cpufreq(module, params["cpufreq"], params["sysfs_root"], params["procfs_root"])
     module.exit_json(**result)

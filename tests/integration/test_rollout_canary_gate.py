@@ -71,6 +71,7 @@ def site(tmp_path_factory):
             "ktune_canary_gate_rollback_files": [str(base / host / "etc/ktransformers.env"),
                                                  str(base / host / "etc/added-by-upgrade.conf")],
             "ktune_canary_gate_state_dir": str(base / host / "state"),
+            "ktune_tune_record": str(base / host / "ktune-tuned"),
         }
     # The odd canary runs another kernel than the fleet.
     (base / "odd/proc/sys/kernel/osrelease").write_text("6.11.0-odd\n")

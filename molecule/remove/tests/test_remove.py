@@ -19,7 +19,8 @@ WRITTEN = ["/etc/cron.d/ktune-drop-caches", "/usr/local/sbin/ktune-drop-caches",
            "/usr/local/sbin/ktune-cpufreq-apply", "/etc/default/ktune-cpufreq", "/etc/sysctl.d/90-ktune-numa.conf",
            "/etc/ktune", "/var/lib/ktune-guard", "/usr/local/lib/ktune-guard", "/usr/local/libexec/ktune",
            "/etc/ktransformers", "/etc/systemd/system/ktransformers@.service",
-           "/var/lib/prometheus/node-exporter/ktune.prom", "/var/lib/prometheus/node-exporter/ktune_guard.prom"]
+           "/var/lib/prometheus/node-exporter/ktune.prom", "/var/lib/prometheus/node-exporter/ktune_guard.prom",
+           "/var/lib/ktune-tuned"]
 SECRETS = ["token-secret-0123456789", "credential-secret-0123456789", "proxy.example"]
 # What remove.yml leaves so that the audit reports the host "not managed" (host_state.py reads it).
 MARKER = "/var/lib/ktune-removed"

@@ -215,3 +215,18 @@ def test_a_control_the_audit_could_not_read_is_unknown_everywhere_not_pass():
     html = to_html(report, {})
     assert 'class="unknown">unknown</td><td>bios.readable</td>' in html
     assert "Fix: fix bios.readable" in html
+
+
+def test_the_summary_says_per_host_which_ktune_tuned_it_and_the_host_entries_keep_their_keys():
+    from ansible_collections.ktune.inference.plugins.module_utils.tune_record import record_verdict
+    record = {"path": "/var/lib/ktune-tuned", "state": "present", "version": "0.1.0",
+              "tuned_at": "2026-12-07T23:00:00Z", "reason": None}
+    results = {"old": controls(), "fresh": controls()}
+    tuned_by = {"old": record_verdict(record, "0.2.0"),
+                "fresh": record_verdict(dict(record, state="absent", version=None, tuned_at=None), "0.2.0")}
+    report = json.loads(to_json(build_report(results, {}, "2026-12-08T00:00:00Z", {"gone": "unreachable"}, tuned_by)))
+    assert all(set(entry) == {"status", "controls"} for entry in report["hosts"].values())
+    found = report["summary"]["tuned_by"]
+    assert (found["old"]["version"], found["old"]["running"], found["old"]["comparison"]) == ("0.1.0", "0.2.0", "upgrade")
+    assert (found["fresh"]["state"], found["fresh"]["comparison"]) == ("absent", "none")
+    assert found["gone"] is None

@@ -165,7 +165,8 @@ def test_host_state_joins_the_other_reads_and_leaves_their_results_as_they_were(
     assert both["files"][env]["matching_lines"] == ["USE_NUMA=0"]
     assert sorted(both["ansible_facts"]) == ["ktune_host_state", "ktune_numa"]
     assert sorted(both["ansible_facts"]["ktune_host_state"]) == ["cpufreq", "files", "page_cache", "removal",
-                                                                 "services", "sysctl", "sysfs_root", "use_numa"]
+                                                                 "services", "sysctl", "sysfs_root", "tune_record",
+                                                                 "use_numa"]
 
 
 def test_the_removal_marker_is_read_with_what_it_says(host):
@@ -181,6 +182,26 @@ def test_the_removal_marker_is_read_with_what_it_says(host):
     assert (removal["removed"], removal["note"]) == (True, "ktune removed by playbooks/remove.yml at 2026-12-07T16:00:00Z")
 
 
+def test_the_tune_record_is_read_with_the_host_state_and_alone_in_the_same_call(host):
+    """The audit reads it in host_state, tune with the top-level option; both by the one reader."""
+    record = host / "var/lib/ktune-tuned"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("# ktune\nversion=0.1.0\ntuned_at=2026-12-07T23:00:00Z\n")
+    result, failed = run_module(managed_state, dict(args_for(host, tune_record=str(record)), tune_record=str(record)))
+    assert not failed
+    expected = {"path": str(record), "state": "present", "version": "0.1.0", "tuned_at": "2026-12-07T23:00:00Z",
+                "reason": None}
+    assert result["ansible_facts"]["ktune_host_state"]["tune_record"] == expected
+    assert result["tune_record"] == expected
+    record.unlink()
+    os.symlink(str(host / "etc/environment"), str(record))
+    result, failed = run_module(managed_state, {"tune_record": str(record)})
+    assert not failed
+    assert (result["tune_record"]["state"], result["tune_record"]["reason"]) == ("unknown", "a symbolic link, not followed")
+    result, failed = run_module(managed_state, {})
+    assert not failed and "tune_record" not in result
+
+
 def test_an_empty_host_state_reads_everything_with_the_defaults(tmp_path):
     topologies.write_tree(topologies.catalog()["vm-1node-no-cpufreq"], tmp_path)
     result, failed = run_module(managed_state, {"sysfs_root": str(tmp_path / "sys"),
@@ -192,6 +213,7 @@ def test_an_empty_host_state_reads_everything_with_the_defaults(tmp_path):
     assert sorted(state["sysctl"]["live"]) == ["kernel.numa_balancing", "vm.zone_reclaim_mode"]
     assert state["use_numa"]["files"][0]["file"] == "/etc/environment"
     assert state["removal"]["marker"] == "/var/lib/ktune-removed"
+    assert state["tune_record"]["path"] == "/var/lib/ktune-tuned"
     assert result["ansible_facts"]["ktune_numa"]["node_count"] == 1
 
 
