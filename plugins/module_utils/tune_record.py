@@ -149,9 +149,9 @@ def record_message(host, verdict):
                 "(ansible-galaxy collection install 'ktune.inference:>=%s') and run tune.yml again"
                 % (host, verdict["running"], verdict["path"], verdict["version"], verdict["version"], verdict["version"]))
     if comparison == "unknown" and not record_writable(verdict):
+        path = verdict.get("path")
         return ("%s: the record of which ktune tuned this host, %s, is %s; expected a file ktune writes. Fix: "
-                "move it away (mv %s %s.old) and run tune.yml again" % (host, verdict.get("path"), verdict.get("reason"),
-                                                                verdict.get("path"), verdict.get("path")))
+                "move it away (mv %s %s.old) and run tune.yml again" % (host, path, verdict.get("reason"), path, path))
     if comparison == "unknown":
         return ("%s: the record of which ktune tuned this host, %s, is not one ktune wrote (%s); this run "
                 "replaces it" % (host, verdict.get("path"), verdict.get("reason") or "unreadable"))
