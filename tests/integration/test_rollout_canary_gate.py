@@ -15,7 +15,6 @@ import threading
 import time
 
 import pytest
-import yaml
 from lxml import etree
 
 import topologies
@@ -65,9 +64,6 @@ def site(tmp_path_factory):
         for path in (base / host / "sys/devices/system/cpu/cpufreq").glob("policy*/scaling_governor"):
             path.write_text("performance\n")
         (base / host / "etc").mkdir()
-        # A fleet this ktune tuned already: its record (tune.yml's) names this version.
-        (base / host / "ktune-tuned").write_text("version=%s\ntuned_at=2026-12-07T00:00:00Z\n"
-                                                 % yaml.safe_load((PROJECT / "galaxy.yml").read_text())["version"])
         hosts[host] = {
             "ktune_sysfs_root": str(base / host / "sys"), "ktune_procfs_root": str(base / host / "proc"),
             "ktune_baseline_url": "http://127.0.0.1:%d" % free_port(),
@@ -75,7 +71,6 @@ def site(tmp_path_factory):
             "ktune_canary_gate_rollback_files": [str(base / host / "etc/ktransformers.env"),
                                                  str(base / host / "etc/added-by-upgrade.conf")],
             "ktune_canary_gate_state_dir": str(base / host / "state"),
-            "ktune_tune_record": str(base / host / "ktune-tuned"),
         }
     # The odd canary runs another kernel than the fleet.
     (base / "odd/proc/sys/kernel/osrelease").write_text("6.11.0-odd\n")
