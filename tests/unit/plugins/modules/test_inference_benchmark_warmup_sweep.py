@@ -17,7 +17,10 @@ from module_runner import run_module
 from ansible_collections.ktune.inference.plugins.module_utils.slo import warmup_schedule
 from ansible_collections.ktune.inference.plugins.modules import inference_benchmark
 
-RUN = dict(max_tokens=16, timeout=20, max_degradation_pct=99)
+# The loosest degradation bound the module takes: a loaded test machine can deliver one answer's
+# tokens in one read (a first tokens/s 200x the others was seen), and these tests are about the
+# warm-up and the sweep, not the degradation judgement (test_inference_benchmark.py has that).
+RUN = dict(max_tokens=16, timeout=20, max_degradation_pct=99.99)
 # The first 3 answers decode at a fifth of the speed (a cold server), then 400 tokens/s.
 COLD_START = dict(tokens_per_s=400, ttft_s=0.01, degradation="0.2@0,1@3", fixed_length=True)
 
