@@ -272,7 +272,7 @@ def not_taken_out(host, route, error):
 
     ERROR: router_worker's message ("expected X, found Y. Fix: Z"); its generic fix gives way to this one.
     """
-    found = str(error).split(". Fix: ")[0]
+    found = str(error).split(". Fix: ", maxsplit=1)[0]
     return ("%s: %s was not restarted: expected %s (%s) to take it out and let its requests end, found: %s. "
             "No request was cut; its new files are written and the next run restarts it through the router. "
             "Fix: on %s, systemctl status %s and journalctl -u %s show why the router did not let it go; "

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,12 +40,13 @@ PLAY = """
   connection: local
   gather_facts: false
   tasks:
-    - name: What service.yml has decided before the instances (shared unit and launcher unchanged, nothing stale)
+    - name: What service.yml has decided before the instances (shared unit and launcher unchanged)
       ansible.builtin.set_fact:
         ktransformers_service_shared_changed: false
         ktransformers_service_shared_restore: []
         ktransformers_service_can_act: true
-        __ktransformers_service_freshness: {stale: []}
+        # The restarts unit_freshness found lost (none unless the test says so).
+        __ktransformers_service_freshness: {stale: "{{ stale_units | default([]) }}"}
         ktransformers_service_routers: >-
           {{ ktransformers_service_resolved | ktune.inference.ktransformers_routers({'router_health_interval_s': 1}) }}
 
@@ -182,6 +182,14 @@ def test_the_role_restarts_each_replica_out_of_the_real_router_and_drops_no_requ
     assert again.returncode == 0, again.output[-4000:]
     assert recap(again.output)["localhost"]["changed"] == "0", again.output[-3000:]
     assert len(calls(site.state)) == 2
+    # Restarts an interrupted run lost (unit_freshness) go through the router the same way.
+    lost = site(site.resolved, "-e", json.dumps({"stale_units": [first["unit"], second["unit"]]}))
+    assert lost.returncode == 0, lost.output[-4000:]
+    stops = calls(site.state)[2:]
+    assert [item["unit"] for item in stops] == [first["unit"], second["unit"]]
+    assert stops[0]["router_workers"] == [["http://127.0.0.1:%d" % second["port"], True]]
+    assert stops[1]["router_workers"] == [["http://127.0.0.1:%d" % first["port"], True]]
+    assert listed(router) == [("http://127.0.0.1:%d" % item["port"], True) for item in (first, second)]
 
 
 def test_check_mode_says_what_would_restart_and_leaves_the_router_and_the_replicas_alone(site):

@@ -26,8 +26,8 @@ REPLICAS = [{"name": "kimi-socket%d" % number, "replica_of": "kimi", "router_por
 def test_the_routes_come_from_the_looped_uri_results():
     [router] = router_plan(REPLICAS)
     routes = ktransformers_restart_routes([router], [{"item": router, "json": {"workers": []}, "status": 200}])
-    assert [routes[unit]["worker_url"] for unit in sorted(routes)] == ["http://127.0.0.1:30001",
-                                                                        "http://127.0.0.1:30002"]
+    urls = [routes[unit]["worker_url"] for unit in sorted(routes)]
+    assert urls == ["http://127.0.0.1:30001", "http://127.0.0.1:30002"]
 
 
 @pytest.mark.parametrize("routers, readings", [({}, []), ([], {}), (None, [])])
