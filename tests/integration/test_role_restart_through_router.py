@@ -82,8 +82,8 @@ def calls(state, action="stopped"):
 def site(tmp_path, tmp_path_factory):
     """A 2-socket host's per_socket entry: two fake servers as its replicas (units of the fake systemctl), smg
     as its router, and a runner of the play in a namespace with an overlay /etc."""
-    if shutil.which("unshare") is None or not os.path.isdir("/run/systemd"):
-        raise AssertionError("this test needs unshare(1) and /run/systemd to mount over (util-linux, as root)")
+    if shutil.which("unshare") is None:
+        raise AssertionError("this test needs unshare(1) (util-linux, as root)")
     model = tmp_path / "model"
     model.mkdir()
     base = free_port_block(4)
@@ -112,7 +112,10 @@ def site(tmp_path, tmp_path_factory):
                      "ktransformers_service_resolved": resolved_now, "ktune_service_router_drain_timeout_s": 30}
         (tmp_path / "play.yml").write_text(PLAY)
         (tmp_path / "vars.json").write_text(json.dumps(variables))
-        setup = ("mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && "
+        # /run/systemd/system marks a systemd host; on a runner without /run/systemd the namespace
+        # gets a /run of its own to make it in
+        setup = ("if [ -d /run/systemd ]; then mount -t tmpfs tmpfs /run/systemd; "
+                 "else mount -t tmpfs tmpfs /run && mkdir /run/systemd; fi && mkdir /run/systemd/system && "
                  "mount -t overlay overlay -o lowerdir=/etc,upperdir=%s,workdir=%s /etc && mkdir -p /etc/ktransformers "
                  "&& exec \"$@\"" % (tmp_path / "upper", tmp_path / "work"))
         command = ["unshare", "-m", "sh", "-c", setup, "sh",
