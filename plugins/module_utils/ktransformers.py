@@ -89,6 +89,11 @@ DEFAULT_SETTINGS = {
                         "watchdog_timeout": 3000, "enable_metrics": True, "trust_remote_code": False},
 }
 
+# The role settings that decide an instance's unit names and health URLs: what the readers that
+# only judge (audit, monitoring, guard) take from the ktune_service_* variables of the same names.
+READER_SETTINGS = ("backend", "legacy_defaults", "sglang_defaults", "executable", "python", "host",
+                   "sglang_variant", "numactl", "numactl_path", "numa_node", "api_key")
+
 # kt-kernel's INFERENCE_METHODS (kt_kernel/experts.py of kt-kernel 0.7.2; the contract tests compare
 # this with the released wheel) and the CPU flags each needs, from the ISA each backend names when it
 # is not compiled in (kt_kernel/utils/amx.py): any one of the flag sets will do. Methods without an

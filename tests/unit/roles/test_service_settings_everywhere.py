@@ -1,16 +1,21 @@
-"""Every reader that derives the ktransformers instances from the inventory (the service role, the
-guard, monitoring, the audit and the rollout gate) passes the settings that decide an instance's
-address, variant and NUMA placement, so all of them see the URLs and nodes the service runs with."""
+"""Every reader that derives the ktransformers instances from the inventory (the guard,
+monitoring, the audit and the rollout gate) takes the settings that decide an instance's address,
+variant and NUMA placement from one lookup (ktune.inference.service_settings, over one list), so
+all of them see the URLs and nodes the service role runs them with."""
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import READER_SETTINGS
+
 ROOT = Path(__file__).resolve().parents[3]
 # What decides the command line, the health URL and the NUMA placement besides the instance itself.
 DECIDING = {"backend", "legacy_defaults", "sglang_defaults", "host", "sglang_variant", "numactl", "numa_node",
             "api_key"}
+LOOKUP = "{{ lookup('ktune.inference.service_settings') }}"
 
 
 def dicts_named(node, name):
@@ -39,16 +44,33 @@ READERS = [
 ]
 
 
-@pytest.mark.parametrize("path, name", READERS)
-def test_each_reader_passes_every_deciding_setting(path, name):
-    assert DECIDING <= set(SERVICE)
-    for settings in settings_in(path, name):
-        assert DECIDING <= set(settings), "%s: %s lacks %s" % (path, name, sorted(DECIDING - set(settings)))
-        for key in DECIDING - {"api_key"}:
-            assert "ktune_service_%s" % key in settings[key], (path, key, settings[key])
+def values_named(node, name):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == name:
+                yield value
+            else:
+                yield from values_named(value, name)
+    elif isinstance(node, list):
+        for item in node:
+            yield from values_named(item, name)
+
+
+def test_the_one_list_holds_every_deciding_setting_and_only_settings_the_service_role_has():
+    assert DECIDING <= set(READER_SETTINGS)
+    assert set(READER_SETTINGS) - {"legacy_defaults", "sglang_defaults"} <= set(SERVICE)
+    defaults = yaml.safe_load((ROOT / "roles/ktransformers_service/defaults/main.yml").read_text())
+    assert set("ktune_service_" + name for name in READER_SETTINGS) <= set(defaults)
 
 
 @pytest.mark.parametrize("path, name", READERS)
-def test_no_reader_carries_the_api_key_itself(path, name):
-    for settings in settings_in(path, name):
-        assert "ktransformers_public" in settings["api_key"], (path, settings["api_key"])
+def test_each_reader_takes_the_settings_from_the_one_lookup(path, name):
+    found = list(values_named(yaml.safe_load((ROOT / path).read_text()), name))
+    assert found and all(value == LOOKUP for value in found), (path, name, found)
+
+
+@pytest.mark.parametrize("path, name", READERS)
+def test_no_reader_spells_the_settings_out_again(path, name):
+    text = (ROOT / path).read_text()
+    spelled = [key for key in READER_SETTINGS if re.search(r"^\s+%s: .*ktune_service_%s\b" % (key, key), text, re.M)]
+    assert spelled == [], (path, spelled)
