@@ -422,20 +422,28 @@ def gather_host_state(params, show_units, probe, numa=None, fetch_json=None):
 
 def http_prober(timeout):
     """probe(url) -> (HTTP status or None, text): a direct GET, never through a proxy (the health
-    URLs are local to the host). Shared by the host state read and service_health."""
+    URLs are local to the host), no redirect followed, the status within TIMEOUT seconds however
+    slowly the service answers. Shared by the host state read and service_health."""
     from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # see SERVICES_ONLY
-    from ansible.module_utils.six.moves.urllib.request import ProxyHandler, build_opener
-    opener = build_opener(ProxyHandler({}))
+    from ansible_collections.ktune.inference.plugins.module_utils.local_http import local_opener  # SERVICES_ONLY
+    opener = local_opener()
 
     def probe(url):
         try:
             response = opener.open(url, timeout=timeout)
+            response.close()  # the status is the answer: the body is never waited for
             return response.getcode(), "HTTP %d" % response.getcode()
         except HTTPError as exc:
-            return exc.code, "HTTP %d %s" % (exc.code, exc.reason)
+            return exc.code, http_error_text(exc)
         except (URLError, OSError, ValueError) as exc:
             return None, str(getattr(exc, "reason", None) or exc)
     return probe
+
+
+def http_error_text(exc):
+    """'HTTP 404 Not Found', or for a 3xx 'HTTP 302 Found (a redirect, not followed)'."""
+    redirect = " (a redirect, not followed)" if 300 <= exc.code < 400 else ""
+    return "HTTP %d %s%s" % (exc.code, exc.reason, redirect)
 
 
 ROUTER_ANSWER_LIMIT = 1 << 20
@@ -454,8 +462,7 @@ def http_json_reader(timeout, limit=ROUTER_ANSWER_LIMIT):
             response = opener.open(url, timeout=timeout)
             body = response.read(limit + 1)
         except HTTPError as exc:
-            redirect = " (a redirect, not followed)" if 300 <= exc.code < 400 else ""
-            return None, "HTTP %d %s%s" % (exc.code, exc.reason, redirect)
+            return None, http_error_text(exc)
         except (URLError, OSError, ValueError) as exc:
             return None, str(getattr(exc, "reason", None) or exc)
         if len(body) > limit:

@@ -54,6 +54,31 @@ SHOWN_NAME = 60
 QUANT_METHODS = {"AMXINT4": "int4", "AMXINT8": "int8", "MOE_INT4": "moe_int4", "MOE_INT8": "moe_int8"}
 
 
+# Any C0 control character or DEL: a newline would split the finding lines, a NUL cut the path.
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
+
+def weights_root_problem(value, variable="ktune_weights_root"):
+    """Why value cannot be the directory the weight paths are read under ("" when it can), naming the
+    variable: the audit and the service role both check it before they read anything."""
+    if isinstance(value, str) and value.startswith("/") and not CONTROL_CHARACTER.search(value):
+        return ""
+    return ("%s = %s: expected an absolute path without control characters or newlines, such as / (the directory "
+            "kt_weight_path is read under; / on a live host)" % (variable, _written(value)))
+
+
+def _written(value):
+    """The value as the operator wrote it, in one short line."""
+    if isinstance(value, str):
+        return repr(str(value))[:80]
+    if value is None:
+        return "null"
+    for kinds, word in ((bool, "a boolean"), ((int, float), "a number"), ((list, tuple), "a list"), (dict, "a mapping")):
+        if isinstance(value, kinds):
+            return word
+    return "a value"
+
+
 class WeightPathRefused(Exception):
     """The weight path cannot be read safely or sanely; the message says what was found and the fix."""
 

@@ -124,6 +124,8 @@ options:
             kt-kernel weights are cut per thread pool with the pools they start
             (C(ktune_host_state.services.units[].weights_split)). Links are followed only where root
             owns them. Change it only to read a copy of the tree, for example in tests.
+          - C(playbooks/audit.yml) passes C(ktune_weights_root), the variable the
+            C(ktune.inference.ktransformers_service) role reads the same weights under.
         type: path
         default: /
   numa:

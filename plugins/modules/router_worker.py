@@ -97,6 +97,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ktune.inference.plugins.module_utils.durations import non_positive_seconds
 from ansible_collections.ktune.inference.plugins.module_utils.router_workers import (
     RouterWorkerError,
     json_sender,
@@ -118,9 +119,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    for name in ("timeout_s", "interval_s", "request_timeout_s"):
-        if params[name] <= 0:
-            module.fail_json(msg="%s must be a positive number of seconds, got %s" % (name, params[name]))
+    bad_seconds = non_positive_seconds(params, ("timeout_s", "interval_s", "request_timeout_s"))
+    if bad_seconds:
+        module.fail_json(msg=bad_seconds)
     act = take_out if params["state"] == "absent" else put_back
     started = time.monotonic()
     try:

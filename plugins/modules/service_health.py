@@ -110,6 +110,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ktune.inference.plugins.module_utils.durations import non_positive_seconds
 from ansible_collections.ktune.inference.plugins.module_utils.host_state import http_prober, parse_systemctl_show
 from ansible_collections.ktune.inference.plugins.module_utils.service_health import (
     UNIT_PROPERTIES,
@@ -142,9 +143,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    for name in ("timeout_s", "interval_s", "request_timeout_s"):
-        if params[name] <= 0:
-            module.fail_json(msg="%s must be a positive number of seconds, got %d" % (name, params[name]))
+    bad_seconds = non_positive_seconds(params, ("timeout_s", "interval_s", "request_timeout_s"))
+    if bad_seconds:
+        module.fail_json(msg=bad_seconds)
     result = wait_for_health(params["unit"], params["url"], params["timeout_s"], params["interval_s"],
                              unit_reader(module), http_prober(params["request_timeout_s"]), time.monotonic, time.sleep)
     ok = result.pop("ok")

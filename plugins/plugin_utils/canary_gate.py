@@ -143,10 +143,13 @@ ROUTER_UNIT_TEMPLATE = "/etc/systemd/system/ktransformers-router@.service"
 def rollback_targets(resolved, routers):
     """{files, units} a rollback restores and restarts, from the resolved instances and their routers.
 
-    A sharded entry is one unit per replica (NAME-socketS, NAME-nodeN) and its router, not NAME.
+    A sharded entry is one unit per replica (NAME-socketS, NAME-nodeN) and its router, not NAME. Each
+    instance's root-only NAME.credentials file is restored with its environment file: an upgrade that
+    changed the key would otherwise leave the old server asked for the new one.
     """
     present = [instance for instance in resolved if instance.get("state", "present") == "present"]
     files = list(SERVICE_FILES) + ([ROUTER_UNIT_TEMPLATE] if routers else [])
     files += [instance["env_file"] for instance in present] + [router["env_file"] for router in routers]
+    files += [instance["credentials_file"] for instance in present]
     units = [instance["unit"] for instance in present] + [router["unit"] for router in routers]
     return {"files": files, "units": units}

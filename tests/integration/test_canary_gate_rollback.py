@@ -1,15 +1,18 @@
 """The canary gate's record and rollback (roles/canary_gate, tasks_from: record / rollback) on localhost
 against files in a temporary folder: what root restores comes from the list this run works out, never
 from the host's manifest.json, and nothing is recorded into or restored from a state folder another
-user could change."""
+user could change. The instance's root-only NAME.credentials file is recorded and restored like the other files,
+and its content shows nowhere, not at -vvv with --diff."""
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import topologies
+from test_canary_secrets import CANARIES, leaks
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = """
@@ -36,15 +39,14 @@ PLAYBOOK = """
 OLD, NEW = "KTRANSFORMERS_VERSION=0.4.0\n", "KTRANSFORMERS_VERSION=0.5.0\n"
 
 
-def run(tmp_path, step):
+def run(tmp_path, step, files=("etc/ktransformers.env", "etc/added-by-upgrade.conf"), options=()):
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     variables = {"ansible_python_interpreter": sys.executable, "step": step,
                  "ktune_canary_gate_state_dir": str(tmp_path / "state"),
-                 "ktune_canary_gate_rollback_files": [str(tmp_path / "etc/ktransformers.env"),
-                                                      str(tmp_path / "etc/added-by-upgrade.conf")]}
+                 "ktune_canary_gate_rollback_files": [str(tmp_path / name) for name in files]}
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
-                           str(tmp_path / "play.yml"), "-e", json.dumps(variables)],
+                           str(tmp_path / "play.yml"), "-e", json.dumps(variables)] + list(options),
                           env=env, capture_output=True, text=True, timeout=300, check=False)
     return done.returncode, " ".join((done.stdout + done.stderr).split())
 
@@ -68,6 +70,72 @@ def test_rollback_restores_the_recorded_files_and_removes_the_added_one(tmp_path
     assert code == 0, output[-3000:]
     assert (tmp_path / "etc/ktransformers.env").read_text() == OLD
     assert not (tmp_path / "etc/added-by-upgrade.conf").exists()
+
+
+# The secret-output test's canaries, so its finder looks for them in every form (raw, escaped, base64, ...).
+OLD_KEY, NEW_KEY = CANARIES["ktune_service_api_key (the legacy instance's)"], CANARIES["sglang instance api_key"]
+CREDENTIALS = ("etc/ktransformers.env", "etc/kimi.credentials", "etc/added-by-upgrade.conf")
+
+
+def credentials_upgraded(tmp_path, link_target=None):
+    """Record an env file and a root-only credentials file at -vvv --diff, then upgrade both (the credentials
+    file turned into a link to LINK_TARGET when given). Returns the record run's output."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/ktransformers.env").write_text(OLD)
+    credentials = tmp_path / "etc/kimi.credentials"
+    credentials.write_text("API_KEY=%s\n" % OLD_KEY)
+    credentials.chmod(0o600)
+    code, output = run(tmp_path, "record", CREDENTIALS, ["-vvv", "--diff"])
+    assert code == 0, output[-3000:]
+    (tmp_path / "etc/ktransformers.env").write_text(NEW)
+    credentials.unlink()
+    if link_target is None:
+        credentials.write_text("API_KEY=%s\n" % NEW_KEY)
+        credentials.chmod(0o600)
+    else:
+        credentials.symlink_to(link_target)
+    return output
+
+
+def assert_root_only_with_the_old_key(path):
+    info = os.lstat(path)
+    assert stat.S_ISREG(info.st_mode) and (info.st_uid, info.st_gid, info.st_mode & 0o777) == (0, 0, 0o600)
+    assert path.read_text() == "API_KEY=%s\n" % OLD_KEY
+
+
+def test_the_credentials_file_is_recorded_root_only_and_restored_without_showing_its_content(tmp_path):
+    recorded = credentials_upgraded(tmp_path)
+    manifest = json.loads((tmp_path / "state/rollback/manifest.json").read_text())
+    assert manifest == [[str(tmp_path / name), name != "etc/added-by-upgrade.conf"] for name in CREDENTIALS]
+    assert_root_only_with_the_old_key(tmp_path / "state/rollback/file-1")
+    code, output = run(tmp_path, "rollback", CREDENTIALS, ["-vvv", "--diff"])
+    assert code == 0, output[-3000:]
+    assert_root_only_with_the_old_key(tmp_path / "etc/kimi.credentials")
+    assert (tmp_path / "etc/ktransformers.env").read_text() == OLD
+    assert "Restore the recorded service configuration" in output and str(tmp_path / "etc/kimi.credentials") in output
+    for shown in (recorded, output):
+        assert leaks(shown) == []
+
+
+def test_a_credentials_file_the_upgrade_turned_into_a_link_is_replaced_and_the_target_untouched(tmp_path):
+    target = tmp_path / "target"
+    target.write_text("not the service's\n")
+    credentials_upgraded(tmp_path, link_target=target)
+    code, output = run(tmp_path, "rollback", CREDENTIALS, ["-vvv", "--diff"])
+    assert code == 0, output[-3000:]
+    assert_root_only_with_the_old_key(tmp_path / "etc/kimi.credentials")
+    assert target.read_text() == "not the service's\n" and leaks(output) == []
+
+
+def test_a_credentials_file_that_is_a_link_is_not_recorded(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "secret").write_text("API_KEY=%s\n" % OLD_KEY)
+    (tmp_path / "etc/kimi.credentials").symlink_to(tmp_path / "secret")
+    code, output = run(tmp_path, "record", ["etc/kimi.credentials"], ["-vvv", "--diff"])
+    assert code != 0
+    assert "localhost: expected regular files to record before the upgrade, found %s (a link or a folder)" % (
+        tmp_path / "etc/kimi.credentials") in output
+    assert not (tmp_path / "state/rollback/file-0").exists() and leaks(output) == []
 
 
 def test_a_manifest_naming_a_path_outside_the_computed_list_fails_the_rollback_without_writing(tmp_path):
@@ -193,4 +261,5 @@ def test_the_default_targets_of_a_per_socket_entry_are_its_replicas_and_router(t
     assert "UNITS ktransformers@kimi-socket0.service ktransformers@kimi-socket1.service " \
            "ktransformers-router@kimi.service FILES " in output
     assert " /etc/ktransformers/kimi-socket0.env /etc/ktransformers/kimi-socket1.env " \
-           "/etc/ktransformers/router-kimi.env END" in output
+           "/etc/ktransformers/router-kimi.env /etc/ktransformers/kimi-socket0.credentials " \
+           "/etc/ktransformers/kimi-socket1.credentials END" in output

@@ -5,9 +5,11 @@ the conversion to run; the same inventory passes the control where the weights m
 Two local hosts read fixture trees: both are NPS4 now (2 sockets, 8 nodes, so an SGLang instance
 starts 8 pools); "stale" still has the weights converted under NPS2 (4 pools), "fresh" has weights
 converted again for 8. The weight directories are shaped as kt-kernel's converter writes them
-(tests/unit/kt_weight_tree.py)."""
+(tests/unit/kt_weight_tree.py), in a copy of the hosts' tree read under ktune_weights_root (not /);
+"badroot" sets ktune_weights_root to a relative path and is graded unknown, naming the variable."""
 
 import json
+import re
 import sys
 
 import pytest
@@ -23,22 +25,25 @@ def audit(tmp_path_factory):
     tree = topologies.write_tree(topologies.catalog()["epyc-2s-nps4"], base / "host")
     for path in (tree / "sys/devices/system/cpu/cpufreq").glob("policy*/scaling_governor"):
         path.write_text("performance\n")
-    stale = write_merged(str(base / "models" / "DeepSeek-V3-AMXINT4-NUMA4"), 4)
-    fresh = write_merged(str(base / "models" / "DeepSeek-V3-AMXINT4-NUMA8"), 8)
+    copy = base / "copy"
+    stale, fresh = "/models/DeepSeek-V3-AMXINT4-NUMA4", "/models/DeepSeek-V3-AMXINT4-NUMA8"
+    write_merged(str(copy) + stale, 4)
+    write_merged(str(copy) + fresh, 8)
 
-    def host(weights):
-        return {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+    def host(weights, root=str(copy)):
+        return {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, "ktune_weights_root": root,
                 "ktune_sysfs_root": str(tree / "sys"), "ktune_procfs_root": str(tree / "proc"),
                 "ktune_expected_nodes_per_socket": 4, "ktune_drop_caches_state": "absent", "ktune_use_numa": False,
                 "ktune_service_instances": [{"name": "k2", "backend": "sglang", "port": 30011,
                                              "model_path": str(base / "models" / "DeepSeek-V3"),
                                              "kt_weight_path": weights, "kt_cpuinfer": 60}]}
-    (base / "hosts.yml").write_text(json.dumps({"all": {"hosts": {"stale": host(stale), "fresh": host(fresh)}}}))
+    hosts = {"stale": host(stale), "fresh": host(fresh), "badroot": host(fresh, root="copy")}
+    (base / "hosts.yml").write_text(json.dumps({"all": {"hosts": hosts}}))
     report = base / "report"
     done = run_playbook("audit.yml", [base / "hosts.yml"], "-e", "ktune_report_dir=%s" % report, cwd=base,
                         timeout=600)
-    done.controls = dict((name, dict((c["id"], c) for c in entry["controls"]))
-                         for name, entry in json.loads((report / "audit.json").read_text())["hosts"].items())
+    done.hosts = json.loads((report / "audit.json").read_text())["hosts"]
+    done.controls = dict((name, dict((c["id"], c) for c in entry["controls"])) for name, entry in done.hosts.items())
     done.stale, done.fresh = stale, fresh
     return done
 
@@ -60,3 +65,12 @@ def test_weights_converted_again_pass_the_same_control(audit):
     control = audit.controls["fresh"]["service.weights_layout"]
     assert control["status"] == "pass", control
     assert control["finding"] == "k2: %s is cut for 8 thread pools, as started" % audit.fresh
+
+
+def test_a_relative_weights_root_is_graded_unknown_naming_the_variable(audit):
+    # Nothing is read under it: the host's read fails, so no control is graded, and the host fails.
+    assert audit.hosts["badroot"] == {"status": "unknown", "controls": []}
+    assert "ktune_weights_root = 'copy': expected an absolute path without control characters or newlines, such " \
+           "as / (the directory kt_weight_path is read under; / on a live host). Fix: correct it in the inventory " \
+           "or on the command line" in audit.output
+    assert re.search(r"badroot +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=1 ", audit.output), audit.output[-2000:]

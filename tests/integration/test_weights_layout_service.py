@@ -30,3 +30,29 @@ def test_each_replica_on_one_node_needs_weights_cut_for_one_pool(tmp_path):
     assert rc == 2, output
     assert "localhost: k2-node0: expected kt-kernel weights cut for 1 thread pool (--kt-threadpool-count 1, " \
            "nodes 0), found 4 thread pools in %s" % (tmp_path / "models" / "k2-NUMA4") in output
+
+
+def test_the_weights_are_judged_under_ktune_weights_root_not_the_live_tree(tmp_path):
+    # The live path holds weights cut for 1 pool (right for each replica); the copy of the host's tree
+    # under ktune_weights_root holds the same path cut for 4: the role judges the copy and refuses.
+    weights = write_folders(str(tmp_path / "models" / "k2-AMXINT4-NUMA1"), 1)
+    copy = tmp_path / "copy"
+    write_merged(str(copy) + weights, 4)
+    rc, output = run(tmp_path, [k2(tmp_path, kt_weight_path=weights)], ktune_weights_root=str(copy))
+    assert rc == 2, output
+    assert "localhost: k2-node0: expected kt-kernel weights cut for 1 thread pool (--kt-threadpool-count 1, " \
+           "nodes 0), found 4 thread pools in %s" % weights in output
+    write_merged(str(copy / "fixed") + weights, 1)
+    rc, output = run(tmp_path, [k2(tmp_path, kt_weight_path=weights)], ktune_weights_root=str(copy / "fixed"))
+    assert rc == 0, output
+
+
+def test_a_bad_ktune_weights_root_is_refused_before_anything_is_read_or_changed(tmp_path):
+    weights = write_folders(str(tmp_path / "models" / "k2-AMXINT4-NUMA1"), 1)
+    for value, found in (("models", "'models'"), ("/srv/a\nb", "'/srv/a\\nb'"), (["/"], "a list")):
+        rc, output = run(tmp_path, [k2(tmp_path, kt_weight_path=weights)], ktune_weights_root=value)
+        assert rc == 2, output
+        assert ("localhost: ktune_weights_root = %s: expected an absolute path without control characters or "
+                "newlines, such as / (the directory kt_weight_path is read under; / on a live host). Fix: correct "
+                "the variable in the inventory or on the command line; nothing was changed." % found) in output, output
+        assert "Compare the kt-kernel weights" not in output

@@ -55,8 +55,16 @@ DENSE_KEYS = ["embed_tokens.weight", "norm.weight", "lm_head.weight", "blk.0.sel
               "blk.3.mlp.gate.weight", "blk.3.self_attn.kv_a_proj_with_mqa.weight"]
 
 
-def write_merged(directory, pools, layers=(3, 4), experts=4, shards=1):
-    """A merged conversion (the default): expert slices first, then the dense tensors, in shards."""
+def write_shard(path, names, metadata=None):
+    """Our own writer: one safetensors file holding names (tests/unit/plugins/module_utils/
+    test_kt_safetensors_contract.py checks it against the safetensors package both ways)."""
+    with open(path, "wb") as handle:
+        handle.write(safetensors_bytes(names, metadata))
+
+
+def write_merged(directory, pools, layers=(3, 4), experts=4, shards=1, writer=write_shard):
+    """A merged conversion (the default): expert slices first, then the dense tensors, in shards.
+    writer(path, names, metadata) writes one shard (another writer: the same tree from other code)."""
     os.makedirs(directory)
     keys = expert_keys(layers, experts, pools) + DENSE_KEYS
     if shards == 1:
@@ -65,8 +73,7 @@ def write_merged(directory, pools, layers=(3, 4), experts=4, shards=1):
         names = ["model-%05d.safetensors" % (index + 1) for index in range(shards)]
     per = -(-len(keys) // shards)
     for index, name in enumerate(names):
-        with open(os.path.join(directory, name), "wb") as handle:
-            handle.write(safetensors_bytes(keys[index * per:(index + 1) * per], {"format": "pt"}))
+        writer(os.path.join(directory, name), keys[index * per:(index + 1) * per], {"format": "pt"})
     with open(os.path.join(directory, "config.json"), "w") as handle:
         json.dump({"architectures": ["DeepseekV3ForCausalLM"], "n_routed_experts": experts,
                    "first_k_dense_replace": 3}, handle)
@@ -87,11 +94,10 @@ def write_folders(directory, pools, layers=(3, 4), experts=4):
     return directory
 
 
-def write_unsplit(directory):
+def write_unsplit(directory, writer=write_shard):
     """Weights kt-kernel loads without a per-pool split (a BF16 checkpoint's expert names)."""
     os.makedirs(directory)
     keys = ["model.layers.3.mlp.experts.%d.%s_proj.weight" % (expert, proj)
             for expert in range(4) for proj in PROJECTIONS]
-    with open(os.path.join(directory, "model-00001-of-00001.safetensors"), "wb") as handle:
-        handle.write(safetensors_bytes(keys))
+    writer(os.path.join(directory, "model-00001-of-00001.safetensors"), keys)
     return directory

@@ -1,6 +1,7 @@
 """The host's own HTTP reads (host_state.http_json_reader for the routers' worker lists, router_workers.json_sender
-for router_worker) against local servers: the timeout bounds the whole answer, however slowly it trickles, no
-redirect is followed, and a deeply nested answer is "not JSON", not a crash."""
+for router_worker, host_state.http_prober for the health checks of service_health and the audit) against local
+servers: the timeout bounds the whole answer, however slowly it trickles, no redirect is followed, and a deeply
+nested answer is "not JSON", not a crash."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -108,6 +109,19 @@ def test_an_answer_dripping_in_ends_the_router_worker_request_at_the_timeout(ser
     assert time.monotonic() - started < 2 * TIMEOUT
 
 
+@pytest.mark.parametrize("where", sorted(DRIPS))
+def test_an_answer_dripping_in_ends_the_health_probe_at_the_timeout(serve, where):
+    server = serve(DRIPS[where])
+    started = time.monotonic()
+    status, message = host_state.http_prober(TIMEOUT)(server.url("/v1/models"))
+    took = time.monotonic() - started
+    if where == "headers":
+        assert (status, message) == (None, "no whole answer within 1 s")
+    else:
+        assert (status, message) == (200, "HTTP 200")  # the probe asks for the status only, never waits for a body
+    assert took < 2 * TIMEOUT
+
+
 def redirect_to(target):
     def answer(port):
         return (b"HTTP/1.0 302 Found\r\nLocation: %s\r\nContent-Length: 2\r\n\r\n{}" % target.url().encode(), b"")
@@ -120,6 +134,13 @@ def test_a_redirect_is_not_followed(serve):
     assert host_state.http_json_reader(TIMEOUT)(router.url()) == (None, "HTTP 302 Found (a redirect, not followed)")
     assert json_sender(TIMEOUT)("POST", router.url(), {"url": "http://127.0.0.1:30001"}) == (302, {})
     assert len(router.requests) == 2 and elsewhere.requests == []
+
+
+def test_a_health_url_that_redirects_is_not_healthy_and_the_redirect_is_not_followed(serve):
+    elsewhere = serve(lambda port: (ok_head(2) + b"{}", b""))
+    service = serve(redirect_to(elsewhere))
+    assert host_state.http_prober(TIMEOUT)(service.url("/v1/models")) == (302, "HTTP 302 Found (a redirect, not followed)")
+    assert len(service.requests) == 1 and elsewhere.requests == []
 
 
 def test_a_deeply_nested_answer_is_not_json_not_a_crash(serve):

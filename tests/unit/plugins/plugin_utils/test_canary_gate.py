@@ -151,7 +151,8 @@ def test_rollback_targets_of_a_per_socket_entry_are_its_replicas_and_router(numa
     assert targets["files"] == ["/etc/systemd/system/ktransformers@.service", "/usr/local/libexec/ktune/ktransformers-exec",
                                 "/etc/systemd/system/ktransformers-router@.service",
                                 "/etc/ktransformers/kimi-socket0.env", "/etc/ktransformers/kimi-socket1.env",
-                                "/etc/ktransformers/router-kimi.env"]
+                                "/etc/ktransformers/router-kimi.env",
+                                "/etc/ktransformers/kimi-socket0.credentials", "/etc/ktransformers/kimi-socket1.credentials"]
 
 
 def test_rollback_targets_of_a_per_numa_node_entry_name_each_node(numa):
