@@ -2,7 +2,8 @@
 # Copyright: ktune contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters ktransformers_instances, ktransformers_command, ktransformers_problems and the routers' (ktransformers_routers,
-ktransformers_router_problems, ktransformers_router_failure)."""
+ktransformers_router_problems, ktransformers_router_failure, and the restarts through them: ktransformers_restart_routes,
+ktransformers_replica_restart_failure)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -22,7 +23,10 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
     resolve_instances,
 )
 from ansible_collections.ktune.inference.plugins.module_utils.router import (
+    left_out_of_router,
     leftover_units,
+    not_taken_out,
+    restart_routes,
     router_message,
     router_plan,
     router_reading_problems,
@@ -118,6 +122,25 @@ def ktransformers_router_failure(router, workers, host, error=None):
                           "run playbooks/tune.yml --tags service on %s again" % host)
 
 
+def ktransformers_restart_routes(routers, readings):
+    if not isinstance(routers, list) or not isinstance(readings, list):
+        raise AnsibleFilterError("ktransformers_restart_routes: expected the output of ktransformers_routers and the "
+                                 "results of reading each router's worker list (two lists), got %r and %r"
+                                 % (type(routers).__name__, type(readings).__name__))
+    return restart_routes(routers, readings)
+
+
+def ktransformers_replica_restart_failure(route, host, stage, detail):
+    if not isinstance(route, dict) or "router_unit" not in route:
+        raise AnsibleFilterError("ktransformers_replica_restart_failure: expected one route of "
+                                 "ktransformers_restart_routes, got %r" % type(route).__name__)
+    if stage == "take_out":
+        return not_taken_out(str(host), route, detail)
+    if stage == "health":
+        return left_out_of_router(str(host), route, detail)
+    raise AnsibleFilterError("ktransformers_replica_restart_failure: stage must be take_out or health, got %r" % stage)
+
+
 def ktransformers_leftovers(resolved, env_files):
     if not isinstance(resolved, list) or not isinstance(env_files, list):
         raise AnsibleFilterError("ktransformers_leftovers: expected the resolved instances and a list of file names, "
@@ -141,5 +164,7 @@ class FilterModule(object):
             "ktransformers_router_problems": ktransformers_router_problems,
             "ktransformers_router_failure": ktransformers_router_failure,
             "ktransformers_leftovers": ktransformers_leftovers,
+            "ktransformers_restart_routes": ktransformers_restart_routes,
+            "ktransformers_replica_restart_failure": ktransformers_replica_restart_failure,
             "ktransformers_memory_not_checked": ktransformers_memory_not_checked,
         }

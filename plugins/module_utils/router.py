@@ -225,3 +225,57 @@ def leftover_units(resolved, env_files):
         elif name not in names and _replica_name_of(name, entries):
             replicas.append(name)
     return {"replicas": replicas, "routers": stale_routers}
+
+
+def restart_routes(routers, readings):
+    """{replica unit: route} for the replicas whose router answers its worker list now.
+
+    The role restarts such a replica through its router, one at a time: take it out (the router
+    stops sending it requests and waits for those in flight), restart it, wait for its health, put
+    it back. A replica whose router does not answer (a fresh host, the router down) keeps the plain
+    restart: nothing routes to it, and the role starts and checks the router afterwards.
+
+    READINGS: the answers to each router's GET /workers, each a dict with ``item`` (the router it
+    read, one of ROUTERS) and ``json`` (the parsed answer, absent when there was none). A route:
+    router_unit, router_url, worker_url, replica_unit and others (the other replicas' units, which
+    stay in the router meanwhile).
+    """
+    answering = set()
+    for reading in readings or []:
+        if not isinstance(reading, dict) or not isinstance(reading.get("item"), dict):
+            continue
+        doc = reading.get("json")
+        if isinstance(doc, dict) and isinstance(doc.get("workers"), list):
+            answering.add(reading["item"].get("unit"))
+    routes = {}
+    for router in routers or []:
+        if router["unit"] not in answering:
+            continue
+        base = router["workers_url"][:-len("/workers")]
+        for url, unit in zip(router["workers"], router["replica_units"]):
+            routes[unit] = {"router_unit": router["unit"], "router_url": base, "worker_url": url,
+                            "replica_unit": unit,
+                            "others": [other for other in router["replica_units"] if other != unit]}
+    return routes
+
+
+def left_out_of_router(host, route, health_url):
+    """What a failed restart of a routed replica adds to the failure: where it is, who serves, how it gets back."""
+    others = ", ".join(route["others"]) or "no other replica"
+    return ("%s stays out of %s (taken out for its restart), which keeps routing to %s; the next run of the service "
+            "role on %s puts it back once it answers HTTP 200 at %s"
+            % (route["replica_unit"], route["router_unit"], others, host, health_url))
+
+
+def not_taken_out(host, route, error):
+    """The failure of a routed replica its router would not let go: expected, found, fix. It was not restarted.
+
+    ERROR: router_worker's message ("expected X, found Y. Fix: Z"); its generic fix gives way to this one.
+    """
+    found = str(error).split(". Fix: ", maxsplit=1)[0]
+    return ("%s: %s was not restarted: expected %s (%s) to take it out and let its requests end, found: %s. "
+            "No request was cut; its new files are written and the next run restarts it through the router. "
+            "Fix: on %s, systemctl status %s and journalctl -u %s show why the router did not let it go; "
+            "then run the service role on %s again"
+            % (host, route["replica_unit"], route["router_unit"], route["router_url"], found, host,
+               route["router_unit"], route["router_unit"], host))

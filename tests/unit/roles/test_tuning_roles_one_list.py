@@ -2,6 +2,9 @@
 rollout.yml judge exactly that list, and it holds every role tasks/apply_roles.yml runs from a
 judgement."""
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests/unit/roles"))
-from role_vars import run_local_play  # noqa: E402
+from role_vars import ansible_playbook, run_local_play  # noqa: E402
 
 LIST_FILE = ROOT / "playbooks" / "vars" / "tuning_roles.yml"
 PLAYBOOKS = ("playbooks/tune.yml", "playbooks/rollout.yml")
@@ -114,3 +117,24 @@ def test_tune_judges_the_selected_roles_and_does_not_parse_tags_itself():
     judge = [task for task in tasks_in(load("playbooks/tasks/tune_host.yml")) if "ktune.inference.judge" in task][0]
     assert "select_by_tags" not in judge["ktune.inference.judge"]
     assert "__tune_selected_roles" in judge["ktune.inference.judge"]["roles"]
+
+
+def test_every_host_of_the_play_gets_the_selection_made_once(tmp_path):
+    """select_roles.yml runs each set_fact once (run_once): every host of the play, not only the
+    one it ran on, must judge the roles the run's tags select."""
+    keep = {"name": "Keep each host's selection", "tags": ["always"],
+            "ansible.builtin.copy": {"content": "{{ __ktune_tuning_roles | select('in', __tune_selected_roles) | list | to_json }}",
+                                     "dest": str(tmp_path / "{{ inventory_hostname }}.json"), "mode": "0644"}}
+    play = [{"hosts": "all", "gather_facts": False, "vars_files": [str(LIST_FILE)],
+             "vars": {"ktune_monitoring_enabled": True},
+             "tasks": [{"name": "Select", "ansible.builtin.import_tasks": str(SELECT_FILE)}, keep]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    done = subprocess.run([ansible_playbook(), "-i", "host-a,host-b,host-c,", str(tmp_path / "play.yml"),
+                           "-e", "ansible_connection=local", "-e", "ansible_python_interpreter=%s" % sys.executable,
+                           "--tags", "page_cache,monitoring"],
+                          cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "ok: [host-b]" not in done.stdout.split("TASK [Select page_cache]")[1].split("TASK [")[0]  # ran once
+    for host in ("host-a", "host-b", "host-c"):
+        assert json.loads((tmp_path / ("%s.json" % host)).read_text()) == ["page_cache", "monitoring"], host
