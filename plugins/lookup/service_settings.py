@@ -46,7 +46,7 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.ktune.inference.plugins.module_utils.ktransformers import (
     READER_SETTINGS,
-    instances_without_secrets,
+    SECRET_PLACEHOLDER,
 )
 
 PREFIX = "ktune_service_"
@@ -55,7 +55,8 @@ PREFIX = "ktune_service_"
 def service_settings(given):
     """The readers' settings from {variable: value}: unset ones null, the API key as a placeholder."""
     settings = dict((name, given.get(PREFIX + name)) for name in READER_SETTINGS)
-    settings["api_key"] = instances_without_secrets(settings["api_key"]) or None
+    # Any set key is the placeholder: an inline vault value is no str on ansible-core 2.16-2.18.
+    settings["api_key"] = SECRET_PLACEHOLDER if settings["api_key"] else None
     return settings
 
 

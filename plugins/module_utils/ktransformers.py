@@ -178,7 +178,8 @@ def instances_without_secrets(instances):
     set and which variables an instance sets, not their values (a variable may hold a token), and
     must not carry them in module arguments Ansible may log.
     """
-    if isinstance(instances, str):
+    # An inline vault value (ansible-core 2.16-2.18) is no str but a secret all the same.
+    if isinstance(instances, str) or getattr(instances, "__ENCRYPTED__", False):
         return SECRET_PLACEHOLDER if instances else instances
     if not isinstance(instances, list):
         return instances

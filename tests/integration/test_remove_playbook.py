@@ -70,3 +70,27 @@ def test_after_a_removal_the_audit_says_not_managed_and_tune_takes_the_host_back
     assert tune.returncode == 0, tune.output[-3000:]
     assert re.search(r"TASK \[Manage the host again after a removal\][^\n]*\nchanged: \[gpu-a\]", tune.output), \
         tune.output[-3000:]
+
+
+def test_a_named_file_path_that_is_a_folder_stops_the_removal_before_anything_goes(tmp_path):
+    """ktune_tune_record pointed at a folder (say /var/lib/ktune, the canary gate's state): remove.yml
+    would have deleted the folder and everything in it as root; it stops first, naming the variable,
+    and removes nothing (the sysctl file it would remove stays too)."""
+    folder = tmp_path / "var-lib-ktune"
+    (folder / "canary-gate").mkdir(parents=True)
+    (folder / "canary-gate" / "state").write_text("kept\n")
+    sysctl_file, marker = tmp_path / "90-ktune-numa.conf", tmp_path / "ktune-removed"
+    sysctl_file.write_text("kernel.numa_balancing = 0\n")
+    inventory = tmp_path / "hosts.yml"
+    for record in (str(folder), str(folder) + "/", "relative/record"):
+        inventory.write_text(json.dumps({"all": {"hosts": {"gpu-a": {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "ktune_sysctl_file": str(sysctl_file), "ktune_removed_marker": str(marker),
+            "ktune_tune_record": record}}}}))
+        done = run_playbook("remove.yml", [inventory], cwd=tmp_path, timeout=300)
+        assert done.returncode == 2, done.output[-3000:]
+        assert "gpu-a: ktune_tune_record = %s: expected the absolute path of the file ktune wrote, found" \
+            % json.dumps(record) in re.sub(r"\s+", " ", done.output), done.output[-3000:]
+        assert "Nothing was removed. Fix: set ktune_tune_record to the file" in re.sub(r"\s+", " ", done.output)
+        assert (folder / "canary-gate" / "state").read_text() == "kept\n"
+        assert sysctl_file.exists() and not marker.exists()

@@ -33,3 +33,32 @@ def test_a_set_key_is_the_placeholder_never_the_key():
 
 def test_an_empty_key_is_no_key():
     assert service_settings({"ktune_service_api_key": ""})["api_key"] is None
+
+
+def inline_vault_value(plaintext):
+    """An inline !vault value as the lookup receives it: on ansible-core 2.16-2.18 the real
+    AnsibleVaultEncryptedUnicode (no str); later cores decrypt on templating, so a stand-in with
+    the same marker."""
+    from ansible.parsing.yaml.objects import AnsibleVaultEncryptedUnicode
+    if hasattr(AnsibleVaultEncryptedUnicode, "from_plaintext"):
+        from ansible.parsing.vault import VaultLib, VaultSecret
+        secret = VaultSecret(b"test-vault-password")
+        return AnsibleVaultEncryptedUnicode.from_plaintext(plaintext, VaultLib([("default", secret)]), secret)
+
+    class Encrypted(object):
+        __ENCRYPTED__ = True
+
+        def __len__(self):
+            return len(plaintext)
+
+        def __str__(self):
+            return plaintext
+
+    return Encrypted()
+
+
+def test_an_inline_vault_key_is_the_placeholder_never_the_key():
+    key = inline_vault_value("sk-vaulted-canary-31c")
+    assert service_settings({"ktune_service_api_key": key})["api_key"] == SECRET_PLACEHOLDER
+    assert instances_without_secrets(key) == SECRET_PLACEHOLDER
+    assert "sk-vaulted-canary-31c" not in repr(service_settings({"ktune_service_api_key": key}))
