@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters ktransformers_instances, ktransformers_command, ktransformers_problems and the routers' (ktransformers_routers,
 ktransformers_router_problems, ktransformers_router_failure, and the restarts through them: ktransformers_restart_routes,
-ktransformers_replica_restart_failure)."""
+ktransformers_restart_order, ktransformers_replica_restart_failure)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -26,6 +26,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.router import (
     left_out_of_router,
     leftover_units,
     not_taken_out,
+    restart_order,
     restart_routes,
     router_message,
     router_plan,
@@ -130,6 +131,15 @@ def ktransformers_restart_routes(routers, readings):
     return restart_routes(routers, readings)
 
 
+def ktransformers_restart_order(instances, routes):
+    if not isinstance(instances, list) or not all(isinstance(item, dict) for item in instances) or \
+            not isinstance(routes, dict):
+        raise AnsibleFilterError("ktransformers_restart_order: expected the instances (a list of dictionaries) and "
+                                 "the output of ktransformers_restart_routes, got %r and %r"
+                                 % (type(instances).__name__, type(routes).__name__))
+    return restart_order(instances, routes)
+
+
 def ktransformers_replica_restart_failure(route, host, stage, detail):
     if not isinstance(route, dict) or "router_unit" not in route:
         raise AnsibleFilterError("ktransformers_replica_restart_failure: expected one route of "
@@ -165,6 +175,7 @@ class FilterModule(object):
             "ktransformers_router_failure": ktransformers_router_failure,
             "ktransformers_leftovers": ktransformers_leftovers,
             "ktransformers_restart_routes": ktransformers_restart_routes,
+            "ktransformers_restart_order": ktransformers_restart_order,
             "ktransformers_replica_restart_failure": ktransformers_replica_restart_failure,
             "ktransformers_memory_not_checked": ktransformers_memory_not_checked,
         }

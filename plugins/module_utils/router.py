@@ -237,31 +237,45 @@ def restart_routes(routers, readings):
 
     READINGS: the answers to each router's GET /workers, each a dict with ``item`` (the router it
     read, one of ROUTERS) and ``json`` (the parsed answer, absent when there was none). A route:
-    router_unit, router_url, worker_url, replica_unit and others (the other replicas' units, which
-    stay in the router meanwhile).
+    router_unit, router_url, worker_url, replica_unit, listed (the router lists this replica now)
+    and others (the other replicas the router lists healthy now: those that serve meanwhile).
     """
-    answering = set()
+    listed_by_router = {}
     for reading in readings or []:
         if not isinstance(reading, dict) or not isinstance(reading.get("item"), dict):
             continue
         doc = reading.get("json")
         if isinstance(doc, dict) and isinstance(doc.get("workers"), list):
-            answering.add(reading["item"].get("unit"))
+            listed_by_router[reading["item"].get("unit")] = _listed(doc["workers"])
     routes = {}
     for router in routers or []:
-        if router["unit"] not in answering:
+        if router["unit"] not in listed_by_router:
             continue
+        listed = listed_by_router[router["unit"]]
+        serving = [unit for url, unit in zip(router["workers"], router["replica_units"])
+                   if listed.get(_norm(url), {}).get("is_healthy") is True]
         base = router["workers_url"][:-len("/workers")]
         for url, unit in zip(router["workers"], router["replica_units"]):
             routes[unit] = {"router_unit": router["unit"], "router_url": base, "worker_url": url,
-                            "replica_unit": unit,
-                            "others": [other for other in router["replica_units"] if other != unit]}
+                            "replica_unit": unit, "listed": _norm(url) in listed,
+                            "others": [other for other in serving if other != unit]}
     return routes
+
+
+def restart_order(instances, routes):
+    """INSTANCES with the routed replicas their router does not list first (otherwise in their order).
+
+    Such a replica serves no request, so it goes first: back in its router before any other is
+    taken out, the router is never left with none (or the run stops at it, the others untouched).
+    """
+    unlisted = set(unit for unit, route in (routes or {}).items() if not route.get("listed", True))
+    return ([item for item in instances if item.get("unit") in unlisted]
+            + [item for item in instances if item.get("unit") not in unlisted])
 
 
 def left_out_of_router(host, route, health_url):
     """What a failed restart of a routed replica adds to the failure: where it is, who serves, how it gets back."""
-    others = ", ".join(route["others"]) or "no other replica"
+    others = ", ".join(route["others"]) or "no other replica (none was listed healthy when this one went out)"
     return ("%s stays out of %s (taken out for its restart), which keeps routing to %s; the next run of the service "
             "role on %s puts it back once it answers HTTP 200 at %s"
             % (route["replica_unit"], route["router_unit"], others, host, health_url))

@@ -1,6 +1,6 @@
 """The ktransformers_service role restarts a sharded entry's replicas through the real router (issue 25).
 
-The role's own tasks (restart_routes.yml, then instance.yml for each replica, as service.yml runs them)
+The role's own tasks (restart_routes.yml, then instance.yml for each replica in service.yml's order)
 drive smg 1.13.0 in front of fake ktransformers servers standing in for the replicas. This machine has
 no systemd as PID 1: the play runs in a private mount namespace where /run/systemd/system exists and
 /etc is an overlay (the role's files land in the test's folder, never in the machine's /etc), with
@@ -59,7 +59,7 @@ PLAY = """
       ansible.builtin.include_role:
         name: ktune.inference.ktransformers_service
         tasks_from: instance
-      loop: "{{ ktransformers_service_resolved }}"
+      loop: "{{ ktransformers_service_resolved | ktune.inference.ktransformers_restart_order(ktransformers_service_restart_routes) }}"
       loop_control:
         loop_var: ktransformers_service_instance
         label: "{{ ktransformers_service_instance.name }}"
@@ -240,4 +240,29 @@ def test_a_replica_that_does_not_come_back_stops_the_run_and_the_other_keeps_ser
     # The next run (the configuration fixed: here, the previous one) puts it back.
     fixed = site(site.resolved)
     assert fixed.returncode == 0, fixed.output[-4000:]
+    assert listed(router) == [("http://127.0.0.1:%d" % item["port"], True) for item in (first, second)]
+
+
+def changed_again(resolved):
+    return [dict(item, command=item["command"] + " --log-level debug") for item in resolved]
+
+
+def test_a_replica_left_out_restarts_first_so_the_router_is_never_left_with_none(site):
+    """The second replica fails its restart and stays out (its previous configuration answers again);
+    the next change restarts both: the one out of the router goes first, back in before the other is
+    taken out, so at every stop the router routes to the other, healthy."""
+    router, (first, second) = site.router, site.replicas
+    assert site(site.resolved).returncode == 0
+    (site.state / (second["unit"] + ".broken")).write_text(json.dumps({"env_file": second["env_file"],
+                                                                       "text": "--log-level info"}))
+    failed = site(changed_command(site.resolved))
+    assert failed.returncode == 2, failed.output[-4000:]
+    assert listed(router) == [("http://127.0.0.1:%d" % first["port"], True)]
+    before = len(calls(site.state))
+    done = site(changed_again(site.resolved))
+    assert done.returncode == 0, done.output[-4000:]
+    stops = calls(site.state)[before:]
+    assert [item["unit"] for item in stops] == [second["unit"], first["unit"]], stops
+    assert stops[0]["router_workers"] == [["http://127.0.0.1:%d" % first["port"], True]]
+    assert stops[1]["router_workers"] == [["http://127.0.0.1:%d" % second["port"], True]]
     assert listed(router) == [("http://127.0.0.1:%d" % item["port"], True) for item in (first, second)]

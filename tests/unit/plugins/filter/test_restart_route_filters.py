@@ -38,7 +38,8 @@ def test_anything_but_two_lists_is_refused(routers, readings):
 
 def test_each_stage_has_its_words_and_an_unknown_one_is_refused():
     [router] = router_plan(REPLICAS)
-    route = ktransformers_restart_routes([router], [{"item": router, "json": {"workers": []}}])[REPLICAS[0]["unit"]]
+    serving = {"workers": [{"url": url, "is_healthy": True} for url in router["workers"]]}
+    route = ktransformers_restart_routes([router], [{"item": router, "json": serving}])[REPLICAS[0]["unit"]]
     assert ktransformers_replica_restart_failure(route, "gpu-a", "take_out", "expected X, found Y. Fix: Z").startswith(
         "gpu-a: ktransformers@kimi-socket0.service was not restarted: expected ktransformers-router@kimi.service "
         "(http://127.0.0.1:30000) to take it out and let its requests end, found: expected X, found Y. No request")
@@ -49,3 +50,10 @@ def test_each_stage_has_its_words_and_an_unknown_one_is_refused():
         ktransformers_replica_restart_failure(route, "gpu-a", "restart", "")
     with pytest.raises(AnsibleFilterError, match="expected one route of ktransformers_restart_routes"):
         ktransformers_replica_restart_failure({}, "gpu-a", "health", "")
+
+
+def test_with_no_other_replica_serving_the_words_say_so():
+    [router] = router_plan(REPLICAS)
+    route = ktransformers_restart_routes([router], [{"item": router, "json": {"workers": []}}])[REPLICAS[0]["unit"]]
+    assert "which keeps routing to no other replica (none was listed healthy when this one went out);" in \
+        ktransformers_replica_restart_failure(route, "gpu-a", "health", "http://127.0.0.1:30001/health")

@@ -12,6 +12,7 @@ from ansible_collections.ktune.inference.plugins.module_utils.ktransformers impo
 from ansible_collections.ktune.inference.plugins.module_utils.router import (
     left_out_of_router,
     not_taken_out,
+    restart_order,
     restart_routes,
     router_plan,
 )
@@ -41,7 +42,7 @@ def test_the_replicas_of_an_answering_router_restart_through_it_each_with_its_wo
     assert routes["ktransformers@kimi-socket1.service"] == {
         "router_unit": "ktransformers-router@kimi.service", "router_url": "http://127.0.0.1:30000",
         "worker_url": "http://127.0.0.1:30002", "replica_unit": "ktransformers@kimi-socket1.service",
-        "others": ["ktransformers@kimi-socket0.service"]}
+        "listed": True, "others": ["ktransformers@kimi-socket0.service"]}
     # k2's router does not answer (a fresh host, or it is down): its replicas keep the plain restart, as does
     # the entry without replicas.
     assert not any(unit.startswith(("ktransformers@k2-", "ktransformers@solo")) for unit in routes)
@@ -106,3 +107,28 @@ def test_a_router_that_will_not_let_go_names_host_replica_expected_found_and_fix
         "ktransformers-router@kimi.service show why the router did not let it go; then run the service role on "
         "gpu-a again")
     assert message.count("Fix:") == 1
+
+
+def test_a_route_says_whether_its_replica_is_listed_and_who_serves_meanwhile(numa):
+    [kimi] = router_plan(resolve_instances(ENTRIES[:1], numa("epyc-2s-nps2")))
+    zero, one = "ktransformers@kimi-socket0.service", "ktransformers@kimi-socket1.service"
+    routes = restart_routes([kimi], [answered(kimi, kimi["workers"][:1])])
+    assert (routes[zero]["listed"], routes[zero]["others"]) == (True, [])
+    assert (routes[one]["listed"], routes[one]["others"]) == (False, [zero])
+    # Listed but not healthy: it serves no request, so it is no "other" that keeps serving.
+    sick = {"item": kimi, "json": {"workers": [{"url": kimi["workers"][0], "is_healthy": False},
+                                               {"url": kimi["workers"][1] + "/", "is_healthy": True}]}}
+    routes = restart_routes([kimi], [sick])
+    assert routes[zero]["listed"] and routes[one]["listed"]
+    assert (routes[zero]["others"], routes[one]["others"]) == ([one], [])
+
+
+def test_replicas_out_of_their_router_go_first_the_rest_in_their_order(numa):
+    resolved = resolve_instances(ENTRIES, numa("epyc-2s-nps2"))
+    kimi, k2 = router_plan(resolved)
+    routes = restart_routes([kimi, k2], [answered(kimi, kimi["workers"][:1]), no_answer(k2)])
+    present = [item for item in resolved if item.get("state", "present") == "present"]
+    order = [item["unit"] for item in restart_order(present, routes)]
+    assert order[0] == "ktransformers@kimi-socket1.service"
+    assert order[1:] == [item["unit"] for item in present if item["unit"] != "ktransformers@kimi-socket1.service"]
+    assert restart_order(present, {}) == present
