@@ -9,8 +9,10 @@ __metaclass__ = type
 
 
 def non_positive_seconds(params, names):
-    """The message for the first of NAMES whose value in PARAMS is not above zero, or None when all are."""
+    """The message for the first of NAMES whose value in PARAMS is not a finite number above zero, or None
+    when all are (a float option takes "nan" and "inf": no comparison stops nan, and inf waits forever)."""
     for name in names:
-        if params[name] <= 0:
+        value = params[name]
+        if not 0 < value < float("inf"):
             return "%s must be a positive number of seconds, got %s" % (name, params[name])
     return None

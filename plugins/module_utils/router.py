@@ -288,7 +288,8 @@ def not_taken_out(host, route, error):
     """
     found = str(error).split(". Fix: ", maxsplit=1)[0]
     return ("%s: %s was not restarted: expected %s (%s) to take it out and let its requests end, found: %s. "
-            "No request was cut; its new files are written and the next run restarts it through the router. "
+            "No request was cut; its new files are written and the next run restarts it through the router "
+            "(if the router let it go meanwhile, it serves nothing until then). "
             "Fix: on %s, systemctl status %s and journalctl -u %s show why the router did not let it go; "
             "then run the service role on %s again"
             % (host, route["replica_unit"], route["router_unit"], route["router_url"], found, host,

@@ -25,3 +25,9 @@ def test_the_first_bad_name_in_the_given_order_is_the_one_named():
     params = {"timeout_s": 5, "interval_s": 0, "request_timeout_s": -1}
     assert non_positive_seconds(params, NAMES).startswith("interval_s ")
     assert non_positive_seconds(params, ("request_timeout_s", "interval_s")).startswith("request_timeout_s ")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinity_are_no_number_of_seconds(value):
+    assert non_positive_seconds({"interval_s": value}, ["interval_s"]) == \
+        "interval_s must be a positive number of seconds, got %s" % value
