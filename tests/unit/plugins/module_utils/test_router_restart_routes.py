@@ -103,7 +103,8 @@ def test_a_router_that_will_not_let_go_names_host_replica_expected_found_and_fix
         "(http://127.0.0.1:30000) to take it out and let its requests end, found: expected http://127.0.0.1:30002 "
         "to leave http://127.0.0.1:30000/workers within 600 s once its requests ended, found it listed, not healthy "
         "(status draining). No request was cut; its new files are written and the next run restarts it through "
-        "the router (if the router let it go meanwhile, it serves nothing until then). Fix: on gpu-a, systemctl status ktransformers-router@kimi.service and journalctl -u "
+        "the router (if the router let it go meanwhile, it serves nothing until then). Fix: on gpu-a, systemctl "
+        "status ktransformers-router@kimi.service and journalctl -u "
         "ktransformers-router@kimi.service show why the router did not let it go; then run the service role on "
         "gpu-a again")
     assert message.count("Fix:") == 1
