@@ -18,32 +18,6 @@ DECIDING = {"backend", "legacy_defaults", "sglang_defaults", "host", "sglang_var
 LOOKUP = "{{ lookup('ktune.inference.service_settings') }}"
 
 
-def dicts_named(node, name):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == name and isinstance(value, dict):
-                yield value
-            else:
-                yield from dicts_named(value, name)
-    elif isinstance(node, list):
-        for item in node:
-            yield from dicts_named(item, name)
-
-
-def settings_in(path, name):
-    found = list(dicts_named(yaml.safe_load((ROOT / path).read_text()), name))
-    assert found, "%s: no %s" % (path, name)
-    return found
-
-
-SERVICE = settings_in("roles/ktransformers_service/tasks/validate_instances.yml", "ktransformers_service_settings")[0]
-READERS = [
-    ("roles/guard/tasks/validate.yml", "__guard_service_settings"),
-    ("roles/monitoring/vars/main.yml", "monitoring_service_settings"),
-    ("playbooks/tasks/audit_read.yml", "service_settings"),  # audit.yml's read and rollout.yml's gate
-]
-
-
 def values_named(node, name):
     if isinstance(node, dict):
         for key, value in node.items():
@@ -54,6 +28,21 @@ def values_named(node, name):
     elif isinstance(node, list):
         for item in node:
             yield from values_named(item, name)
+
+
+def settings_in(path, name):
+    found = [value for value in values_named(yaml.safe_load((ROOT / path).read_text()), name)
+             if isinstance(value, dict)]
+    assert found, "%s: no %s" % (path, name)
+    return found
+
+
+SERVICE = settings_in("roles/ktransformers_service/tasks/validate_instances.yml", "ktransformers_service_settings")[0]
+READERS = [
+    ("roles/guard/tasks/validate.yml", "__guard_service_settings"),
+    ("roles/monitoring/vars/main.yml", "monitoring_service_settings"),
+    ("playbooks/tasks/audit_read.yml", "service_settings"),  # audit.yml's read and rollout.yml's gate
+]
 
 
 def test_the_one_list_holds_every_deciding_setting_and_only_settings_the_service_role_has():
